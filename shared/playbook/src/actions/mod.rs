@@ -1,0 +1,80 @@
+//! The AWS side of each step: thin adapters over the SDK that return plain data or `AwsError`.
+
+pub mod autoscaling;
+pub mod ec2;
+pub mod notify;
+
+use std::error::Error as StdError;
+
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::operation::RequestId;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A failed AWS call, with AWS's error code and request id kept for the report.
+#[derive(Debug, Clone, Error, PartialEq, Serialize, Deserialize)]
+#[error("{operation}: {code}: {message}")]
+pub struct AwsError {
+    pub operation: String,
+    /// AWS's error code (`UnauthorizedOperation`), or the SDK's failure kind when the
+    /// service was not reached (`DispatchFailure`, `TimeoutError`).
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+impl AwsError {
+    /// Keeps the code, message and request id of an SDK error.
+    pub fn from_sdk<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let code = err.code().map_or_else(
+            || {
+                match err {
+                    SdkError::ConstructionFailure(_) => "ConstructionFailure",
+                    SdkError::TimeoutError(_) => "TimeoutError",
+                    SdkError::DispatchFailure(_) => "DispatchFailure",
+                    SdkError::ResponseError(_) => "ResponseError",
+                    _ => "ServiceError",
+                }
+                .to_owned()
+            },
+            ToOwned::to_owned,
+        );
+        let message = err
+            .message()
+            .map_or_else(|| DisplayErrorContext(err).to_string(), ToOwned::to_owned);
+        AwsError {
+            operation: operation.to_owned(),
+            code,
+            message,
+            request_id: err.request_id().map(ToOwned::to_owned),
+        }
+    }
+
+    /// An error the responder found itself (a check that failed), in the same shape.
+    #[must_use]
+    pub fn check(operation: &str, code: &str, message: String) -> Self {
+        AwsError {
+            operation: operation.to_owned(),
+            code: code.to_owned(),
+            message,
+            request_id: None,
+        }
+    }
+}
+
+/// Builds an `AwsError` from an SDK result's error, naming the operation.
+pub(crate) fn sdk<E>(operation: &'static str) -> impl Fn(SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    move |err| AwsError::from_sdk(operation, &err)
+}
+
+/// The request id of a successful SDK output, if the service sent one.
+pub(crate) fn request_id(output: &impl RequestId) -> Option<String> {
+    output.request_id().map(ToOwned::to_owned)
+}

@@ -1,0 +1,46 @@
+//! The AWS SDK clients, built once per cold start from one shared configuration.
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Attempts per AWS call (first try included), with the SDK's standard backoff.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// One client per service the playbooks call. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl Clients {
+    /// Loads the default configuration chain (environment, Lambda role) with explicit retries.
+    pub async fn from_env() -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .load()
+            .await;
+        Self::new(&config)
+    }
+
+    /// Builds every client from `config`. With a custom endpoint (`AWS_ENDPOINT_URL`, as when
+    /// drilling against a local emulator), S3 uses path-style addressing.
+    #[must_use]
+    pub fn new(config: &SdkConfig) -> Self {
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        Clients {
+            autoscaling: aws_sdk_autoscaling::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sns: aws_sdk_sns::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The crate's one error type, and how Lambda sees it.
+
+use lambda_runtime::Diagnostic;
+use thiserror::Error;
+
+use crate::actions::AwsError;
+use crate::intake::IntakeError;
+use crate::policy::PolicyError;
+use crate::report::Report;
+use crate::settings::SettingsError;
+
+/// Why an invocation did not complete.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The event is not one Tourniquet can read. Retrying will not help; the event goes to
+    /// the dead-letter queue for a person.
+    #[error("bad event: {0}")]
+    Intake(#[from] IntakeError),
+    #[error("bad configuration: {0}")]
+    Settings(#[from] SettingsError),
+    #[error("bad policy: {0}")]
+    Policy(#[from] PolicyError),
+    /// The evidence bucket could not be read or written; nothing was changed.
+    #[error("evidence ledger unavailable: {0}")]
+    Ledger(#[source] AwsError),
+    /// Some steps failed (or could not be recorded); the rest ran. A retry resumes.
+    #[error("incident {}: {}", .0.incident_id, incomplete_summary(.0))]
+    Incomplete(Box<Report>),
+}
+
+fn incomplete_summary(report: &Report) -> String {
+    let failed: Vec<String> = report
+        .failures()
+        .map(|s| format!("{} ({})", s.action, s.error_code.as_deref().unwrap_or("Unknown")))
+        .collect();
+    let mut parts = Vec::new();
+    if !failed.is_empty() {
+        parts.push(format!(
+            "{} of {} steps failed: {}",
+            failed.len(),
+            report.steps.len(),
+            failed.join(", ")
+        ));
+    }
+    if !report.ledger_errors.is_empty() {
+        parts.push(format!("{} ledger write(s) failed", report.ledger_errors.len()));
+    }
+    parts.join("; ")
+}
+
+impl Error {
+    /// Whether a retry of the same event can succeed.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Ledger(_) | Error::Incomplete(_))
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Error::Intake(_) => "BadEvent",
+            Error::Settings(_) => "BadConfiguration",
+            Error::Policy(_) => "BadPolicy",
+            Error::Ledger(_) => "LedgerUnavailable",
+            Error::Incomplete(_) => "Incomplete",
+        }
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(err: Error) -> Self {
+        let retry = if err.is_retryable() {
+            "Retryable"
+        } else {
+            "NotRetryable"
+        };
+        Diagnostic {
+            error_type: format!("Tourniquet.{}.{retry}", err.kind()),
+            error_message: err.to_string(),
+        }
+    }
+}

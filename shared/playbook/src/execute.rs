@@ -1,0 +1,234 @@
+//! The executor: runs a plan's steps in order, once each, and reports every outcome.
+
+use tracing::Instrument;
+
+use crate::actions::ec2::{Done, IsolationDetail};
+use crate::actions::{AwsError, autoscaling, ec2, notify};
+use crate::clients::Clients;
+use crate::incident::Incident;
+use crate::ledger::{Created, History, Ledger};
+use crate::page;
+use crate::plan::{Plan, Step};
+use crate::report::{EvidenceObject, Outcome, Report, StepReport};
+
+/// How many times (half a second apart) to wait for another invocation's claimed step.
+const WAIT_ATTEMPTS: u32 = 20;
+
+/// Everything a run needs, borrowed.
+pub struct Run<'a> {
+    pub clients: &'a Clients,
+    pub topic_arn: &'a str,
+    pub ledger: &'a Ledger,
+    pub incident: &'a Incident,
+    pub plan: &'a Plan,
+}
+
+/// What running one step gave, before it is recorded.
+enum StepResult {
+    Done(Done),
+    DryRun,
+    /// Another invocation did it; its record.
+    Recorded(StepReport),
+    Failed(AwsError),
+}
+
+impl Run<'_> {
+    /// Runs every step not yet recorded in `history`. A failed step does not stop the ones
+    /// after it: each is independent or checks its own precondition (verification).
+    pub async fn execute(&self, history: History) -> Report {
+        let mut steps: Vec<StepReport> = Vec::with_capacity(self.plan.steps.len());
+        let mut objects = history.objects;
+        let mut ledger_errors = Vec::new();
+        for (index, planned) in self.plan.steps.iter().enumerate() {
+            if let Some(record) = history.steps.get(&index) {
+                let mut record = record.clone();
+                if record.outcome == Outcome::Done {
+                    record.outcome = Outcome::AlreadyDone;
+                }
+                tracing::info!(step = record.action, "step already done");
+                steps.push(record);
+                continue;
+            }
+            let name = Ledger::step_name(index, planned.step.action());
+            let action = planned.step.action();
+            let span = tracing::info_span!("step", step = action, index);
+            let result = self
+                .run(&planned.step, &name, &steps, &mut objects)
+                .instrument(span)
+                .await;
+            let mut report = StepReport {
+                index,
+                action: planned.step.action().to_owned(),
+                target: self.target(&planned.step),
+                outcome: Outcome::Done,
+                error_code: None,
+                message: None,
+                request_ids: Vec::new(),
+                detail: serde_json::Value::Null,
+            };
+            match result {
+                StepResult::Done(done) => {
+                    report.request_ids = done.request_ids;
+                    report.detail = done.detail;
+                }
+                StepResult::DryRun => report.outcome = Outcome::DryRun,
+                StepResult::Recorded(mut record) => {
+                    record.outcome = Outcome::AlreadyDone;
+                    steps.push(record);
+                    continue;
+                }
+                StepResult::Failed(err) => {
+                    tracing::warn!(step = action, error_code = err.code, error = %err, request_id = ?err.request_id, "step failed");
+                    report.outcome = Outcome::Failed;
+                    report.error_code = Some(err.code);
+                    report.message = Some(err.message);
+                    report.request_ids = err.request_id.into_iter().collect();
+                }
+            }
+            if report.outcome != Outcome::Failed {
+                tracing::info!(step = action, outcome = ?report.outcome, request_ids = ?report.request_ids, "step finished");
+                let body = serde_json::to_vec_pretty(&report).unwrap_or_default();
+                match self.ledger.create(&name, body).await {
+                    Ok(Created::Written(object)) => objects.push(object),
+                    // A concurrent invocation recorded the same converging step first.
+                    Ok(Created::Exists) => report.outcome = Outcome::AlreadyDone,
+                    Err(err) => ledger_errors.push(err),
+                }
+            }
+            steps.push(report);
+        }
+        Report {
+            incident_id: self.incident.id.clone(),
+            source: self.incident.source,
+            finding_id: self.incident.finding_id.clone(),
+            finding_type: self.incident.finding_type.clone(),
+            severity: self.incident.severity,
+            resource: self.incident.resource.label(),
+            summary: self.incident.summary.clone(),
+            playbook: self.plan.playbook,
+            dry_run: self.plan.dry_run,
+            reason: self.plan.reason.clone(),
+            evidence: self.ledger.uri(),
+            steps,
+            objects,
+            ledger_errors,
+        }
+    }
+
+    fn target(&self, step: &Step) -> String {
+        match step {
+            Step::RecordEvidence => self.ledger.uri(),
+            Step::ProtectInstance { instance_id }
+            | Step::DetachFromAutoScaling { instance_id, .. }
+            | Step::SnapshotVolumes { instance_id, .. }
+            | Step::TagInstance { instance_id, .. } => instance_id.clone(),
+            Step::IsolateInterfaces { vpcs, .. } => vpcs
+                .iter()
+                .flat_map(|v| v.interfaces.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Step::DisassociateAddresses { addresses, .. } => addresses
+                .iter()
+                .filter_map(|a| a.public_ip.as_deref())
+                .collect::<Vec<_>>()
+                .join(", "),
+            Step::VerifyIsolation { interfaces, .. } => interfaces.join(", "),
+            Step::Page => self.topic_arn.to_owned(),
+        }
+    }
+
+    async fn run(
+        &self,
+        step: &Step,
+        name: &str,
+        before: &[StepReport],
+        objects: &mut Vec<EvidenceObject>,
+    ) -> StepResult {
+        let ec2 = &self.clients.ec2;
+        if self.plan.dry_run && step.mutates() {
+            return StepResult::DryRun;
+        }
+        let result = match step {
+            Step::RecordEvidence => self.record_evidence(objects).await,
+            Step::ProtectInstance { instance_id } => ec2::protect_instance(ec2, instance_id).await,
+            Step::DetachFromAutoScaling { instance_id, group } => {
+                autoscaling::detach(&self.clients.autoscaling, instance_id, group).await
+            }
+            Step::IsolateInterfaces { vpcs, .. } => ec2::isolate(ec2, vpcs).await,
+            Step::DisassociateAddresses { addresses, .. } => ec2::disassociate_addresses(ec2, addresses).await,
+            Step::SnapshotVolumes { instance_id, tags, .. } => {
+                return self
+                    .once(name, ec2::snapshot_volumes(ec2, instance_id, &self.incident.id, tags))
+                    .await;
+            }
+            Step::TagInstance { instance_id, tags } => ec2::tag_instance(ec2, instance_id, tags).await,
+            Step::VerifyIsolation { interfaces, .. } => {
+                if self.plan.dry_run {
+                    return StepResult::DryRun;
+                }
+                let isolated = before
+                    .iter()
+                    .find(|s| s.action == "isolate-interfaces" && s.succeeded())
+                    .and_then(|s| serde_json::from_value::<IsolationDetail>(s.detail.clone()).ok());
+                match isolated {
+                    Some(detail) => ec2::verify_isolation(ec2, interfaces, &detail.groups).await,
+                    None => Err(AwsError::check(
+                        "VerifyIsolation",
+                        "IsolationIncomplete",
+                        "the isolation step did not complete".to_owned(),
+                    )),
+                }
+            }
+            Step::Page => {
+                let page = page::compose(self.incident, self.plan, before, &self.ledger.uri());
+                return self
+                    .once(name, notify::publish(&self.clients.sns, self.topic_arn, &page))
+                    .await;
+            }
+        };
+        match result {
+            Ok(done) => StepResult::Done(done),
+            Err(err) => StepResult::Failed(err),
+        }
+    }
+
+    /// Runs a step that must happen once per incident (a snapshot set, a page) under a
+    /// ledger claim. If another invocation holds the claim, waits for its record; if none
+    /// comes, fails so that Lambda retries once the claim has lapsed.
+    async fn once(&self, name: &str, action: impl Future<Output = Result<Done, AwsError>>) -> StepResult {
+        match self.ledger.claim(name).await {
+            Err(err) => StepResult::Failed(err),
+            Ok(true) => match action.await {
+                Ok(done) => StepResult::Done(done),
+                Err(err) => StepResult::Failed(err),
+            },
+            Ok(false) => match self.ledger.wait_for(name, WAIT_ATTEMPTS).await {
+                Ok(Some(record)) => StepResult::Recorded(record),
+                Ok(None) => StepResult::Failed(AwsError::check(
+                    "Claim",
+                    "InProgressElsewhere",
+                    "another invocation is running this step".to_owned(),
+                )),
+                Err(err) => StepResult::Failed(err),
+            },
+        }
+    }
+
+    /// Writes the raw event and the pre-containment state, once.
+    async fn record_evidence(&self, objects: &mut Vec<EvidenceObject>) -> Result<Done, AwsError> {
+        let event = serde_json::to_vec_pretty(&self.incident.raw).unwrap_or_default();
+        let state = serde_json::to_vec_pretty(&self.plan.observation).unwrap_or_default();
+        let mut written = Vec::new();
+        for (name, body) in [("event.json", event), ("pre-state.json", state)] {
+            let sha256 = crate::ledger::sha256(&body);
+            if let Created::Written(object) = self.ledger.create(name, body).await? {
+                objects.push(object);
+            }
+            written.push(serde_json::json!({"key": name, "sha256": sha256}));
+        }
+        Ok(Done {
+            request_ids: Vec::new(),
+            detail: serde_json::json!({ "objects": written }),
+        })
+    }
+}

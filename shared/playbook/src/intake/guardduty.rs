@@ -1,0 +1,245 @@
+//! GuardDuty findings, in their EventBridge envelope or bare, read field by field.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::IntakeError;
+use super::fields::{number, object, required_text, text, text_in};
+use crate::incident::{Incident, Resource, Source};
+
+/// An EventBridge "GuardDuty Finding" event.
+pub(super) fn from_envelope(event: &Value) -> Result<Incident, IntakeError> {
+    let detail = object(event, "", "detail")?.ok_or_else(|| IntakeError::Missing {
+        path: "detail".to_owned(),
+    })?;
+    let envelope = Envelope {
+        account: text(event, "account")?,
+        region: text(event, "region")?,
+    };
+    from_finding_with(detail, &envelope, "detail", event)
+}
+
+/// A bare finding (the `detail` alone, as used in manual drills).
+pub(super) fn from_finding(finding: &Value) -> Result<Incident, IntakeError> {
+    let envelope = Envelope {
+        account: None,
+        region: None,
+    };
+    from_finding_with(finding, &envelope, "", finding)
+}
+
+struct Envelope {
+    account: Option<String>,
+    region: Option<String>,
+}
+
+fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Value) -> Result<Incident, IntakeError> {
+    let finding_type = required_text(finding, base, "type")?;
+    let resource_value = object(finding, base, "resource")?.ok_or_else(|| IntakeError::Missing {
+        path: super::fields::join(base, "resource"),
+    })?;
+    let resource = resource(resource_value, &super::fields::join(base, "resource"))?;
+    let severity = number(finding, base, "severity")?.ok_or_else(|| IntakeError::Missing {
+        path: super::fields::join(base, "severity"),
+    })?;
+    if !(0.0..=10.0).contains(&severity) {
+        return Err(IntakeError::Invalid {
+            path: super::fields::join(base, "severity"),
+            reason: format!("{severity} is outside 0 to 10"),
+        });
+    }
+    let account = text_in(finding, base, "accountId")?.or_else(|| envelope.account.clone());
+    let region = text_in(finding, base, "region")?.or_else(|| envelope.region.clone());
+    // A finding without an id still needs a stable identity: hash its canonical JSON
+    // (serde_json sorts object keys), so a redelivery of the same bytes maps to the same incident.
+    let finding_id = text_in(finding, base, "id")?.unwrap_or_else(|| {
+        let canonical = serde_json::to_vec(finding).unwrap_or_default();
+        format!("sha256:{}", hex::encode(Sha256::digest(canonical)))
+    });
+    let title = text_in(finding, base, "title")?;
+    let label = resource.label();
+    let summary = match title {
+        Some(title) if title.contains(&label) => title,
+        Some(title) => format!("{title} ({label})"),
+        None => format!("{finding_type} on {label}"),
+    };
+    Ok(Incident {
+        id: Incident::id_for(Source::GuardDuty, account.as_deref(), region.as_deref(), &finding_id),
+        source: Source::GuardDuty,
+        finding_id,
+        finding_type,
+        severity,
+        account,
+        region,
+        resource,
+        summary,
+        raw: raw.clone(),
+    })
+}
+
+fn resource(value: &Value, base: &str) -> Result<Resource, IntakeError> {
+    let resource_type = required_text(value, base, "resourceType")?;
+    Ok(match resource_type.as_str() {
+        "Instance" => Resource::Instance {
+            instance_id: required_text(value, base, "instanceDetails.instanceId")?,
+        },
+        "AccessKey" => Resource::AccessKey {
+            access_key_id: text_in(value, base, "accessKeyDetails.accessKeyId")?,
+            principal_id: text_in(value, base, "accessKeyDetails.principalId")?,
+            user_name: text_in(value, base, "accessKeyDetails.userName")?,
+            user_type: text_in(value, base, "accessKeyDetails.userType")?,
+        },
+        "S3Bucket" => match first_bucket(value, base)? {
+            Some(name) => Resource::Bucket { name },
+            None => Resource::Other {
+                resource_type,
+                name: None,
+            },
+        },
+        _ => {
+            let name = other_name(value, base, &resource_type);
+            Resource::Other { resource_type, name }
+        }
+    })
+}
+
+/// The first bucket of `s3BucketDetails`, which GuardDuty sends as a list.
+fn first_bucket(value: &Value, base: &str) -> Result<Option<String>, IntakeError> {
+    match value.get("s3BucketDetails") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(buckets)) => match buckets.first() {
+            Some(bucket) => text_in(bucket, &format!("{base}.s3BucketDetails.0"), "name"),
+            None => Ok(None),
+        },
+        Some(other) => Err(IntakeError::WrongType {
+            path: format!("{base}.s3BucketDetails"),
+            expected: "an array",
+            found: super::fields::type_name(other),
+        }),
+    }
+}
+
+/// A best-effort name for resources without a playbook, for the page.
+fn other_name(value: &Value, base: &str, resource_type: &str) -> Option<String> {
+    let path = match resource_type {
+        "EKSCluster" => "eksClusterDetails.name",
+        "RDSDBInstance" => "rdsDbInstanceDetails.dbInstanceIdentifier",
+        "Lambda" => "lambdaDetails.functionName",
+        "ECSCluster" => "ecsClusterDetails.name",
+        "Container" => "containerDetails.name",
+        _ => return None,
+    };
+    // A name of the wrong type is not worth refusing the event over: the page still goes out.
+    text_in(value, base, path).unwrap_or(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+    use serde_json::json;
+
+    fn finding() -> Value {
+        json!({
+            "source": "aws.guardduty",
+            "detail-type": "GuardDuty Finding",
+            "account": "123456789012",
+            "region": "us-east-1",
+            "detail": {
+                "id": "abc",
+                "type": "UnauthorizedAccess:EC2/SSHBruteForce",
+                "severity": 8,
+                "title": "SSH brute force",
+                "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}}
+            }
+        })
+    }
+
+    #[test]
+    fn reads_an_instance_finding() {
+        let incident = parse(&finding()).unwrap();
+        assert_eq!(incident.finding_type, "UnauthorizedAccess:EC2/SSHBruteForce");
+        assert!((incident.severity - 8.0).abs() < f64::EPSILON);
+        assert_eq!(incident.account.as_deref(), Some("123456789012"));
+        assert_eq!(
+            incident.resource,
+            Resource::Instance {
+                instance_id: "i-1".into()
+            }
+        );
+        assert_eq!(incident.summary, "SSH brute force (i-1)");
+    }
+
+    #[test]
+    fn bare_finding_gets_the_same_incident_id_when_fields_match() {
+        let mut event = finding();
+        event["detail"]["accountId"] = json!("123456789012");
+        event["detail"]["region"] = json!("us-east-1");
+        let wrapped = parse(&event).unwrap();
+        let bare = parse(&event["detail"]).unwrap();
+        assert_eq!(wrapped.id, bare.id);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            ("/detail/type", json!(null), "missing field `detail.type`"),
+            (
+                "/detail/type",
+                json!(["x"]),
+                "field `detail.type` should be a string, found an array",
+            ),
+            (
+                "/detail/resource",
+                json!("i-1"),
+                "field `detail.resource` should be an object, found a string",
+            ),
+            (
+                "/detail/resource/resourceType",
+                json!(null),
+                "missing field `detail.resource.resourceType`",
+            ),
+            (
+                "/detail/resource/instanceDetails",
+                json!({}),
+                "missing field `detail.resource.instanceDetails.instanceId`",
+            ),
+            (
+                "/detail/severity",
+                json!("high"),
+                "field `detail.severity` should be a number, found a string that is not a number",
+            ),
+            (
+                "/detail/severity",
+                json!(11),
+                "field `detail.severity` has an invalid value: 11 is outside 0 to 10",
+            ),
+            (
+                "/detail",
+                json!([]),
+                "field `detail` should be an object, found an array",
+            ),
+        ];
+        for (pointer, value, message) in cases {
+            let mut event = finding();
+            *event.pointer_mut(pointer).unwrap() = value;
+            assert_eq!(parse(&event).unwrap_err().to_string(), message, "{pointer}");
+        }
+        let mut event = finding();
+        event["detail"].as_object_mut().unwrap().remove("resource");
+        assert_eq!(
+            parse(&event).unwrap_err().to_string(),
+            "missing field `detail.resource`"
+        );
+    }
+
+    #[test]
+    fn finding_without_id_gets_a_stable_one() {
+        let mut event = finding();
+        event["detail"].as_object_mut().unwrap().remove("id");
+        let a = parse(&event).unwrap();
+        let b = parse(&event).unwrap();
+        assert!(a.finding_id.starts_with("sha256:"));
+        assert_eq!(a.id, b.id);
+    }
+}

@@ -1,0 +1,239 @@
+//! The evidence bucket as a ledger: write-once objects under `incidents/<id>/` record what is done.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::actions::{AwsError, sdk};
+use crate::names;
+use crate::plan::Plan;
+use crate::report::{EvidenceObject, StepReport};
+
+/// A claim older than this belongs to an invocation that is gone (the function timeout is
+/// shorter), and may be taken over.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(150);
+
+/// What a write-once put found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// The object is new, written by this call.
+    Written(EvidenceObject),
+    /// The object was already there; nothing was written.
+    Exists,
+}
+
+/// What the ledger holds for an incident when an invocation starts.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub plan: Option<Plan>,
+    /// Completed steps by index.
+    pub steps: BTreeMap<usize, StepReport>,
+    /// Objects read, with their SHA-256.
+    pub objects: Vec<EvidenceObject>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claim {
+    claimed_at: u64,
+}
+
+/// One incident's folder in the evidence bucket.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    s3: Client,
+    bucket: String,
+    prefix: String,
+}
+
+/// Hex SHA-256 of `bytes`.
+#[must_use]
+pub fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Ledger {
+    #[must_use]
+    pub fn new(s3: Client, bucket: &str, incident_id: &str) -> Self {
+        Ledger {
+            s3,
+            bucket: bucket.to_owned(),
+            prefix: names::incident_prefix(incident_id),
+        }
+    }
+
+    /// `s3://bucket/incidents/<id>/`.
+    #[must_use]
+    pub fn uri(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    /// The ledger key of step `index`.
+    #[must_use]
+    pub fn step_name(index: usize, action: &str) -> String {
+        format!("steps/{:02}-{action}.json", index + 1)
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Reads the plan and every completed step record.
+    pub async fn history(&self) -> Result<History, AwsError> {
+        let mut names = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&self.prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk("ListObjectsV2"))?;
+            for object in page.contents() {
+                if let Some(name) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        let mut history = History::default();
+        for name in names {
+            let is_step = name.starts_with("steps/") && name.rsplit_once('.').is_some_and(|(_, ext)| ext == "json");
+            if name != "plan.json" && !is_step {
+                continue;
+            }
+            let Some(bytes) = self.read(&name).await? else { continue };
+            history.objects.push(EvidenceObject {
+                key: self.key(&name),
+                sha256: sha256(&bytes),
+            });
+            if name == "plan.json" {
+                history.plan = Some(serde_json::from_slice(&bytes).map_err(|e| corrupt(&name, &e))?);
+            } else {
+                let step: StepReport = serde_json::from_slice(&bytes).map_err(|e| corrupt(&name, &e))?;
+                history.steps.insert(step.index, step);
+            }
+        }
+        Ok(history)
+    }
+
+    /// An object's bytes, or `None` if it does not exist.
+    pub async fn read(&self, name: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.key(name))
+            .send()
+            .await
+        {
+            Ok(output) => {
+                let bytes = output
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| AwsError::check("GetObject", "ReadFailed", e.to_string()))?;
+                Ok(Some(bytes.to_vec()))
+            }
+            Err(err) => {
+                let err = AwsError::from_sdk("GetObject", &err);
+                if err.code == "NoSuchKey" { Ok(None) } else { Err(err) }
+            }
+        }
+    }
+
+    /// Writes `name` only if it does not exist yet (`If-None-Match: *`).
+    pub async fn create(&self, name: &str, body: Vec<u8>) -> Result<Created, AwsError> {
+        let object = EvidenceObject {
+            key: self.key(name),
+            sha256: sha256(&body),
+        };
+        let result = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&object.key)
+            .content_type("application/json")
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::Written(object)),
+            Err(err) => {
+                let err = AwsError::from_sdk("PutObject", &err);
+                // 412: it exists. 409: a concurrent conditional write to the same key won.
+                if err.code == "PreconditionFailed" || err.code == "ConditionalRequestConflict" {
+                    Ok(Created::Exists)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Writes `name`, replacing any earlier version (the bucket keeps versions).
+    pub async fn overwrite(&self, name: &str, body: Vec<u8>) -> Result<EvidenceObject, AwsError> {
+        let object = EvidenceObject {
+            key: self.key(name),
+            sha256: sha256(&body),
+        };
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&object.key)
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(sdk("PutObject"))?;
+        Ok(object)
+    }
+
+    /// Claims a step that must not run twice (a snapshot set, a page). True if this
+    /// invocation now owns it: the claim was free, or its owner's lease ran out.
+    pub async fn claim(&self, step_name: &str) -> Result<bool, AwsError> {
+        let name = format!("{step_name}.claim");
+        let body = serde_json::to_vec(&Claim {
+            claimed_at: epoch_seconds(),
+        })
+        .unwrap_or_default();
+        if let Created::Written(_) = self.create(&name, body.clone()).await? {
+            return Ok(true);
+        }
+        let stale = match self.read(&name).await? {
+            None => true,
+            Some(bytes) => serde_json::from_slice::<Claim>(&bytes).map_or(true, |c| {
+                epoch_seconds().saturating_sub(c.claimed_at) > CLAIM_LEASE.as_secs()
+            }),
+        };
+        if stale {
+            self.overwrite(&name, body).await?;
+        }
+        Ok(stale)
+    }
+
+    /// Waits briefly for another invocation's record of step `name`.
+    pub async fn wait_for(&self, name: &str, attempts: u32) -> Result<Option<StepReport>, AwsError> {
+        for attempt in 0..attempts {
+            if let Some(bytes) = self.read(name).await? {
+                return serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(name, &e));
+            }
+            if attempt + 1 < attempts {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn corrupt(name: &str, err: &serde_json::Error) -> AwsError {
+    AwsError::check("GetObject", "CorruptLedgerRecord", format!("{name}: {err}"))
+}
+
+fn epoch_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

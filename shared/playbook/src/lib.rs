@@ -1,0 +1,66 @@
+//! Tourniquet's playbook: automated response to AWS security events.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! raw JSON ──intake──▶ Incident ──observe──▶ Observation ──plan(policy)──▶ Plan ──execute──▶ Report
+//! ```
+//!
+//! [`intake`] reads an event leniently into an [`Incident`]; [`responder`] looks at the
+//! resource (read-only) when a playbook will act; [`plan::plan`] is pure and holds every guard;
+//! [`execute`] runs the steps once each, recording them in the evidence bucket ([`ledger`]), and
+//! pages last. The Lambda functions are thin wrappers around [`Responder::handle`].
+//!
+//! Planning needs no AWS at all:
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use playbook::{intake, plan::plan, Observation, Playbook, Policy, Settings};
+//!
+//! let event = serde_json::json!({
+//!     "source": "aws.guardduty",
+//!     "detail-type": "GuardDuty Finding",
+//!     "detail": {
+//!         "id": "f1", "type": "Recon:EC2/PortProbeUnprotectedPort", "severity": 2,
+//!         "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}}
+//!     }
+//! });
+//! let incident = intake::parse(&event)?;
+//! let settings = Settings::from_lookup(|var| match var {
+//!     "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:pages".into()),
+//!     "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
+//!     _ => None,
+//! })?;
+//! let policy = Policy::new(&settings)?;
+//! let plan = plan(&incident, &Observation::NotNeeded, &policy, SystemTime::UNIX_EPOCH);
+//! assert_eq!(plan.playbook, Playbook::PageOnly);
+//! assert!(plan.reason.contains("below the ec2-compromise floor"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod actions;
+pub mod clients;
+pub mod error;
+pub mod execute;
+pub mod incident;
+pub mod intake;
+pub mod ledger;
+pub mod names;
+pub mod observation;
+pub mod page;
+pub mod plan;
+pub mod policy;
+pub mod report;
+pub mod responder;
+pub mod settings;
+pub mod telemetry;
+
+pub use clients::Clients;
+pub use error::Error;
+pub use incident::{Incident, Resource};
+pub use observation::Observation;
+pub use plan::Plan;
+pub use policy::{Playbook, Policy};
+pub use report::{Outcome, Report};
+pub use responder::Responder;
+pub use settings::Settings;

@@ -1,0 +1,123 @@
+//! The page a person on call receives: a short subject and a plain body they can act on.
+
+use crate::incident::Incident;
+use crate::plan::Plan;
+use crate::policy::Playbook;
+use crate::report::{Outcome, StepReport};
+
+/// SNS subjects must be ASCII, on one line, under 100 characters.
+const SUBJECT_MAX: usize = 99;
+
+/// A composed page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub subject: String,
+    pub body: String,
+    pub severity: f64,
+    pub incident_id: String,
+    pub finding_type: String,
+}
+
+/// Composes the page from the incident, its plan and the steps before the page.
+#[must_use]
+pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence: &str) -> Page {
+    let failed = steps.iter().filter(|s| s.outcome == Outcome::Failed).count();
+    let verdict = if failed > 0 {
+        format!("{failed} step(s) FAILED")
+    } else if plan.dry_run && plan.playbook != Playbook::PageOnly {
+        "dry run, nothing changed".to_owned()
+    } else {
+        match plan.playbook {
+            Playbook::Ec2Compromise => "isolated".to_owned(),
+            Playbook::PageOnly => "no action".to_owned(),
+        }
+    };
+    let subject = subject(&format!(
+        "[{} {:.1}] {}: {} {verdict}",
+        incident.severity_label(),
+        incident.severity,
+        incident.finding_type,
+        incident.resource.label()
+    ));
+
+    let mut body = String::new();
+    let mut line = |text: String| {
+        body.push_str(&text);
+        body.push('\n');
+    };
+    line(format!(
+        "Tourniquet responded to a {} severity finding ({:.1}).",
+        incident.severity_label(),
+        incident.severity
+    ));
+    if plan.dry_run {
+        line("DRY RUN: nothing in the account was changed; the steps below are what would be done.".to_owned());
+    }
+    line(String::new());
+    line(format!("Finding:  {}", incident.finding_type));
+    line(format!("Summary:  {}", incident.summary));
+    line(format!(
+        "Where:    account {}, region {}",
+        incident.account.as_deref().unwrap_or("unknown"),
+        incident.region.as_deref().unwrap_or("unknown")
+    ));
+    line(format!("Resource: {}", incident.resource.label()));
+    line(format!("Incident: {} (finding {})", incident.id, incident.finding_id));
+    line(format!("Playbook: {}: {}", plan.playbook.as_str(), plan.reason));
+    line(String::new());
+    line("Steps:".to_owned());
+    for step in steps {
+        line(format!(
+            "  {}. {} {}: {}",
+            step.index + 1,
+            step.action,
+            step.target,
+            step.outcome_text()
+        ));
+    }
+    line(String::new());
+    line(format!("Evidence: {evidence}"));
+    if plan.playbook == Playbook::Ec2Compromise && !plan.dry_run {
+        line(format!(
+            "Release:  the groups each interface had, its Elastic IPs and termination protection are in {evidence}plan.json (observation); restore them once the instance is cleared."
+        ));
+    }
+    if failed > 0 {
+        line(
+            "The invocation returns an error, so Lambda retries the failed steps; finished steps are not redone."
+                .to_owned(),
+        );
+    }
+    Page {
+        subject,
+        body,
+        severity: incident.severity,
+        incident_id: incident.id.clone(),
+        finding_type: incident.finding_type.clone(),
+    }
+}
+
+/// One ASCII line, cut to SNS's limit.
+fn subject(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+        .collect();
+    if clean.len() <= SUBJECT_MAX {
+        clean
+    } else {
+        format!("{}...", &clean[..SUBJECT_MAX - 3])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_short_ascii_lines() {
+        assert_eq!(subject("a\nb é"), "a?b ?");
+        let long = "x".repeat(300);
+        assert_eq!(subject(&long).len(), SUBJECT_MAX);
+    }
+}

@@ -1,0 +1,487 @@
+//! The pure planner: `(Incident, Observation, Policy, now) -> Plan`, with every guard decided here.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+use serde::{Deserialize, Serialize};
+
+use crate::incident::{Incident, Resource};
+use crate::names;
+use crate::observation::{AddressState, InstanceState, Observation, QuarantineGroups};
+use crate::policy::{Playbook, Policy, Routing};
+
+/// The response to one incident: ordered steps that leave the executor no choices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub incident_id: String,
+    pub playbook: Playbook,
+    pub dry_run: bool,
+    /// Why this playbook (or why only a page).
+    pub reason: String,
+    /// RFC 3339; also the quarantine time written on the instance.
+    pub planned_at: String,
+    /// The state the plan was made from: the pre-containment evidence.
+    pub observation: Observation,
+    pub steps: Vec<PlannedStep>,
+}
+
+/// A step and the reason it was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    pub step: Step,
+    pub reason: String,
+}
+
+/// Everything the executor knows how to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Step {
+    /// Write the raw event and the pre-containment state to the evidence bucket.
+    RecordEvidence,
+    /// Termination protection on, shutdown behaviour `stop`.
+    ProtectInstance { instance_id: String },
+    /// Detach from the Auto Scaling group without lowering desired capacity.
+    DetachFromAutoScaling { instance_id: String, group: String },
+    /// Move every interface to the conversion group, then to the isolation group, per VPC.
+    IsolateInterfaces {
+        instance_id: String,
+        vpcs: Vec<VpcIsolation>,
+    },
+    /// Disassociate the instance's Elastic IPs (kept in evidence for release).
+    DisassociateAddresses {
+        instance_id: String,
+        addresses: Vec<AddressState>,
+    },
+    /// One crash-consistent `CreateSnapshots` over every attached volume.
+    SnapshotVolumes {
+        instance_id: String,
+        volume_ids: Vec<String>,
+        tags: BTreeMap<String, String>,
+    },
+    /// Mark the instance as quarantined.
+    TagInstance {
+        instance_id: String,
+        tags: BTreeMap<String, String>,
+    },
+    /// Describe the interfaces again: each must carry exactly its VPC's isolation group.
+    VerifyIsolation {
+        instance_id: String,
+        interfaces: Vec<String>,
+    },
+    /// Tell a person what happened.
+    Page,
+}
+
+/// The interfaces of one VPC and the quarantine groups known when planning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VpcIsolation {
+    pub vpc_id: String,
+    pub interfaces: Vec<String>,
+    /// Groups found by tag when planning; missing ones are created by the executor.
+    pub groups: QuarantineGroups,
+}
+
+impl Step {
+    /// The action's name as it appears in reports and ledger keys.
+    #[must_use]
+    pub fn action(&self) -> &'static str {
+        match self {
+            Step::RecordEvidence => "record-evidence",
+            Step::ProtectInstance { .. } => "protect-instance",
+            Step::DetachFromAutoScaling { .. } => "detach-from-auto-scaling",
+            Step::IsolateInterfaces { .. } => "isolate-interfaces",
+            Step::DisassociateAddresses { .. } => "disassociate-addresses",
+            Step::SnapshotVolumes { .. } => "snapshot-volumes",
+            Step::TagInstance { .. } => "tag-instance",
+            Step::VerifyIsolation { .. } => "verify-isolation",
+            Step::Page => "page",
+        }
+    }
+
+    /// Whether the step changes the account (and so is only reported under dry run).
+    #[must_use]
+    pub fn mutates(&self) -> bool {
+        !matches!(self, Step::RecordEvidence | Step::VerifyIsolation { .. } | Step::Page)
+    }
+}
+
+/// Plans the response to `incident` from what was observed. Pure: no I/O, no clock.
+#[must_use]
+pub fn plan(incident: &Incident, observation: &Observation, policy: &Policy, now: SystemTime) -> Plan {
+    let planned_at = DateTime::from(now)
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned());
+    let page_only = |reason: String| Plan {
+        incident_id: incident.id.clone(),
+        playbook: Playbook::PageOnly,
+        dry_run: policy.dry_run,
+        reason,
+        planned_at: planned_at.clone(),
+        observation: observation.clone(),
+        steps: vec![
+            PlannedStep {
+                step: Step::RecordEvidence,
+                reason: "keep the event for the record".to_owned(),
+            },
+            PlannedStep {
+                step: Step::Page,
+                reason: "a person decides".to_owned(),
+            },
+        ],
+    };
+
+    let playbook = match policy.route(incident) {
+        Routing::Unrouted => {
+            return page_only(format!(
+                "no playbook for {} findings on {}; paging only",
+                incident.finding_type,
+                incident.resource.label()
+            ));
+        }
+        Routing::BelowFloor { playbook, floor } => {
+            return page_only(format!(
+                "severity {:.1} is below the {} floor of {floor:.1}; paging only",
+                incident.severity,
+                playbook.as_str()
+            ));
+        }
+        Routing::Act { playbook, .. } => playbook,
+    };
+
+    match (playbook, &incident.resource, observation) {
+        (Playbook::PageOnly, _, _) => page_only("the policy routes this finding to a page".to_owned()),
+        (Playbook::Ec2Compromise, Resource::Instance { .. }, Observation::Instance(state)) => {
+            if let Some(value) = state.tags.get(&policy.protected_tag) {
+                return page_only(format!(
+                    "instance {} carries the protected tag {}={value:?}; paging only",
+                    state.instance_id, policy.protected_tag
+                ));
+            }
+            if let Some(at) = state.tags.get(names::QUARANTINED_AT_TAG) {
+                let by = state
+                    .tags
+                    .get(names::INCIDENT_TAG)
+                    .map_or("an earlier incident", String::as_str);
+                return page_only(format!(
+                    "instance {} is already quarantined (since {at}, by {by}); paging only",
+                    state.instance_id
+                ));
+            }
+            if let Some(s @ ("shutting-down" | "terminated")) = state.state.as_deref() {
+                return page_only(format!(
+                    "instance {} is {s}; nothing to contain, paging only",
+                    state.instance_id
+                ));
+            }
+            Plan {
+                incident_id: incident.id.clone(),
+                playbook,
+                dry_run: policy.dry_run,
+                reason: format!(
+                    "severity {:.1} {} on instance {}: contain it",
+                    incident.severity, incident.finding_type, state.instance_id
+                ),
+                planned_at: planned_at.clone(),
+                observation: observation.clone(),
+                steps: ec2_compromise(incident, state, &planned_at),
+            }
+        }
+        (Playbook::Ec2Compromise, _, Observation::Unavailable { code, message }) => page_only(format!(
+            "{} could not be described ({code}: {message}); paging only",
+            incident.resource.label()
+        )),
+        (Playbook::Ec2Compromise, _, _) => {
+            page_only(format!("{} was not described; paging only", incident.resource.label()))
+        }
+    }
+}
+
+fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) -> Vec<PlannedStep> {
+    let instance_id = state.instance_id.clone();
+    let step = |step, reason: &str| PlannedStep {
+        step,
+        reason: reason.to_owned(),
+    };
+    let mut steps = vec![
+        step(
+            Step::RecordEvidence,
+            "keep the event and the pre-containment state before changing anything",
+        ),
+        step(
+            Step::ProtectInstance {
+                instance_id: instance_id.clone(),
+            },
+            "keep the instance and its disks from being terminated while it is evidence",
+        ),
+    ];
+    if let Some(group) = &state.auto_scaling_group {
+        steps.push(step(
+            Step::DetachFromAutoScaling {
+                instance_id: instance_id.clone(),
+                group: group.clone(),
+            },
+            "an Auto Scaling group would replace and terminate the isolated instance; detach it first",
+        ));
+    }
+    let mut vpcs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for interface in &state.interfaces {
+        vpcs.entry(interface.vpc_id.as_str())
+            .or_default()
+            .push(interface.id.clone());
+    }
+    let interfaces: Vec<String> = state.interfaces.iter().map(|i| i.id.clone()).collect();
+    steps.push(step(
+        Step::IsolateInterfaces {
+            instance_id: instance_id.clone(),
+            vpcs: vpcs
+                .into_iter()
+                .map(|(vpc_id, interfaces)| VpcIsolation {
+                    groups: state.quarantine_groups.get(vpc_id).cloned().unwrap_or_default(),
+                    vpc_id: vpc_id.to_owned(),
+                    interfaces,
+                })
+                .collect(),
+        },
+        "cut every network flow: all-open conversion group first so live connections become untracked, then the empty isolation group",
+    ));
+    if !state.addresses.is_empty() {
+        steps.push(step(
+            Step::DisassociateAddresses {
+                instance_id: instance_id.clone(),
+                addresses: state.addresses.clone(),
+            },
+            "take the instance off its public Elastic IPs",
+        ));
+    }
+    if !state.volumes.is_empty() {
+        let tags = BTreeMap::from([
+            (names::INCIDENT_TAG.to_owned(), incident.id.clone()),
+            (names::FINDING_ID_TAG.to_owned(), names::tag_value(&incident.finding_id)),
+            (
+                names::FINDING_TYPE_TAG.to_owned(),
+                names::tag_value(&incident.finding_type),
+            ),
+            (names::INSTANCE_TAG.to_owned(), instance_id.clone()),
+        ]);
+        steps.push(step(
+            Step::SnapshotVolumes {
+                instance_id: instance_id.clone(),
+                volume_ids: state.volumes.iter().map(|v| v.volume_id.clone()).collect(),
+                tags,
+            },
+            "preserve the disks, crash-consistent across volumes, for forensics",
+        ));
+    }
+    steps.push(step(
+        Step::TagInstance {
+            instance_id: instance_id.clone(),
+            tags: BTreeMap::from([
+                (names::INCIDENT_TAG.to_owned(), incident.id.clone()),
+                (names::QUARANTINED_AT_TAG.to_owned(), planned_at.to_owned()),
+                (
+                    names::FINDING_TYPE_TAG.to_owned(),
+                    names::tag_value(&incident.finding_type),
+                ),
+            ]),
+        },
+        "mark the instance as quarantined, for people and for the blast-radius count",
+    ));
+    steps.push(step(
+        Step::VerifyIsolation {
+            instance_id,
+            interfaces,
+        },
+        "trust, but verify: read the interfaces back",
+    ));
+    steps.push(step(Step::Page, "a person takes it from here"));
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::{GroupRef, InterfaceState, VolumeState};
+    use crate::settings::Settings;
+
+    fn policy(dry_run: bool) -> Policy {
+        let settings = Settings {
+            topic_arn: "arn:aws:sns:us-east-1:123456789012:pages".into(),
+            evidence_bucket: "evidence".into(),
+            dry_run,
+            protected_tag: "tourniquet:protected".into(),
+            severity_threshold: 7.0,
+            max_quarantined: 5,
+        };
+        Policy::new(&settings).unwrap()
+    }
+
+    fn incident(severity: f64) -> Incident {
+        let event = serde_json::json!({
+            "id": "f1", "type": "Backdoor:EC2/C&CActivity.B", "severity": severity,
+            "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}}
+        });
+        crate::intake::parse(&event).unwrap()
+    }
+
+    fn instance() -> InstanceState {
+        let interface = |id: &str| InterfaceState {
+            id: id.into(),
+            vpc_id: "vpc-1".into(),
+            groups: vec![GroupRef {
+                id: "sg-web".into(),
+                name: Some("web".into()),
+            }],
+            ..InterfaceState::default()
+        };
+        InstanceState {
+            instance_id: "i-1".into(),
+            state: Some("running".into()),
+            interfaces: vec![interface("eni-1"), interface("eni-2")],
+            volumes: vec![
+                VolumeState {
+                    volume_id: "vol-1".into(),
+                    device: Some("/dev/xvda".into()),
+                },
+                VolumeState {
+                    volume_id: "vol-2".into(),
+                    device: Some("/dev/xvdb".into()),
+                },
+            ],
+            ..InstanceState::default()
+        }
+    }
+
+    fn actions(plan: &Plan) -> Vec<&'static str> {
+        plan.steps.iter().map(|s| s.step.action()).collect()
+    }
+
+    #[test]
+    fn high_severity_instance_is_contained_in_order() {
+        let plan = plan(
+            &incident(8.0),
+            &Observation::Instance(Box::new(instance())),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(plan.playbook, Playbook::Ec2Compromise);
+        assert_eq!(
+            actions(&plan),
+            [
+                "record-evidence",
+                "protect-instance",
+                "isolate-interfaces",
+                "snapshot-volumes",
+                "tag-instance",
+                "verify-isolation",
+                "page"
+            ]
+        );
+        let Step::IsolateInterfaces { vpcs, .. } = &plan.steps[2].step else {
+            panic!("not isolation")
+        };
+        assert_eq!(vpcs.len(), 1);
+        assert_eq!(vpcs[0].interfaces, ["eni-1", "eni-2"]);
+        let Step::SnapshotVolumes { volume_ids, tags, .. } = &plan.steps[3].step else {
+            panic!("not snapshot")
+        };
+        assert_eq!(volume_ids, &["vol-1", "vol-2"]);
+        assert_eq!(tags[names::INCIDENT_TAG], plan.incident_id);
+        assert_eq!(plan.planned_at, "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn auto_scaling_and_addresses_add_steps() {
+        let mut state = instance();
+        state.auto_scaling_group = Some("web-asg".into());
+        state.addresses = vec![AddressState {
+            allocation_id: Some("eipalloc-1".into()),
+            ..AddressState::default()
+        }];
+        let plan = plan(
+            &incident(8.0),
+            &Observation::Instance(Box::new(state)),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        let actions = actions(&plan);
+        let at = |a| actions.iter().position(|x| *x == a).unwrap();
+        assert!(at("detach-from-auto-scaling") < at("isolate-interfaces"));
+        assert!(at("disassociate-addresses") > at("isolate-interfaces"));
+    }
+
+    #[test]
+    fn guards_page_only() {
+        let mut protected = instance();
+        protected.tags.insert("tourniquet:protected".into(), String::new());
+        let mut gone = instance();
+        gone.state = Some("terminated".into());
+        let mut quarantined = instance();
+        quarantined
+            .tags
+            .insert(names::QUARANTINED_AT_TAG.into(), "2026-01-01T00:00:00Z".into());
+        quarantined
+            .tags
+            .insert(names::INCIDENT_TAG.into(), "guardduty-earlier".into());
+        let unavailable = Observation::Unavailable {
+            code: "InvalidInstanceID.NotFound".into(),
+            message: "gone".into(),
+        };
+        let cases = [
+            (
+                incident(8.0),
+                Observation::Instance(Box::new(protected)),
+                "protected tag",
+            ),
+            (incident(8.0), Observation::Instance(Box::new(gone)), "is terminated"),
+            (
+                incident(8.0),
+                Observation::Instance(Box::new(quarantined)),
+                "already quarantined (since 2026-01-01T00:00:00Z, by guardduty-earlier)",
+            ),
+            (incident(8.0), unavailable, "InvalidInstanceID.NotFound"),
+            (
+                incident(5.0),
+                Observation::NotNeeded,
+                "below the ec2-compromise floor of 7.0",
+            ),
+        ];
+        for (incident, observation, why) in cases {
+            let plan = plan(&incident, &observation, &policy(false), SystemTime::UNIX_EPOCH);
+            assert_eq!(plan.playbook, Playbook::PageOnly, "{why}");
+            assert_eq!(actions(&plan), ["record-evidence", "page"], "{why}");
+            assert!(plan.reason.contains(why), "{} lacks {why}", plan.reason);
+        }
+    }
+
+    #[test]
+    fn dry_run_keeps_the_full_plan() {
+        let wet = plan(
+            &incident(8.0),
+            &Observation::Instance(Box::new(instance())),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        let dry = plan(
+            &incident(8.0),
+            &Observation::Instance(Box::new(instance())),
+            &policy(true),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert!(dry.dry_run);
+        assert_eq!(wet.steps, dry.steps);
+    }
+
+    #[test]
+    fn plans_round_trip_through_json() {
+        let plan = plan(
+            &incident(8.0),
+            &Observation::Instance(Box::new(instance())),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(json.contains(r#""action":"isolate-interfaces""#));
+        assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
+    }
+}

@@ -1,0 +1,275 @@
+//! The policy: a declarative routing table from finding to playbook, plus the guard settings.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::incident::{Incident, ResourceKind, Source};
+use crate::settings::Settings;
+
+/// The playbooks Tourniquet can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Playbook {
+    /// Isolate an EC2 instance, snapshot its volumes, page.
+    Ec2Compromise,
+    /// Record and page; change nothing.
+    PageOnly,
+}
+
+impl Playbook {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Playbook::Ec2Compromise => "ec2-compromise",
+            Playbook::PageOnly => "page-only",
+        }
+    }
+}
+
+/// The lowest severity at which a route acts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Floor {
+    /// The deployment's `TOURNIQUET_SEVERITY_THRESHOLD`.
+    Threshold,
+    /// A fixed floor for this route.
+    At(f64),
+}
+
+/// One row of the routing table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub source: Source,
+    pub resource: ResourceKind,
+    /// Finding type pattern; `*` matches any run of characters.
+    pub finding: &'static str,
+    pub floor: Floor,
+    pub playbook: Playbook,
+}
+
+/// Which playbook answers which finding. First match wins; no match pages only.
+pub const ROUTES: &[Route] = &[
+    // Any finding about an EC2 instance (backdoor, crypto mining, brute force, exfiltration...)
+    // at or above the threshold: contain the instance.
+    Route {
+        source: Source::GuardDuty,
+        resource: ResourceKind::Instance,
+        finding: "*",
+        floor: Floor::Threshold,
+        playbook: Playbook::Ec2Compromise,
+    },
+];
+
+/// Why the policy was refused at cold start.
+#[derive(Debug, Error, PartialEq)]
+pub enum PolicyError {
+    #[error("route {index}: finding pattern {pattern:?} is empty or has characters outside finding types")]
+    BadPattern { index: usize, pattern: &'static str },
+    #[error("route {index}: severity floor {floor} is outside 0 to 10")]
+    BadFloor { index: usize, floor: f64 },
+}
+
+/// What the routing table says about one incident.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Routing {
+    /// A route matched and the severity reaches its floor.
+    Act { playbook: Playbook, floor: f64 },
+    /// A route matched but the severity is below its floor.
+    BelowFloor { playbook: Playbook, floor: f64 },
+    /// No route names this finding.
+    Unrouted,
+}
+
+/// The checked routing table and guard settings the planner reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub routes: Vec<Route>,
+    pub dry_run: bool,
+    pub severity_threshold: f64,
+    pub protected_tag: String,
+    pub max_quarantined: u32,
+}
+
+impl Policy {
+    /// The compiled-in routing table with the deployment's settings, checked.
+    pub fn new(settings: &Settings) -> Result<Self, PolicyError> {
+        Self::with_routes(ROUTES.to_vec(), settings)
+    }
+
+    /// A policy over another table (tests, future overrides), checked the same way.
+    pub fn with_routes(routes: Vec<Route>, settings: &Settings) -> Result<Self, PolicyError> {
+        for (index, route) in routes.iter().enumerate() {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || ":/._!&*-".contains(c);
+            if route.finding.is_empty() || !route.finding.chars().all(allowed) {
+                return Err(PolicyError::BadPattern {
+                    index,
+                    pattern: route.finding,
+                });
+            }
+            if let Floor::At(floor) = route.floor
+                && !(0.0..=10.0).contains(&floor)
+            {
+                return Err(PolicyError::BadFloor { index, floor });
+            }
+        }
+        Ok(Policy {
+            routes,
+            dry_run: settings.dry_run,
+            severity_threshold: settings.severity_threshold,
+            protected_tag: settings.protected_tag.clone(),
+            max_quarantined: settings.max_quarantined,
+        })
+    }
+
+    /// Looks the incident up in the routing table.
+    #[must_use]
+    pub fn route(&self, incident: &Incident) -> Routing {
+        let Some(route) = self.routes.iter().find(|route| {
+            route.source == incident.source
+                && route.resource == incident.resource.kind()
+                && glob(route.finding, &incident.finding_type)
+        }) else {
+            return Routing::Unrouted;
+        };
+        let floor = match route.floor {
+            Floor::Threshold => self.severity_threshold,
+            Floor::At(floor) => floor,
+        };
+        if incident.severity >= floor {
+            Routing::Act {
+                playbook: route.playbook,
+                floor,
+            }
+        } else {
+            Routing::BelowFloor {
+                playbook: route.playbook,
+                floor,
+            }
+        }
+    }
+}
+
+/// `*`-only glob match, whole string.
+fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::Resource;
+
+    pub(crate) fn settings() -> Settings {
+        Settings {
+            topic_arn: "arn:aws:sns:us-east-1:123456789012:pages".into(),
+            evidence_bucket: "evidence".into(),
+            dry_run: false,
+            protected_tag: "tourniquet:protected".into(),
+            severity_threshold: 7.0,
+            max_quarantined: 5,
+        }
+    }
+
+    fn incident(resource: Resource, finding_type: &str, severity: f64) -> Incident {
+        Incident {
+            id: "guardduty-x".into(),
+            source: Source::GuardDuty,
+            finding_id: "x".into(),
+            finding_type: finding_type.into(),
+            severity,
+            account: None,
+            region: None,
+            resource,
+            summary: String::new(),
+            raw: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn glob_matches_whole_types() {
+        assert!(glob("*", "anything"));
+        assert!(glob(
+            "UnauthorizedAccess:IAMUser/*",
+            "UnauthorizedAccess:IAMUser/ConsoleLogin"
+        ));
+        assert!(!glob(
+            "UnauthorizedAccess:IAMUser/*",
+            "UnauthorizedAccess:EC2/SSHBruteForce"
+        ));
+        assert!(glob("*:IAMUser/*", "Discovery:IAMUser/AnomalousBehavior"));
+        assert!(glob("Backdoor:EC2/C&CActivity.B", "Backdoor:EC2/C&CActivity.B"));
+        assert!(!glob("Backdoor:EC2/C&CActivity.B", "Backdoor:EC2/C&CActivity.B!DNS"));
+        assert!(!glob("a*a", "a"));
+    }
+
+    #[test]
+    fn instances_route_by_threshold() {
+        let policy = Policy::new(&settings()).unwrap();
+        let instance = || Resource::Instance {
+            instance_id: "i-1".into(),
+        };
+        assert_eq!(
+            policy.route(&incident(instance(), "Backdoor:EC2/C&CActivity.B", 8.0)),
+            Routing::Act {
+                playbook: Playbook::Ec2Compromise,
+                floor: 7.0
+            }
+        );
+        assert_eq!(
+            policy.route(&incident(instance(), "Recon:EC2/PortProbeUnprotectedPort", 2.0)),
+            Routing::BelowFloor {
+                playbook: Playbook::Ec2Compromise,
+                floor: 7.0
+            }
+        );
+        let bucket = Resource::Bucket { name: "b".into() };
+        assert_eq!(
+            policy.route(&incident(bucket, "Policy:S3/BucketBlockPublicAccessDisabled", 9.0)),
+            Routing::Unrouted
+        );
+    }
+
+    #[test]
+    fn bad_tables_fail_at_start() {
+        let route = |finding, floor| Route {
+            source: Source::GuardDuty,
+            resource: ResourceKind::Instance,
+            finding,
+            floor,
+            playbook: Playbook::Ec2Compromise,
+        };
+        assert_eq!(
+            Policy::with_routes(vec![route("", Floor::Threshold)], &settings()),
+            Err(PolicyError::BadPattern { index: 0, pattern: "" })
+        );
+        assert_eq!(
+            Policy::with_routes(
+                vec![route("*", Floor::Threshold), route("x y", Floor::Threshold)],
+                &settings()
+            ),
+            Err(PolicyError::BadPattern {
+                index: 1,
+                pattern: "x y"
+            })
+        );
+        assert_eq!(
+            Policy::with_routes(vec![route("*", Floor::At(12.0))], &settings()),
+            Err(PolicyError::BadFloor { index: 0, floor: 12.0 })
+        );
+        assert!(Policy::new(&settings()).is_ok());
+    }
+}

@@ -1,0 +1,104 @@
+//! The `Report`: what was done for one incident, step by step; returned, logged and kept.
+
+use serde::{Deserialize, Serialize};
+
+use crate::actions::AwsError;
+use crate::incident::Source;
+use crate::policy::Playbook;
+
+/// How one step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Done by this invocation.
+    Done,
+    /// Done earlier (a redelivery, or another invocation); the ledger says so.
+    AlreadyDone,
+    /// Dry run: reported, not done.
+    DryRun,
+    /// Failed; `error_code` says why.
+    Failed,
+}
+
+/// One step's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    pub index: usize,
+    pub action: String,
+    pub target: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub request_ids: Vec<String>,
+    #[serde(default)]
+    pub detail: serde_json::Value,
+}
+
+impl StepReport {
+    /// Whether the step's effect is in place (done now or before).
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        matches!(self.outcome, Outcome::Done | Outcome::AlreadyDone)
+    }
+
+    /// The outcome as a person reads it in a page.
+    #[must_use]
+    pub fn outcome_text(&self) -> String {
+        match self.outcome {
+            Outcome::Done => "done".to_owned(),
+            Outcome::AlreadyDone => "done (earlier)".to_owned(),
+            Outcome::DryRun => "dry run: not done".to_owned(),
+            Outcome::Failed => format!(
+                "FAILED {}: {}",
+                self.error_code.as_deref().unwrap_or("Unknown"),
+                self.message.as_deref().unwrap_or("")
+            ),
+        }
+    }
+}
+
+/// An object written to the evidence bucket, with its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceObject {
+    pub key: String,
+    pub sha256: String,
+}
+
+/// The whole response to one incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub incident_id: String,
+    pub source: Source,
+    pub finding_id: String,
+    pub finding_type: String,
+    pub severity: f64,
+    pub resource: String,
+    pub summary: String,
+    pub playbook: Playbook,
+    pub dry_run: bool,
+    pub reason: String,
+    /// `s3://bucket/incidents/<id>/`.
+    pub evidence: String,
+    pub steps: Vec<StepReport>,
+    /// Evidence objects known for this incident and their SHA-256.
+    pub objects: Vec<EvidenceObject>,
+    /// Ledger writes that failed after their step succeeded (the step may run again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ledger_errors: Vec<AwsError>,
+}
+
+impl Report {
+    /// The steps that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &StepReport> {
+        self.steps.iter().filter(|s| s.outcome == Outcome::Failed)
+    }
+
+    /// Everything planned is in place (or reported, under dry run) and recorded.
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        self.failures().next().is_none() && self.ledger_errors.is_empty()
+    }
+}

@@ -1,0 +1,253 @@
+//! The EC2 compromise playbook end to end: containment, evidence, one page, and its guards.
+
+use anyhow::Result;
+use playbook::{Outcome, Playbook, Settings};
+use serde_json::json;
+use tourniquet_tests::events;
+use tourniquet_tests::world::World;
+
+use crate::world;
+
+const SSH_BRUTE_FORCE: &str = "guardduty/ec2-ssh-brute-force-web-server.json";
+
+/// Everything a person would check about the web host, to compare before and after.
+#[derive(Debug, PartialEq)]
+struct HostState {
+    groups: std::collections::BTreeMap<String, Vec<String>>,
+    termination_protection: bool,
+    snapshots: usize,
+    tags: std::collections::BTreeMap<String, String>,
+    elastic_ip_associated: bool,
+}
+
+async fn web_state(world: &World) -> Result<HostState> {
+    Ok(HostState {
+        groups: world.interface_groups(&world.web.interfaces).await?,
+        termination_protection: world.termination_protection(&world.web.instance_id).await?,
+        snapshots: world.snapshots(&world.web.instance_id).await?.len(),
+        tags: world.instance_tags(&world.web.instance_id).await?,
+        elastic_ip_associated: world.elastic_ip_associated().await?,
+    })
+}
+
+#[tokio::test]
+async fn high_severity_finding_contains_the_instance() -> Result<()> {
+    let world = world().await?;
+    let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
+    let responder = world.responder(world.settings())?;
+
+    let report = responder.handle(event.clone()).await?;
+    assert_eq!(report.playbook, Playbook::Ec2Compromise);
+    assert!(report.steps.iter().all(|s| s.outcome == Outcome::Done), "{report:#?}");
+
+    // Both interfaces carry only the isolation group, which has no rules at all.
+    let isolation = world.quarantine_group("isolation").await?.expect("isolation group");
+    assert_eq!(
+        (isolation.ingress, isolation.egress),
+        (0, 0),
+        "isolation group has no rules"
+    );
+    let groups = world.interface_groups(&world.web.interfaces).await?;
+    assert_eq!(groups.len(), 2);
+    for (eni, groups) in &groups {
+        assert_eq!(groups, &vec![isolation.id.clone()], "{eni}");
+    }
+    // The conversion group allows all traffic in and out, IPv4 and IPv6.
+    let conversion = world.quarantine_group("conversion").await?.expect("conversion group");
+    assert!(conversion.allows_all_in && conversion.allows_all_out, "{conversion:?}");
+
+    assert!(world.termination_protection(&world.web.instance_id).await?);
+    assert!(!world.elastic_ip_associated().await?, "Elastic IP disassociated");
+
+    // One snapshot per volume, tagged with the incident.
+    let snapshots = world.snapshots(&world.web.instance_id).await?;
+    let mut volumes: Vec<&str> = snapshots.iter().map(|(_, v, _)| v.as_str()).collect();
+    volumes.sort_unstable();
+    let mut expected: Vec<&str> = world.web.volumes.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(volumes, expected);
+    for (_, _, tags) in &snapshots {
+        assert_eq!(tags["tourniquet:incident-id"], report.incident_id);
+        assert_eq!(tags["tourniquet:finding-type"], "UnauthorizedAccess:EC2/SSHBruteForce");
+        assert_eq!(tags["tourniquet:instance-id"], world.web.instance_id);
+        assert_eq!(tags["tourniquet:finding-id"], report.finding_id);
+    }
+
+    let tags = world.instance_tags(&world.web.instance_id).await?;
+    assert_eq!(tags["tourniquet:incident-id"], report.incident_id);
+    assert!(tags.contains_key("tourniquet:quarantined-at"));
+
+    // Exactly one page, with a subject a person can triage from.
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    assert_eq!(
+        pages[0].subject,
+        format!(
+            "[HIGH 8.0] UnauthorizedAccess:EC2/SSHBruteForce: {} isolated",
+            world.web.instance_id
+        )
+    );
+    assert!(pages[0].message.contains("isolate-interfaces"));
+    assert!(
+        pages[0]
+            .message
+            .contains(&format!("s3://{}/incidents/{}/", world.bucket, report.incident_id))
+    );
+    assert_eq!(pages[0].attributes["incident_id"]["Value"], json!(report.incident_id));
+
+    // Evidence: the raw event, the plan with the pre-containment state, each step.
+    let prefix = format!("incidents/{}/", report.incident_id);
+    let keys = world.evidence_keys().await?;
+    for name in [
+        "event.json",
+        "plan.json",
+        "pre-state.json",
+        "report.json",
+        "steps/01-record-evidence.json",
+        "steps/08-page.json",
+    ] {
+        assert!(
+            keys.contains(&format!("{prefix}{name}")),
+            "{name} missing from {keys:?}"
+        );
+    }
+    assert_eq!(world.evidence(&format!("{prefix}event.json")).await?, event);
+    let plan = world.evidence(&format!("{prefix}plan.json")).await?;
+    assert_eq!(plan["playbook"], "ec2-compromise");
+    let before = &plan["observation"]["interfaces"];
+    assert_eq!(
+        before[0]["groups"][0]["id"],
+        json!(world.web_group),
+        "pre-containment groups recorded"
+    );
+    assert_eq!(before[1]["groups"][0]["id"], json!(world.app_group));
+
+    // A second delivery changes nothing and pages nobody.
+    let after_first = web_state(&world).await?;
+    let again = responder.handle(event).await?;
+    assert!(
+        again.steps.iter().all(|s| s.outcome == Outcome::AlreadyDone),
+        "{again:#?}"
+    );
+    assert_eq!(web_state(&world).await?, after_first);
+    assert!(world.pages().await?.is_empty(), "no second page");
+    Ok(())
+}
+
+#[tokio::test]
+async fn protected_instance_is_left_alone() -> Result<()> {
+    let world = world().await?;
+    let before = world.interface_groups(&world.bastion.interfaces).await?;
+    let event = events::for_world("guardduty/ec2-ssh-brute-force-protected-bastion.json", &world)?;
+    let report = world.responder(world.settings())?.handle(event).await?;
+    assert_eq!(report.playbook, Playbook::PageOnly);
+    assert_eq!(world.interface_groups(&world.bastion.interfaces).await?, before);
+    assert!(!world.termination_protection(&world.bastion.instance_id).await?);
+    assert!(world.snapshots(&world.bastion.instance_id).await?.is_empty());
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(pages[0].subject.ends_with("no action"), "{}", pages[0].subject);
+    assert!(
+        pages[0].message.contains("protected tag tourniquet:protected"),
+        "{}",
+        pages[0].message
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing_and_pages_the_plan() -> Result<()> {
+    let world = world().await?;
+    let before = web_state(&world).await?;
+    let settings = Settings {
+        dry_run: true,
+        ..world.settings()
+    };
+    let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
+    let report = world.responder(settings)?.handle(event).await?;
+    assert!(report.dry_run);
+    assert_eq!(report.playbook, Playbook::Ec2Compromise);
+    assert!(report.steps.iter().any(|s| s.outcome == Outcome::DryRun));
+    assert_eq!(web_state(&world).await?, before);
+    assert!(world.quarantine_group("isolation").await?.is_none(), "no group created");
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].subject.ends_with("dry run, nothing changed"),
+        "{}",
+        pages[0].subject
+    );
+    assert!(
+        pages[0].message.contains("isolate-interfaces"),
+        "the page carries the full plan"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn low_severity_pages_only() -> Result<()> {
+    let world = world().await?;
+    let before = web_state(&world).await?;
+    let event = events::for_world("guardduty/ec2-recon-port-probe-unprotected-port.json", &world)?;
+    let report = world.responder(world.settings())?.handle(event).await?;
+    assert_eq!(report.playbook, Playbook::PageOnly);
+    assert_eq!(web_state(&world).await?, before);
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0]
+            .subject
+            .starts_with("[LOW 2.0] Recon:EC2/PortProbeUnprotectedPort"),
+        "{}",
+        pages[0].subject
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn malformed_events_change_nothing_and_page_nobody() -> Result<()> {
+    let world = world().await?;
+    let before = web_state(&world).await?;
+    let responder = world.responder(world.settings())?;
+    let mut no_type = events::for_world(SSH_BRUTE_FORCE, &world)?;
+    no_type["detail"].as_object_mut().expect("detail").remove("type");
+    let mut wrong_resource = events::for_world(SSH_BRUTE_FORCE, &world)?;
+    wrong_resource["detail"]["resource"] = json!([1, 2]);
+    for (event, field) in [
+        (json!([1, 2, 3]), "not a JSON object"),
+        (
+            json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding"}),
+            "`detail`",
+        ),
+        (no_type, "`detail.type`"),
+        (wrong_resource, "`detail.resource`"),
+    ] {
+        let err = responder.handle(event).await.expect_err("refused");
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains(field), "{err} should name {field}");
+    }
+    assert_eq!(web_state(&world).await?, before);
+    assert!(world.pages().await?.is_empty());
+    assert!(world.evidence_keys().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn missing_instance_pages_with_the_aws_error_code() -> Result<()> {
+    let world = world().await?;
+    let text = events::read(SSH_BRUTE_FORCE)?.replace(events::WEB_PLACEHOLDER, "i-0123456789abcdef0");
+    let report = world
+        .responder(world.settings())?
+        .handle(serde_json::from_str(&text)?)
+        .await?;
+    assert_eq!(report.playbook, Playbook::PageOnly);
+    assert!(
+        report.reason.contains("InvalidInstanceID.NotFound"),
+        "{}",
+        report.reason
+    );
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(pages[0].message.contains("InvalidInstanceID.NotFound"));
+    Ok(())
+}

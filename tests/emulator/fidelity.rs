@@ -1,0 +1,96 @@
+//! The launcher's corrections of moto, each shown through the real SDK (tests/moto/launcher.py).
+
+use anyhow::Result;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+
+use crate::world;
+
+/// Divergence 1: an interface carries exactly the groups it is given, not its instance's
+/// launch groups as well.
+#[tokio::test]
+async fn replacing_interface_groups_replaces_them() -> Result<()> {
+    let world = world().await?;
+    let primary = &world.web.interfaces[0];
+    world
+        .account
+        .clients
+        .ec2
+        .modify_network_interface_attribute()
+        .network_interface_id(primary)
+        .groups(&world.app_group)
+        .send()
+        .await?;
+    let groups = world.interface_groups(std::slice::from_ref(primary)).await?;
+    assert_eq!(groups[primary], vec![world.app_group.clone()]);
+    let second = &world.web.interfaces[1];
+    let groups = world.interface_groups(std::slice::from_ref(second)).await?;
+    assert_eq!(
+        groups[second],
+        vec![world.app_group.clone()],
+        "the second interface keeps only its own group"
+    );
+    Ok(())
+}
+
+/// Divergence 2: `ModifyInstanceAttribute(Groups)` is refused on an instance with several
+/// interfaces.
+#[tokio::test]
+async fn instance_groups_refused_with_several_interfaces() -> Result<()> {
+    let world = world().await?;
+    let err = world
+        .account
+        .clients
+        .ec2
+        .modify_instance_attribute()
+        .instance_id(&world.web.instance_id)
+        .groups(&world.app_group)
+        .send()
+        .await
+        .expect_err("EC2 refuses instance-level groups on a multi-interface instance");
+    assert_eq!(err.code(), Some("InvalidInstanceID"));
+    let groups = world.interface_groups(&world.web.interfaces).await?;
+    assert_eq!(
+        groups[&world.web.interfaces[0]],
+        vec![world.web_group.clone()],
+        "nothing changed"
+    );
+    Ok(())
+}
+
+/// Divergence 3: setting the shutdown behaviour sets it, and leaves the instance's groups.
+#[tokio::test]
+async fn shutdown_behaviour_is_set_and_groups_kept() -> Result<()> {
+    use aws_sdk_ec2::types::{AttributeValue, InstanceAttributeName};
+    let world = world().await?;
+    let ec2 = &world.account.clients.ec2;
+    ec2.modify_instance_attribute()
+        .instance_id(&world.bastion.instance_id)
+        .instance_initiated_shutdown_behavior(AttributeValue::builder().value("terminate").build())
+        .send()
+        .await?;
+    let out = ec2
+        .describe_instance_attribute()
+        .instance_id(&world.bastion.instance_id)
+        .attribute(InstanceAttributeName::InstanceInitiatedShutdownBehavior)
+        .send()
+        .await?;
+    assert_eq!(
+        out.instance_initiated_shutdown_behavior()
+            .and_then(AttributeValue::value),
+        Some("terminate")
+    );
+    let out = ec2
+        .describe_instances()
+        .instance_ids(&world.bastion.instance_id)
+        .send()
+        .await?;
+    let groups: Vec<&str> = out
+        .reservations()
+        .iter()
+        .flat_map(aws_sdk_ec2::types::Reservation::instances)
+        .flat_map(aws_sdk_ec2::types::Instance::security_groups)
+        .filter_map(aws_sdk_ec2::types::GroupIdentifier::group_id)
+        .collect();
+    assert_eq!(groups, vec![world.web_group.as_str()]);
+    Ok(())
+}

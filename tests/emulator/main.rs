@@ -1,0 +1,15 @@
+//! The emulator suite: responders against moto in server mode, asserting the account's state.
+
+mod ec2_compromise;
+mod fidelity;
+mod lambda_runtime;
+mod round_trips;
+
+use anyhow::Result;
+use tourniquet_tests::account::Account;
+use tourniquet_tests::world::World;
+
+/// A freshly seeded account of its own.
+async fn world() -> Result<World> {
+    World::seed(Account::new().await?).await
+}

@@ -1,0 +1,38 @@
+//! Sample events from `events/`, with their placeholder ids pointed at a seeded world.
+
+use anyhow::{Context, Result};
+
+use crate::world::World;
+
+/// The web server in sample findings (GuardDuty's own sample id).
+pub const WEB_PLACEHOLDER: &str = "i-99999999";
+/// The protected bastion in sample findings.
+pub const BASTION_PLACEHOLDER: &str = "i-11111111";
+/// The account in sample findings.
+pub const ACCOUNT_PLACEHOLDER: &str = "123456789012";
+
+/// `events/<path>` as text.
+pub fn read(path: &str) -> Result<String> {
+    let file = crate::workspace_root().join("events").join(path);
+    std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))
+}
+
+/// `events/<path>` with its placeholders replaced by the world's instance and account ids.
+pub fn for_world(path: &str, world: &World) -> Result<serde_json::Value> {
+    let text = read(path)?
+        .replace(WEB_PLACEHOLDER, &world.web.instance_id)
+        .replace(BASTION_PLACEHOLDER, &world.bastion.instance_id)
+        .replace(ACCOUNT_PLACEHOLDER, &world.account.id);
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Every sample file under `events/<dir>`, sorted.
+pub fn list(dir: &str) -> Result<Vec<String>> {
+    let mut files: Vec<String> = std::fs::read_dir(crate::workspace_root().join("events").join(dir))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| std::path::Path::new(name).extension().is_some_and(|e| e == "json"))
+        .map(|name| format!("{dir}/{name}"))
+        .collect();
+    files.sort();
+    Ok(files)
+}

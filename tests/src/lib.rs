@@ -1,0 +1,18 @@
+//! Test harness: a local AWS emulator, seeded accounts, pages read back, the Lambda runtime.
+//!
+//! Used by the emulator suite (`tests/emulator`) and by `make drill` (`src/bin/drill.rs`).
+
+pub mod account;
+pub mod emulator;
+pub mod events;
+pub mod runtime;
+pub mod world;
+
+/// The workspace root (the folder holding `events/` and `.venv/`).
+#[must_use]
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+}

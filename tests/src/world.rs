@@ -1,0 +1,565 @@
+//! A small, realistic account to respond in, and the reads a person would make afterwards.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, BlockDeviceMapping, DomainType, EbsBlockDevice, Filter, InstanceAttributeName, InstanceType,
+    IpPermission, IpRange, ResourceType, Tag, TagSpecification,
+};
+use playbook::Settings;
+
+use crate::account::Account;
+
+/// A host: its instance, interfaces (by device index) and volumes.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub instance_id: String,
+    pub interfaces: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+/// What `seed` built.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub account: Account,
+    pub vpc_id: String,
+    pub subnet_id: String,
+    pub image_id: String,
+    /// Open to the world on 22, 80 and 443: the web tier.
+    pub web_group: String,
+    /// Internal only: the app tier, on the web host's second interface.
+    pub app_group: String,
+    /// Two interfaces, two volumes, an Elastic IP.
+    pub web: Host,
+    /// Carries the protected tag.
+    pub bastion: Host,
+    pub elastic_ip: String,
+    pub topic_arn: String,
+    pub queue_url: String,
+    pub bucket: String,
+}
+
+/// A page as it reached the subscribed queue.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub subject: String,
+    pub message: String,
+    pub attributes: serde_json::Value,
+}
+
+fn tag_spec(kind: ResourceType, pairs: &[(&str, &str)]) -> TagSpecification {
+    let mut spec = TagSpecification::builder().resource_type(kind);
+    for (k, v) in pairs {
+        spec = spec.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    spec.build()
+}
+
+fn open_to_world(port: i32) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port)
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .build()
+}
+
+impl World {
+    /// Builds the account: a VPC, a web host with two interfaces, two volumes and an Elastic
+    /// IP, a protected bastion, the page topic with a queue subscribed, the evidence bucket.
+    pub async fn seed(account: Account) -> Result<Self> {
+        let ec2 = &account.clients.ec2;
+        let vpc_id = ec2
+            .create_vpc()
+            .cidr_block("10.20.0.0/16")
+            .tag_specifications(tag_spec(ResourceType::Vpc, &[("Name", "prod")]))
+            .send()
+            .await?
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .context("vpc id")?
+            .to_owned();
+        let subnet_id = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block("10.20.1.0/24")
+            .availability_zone("us-east-1a")
+            .send()
+            .await?
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .context("subnet id")?
+            .to_owned();
+        let group = |name: &'static str| {
+            let vpc_id = vpc_id.clone();
+            async move {
+                let id = ec2
+                    .create_security_group()
+                    .group_name(name)
+                    .description(format!("{name} tier"))
+                    .vpc_id(vpc_id)
+                    .send()
+                    .await?
+                    .group_id()
+                    .context("group id")?
+                    .to_owned();
+                anyhow::Ok(id)
+            }
+        };
+        let web_group = group("web").await?;
+        let app_group = group("app").await?;
+        ec2.authorize_security_group_ingress()
+            .group_id(&web_group)
+            .ip_permissions(open_to_world(22))
+            .ip_permissions(open_to_world(80))
+            .ip_permissions(open_to_world(443))
+            .send()
+            .await?;
+        ec2.authorize_security_group_ingress()
+            .group_id(&app_group)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(8080)
+                    .to_port(8080)
+                    .ip_ranges(IpRange::builder().cidr_ip("10.20.0.0/16").build())
+                    .build(),
+            )
+            .send()
+            .await?;
+
+        let image_id = ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await?
+            .images()
+            .first()
+            .and_then(|i| i.image_id())
+            .context("an image")?
+            .to_owned();
+        let launch = |name: &'static str, extra_tags: &'static [(&'static str, &'static str)]| {
+            let (image_id, subnet_id, web_group) = (image_id.clone(), subnet_id.clone(), web_group.clone());
+            async move {
+                let mut tags = vec![("Name", name)];
+                tags.extend_from_slice(extra_tags);
+                let disk = |device: &str, size: i32| {
+                    BlockDeviceMapping::builder()
+                        .device_name(device)
+                        .ebs(EbsBlockDevice::builder().volume_size(size).build())
+                        .build()
+                };
+                let out = ec2
+                    .run_instances()
+                    .image_id(image_id)
+                    .instance_type(InstanceType::T3Micro)
+                    .min_count(1)
+                    .max_count(1)
+                    .subnet_id(subnet_id)
+                    .security_group_ids(web_group)
+                    .block_device_mappings(disk("/dev/xvda", 8))
+                    .block_device_mappings(disk("/dev/xvdb", 20))
+                    .tag_specifications(tag_spec(ResourceType::Instance, &tags))
+                    .send()
+                    .await?;
+                let id = out
+                    .instances()
+                    .first()
+                    .and_then(|i| i.instance_id())
+                    .context("instance id")?;
+                anyhow::Ok(id.to_owned())
+            }
+        };
+        let web_id = launch("web-1", &[("tier", "web")]).await?;
+        let bastion_id = launch("bastion", &[("tourniquet:protected", "true")]).await?;
+
+        let eni = ec2
+            .create_network_interface()
+            .subnet_id(&subnet_id)
+            .groups(&app_group)
+            .description("web-1 app interface")
+            .send()
+            .await?
+            .network_interface()
+            .and_then(|n| n.network_interface_id())
+            .context("eni id")?
+            .to_owned();
+        ec2.attach_network_interface()
+            .network_interface_id(&eni)
+            .instance_id(&web_id)
+            .device_index(1)
+            .send()
+            .await?;
+        let allocation = ec2.allocate_address().domain(DomainType::Vpc).send().await?;
+        let elastic_ip = allocation.public_ip().context("public ip")?.to_owned();
+        ec2.associate_address()
+            .allocation_id(allocation.allocation_id().context("allocation id")?)
+            .instance_id(&web_id)
+            .send()
+            .await?;
+
+        let topic_arn = account
+            .clients
+            .sns
+            .create_topic()
+            .name("tourniquet-pages")
+            .send()
+            .await?
+            .topic_arn()
+            .context("topic arn")?
+            .to_owned();
+        let queue_url = account
+            .sqs
+            .create_queue()
+            .queue_name("on-call-pages")
+            .send()
+            .await?
+            .queue_url()
+            .context("queue url")?
+            .to_owned();
+        let queue_arn = format!("arn:aws:sqs:{}:{}:on-call-pages", crate::account::REGION, account.id);
+        account
+            .clients
+            .sns
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await?;
+        let bucket = format!("tourniquet-evidence-{}", account.id);
+        account.clients.s3.create_bucket().bucket(&bucket).send().await?;
+
+        let mut world = World {
+            web: Host {
+                instance_id: web_id,
+                interfaces: Vec::new(),
+                volumes: Vec::new(),
+            },
+            bastion: Host {
+                instance_id: bastion_id,
+                interfaces: Vec::new(),
+                volumes: Vec::new(),
+            },
+            account,
+            vpc_id,
+            subnet_id,
+            image_id,
+            web_group,
+            app_group,
+            elastic_ip,
+            topic_arn,
+            queue_url,
+            bucket,
+        };
+        world.web = world.host(&world.web.instance_id.clone()).await?;
+        world.bastion = world.host(&world.bastion.instance_id.clone()).await?;
+        Ok(world)
+    }
+
+    /// Launches one more web-tier instance (one interface, one volume); its id.
+    pub async fn launch_worker(&self) -> Result<String> {
+        let out = self
+            .account
+            .clients
+            .ec2
+            .run_instances()
+            .image_id(&self.image_id)
+            .instance_type(InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&self.subnet_id)
+            .security_group_ids(&self.web_group)
+            .tag_specifications(tag_spec(ResourceType::Instance, &[("Name", "worker")]))
+            .send()
+            .await?;
+        Ok(out
+            .instances()
+            .first()
+            .and_then(|i| i.instance_id())
+            .context("instance id")?
+            .to_owned())
+    }
+
+    async fn host(&self, instance_id: &str) -> Result<Host> {
+        let out = self
+            .account
+            .clients
+            .ec2
+            .describe_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await?;
+        let instance = out
+            .reservations()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
+            .next()
+            .context("instance")?;
+        let mut nics: Vec<(i32, String)> = instance
+            .network_interfaces()
+            .iter()
+            .filter_map(|n| {
+                Some((
+                    n.attachment()
+                        .and_then(aws_sdk_ec2::types::InstanceNetworkInterfaceAttachment::device_index)?,
+                    n.network_interface_id()?.to_owned(),
+                ))
+            })
+            .collect();
+        nics.sort();
+        Ok(Host {
+            instance_id: instance_id.to_owned(),
+            interfaces: nics.into_iter().map(|(_, id)| id).collect(),
+            volumes: instance
+                .block_device_mappings()
+                .iter()
+                .filter_map(|m| m.ebs()?.volume_id().map(ToOwned::to_owned))
+                .collect(),
+        })
+    }
+
+    /// Settings as template.yaml would set them for this account.
+    #[must_use]
+    pub fn settings(&self) -> Settings {
+        let pairs = self.env_settings();
+        Settings::from_lookup(|var| pairs.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone()))
+            .expect("harness settings are valid")
+    }
+
+    /// The function's configuration environment.
+    #[must_use]
+    pub fn env_settings(&self) -> Vec<(String, String)> {
+        vec![
+            ("TOURNIQUET_TOPIC_ARN".to_owned(), self.topic_arn.clone()),
+            ("TOURNIQUET_EVIDENCE_BUCKET".to_owned(), self.bucket.clone()),
+        ]
+    }
+
+    /// A responder in this account, with `settings`.
+    pub fn responder(&self, settings: Settings) -> Result<playbook::Responder> {
+        Ok(playbook::Responder::new(self.account.clients.clone(), settings)?)
+    }
+
+    /// Groups on each interface, by interface id.
+    pub async fn interface_groups(&self, interfaces: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
+        let out = self
+            .account
+            .clients
+            .ec2
+            .describe_network_interfaces()
+            .set_network_interface_ids(Some(interfaces.to_vec()))
+            .send()
+            .await?;
+        Ok(out
+            .network_interfaces()
+            .iter()
+            .map(|n| {
+                let mut groups: Vec<String> = n
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id())
+                    .map(ToOwned::to_owned)
+                    .collect();
+                groups.sort();
+                (n.network_interface_id().unwrap_or_default().to_owned(), groups)
+            })
+            .collect())
+    }
+
+    /// The group in this VPC carrying `tourniquet:role=<role>`, with its rule count
+    /// (ingress, egress) and whether it allows all traffic from and to anywhere (v4 and v6).
+    pub async fn quarantine_group(&self, role: &str) -> Result<Option<QuarantineGroup>> {
+        let out = self
+            .account
+            .clients
+            .ec2
+            .describe_security_groups()
+            .filters(Filter::builder().name("vpc-id").values(&self.vpc_id).build())
+            .filters(Filter::builder().name("tag:tourniquet:role").values(role).build())
+            .send()
+            .await?;
+        let groups = out.security_groups();
+        anyhow::ensure!(groups.len() <= 1, "{} groups with role {role}", groups.len());
+        Ok(groups.first().map(|g| {
+            let all = |perms: &[IpPermission]| {
+                perms.iter().any(|p| {
+                    p.ip_protocol() == Some("-1")
+                        && p.ip_ranges().iter().any(|r| r.cidr_ip() == Some("0.0.0.0/0"))
+                        && p.ipv6_ranges().iter().any(|r| r.cidr_ipv6() == Some("::/0"))
+                }) || (perms.iter().any(|p| {
+                    p.ip_protocol() == Some("-1") && p.ip_ranges().iter().any(|r| r.cidr_ip() == Some("0.0.0.0/0"))
+                }) && perms.iter().any(|p| {
+                    p.ip_protocol() == Some("-1") && p.ipv6_ranges().iter().any(|r| r.cidr_ipv6() == Some("::/0"))
+                }))
+            };
+            QuarantineGroup {
+                id: g.group_id().unwrap_or_default().to_owned(),
+                ingress: g.ip_permissions().len(),
+                egress: g.ip_permissions_egress().len(),
+                allows_all_in: all(g.ip_permissions()),
+                allows_all_out: all(g.ip_permissions_egress()),
+            }
+        }))
+    }
+
+    /// Snapshots carrying the incident tag for `instance_id`, with their tags.
+    pub async fn snapshots(&self, instance_id: &str) -> Result<Vec<(String, String, BTreeMap<String, String>)>> {
+        let out = self
+            .account
+            .clients
+            .ec2
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(
+                Filter::builder()
+                    .name("tag:tourniquet:instance-id")
+                    .values(instance_id)
+                    .build(),
+            )
+            .send()
+            .await?;
+        Ok(out
+            .snapshots()
+            .iter()
+            .map(|s| {
+                (
+                    s.snapshot_id().unwrap_or_default().to_owned(),
+                    s.volume_id().unwrap_or_default().to_owned(),
+                    s.tags()
+                        .iter()
+                        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                        .collect(),
+                )
+            })
+            .collect())
+    }
+
+    /// The instance's tags.
+    pub async fn instance_tags(&self, instance_id: &str) -> Result<BTreeMap<String, String>> {
+        let out = self
+            .account
+            .clients
+            .ec2
+            .describe_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await?;
+        Ok(out
+            .reservations()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
+            .flat_map(|i| i.tags())
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+            .collect())
+    }
+
+    /// `DisableApiTermination`.
+    pub async fn termination_protection(&self, instance_id: &str) -> Result<bool> {
+        let out = self
+            .account
+            .clients
+            .ec2
+            .describe_instance_attribute()
+            .instance_id(instance_id)
+            .attribute(InstanceAttributeName::DisableApiTermination)
+            .send()
+            .await?;
+        Ok(out
+            .disable_api_termination()
+            .and_then(AttributeBooleanValue::value)
+            .unwrap_or(false))
+    }
+
+    /// Whether the Elastic IP is associated with anything.
+    pub async fn elastic_ip_associated(&self) -> Result<bool> {
+        let out = self
+            .account
+            .clients
+            .ec2
+            .describe_addresses()
+            .public_ips(&self.elastic_ip)
+            .send()
+            .await?;
+        Ok(out.addresses().iter().any(|a| a.association_id().is_some()))
+    }
+
+    /// Keys under `incidents/` in the evidence bucket.
+    pub async fn evidence_keys(&self) -> Result<Vec<String>> {
+        let out = self
+            .account
+            .clients
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix("incidents/")
+            .send()
+            .await?;
+        Ok(out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(ToOwned::to_owned))
+            .collect())
+    }
+
+    /// An evidence object's JSON.
+    pub async fn evidence(&self, key: &str) -> Result<serde_json::Value> {
+        let out = self
+            .account
+            .clients
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await?;
+        let bytes = out.body.collect().await?.to_vec();
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    /// Drains the page queue: every page that arrived since the last call.
+    pub async fn pages(&self) -> Result<Vec<Page>> {
+        let mut pages = Vec::new();
+        loop {
+            let out = self
+                .account
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await?;
+            if out.messages().is_empty() {
+                return Ok(pages);
+            }
+            for message in out.messages() {
+                let envelope: serde_json::Value = serde_json::from_str(message.body().unwrap_or("{}"))?;
+                pages.push(Page {
+                    subject: envelope["Subject"].as_str().unwrap_or_default().to_owned(),
+                    message: envelope["Message"].as_str().unwrap_or_default().to_owned(),
+                    attributes: envelope["MessageAttributes"].clone(),
+                });
+                if let Some(handle) = message.receipt_handle() {
+                    self.account
+                        .sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await?;
+                }
+            }
+        }
+    }
+}
+
+/// A quarantine group as read back.
+#[derive(Debug, Clone)]
+pub struct QuarantineGroup {
+    pub id: String,
+    pub ingress: usize,
+    pub egress: usize,
+    pub allows_all_in: bool,
+    pub allows_all_out: bool,
+}
