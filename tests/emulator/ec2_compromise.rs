@@ -34,7 +34,7 @@ async fn web_state(world: &World) -> Result<HostState> {
 async fn high_severity_finding_contains_the_instance() -> Result<()> {
     let world = world().await?;
     let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder(world.settings()).await?;
 
     let report = responder.handle(event.clone()).await?;
     assert_eq!(report.playbook, Playbook::Ec2Compromise);
@@ -139,7 +139,7 @@ async fn protected_instance_is_left_alone() -> Result<()> {
     let world = world().await?;
     let before = world.interface_groups(&world.bastion.interfaces).await?;
     let event = events::for_world("guardduty/ec2-ssh-brute-force-protected-bastion.json", &world)?;
-    let report = world.responder(world.settings())?.handle(event).await?;
+    let report = world.responder(world.settings()).await?.handle(event).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert_eq!(world.interface_groups(&world.bastion.interfaces).await?, before);
     assert!(!world.termination_protection(&world.bastion.instance_id).await?);
@@ -164,7 +164,7 @@ async fn dry_run_changes_nothing_and_pages_the_plan() -> Result<()> {
         ..world.settings()
     };
     let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
-    let report = world.responder(settings)?.handle(event).await?;
+    let report = world.responder(settings).await?.handle(event).await?;
     assert!(report.dry_run);
     assert_eq!(report.playbook, Playbook::Ec2Compromise);
     assert!(report.steps.iter().any(|s| s.outcome == Outcome::DryRun));
@@ -189,7 +189,7 @@ async fn low_severity_pages_only() -> Result<()> {
     let world = world().await?;
     let before = web_state(&world).await?;
     let event = events::for_world("guardduty/ec2-recon-port-probe-unprotected-port.json", &world)?;
-    let report = world.responder(world.settings())?.handle(event).await?;
+    let report = world.responder(world.settings()).await?.handle(event).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert_eq!(web_state(&world).await?, before);
     let pages = world.pages().await?;
@@ -208,7 +208,7 @@ async fn low_severity_pages_only() -> Result<()> {
 async fn malformed_events_change_nothing_and_page_nobody() -> Result<()> {
     let world = world().await?;
     let before = web_state(&world).await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder(world.settings()).await?;
     let mut no_type = events::for_world(SSH_BRUTE_FORCE, &world)?;
     no_type["detail"].as_object_mut().expect("detail").remove("type");
     let mut wrong_resource = events::for_world(SSH_BRUTE_FORCE, &world)?;
@@ -237,7 +237,8 @@ async fn missing_instance_pages_with_the_aws_error_code() -> Result<()> {
     let world = world().await?;
     let text = events::read(SSH_BRUTE_FORCE)?.replace(events::WEB_PLACEHOLDER, "i-0123456789abcdef0");
     let report = world
-        .responder(world.settings())?
+        .responder(world.settings())
+        .await?
         .handle(serde_json::from_str(&text)?)
         .await?;
     assert_eq!(report.playbook, Playbook::PageOnly);

@@ -1,5 +1,6 @@
 //! The emulator suite: responders against moto in server mode, asserting the account's state.
 
+mod credential_compromise;
 mod ec2_compromise;
 mod fidelity;
 mod lambda_runtime;

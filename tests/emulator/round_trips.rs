@@ -83,7 +83,7 @@ async fn steady_state_isolation_takes_at_most_four_round_trips() -> Result<()> {
     let world = world().await?;
     // The first incident creates the quarantine groups; the steady state is every one after.
     let first = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;
-    world.responder(world.settings())?.handle(first).await?;
+    world.responder(world.settings()).await?.handle(first).await?;
     let second_host = world.launch_worker().await?;
 
     let recorder = Recorder::default();
@@ -95,7 +95,7 @@ async fn steady_state_isolation_takes_at_most_four_round_trips() -> Result<()> {
         ..world.account.clients.clone()
     };
     let text = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &second_host);
-    let responder = playbook::Responder::new(clients, world.settings())?;
+    let responder = playbook::Responder::new(clients, world.settings()).await?;
     let report = responder.handle(serde_json::from_str(&text)?).await?;
     assert!(report.steps.iter().all(|s| s.outcome == Outcome::Done), "{report:#?}");
 

@@ -8,6 +8,8 @@ use crate::world::World;
 pub const WEB_PLACEHOLDER: &str = "i-99999999";
 /// The protected bastion in sample findings.
 pub const BASTION_PLACEHOLDER: &str = "i-11111111";
+/// The leaked access key in sample IAM findings (AWS's documentation example key).
+pub const KEY_PLACEHOLDER: &str = "AKIAIOSFODNN7EXAMPLE";
 /// The account in sample findings.
 pub const ACCOUNT_PLACEHOLDER: &str = "123456789012";
 
@@ -22,6 +24,7 @@ pub fn for_world(path: &str, world: &World) -> Result<serde_json::Value> {
     let text = read(path)?
         .replace(WEB_PLACEHOLDER, &world.web.instance_id)
         .replace(BASTION_PLACEHOLDER, &world.bastion.instance_id)
+        .replace(KEY_PLACEHOLDER, &world.deployer_keys[0])
         .replace(ACCOUNT_PLACEHOLDER, &world.account.id);
     Ok(serde_json::from_str(&text)?)
 }

@@ -68,7 +68,7 @@ impl LambdaRuntime {
             .context("start cargo lambda watch")?;
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if started.elapsed() > Duration::from_secs(60) {
+            if started.elapsed() > Duration::from_mins(1) {
                 bail!("the Lambda runtime emulator did not listen on {port}");
             }
             std::thread::sleep(Duration::from_millis(100));

@@ -35,6 +35,11 @@ pub struct World {
     /// Carries the protected tag.
     pub bastion: Host,
     pub elastic_ip: String,
+    /// An IAM user with two access keys (the first is the one sample findings name).
+    pub deployer: String,
+    pub deployer_keys: Vec<String>,
+    /// The web host's instance role.
+    pub web_role: String,
     pub topic_arn: String,
     pub queue_url: String,
     pub bucket: String,
@@ -69,6 +74,44 @@ impl World {
     /// Builds the account: a VPC, a web host with two interfaces, two volumes and an Elastic
     /// IP, a protected bastion, the page topic with a queue subscribed, the evidence bucket.
     pub async fn seed(account: Account) -> Result<Self> {
+        let (vpc_id, subnet_id, web_group, app_group) = Self::seed_network(&account).await?;
+        let (image_id, web_id, bastion_id, elastic_ip) =
+            Self::seed_hosts(&account, &subnet_id, &web_group, &app_group).await?;
+        let (topic_arn, queue_url, bucket) = Self::seed_paging_and_evidence(&account).await?;
+        let (deployer, deployer_keys, web_role) = Self::seed_iam(&account).await?;
+
+        let mut world = World {
+            web: Host {
+                instance_id: web_id,
+                interfaces: Vec::new(),
+                volumes: Vec::new(),
+            },
+            bastion: Host {
+                instance_id: bastion_id,
+                interfaces: Vec::new(),
+                volumes: Vec::new(),
+            },
+            account,
+            vpc_id,
+            subnet_id,
+            image_id,
+            web_group,
+            app_group,
+            elastic_ip,
+            deployer,
+            deployer_keys,
+            web_role,
+            topic_arn,
+            queue_url,
+            bucket,
+        };
+        world.web = world.host(&world.web.instance_id.clone()).await?;
+        world.bastion = world.host(&world.bastion.instance_id.clone()).await?;
+        Ok(world)
+    }
+
+    /// A VPC with one subnet, a web group open to the world and an internal app group.
+    async fn seed_network(account: &Account) -> Result<(String, String, String, String)> {
         let ec2 = &account.clients.ec2;
         let vpc_id = ec2
             .create_vpc()
@@ -129,6 +172,17 @@ impl World {
             .send()
             .await?;
 
+        Ok((vpc_id, subnet_id, web_group, app_group))
+    }
+
+    /// The web host (two interfaces, two volumes, an Elastic IP) and the protected bastion.
+    async fn seed_hosts(
+        account: &Account,
+        subnet_id: &str,
+        web_group: &str,
+        app_group: &str,
+    ) -> Result<(String, String, String, String)> {
+        let ec2 = &account.clients.ec2;
         let image_id = ec2
             .describe_images()
             .owners("amazon")
@@ -140,7 +194,7 @@ impl World {
             .context("an image")?
             .to_owned();
         let launch = |name: &'static str, extra_tags: &'static [(&'static str, &'static str)]| {
-            let (image_id, subnet_id, web_group) = (image_id.clone(), subnet_id.clone(), web_group.clone());
+            let (image_id, subnet_id, web_group) = (image_id.clone(), subnet_id.to_owned(), web_group.to_owned());
             async move {
                 let mut tags = vec![("Name", name)];
                 tags.extend_from_slice(extra_tags);
@@ -176,8 +230,8 @@ impl World {
 
         let eni = ec2
             .create_network_interface()
-            .subnet_id(&subnet_id)
-            .groups(&app_group)
+            .subnet_id(subnet_id)
+            .groups(app_group)
             .description("web-1 app interface")
             .send()
             .await?
@@ -199,6 +253,11 @@ impl World {
             .send()
             .await?;
 
+        Ok((image_id, web_id, bastion_id, elastic_ip))
+    }
+
+    /// The page topic with a queue subscribed (to read pages back) and the evidence bucket.
+    async fn seed_paging_and_evidence(account: &Account) -> Result<(String, String, String)> {
         let topic_arn = account
             .clients
             .sns
@@ -231,31 +290,28 @@ impl World {
         let bucket = format!("tourniquet-evidence-{}", account.id);
         account.clients.s3.create_bucket().bucket(&bucket).send().await?;
 
-        let mut world = World {
-            web: Host {
-                instance_id: web_id,
-                interfaces: Vec::new(),
-                volumes: Vec::new(),
-            },
-            bastion: Host {
-                instance_id: bastion_id,
-                interfaces: Vec::new(),
-                volumes: Vec::new(),
-            },
-            account,
-            vpc_id,
-            subnet_id,
-            image_id,
-            web_group,
-            app_group,
-            elastic_ip,
-            topic_arn,
-            queue_url,
-            bucket,
-        };
-        world.web = world.host(&world.web.instance_id.clone()).await?;
-        world.bastion = world.host(&world.bastion.instance_id.clone()).await?;
-        Ok(world)
+        Ok((topic_arn, queue_url, bucket))
+    }
+
+    /// A deployment user with two access keys and the web host's role.
+    async fn seed_iam(account: &Account) -> Result<(String, Vec<String>, String)> {
+        let iam = &account.clients.iam;
+        let deployer = "ci-deployer".to_owned();
+        iam.create_user().user_name(&deployer).send().await?;
+        let mut deployer_keys = Vec::new();
+        for _ in 0..2 {
+            let key = iam.create_access_key().user_name(&deployer).send().await?;
+            deployer_keys.push(key.access_key().context("key")?.access_key_id().to_owned());
+        }
+        let web_role = "drill-web-role".to_owned();
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        iam.create_role()
+            .role_name(&web_role)
+            .assume_role_policy_document(trust)
+            .send()
+            .await?;
+
+        Ok((deployer, deployer_keys, web_role))
     }
 
     /// Launches one more web-tier instance (one interface, one volume); its id.
@@ -338,8 +394,78 @@ impl World {
     }
 
     /// A responder in this account, with `settings`.
-    pub fn responder(&self, settings: Settings) -> Result<playbook::Responder> {
-        Ok(playbook::Responder::new(self.account.clients.clone(), settings)?)
+    pub async fn responder(&self, settings: Settings) -> Result<playbook::Responder> {
+        Ok(playbook::Responder::new(self.account.clients.clone(), settings).await?)
+    }
+
+    /// Status of each of the deployer's keys, in creation order.
+    pub async fn deployer_key_status(&self) -> Result<Vec<String>> {
+        let out = self
+            .account
+            .clients
+            .iam
+            .list_access_keys()
+            .user_name(&self.deployer)
+            .send()
+            .await?;
+        let status: BTreeMap<String, String> = out
+            .access_key_metadata()
+            .iter()
+            .filter_map(|k| Some((k.access_key_id()?.to_owned(), k.status()?.as_str().to_owned())))
+            .collect();
+        Ok(self
+            .deployer_keys
+            .iter()
+            .map(|k| status.get(k).cloned().unwrap_or_default())
+            .collect())
+    }
+
+    /// An inline user policy's document, if the user has it.
+    pub async fn user_policy(&self, user: &str, name: &str) -> Result<Option<serde_json::Value>> {
+        match self
+            .account
+            .clients
+            .iam
+            .get_user_policy()
+            .user_name(user)
+            .policy_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(policy_json(out.policy_document())?)),
+            Err(err)
+                if err.as_service_error().is_some_and(
+                    aws_sdk_iam::operation::get_user_policy::GetUserPolicyError::is_no_such_entity_exception,
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// An inline role policy's document, if the role has it.
+    pub async fn role_policy(&self, role: &str, name: &str) -> Result<Option<serde_json::Value>> {
+        match self
+            .account
+            .clients
+            .iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(policy_json(out.policy_document())?)),
+            Err(err)
+                if err.as_service_error().is_some_and(
+                    aws_sdk_iam::operation::get_role_policy::GetRolePolicyError::is_no_such_entity_exception,
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Groups on each interface, by interface id.
@@ -450,7 +576,7 @@ impl World {
             .reservations()
             .iter()
             .flat_map(aws_sdk_ec2::types::Reservation::instances)
-            .flat_map(|i| i.tags())
+            .flat_map(aws_sdk_ec2::types::Instance::tags)
             .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
             .collect())
     }
@@ -552,6 +678,31 @@ impl World {
             }
         }
     }
+}
+
+/// A policy document as IAM returns it (URL-encoded JSON, or plain JSON from some emulators).
+fn policy_json(document: &str) -> Result<serde_json::Value> {
+    let decoded = percent_decode(document);
+    Ok(serde_json::from_str(&decoded).or_else(|_| serde_json::from_str(document))?)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A quarantine group as read back.

@@ -20,6 +20,9 @@ pub enum Error {
     Settings(#[from] SettingsError),
     #[error("bad policy: {0}")]
     Policy(#[from] PolicyError),
+    /// The responder could not learn its own identity, so it could not protect itself.
+    #[error("own identity unknown: {0}")]
+    Identity(#[source] AwsError),
     /// The evidence bucket could not be read or written; nothing was changed.
     #[error("evidence ledger unavailable: {0}")]
     Ledger(#[source] AwsError),
@@ -52,7 +55,7 @@ impl Error {
     /// Whether a retry of the same event can succeed.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Ledger(_) | Error::Incomplete(_))
+        matches!(self, Error::Ledger(_) | Error::Incomplete(_) | Error::Identity(_))
     }
 
     fn kind(&self) -> &'static str {
@@ -60,6 +63,7 @@ impl Error {
             Error::Intake(_) => "BadEvent",
             Error::Settings(_) => "BadConfiguration",
             Error::Policy(_) => "BadPolicy",
+            Error::Identity(_) => "IdentityUnknown",
             Error::Ledger(_) => "LedgerUnavailable",
             Error::Incomplete(_) => "Incomplete",
         }

@@ -3,7 +3,7 @@
 use tracing::Instrument;
 
 use crate::actions::ec2::{Done, IsolationDetail};
-use crate::actions::{AwsError, autoscaling, ec2, notify};
+use crate::actions::{AwsError, autoscaling, ec2, iam, notify};
 use crate::clients::Clients;
 use crate::incident::Incident;
 use crate::ledger::{Created, History, Ledger};
@@ -133,6 +133,12 @@ impl Run<'_> {
                 .collect::<Vec<_>>()
                 .join(", "),
             Step::VerifyIsolation { interfaces, .. } => interfaces.join(", "),
+            Step::DeactivateAccessKey {
+                user_name,
+                access_key_id,
+            } => format!("{access_key_id} of {user_name}"),
+            Step::DenyAllUser { user_name } => user_name.clone(),
+            Step::RevokeRoleSessions { role_name, .. } => role_name.clone(),
             Step::Page => self.topic_arn.to_owned(),
         }
     }
@@ -162,6 +168,15 @@ impl Run<'_> {
                     .await;
             }
             Step::TagInstance { instance_id, tags } => ec2::tag_instance(ec2, instance_id, tags).await,
+            Step::DeactivateAccessKey {
+                user_name,
+                access_key_id,
+            } => iam::deactivate_key(&self.clients.iam, user_name, access_key_id).await,
+            Step::DenyAllUser { user_name } => iam::deny_all_user(&self.clients.iam, user_name).await,
+            Step::RevokeRoleSessions {
+                role_name,
+                issued_before,
+            } => iam::revoke_role_sessions(&self.clients.iam, role_name, issued_before).await,
             Step::VerifyIsolation { interfaces, .. } => {
                 if self.plan.dry_run {
                     return StepResult::DryRun;

@@ -55,6 +55,18 @@ impl Resource {
         }
     }
 
+    /// The shortest name a person recognises: the key id alone for access keys.
+    #[must_use]
+    pub fn short_label(&self) -> String {
+        match self {
+            Resource::AccessKey {
+                access_key_id: Some(key),
+                ..
+            } => key.clone(),
+            other => other.label(),
+        }
+    }
+
     /// A short human name: the instance id, key id, bucket name.
     #[must_use]
     pub fn label(&self) -> String {

@@ -6,12 +6,14 @@ use serde::{Deserialize, Serialize};
 
 /// The result of looking at an incident's resource, read-only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "observed", rename_all = "kebab-case")]
 pub enum Observation {
     /// The route pages only: nothing needed looking up.
     NotNeeded,
     /// An EC2 instance and everything containment touches.
     Instance(Box<InstanceState>),
+    /// An IAM user or role and its credentials.
+    Principal(Box<PrincipalState>),
     /// The resource could not be described; `code` is AWS's error code.
     Unavailable { code: String, message: String },
 }
@@ -81,4 +83,39 @@ pub struct QuarantineGroups {
     pub conversion: Option<String>,
     /// No rules at all: cuts every flow once connections are untracked.
     pub isolation: Option<String>,
+}
+
+/// Whether a principal is an IAM user or a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrincipalKind {
+    #[default]
+    User,
+    Role,
+}
+
+/// An IAM user or role as IAM showed it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PrincipalState {
+    pub kind: PrincipalKind,
+    pub name: String,
+    pub arn: Option<String>,
+    /// `None` when the tags could not be read: the protection guard then fails closed.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Why the tags could not be read (AWS error code).
+    pub tags_error: Option<String>,
+    /// The user's access keys and their status before the response.
+    pub access_keys: Vec<AccessKeyState>,
+    pub inline_policies: Vec<String>,
+    pub attached_policies: Vec<String>,
+    /// Secondary look-ups that failed.
+    pub notes: Vec<String>,
+}
+
+/// One access key of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AccessKeyState {
+    pub access_key_id: String,
+    pub status: Option<String>,
+    pub created: Option<String>,
 }

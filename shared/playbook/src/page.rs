@@ -29,16 +29,21 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
     } else {
         match plan.playbook {
             Playbook::Ec2Compromise => "isolated".to_owned(),
+            Playbook::CredentialCompromise => "credentials revoked".to_owned(),
+            Playbook::PageOnly if plan.critical => "ACT NOW".to_owned(),
             Playbook::PageOnly => "no action".to_owned(),
         }
     };
-    let subject = subject(&format!(
-        "[{} {:.1}] {}: {} {verdict}",
-        incident.severity_label(),
-        incident.severity,
-        incident.finding_type,
-        incident.resource.label()
-    ));
+    let label = if plan.critical {
+        "CRITICAL"
+    } else {
+        incident.severity_label()
+    };
+    let subject = subject(
+        &format!("[{label} {:.1}] ", incident.severity),
+        &incident.finding_type,
+        &format!(": {} {verdict}", incident.resource.short_label()),
+    );
 
     let mut body = String::new();
     let mut line = |text: String| {
@@ -46,8 +51,7 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
         body.push('\n');
     };
     line(format!(
-        "Tourniquet responded to a {} severity finding ({:.1}).",
-        incident.severity_label(),
+        "Tourniquet responded to a {label} severity finding ({:.1}).",
         incident.severity
     ));
     if plan.dry_run {
@@ -97,17 +101,23 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
     }
 }
 
-/// One ASCII line, cut to SNS's limit.
-fn subject(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
-        .collect();
-    if clean.len() <= SUBJECT_MAX {
-        clean
-    } else {
-        format!("{}...", &clean[..SUBJECT_MAX - 3])
+/// One ASCII line within SNS's limit: the finding type is shortened first, so the resource
+/// and what was done always show.
+fn subject(head: &str, finding_type: &str, tail: &str) -> String {
+    let ascii = |text: &str| -> String {
+        text.chars()
+            .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+            .collect()
+    };
+    let (head, mut middle, tail) = (ascii(head), ascii(finding_type), ascii(tail));
+    let room = SUBJECT_MAX.saturating_sub(head.len() + tail.len());
+    if middle.len() > room {
+        middle.truncate(room.saturating_sub(3));
+        middle.push_str("...");
     }
+    let mut line = format!("{head}{middle}{tail}");
+    line.truncate(SUBJECT_MAX);
+    line
 }
 
 #[cfg(test)]
@@ -116,8 +126,14 @@ mod tests {
 
     #[test]
     fn subjects_are_short_ascii_lines() {
-        assert_eq!(subject("a\nb é"), "a?b ?");
+        assert_eq!(
+            subject("[HIGH 8.0] ", "a\nb é", ": i-1 isolated"),
+            "[HIGH 8.0] a?b ?: i-1 isolated"
+        );
         let long = "x".repeat(300);
-        assert_eq!(subject(&long).len(), SUBJECT_MAX);
+        let line = subject("[HIGH 8.0] ", &long, ": AKIA123 credentials revoked");
+        assert_eq!(line.len(), SUBJECT_MAX);
+        assert!(line.ends_with("...: AKIA123 credentials revoked"), "{line}");
+        assert_eq!(subject("", "", &long).len(), SUBJECT_MAX);
     }
 }

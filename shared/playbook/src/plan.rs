@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::incident::{Incident, Resource};
 use crate::names;
-use crate::observation::{AddressState, InstanceState, Observation, QuarantineGroups};
+use crate::observation::{AddressState, InstanceState, Observation, PrincipalKind, PrincipalState, QuarantineGroups};
 use crate::policy::{Playbook, Policy, Routing};
 
 /// The response to one incident: ordered steps that leave the executor no choices.
@@ -23,6 +23,9 @@ pub struct Plan {
     pub planned_at: String,
     /// The state the plan was made from: the pre-containment evidence.
     pub observation: Observation,
+    /// Page as critical whatever the finding's severity (root credentials).
+    #[serde(default)]
+    pub critical: bool,
     pub steps: Vec<PlannedStep>,
 }
 
@@ -69,6 +72,12 @@ pub enum Step {
         instance_id: String,
         interfaces: Vec<String>,
     },
+    /// Set the leaked key to Inactive (never delete it: it is evidence).
+    DeactivateAccessKey { user_name: String, access_key_id: String },
+    /// Inline deny-all policy on the user: console sessions and every other key stop too.
+    DenyAllUser { user_name: String },
+    /// Inline policy denying every session issued before `issued_before` (`aws:TokenIssueTime`).
+    RevokeRoleSessions { role_name: String, issued_before: String },
     /// Tell a person what happened.
     Page,
 }
@@ -95,6 +104,9 @@ impl Step {
             Step::SnapshotVolumes { .. } => "snapshot-volumes",
             Step::TagInstance { .. } => "tag-instance",
             Step::VerifyIsolation { .. } => "verify-isolation",
+            Step::DeactivateAccessKey { .. } => "deactivate-access-key",
+            Step::DenyAllUser { .. } => "deny-all-user",
+            Step::RevokeRoleSessions { .. } => "revoke-role-sessions",
             Step::Page => "page",
         }
     }
@@ -109,17 +121,78 @@ impl Step {
 /// Plans the response to `incident` from what was observed. Pure: no I/O, no clock.
 #[must_use]
 pub fn plan(incident: &Incident, observation: &Observation, policy: &Policy, now: SystemTime) -> Plan {
-    let planned_at = DateTime::from(now)
+    // Whole seconds: the time also goes into IAM conditions (`aws:TokenIssueTime`).
+    let planned_at = DateTime::from_secs(DateTime::from(now).secs())
         .fmt(DateTimeFormat::DateTime)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned());
-    let page_only = |reason: String| Plan {
-        incident_id: incident.id.clone(),
-        playbook: Playbook::PageOnly,
-        dry_run: policy.dry_run,
-        reason,
-        planned_at: planned_at.clone(),
-        observation: observation.clone(),
-        steps: vec![
+    let planner = Planner {
+        incident,
+        observation,
+        policy,
+        planned_at,
+    };
+    let label = incident.resource.label();
+    let playbook = match policy.route(incident) {
+        Routing::Unrouted => {
+            return planner.page_only(format!(
+                "no playbook for {} findings on {label}; paging only",
+                incident.finding_type
+            ));
+        }
+        Routing::BelowFloor { playbook, floor } => {
+            return planner.page_only(format!(
+                "severity {:.1} is below the {} floor of {floor:.1}; paging only",
+                incident.severity,
+                playbook.as_str()
+            ));
+        }
+        Routing::Act { playbook, .. } => playbook,
+    };
+    if let Observation::Unavailable { code, message } = observation {
+        return planner.page_only(format!(
+            "{label} could not be described ({code}: {message}); paging only"
+        ));
+    }
+    match (playbook, &incident.resource, observation) {
+        (Playbook::Ec2Compromise, Resource::Instance { .. }, Observation::Instance(state)) => planner.instance(state),
+        (
+            Playbook::CredentialCompromise,
+            Resource::AccessKey {
+                user_type,
+                access_key_id,
+                ..
+            },
+            _,
+        ) => planner.credentials(user_type.as_deref(), access_key_id.as_deref()),
+        (Playbook::PageOnly, _, _) => planner.page_only("the policy routes this finding to a page".to_owned()),
+        (_, _, _) => planner.page_only(format!("{label} was not described; paging only")),
+    }
+}
+
+/// The inputs of one plan, and the shapes a plan can take.
+struct Planner<'a> {
+    incident: &'a Incident,
+    observation: &'a Observation,
+    policy: &'a Policy,
+    planned_at: String,
+}
+
+impl Planner<'_> {
+    fn plan(&self, playbook: Playbook, reason: String, steps: Vec<PlannedStep>) -> Plan {
+        Plan {
+            incident_id: self.incident.id.clone(),
+            playbook,
+            dry_run: self.policy.dry_run,
+            reason,
+            planned_at: self.planned_at.clone(),
+            observation: self.observation.clone(),
+            critical: false,
+            steps,
+        }
+    }
+
+    fn page_only(&self, reason: String) -> Plan {
+        let steps = vec![
             PlannedStep {
                 step: Step::RecordEvidence,
                 reason: "keep the event for the record".to_owned(),
@@ -128,73 +201,140 @@ pub fn plan(incident: &Incident, observation: &Observation, policy: &Policy, now
                 step: Step::Page,
                 reason: "a person decides".to_owned(),
             },
-        ],
-    };
+        ];
+        self.plan(Playbook::PageOnly, reason, steps)
+    }
 
-    let playbook = match policy.route(incident) {
-        Routing::Unrouted => {
-            return page_only(format!(
-                "no playbook for {} findings on {}; paging only",
-                incident.finding_type,
-                incident.resource.label()
+    fn instance(&self, state: &InstanceState) -> Plan {
+        let id = &state.instance_id;
+        if let Some(value) = state.tags.get(&self.policy.protected_tag) {
+            return self.page_only(format!(
+                "instance {id} carries the protected tag {}={value:?}; paging only",
+                self.policy.protected_tag
             ));
         }
-        Routing::BelowFloor { playbook, floor } => {
-            return page_only(format!(
-                "severity {:.1} is below the {} floor of {floor:.1}; paging only",
-                incident.severity,
-                playbook.as_str()
+        if let Some(at) = state.tags.get(names::QUARANTINED_AT_TAG) {
+            let by = state
+                .tags
+                .get(names::INCIDENT_TAG)
+                .map_or("an earlier incident", String::as_str);
+            return self.page_only(format!(
+                "instance {id} is already quarantined (since {at}, by {by}); paging only"
             ));
         }
-        Routing::Act { playbook, .. } => playbook,
-    };
-
-    match (playbook, &incident.resource, observation) {
-        (Playbook::PageOnly, _, _) => page_only("the policy routes this finding to a page".to_owned()),
-        (Playbook::Ec2Compromise, Resource::Instance { .. }, Observation::Instance(state)) => {
-            if let Some(value) = state.tags.get(&policy.protected_tag) {
-                return page_only(format!(
-                    "instance {} carries the protected tag {}={value:?}; paging only",
-                    state.instance_id, policy.protected_tag
-                ));
-            }
-            if let Some(at) = state.tags.get(names::QUARANTINED_AT_TAG) {
-                let by = state
-                    .tags
-                    .get(names::INCIDENT_TAG)
-                    .map_or("an earlier incident", String::as_str);
-                return page_only(format!(
-                    "instance {} is already quarantined (since {at}, by {by}); paging only",
-                    state.instance_id
-                ));
-            }
-            if let Some(s @ ("shutting-down" | "terminated")) = state.state.as_deref() {
-                return page_only(format!(
-                    "instance {} is {s}; nothing to contain, paging only",
-                    state.instance_id
-                ));
-            }
-            Plan {
-                incident_id: incident.id.clone(),
-                playbook,
-                dry_run: policy.dry_run,
-                reason: format!(
-                    "severity {:.1} {} on instance {}: contain it",
-                    incident.severity, incident.finding_type, state.instance_id
-                ),
-                planned_at: planned_at.clone(),
-                observation: observation.clone(),
-                steps: ec2_compromise(incident, state, &planned_at),
-            }
+        if let Some(s @ ("shutting-down" | "terminated")) = state.state.as_deref() {
+            return self.page_only(format!("instance {id} is {s}; nothing to contain, paging only"));
         }
-        (Playbook::Ec2Compromise, _, Observation::Unavailable { code, message }) => page_only(format!(
-            "{} could not be described ({code}: {message}); paging only",
-            incident.resource.label()
-        )),
-        (Playbook::Ec2Compromise, _, _) => {
-            page_only(format!("{} was not described; paging only", incident.resource.label()))
+        let reason = format!(
+            "severity {:.1} {} on instance {id}: contain it",
+            self.incident.severity, self.incident.finding_type
+        );
+        self.plan(
+            Playbook::Ec2Compromise,
+            reason,
+            ec2_compromise(self.incident, state, &self.planned_at),
+        )
+    }
+
+    fn credentials(&self, user_type: Option<&str>, access_key_id: Option<&str>) -> Plan {
+        let label = self.incident.resource.label();
+        match (user_type, self.observation) {
+            (Some("Root"), _) => Plan {
+                critical: true,
+                ..self.page_only(format!(
+                    "root credentials in use ({label}): IAM cannot revoke root keys or sessions. A person must: \
+                     sign in as root with MFA and change the password; delete the root access keys under \
+                     Security credentials; review CloudTrail for everything this key did; check for new IAM \
+                     users, roles, keys and policies; confirm MFA on the root user"
+                ))
+            },
+            (Some("IAMUser" | "AssumedRole"), Observation::Principal(principal)) => {
+                match principal_guard(principal, self.policy) {
+                    Some(reason) => self.page_only(format!("{reason}; paging only")),
+                    None => self.plan(
+                        Playbook::CredentialCompromise,
+                        format!(
+                            "severity {:.1} {} on {label}: revoke the credentials",
+                            self.incident.severity, self.incident.finding_type
+                        ),
+                        credential_compromise(principal, access_key_id, &self.planned_at),
+                    ),
+                }
+            }
+            (Some("IAMUser" | "AssumedRole"), _) => self.page_only(format!(
+                "{label}: the finding names no user or role to act on; paging only"
+            )),
+            (Some(other @ ("FederatedUser" | "AWSService")), _) => self.page_only(format!(
+                "{label} is a {other} principal: its credentials cannot be revoked through IAM; paging only"
+            )),
+            (other, _) => self.page_only(format!(
+                "{label} has principal type {}: no credential playbook for it; paging only",
+                other.unwrap_or("unknown")
+            )),
         }
     }
+}
+
+/// Why a principal must not be touched, if it must not. Tags that could not be read count as
+/// protected: fail closed.
+fn principal_guard(principal: &PrincipalState, policy: &Policy) -> Option<String> {
+    let Some(tags) = &principal.tags else {
+        return Some(format!(
+            "the tags of {} could not be read ({}), so it may be protected",
+            principal.name,
+            principal.tags_error.as_deref().unwrap_or("unknown error")
+        ));
+    };
+    if let Some(value) = tags.get(&policy.protected_tag) {
+        return Some(format!(
+            "{} carries the protected tag {}={value:?}",
+            principal.name, policy.protected_tag
+        ));
+    }
+    policy.principal_guard(&principal.name, principal.arn.as_deref())
+}
+
+fn credential_compromise(
+    principal: &PrincipalState,
+    access_key_id: Option<&str>,
+    planned_at: &str,
+) -> Vec<PlannedStep> {
+    let step = |step, reason: &str| PlannedStep {
+        step,
+        reason: reason.to_owned(),
+    };
+    let mut steps = vec![step(
+        Step::RecordEvidence,
+        "keep the event, the keys' status and the principal's policies before changing anything",
+    )];
+    match principal.kind {
+        PrincipalKind::User => {
+            if let Some(key) = access_key_id {
+                steps.push(step(
+                    Step::DeactivateAccessKey {
+                        user_name: principal.name.clone(),
+                        access_key_id: key.to_owned(),
+                    },
+                    "the finding names this key: make it unusable, keep it for the investigation",
+                ));
+            }
+            steps.push(step(
+                Step::DenyAllUser {
+                    user_name: principal.name.clone(),
+                },
+                "deny everything to the user, so console sessions and any other key stop as well",
+            ));
+        }
+        PrincipalKind::Role => steps.push(step(
+            Step::RevokeRoleSessions {
+                role_name: principal.name.clone(),
+                issued_before: planned_at.to_owned(),
+            },
+            "deny every session issued before now; new sessions (the legitimate workload) keep working",
+        )),
+    }
+    steps.push(step(Step::Page, "a person takes it from here"));
+    steps
 }
 
 fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) -> Vec<PlannedStep> {
@@ -312,6 +452,7 @@ mod tests {
             protected_tag: "tourniquet:protected".into(),
             severity_threshold: 7.0,
             max_quarantined: 5,
+            protected_principals: vec![],
         };
         Policy::new(&settings).unwrap()
     }
@@ -470,6 +611,60 @@ mod tests {
         );
         assert!(dry.dry_run);
         assert_eq!(wet.steps, dry.steps);
+    }
+
+    #[test]
+    fn credential_plans_round_trip_through_json() {
+        let event = serde_json::json!({
+            "id": "f2", "type": "UnauthorizedAccess:IAMUser/MaliciousIPCaller", "severity": 8,
+            "resource": {"resourceType": "AccessKey", "accessKeyDetails": {
+                "accessKeyId": "AKIA1", "userName": "alice", "userType": "IAMUser"}}
+        });
+        let incident = crate::intake::parse(&event).unwrap();
+        let principal = PrincipalState {
+            name: "alice".into(),
+            tags: Some(BTreeMap::new()),
+            ..PrincipalState::default()
+        };
+        let plan = plan(
+            &incident,
+            &Observation::Principal(Box::new(principal)),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(
+            actions(&plan),
+            ["record-evidence", "deactivate-access-key", "deny-all-user", "page"]
+        );
+        let json = serde_json::to_string(&plan).unwrap();
+        assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
+    }
+
+    #[test]
+    fn unreadable_tags_fail_closed() {
+        let event = serde_json::json!({
+            "id": "f3", "type": "UnauthorizedAccess:IAMUser/MaliciousIPCaller", "severity": 8,
+            "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"userName": "r", "userType": "AssumedRole"}}
+        });
+        let incident = crate::intake::parse(&event).unwrap();
+        let principal = PrincipalState {
+            kind: PrincipalKind::Role,
+            name: "r".into(),
+            tags_error: Some("AccessDenied".into()),
+            ..PrincipalState::default()
+        };
+        let plan = plan(
+            &incident,
+            &Observation::Principal(Box::new(principal)),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(plan.playbook, Playbook::PageOnly);
+        assert!(
+            plan.reason.contains("could not be read (AccessDenied)"),
+            "{}",
+            plan.reason
+        );
     }
 
     #[test]

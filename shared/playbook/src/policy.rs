@@ -12,6 +12,8 @@ use crate::settings::Settings;
 pub enum Playbook {
     /// Isolate an EC2 instance, snapshot its volumes, page.
     Ec2Compromise,
+    /// Deactivate a leaked key and deny its user, or revoke a role's sessions; page.
+    CredentialCompromise,
     /// Record and page; change nothing.
     PageOnly,
 }
@@ -21,6 +23,7 @@ impl Playbook {
     pub fn as_str(self) -> &'static str {
         match self {
             Playbook::Ec2Compromise => "ec2-compromise",
+            Playbook::CredentialCompromise => "credential-compromise",
             Playbook::PageOnly => "page-only",
         }
     }
@@ -46,17 +49,77 @@ pub struct Route {
     pub playbook: Playbook,
 }
 
+const fn guardduty(resource: ResourceKind, finding: &'static str, playbook: Playbook) -> Route {
+    Route {
+        source: Source::GuardDuty,
+        resource,
+        finding,
+        floor: Floor::Threshold,
+        playbook,
+    }
+}
+
 /// Which playbook answers which finding. First match wins; no match pages only.
 pub const ROUTES: &[Route] = &[
     // Any finding about an EC2 instance (backdoor, crypto mining, brute force, exfiltration...)
     // at or above the threshold: contain the instance.
-    Route {
-        source: Source::GuardDuty,
-        resource: ResourceKind::Instance,
-        finding: "*",
-        floor: Floor::Threshold,
-        playbook: Playbook::Ec2Compromise,
-    },
+    guardduty(ResourceKind::Instance, "*", Playbook::Ec2Compromise),
+    // Findings about an access key, by GuardDuty's IAM finding families: revoke the credentials.
+    guardduty(
+        ResourceKind::AccessKey,
+        "UnauthorizedAccess:IAMUser/*",
+        Playbook::CredentialCompromise,
+    ),
+    guardduty(
+        ResourceKind::AccessKey,
+        "CredentialAccess:IAMUser/*",
+        Playbook::CredentialCompromise,
+    ),
+    guardduty(
+        ResourceKind::AccessKey,
+        "Discovery:IAMUser/*",
+        Playbook::CredentialCompromise,
+    ),
+    guardduty(
+        ResourceKind::AccessKey,
+        "Exfiltration:IAMUser/*",
+        Playbook::CredentialCompromise,
+    ),
+    guardduty(
+        ResourceKind::AccessKey,
+        "Impact:IAMUser/*",
+        Playbook::CredentialCompromise,
+    ),
+    guardduty(
+        ResourceKind::AccessKey,
+        "InitialAccess:IAMUser/*",
+        Playbook::CredentialCompromise,
+    ),
+    guardduty(
+        ResourceKind::AccessKey,
+        "Persistence:IAMUser/*",
+        Playbook::CredentialCompromise,
+    ),
+    guardduty(
+        ResourceKind::AccessKey,
+        "PrivilegeEscalation:IAMUser/*",
+        Playbook::CredentialCompromise,
+    ),
+    guardduty(
+        ResourceKind::AccessKey,
+        "Stealth:IAMUser/*",
+        Playbook::CredentialCompromise,
+    ),
+    guardduty(
+        ResourceKind::AccessKey,
+        "PenTest:IAMUser/*",
+        Playbook::CredentialCompromise,
+    ),
+    guardduty(
+        ResourceKind::AccessKey,
+        "Policy:IAMUser/RootCredentialUsage",
+        Playbook::CredentialCompromise,
+    ),
 ];
 
 /// Why the policy was refused at cold start.
@@ -87,6 +150,10 @@ pub struct Policy {
     pub severity_threshold: f64,
     pub protected_tag: String,
     pub max_quarantined: u32,
+    /// Names or ARNs (with `*`) of principals never acted on.
+    pub protected_principals: Vec<String>,
+    /// The responder's own identity (STS `GetCallerIdentity`), never acted on.
+    pub own_arn: Option<String>,
 }
 
 impl Policy {
@@ -117,7 +184,32 @@ impl Policy {
             severity_threshold: settings.severity_threshold,
             protected_tag: settings.protected_tag.clone(),
             max_quarantined: settings.max_quarantined,
+            protected_principals: settings.protected_principals.clone(),
+            own_arn: None,
         })
+    }
+
+    /// The same policy, knowing the responder's own identity.
+    #[must_use]
+    pub fn with_own_arn(mut self, arn: Option<String>) -> Self {
+        self.own_arn = arn;
+        self
+    }
+
+    /// Why a principal must not be touched, if it must not: the responder itself, or a
+    /// name or ARN on the protected list.
+    #[must_use]
+    pub fn principal_guard(&self, name: &str, arn: Option<&str>) -> Option<String> {
+        if let Some(own) = &self.own_arn {
+            let own_role = own_role_name(own);
+            if arn == Some(own.as_str()) || own_role == Some(name) {
+                return Some(format!("{name} is the responder's own identity"));
+            }
+        }
+        self.protected_principals
+            .iter()
+            .find(|pattern| glob(pattern, name) || arn.is_some_and(|arn| glob(pattern, arn)))
+            .map(|pattern| format!("{name} matches protected principal {pattern:?}"))
     }
 
     /// Looks the incident up in the routing table.
@@ -148,8 +240,19 @@ impl Policy {
     }
 }
 
+/// The role name in an assumed-role ARN (`arn:aws:sts::1:assumed-role/Name/session`) or a role
+/// ARN (`arn:aws:iam::1:role/path/Name`).
+fn own_role_name(arn: &str) -> Option<&str> {
+    let (_, resource) = arn.split_once(":assumed-role/").or_else(|| arn.split_once(":role/"))?;
+    if arn.contains(":assumed-role/") {
+        resource.split('/').next()
+    } else {
+        resource.rsplit('/').next()
+    }
+}
+
 /// `*`-only glob match, whole string.
-fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or("");
     let Some(mut rest) = text.strip_prefix(first) else {
@@ -181,6 +284,7 @@ mod tests {
             protected_tag: "tourniquet:protected".into(),
             severity_threshold: 7.0,
             max_quarantined: 5,
+            protected_principals: vec![],
         }
     }
 
@@ -239,6 +343,56 @@ mod tests {
         let bucket = Resource::Bucket { name: "b".into() };
         assert_eq!(
             policy.route(&incident(bucket, "Policy:S3/BucketBlockPublicAccessDisabled", 9.0)),
+            Routing::Unrouted
+        );
+    }
+
+    #[test]
+    fn principal_guards() {
+        let mut settings = settings();
+        settings.protected_principals = vec!["break-glass".into(), "arn:aws:iam::*:role/Admin*".into()];
+        let policy = Policy::new(&settings)
+            .unwrap()
+            .with_own_arn(Some("arn:aws:sts::1:assumed-role/tourniquet-responder/fn".into()));
+        assert!(
+            policy
+                .principal_guard("tourniquet-responder", None)
+                .unwrap()
+                .contains("own identity")
+        );
+        assert!(policy.principal_guard("break-glass", None).is_some());
+        assert!(
+            policy
+                .principal_guard("AdminOps", Some("arn:aws:iam::1:role/AdminOps"))
+                .is_some()
+        );
+        assert_eq!(policy.principal_guard("alice", Some("arn:aws:iam::1:user/alice")), None);
+        assert_eq!(own_role_name("arn:aws:iam::1:role/path/Name"), Some("Name"));
+    }
+
+    #[test]
+    fn iam_families_route_to_credentials() {
+        let policy = Policy::new(&settings()).unwrap();
+        let key = || Resource::AccessKey {
+            access_key_id: None,
+            principal_id: None,
+            user_name: None,
+            user_type: None,
+        };
+        for finding in [
+            "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom",
+            "Stealth:IAMUser/CloudTrailLoggingDisabled",
+        ] {
+            assert!(matches!(
+                policy.route(&incident(key(), finding, 8.0)),
+                Routing::Act {
+                    playbook: Playbook::CredentialCompromise,
+                    ..
+                }
+            ));
+        }
+        assert_eq!(
+            policy.route(&incident(key(), "Recon:IAMUser/TorIPCaller", 8.0)),
             Routing::Unrouted
         );
     }

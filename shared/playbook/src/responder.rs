@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::actions::ec2;
+use crate::actions::{AwsError, ec2, iam};
 use crate::clients::Clients;
 use crate::error::Error;
 use crate::execute::Run;
@@ -27,9 +27,16 @@ pub struct Responder {
 }
 
 impl Responder {
-    /// Reads settings and checks the policy; fails the cold start, by name, if either is bad.
-    pub fn new(clients: Clients, settings: Settings) -> Result<Self, Error> {
-        let policy = Policy::new(&settings)?;
+    /// Checks the policy and learns the responder's own identity (never acted on); fails the
+    /// cold start, by name, if either cannot be had.
+    pub async fn new(clients: Clients, settings: Settings) -> Result<Self, Error> {
+        let identity = clients
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| Error::Identity(AwsError::from_sdk("GetCallerIdentity", &e)))?;
+        let policy = Policy::new(&settings)?.with_own_arn(identity.arn().map(ToOwned::to_owned));
         Ok(Responder {
             clients,
             settings,
@@ -40,7 +47,7 @@ impl Responder {
     /// Settings from the environment and clients from the default AWS configuration.
     pub async fn from_env() -> Result<Self, Error> {
         let settings = Settings::from_env()?;
-        Self::new(Clients::from_env().await, settings)
+        Self::new(Clients::from_env().await, settings).await
     }
 
     #[must_use]
@@ -116,7 +123,7 @@ impl Responder {
                     .map_err(Error::Ledger)?
                     .unwrap_or_default();
                 serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::Ledger(crate::actions::AwsError::check(
+                    Error::Ledger(AwsError::check(
                         "GetObject",
                         "CorruptLedgerRecord",
                         format!("plan.json: {e}"),
@@ -135,6 +142,19 @@ impl Responder {
             (Playbook::Ec2Compromise, Resource::Instance { instance_id }) => {
                 ec2::observe_instance(&self.clients.ec2, instance_id).await
             }
+            (
+                Playbook::CredentialCompromise,
+                Resource::AccessKey {
+                    user_type: Some(user_type),
+                    user_name: Some(name),
+                    access_key_id,
+                    ..
+                },
+            ) => match user_type.as_str() {
+                "IAMUser" => iam::observe_user(&self.clients.iam, name, access_key_id.as_deref()).await,
+                "AssumedRole" => iam::observe_role(&self.clients.iam, name).await,
+                _ => Observation::NotNeeded,
+            },
             _ => Observation::NotNeeded,
         }
     }

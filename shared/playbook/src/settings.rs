@@ -30,6 +30,9 @@ pub struct Settings {
     pub severity_threshold: f64,
     /// Most instances held in quarantine at once (`TOURNIQUET_MAX_QUARANTINED`, default 5).
     pub max_quarantined: u32,
+    /// Principals never acted on: names or ARNs, `*` wildcards
+    /// (`TOURNIQUET_PROTECTED_PRINCIPALS`, comma-separated).
+    pub protected_principals: Vec<String>,
 }
 
 pub const DEFAULT_PROTECTED_TAG: &str = "tourniquet:protected";
@@ -101,6 +104,15 @@ impl Settings {
                 expected: "a whole number",
             })?,
         };
+        let protected_principals = get("TOURNIQUET_PROTECTED_PRINCIPALS")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(ToOwned::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Settings {
             topic_arn,
             evidence_bucket,
@@ -108,6 +120,7 @@ impl Settings {
             protected_tag,
             severity_threshold,
             max_quarantined,
+            protected_principals,
         })
     }
 }
@@ -134,6 +147,21 @@ mod tests {
         assert_eq!(s.protected_tag, DEFAULT_PROTECTED_TAG);
         assert!((s.severity_threshold - 7.0).abs() < f64::EPSILON);
         assert_eq!(s.max_quarantined, 5);
+        assert!(s.protected_principals.is_empty());
+    }
+
+    #[test]
+    fn protected_principals_are_a_list() {
+        let s = with(&[
+            ("TOURNIQUET_TOPIC_ARN", TOPIC),
+            ("TOURNIQUET_EVIDENCE_BUCKET", "evidence"),
+            (
+                "TOURNIQUET_PROTECTED_PRINCIPALS",
+                " break-glass , arn:aws:iam::*:role/Admin*,, ",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.protected_principals, ["break-glass", "arn:aws:iam::*:role/Admin*"]);
     }
 
     #[test]

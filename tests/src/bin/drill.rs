@@ -15,6 +15,9 @@ struct Snapshot {
     groups: BTreeMap<String, Vec<String>>,
     protection: BTreeMap<String, bool>,
     elastic_ip_associated: bool,
+    keys: Vec<String>,
+    user_denied: bool,
+    role_revoked: bool,
 }
 
 async fn look(world: &World) -> Result<Snapshot> {
@@ -22,12 +25,24 @@ async fn look(world: &World) -> Result<Snapshot> {
     interfaces.extend(world.bastion.interfaces.iter().cloned());
     let mut protection = BTreeMap::new();
     for host in [&world.web, &world.bastion] {
-        protection.insert(host.instance_id.clone(), world.termination_protection(&host.instance_id).await?);
+        protection.insert(
+            host.instance_id.clone(),
+            world.termination_protection(&host.instance_id).await?,
+        );
     }
     Ok(Snapshot {
         groups: world.interface_groups(&interfaces).await?,
         protection,
         elastic_ip_associated: world.elastic_ip_associated().await?,
+        keys: world.deployer_key_status().await?,
+        user_denied: world
+            .user_policy(&world.deployer, "tourniquet-deny-all")
+            .await?
+            .is_some(),
+        role_revoked: world
+            .role_policy(&world.web_role, "tourniquet-revoke-sessions")
+            .await?
+            .is_some(),
     })
 }
 
@@ -44,35 +59,59 @@ fn group_name(world: &World, quarantine: &BTreeMap<String, String>, id: &str) ->
     format!("{id} {name}")
 }
 
+/// Each function and the folder of sample events it answers.
+const FUNCTIONS: &[(&str, &str)] = &[("guardduty-responder", "guardduty")];
+
 #[tokio::main]
 async fn main() -> Result<()> {
     println!("Tourniquet drill: a local AWS account, every sample event, what the responders did.\n");
     let world = World::seed(Account::new().await?).await?;
-    println!("Account {} (region {})", world.account.id, tourniquet_tests::account::REGION);
+    describe(&world);
+    let before = look(&world).await?;
+    let mut env = world.account.env().await?;
+    env.extend(world.env_settings());
+    for (function, folder) in FUNCTIONS {
+        run(function, folder, &world, &env)?;
+    }
+    print!("{}", changes(&world, &before).await?);
+    Ok(())
+}
+
+fn describe(world: &World) {
     println!(
-        "  web-1   {}  interfaces {}  volumes {}  Elastic IP {}",
+        "Account {} (region {})",
+        world.account.id,
+        tourniquet_tests::account::REGION
+    );
+    println!(
+        "  web-1    {}  interfaces {}  volumes {}  Elastic IP {}",
         world.web.instance_id,
         world.web.interfaces.join(", "),
         world.web.volumes.join(", "),
         world.elastic_ip
     );
     println!(
-        "  bastion {}  tagged tourniquet:protected (never touched)",
+        "  bastion  {}  tagged tourniquet:protected (never touched)",
         world.bastion.instance_id
     );
-    println!("  pages   {} -> queue on-call-pages", world.topic_arn);
+    println!(
+        "  IAM      user {} with keys {}; role {}",
+        world.deployer,
+        world.deployer_keys.join(", "),
+        world.web_role
+    );
+    println!("  pages    {} -> queue on-call-pages", world.topic_arn);
     println!("  evidence s3://{}/\n", world.bucket);
-    let before = look(&world).await?;
+}
 
-    let mut env = world.account.env().await?;
-    env.extend(world.env_settings());
-    let runtime = LambdaRuntime::start("guardduty-responder", &env)?;
-    println!("guardduty-responder, through the Lambda Runtime API (cargo lambda):");
-    for path in events::list("guardduty")? {
-        let event = events::for_world(&path, &world)?;
-        let name = path.trim_start_matches("guardduty/");
-        let result = tokio::task::block_in_place(|| runtime.invoke(&event))?;
-        match result {
+/// Invokes `function` through the Lambda Runtime API with every sample in `events/<folder>`.
+fn run(function: &str, folder: &str, world: &World, env: &[(String, String)]) -> Result<()> {
+    let runtime = LambdaRuntime::start(function, env)?;
+    println!("{function}, through the Lambda Runtime API (cargo lambda):");
+    for path in events::list(folder)? {
+        let event = events::for_world(&path, world)?;
+        let name = path.trim_start_matches(folder).trim_start_matches('/');
+        match tokio::task::block_in_place(|| runtime.invoke(&event))? {
             Ok(report) => {
                 let steps = report["steps"].as_array().map_or(0, Vec::len);
                 let failed = report["steps"]
@@ -89,40 +128,72 @@ async fn main() -> Result<()> {
             Err(error) => println!("  {name}\n      refused: {}", error.lines().next().unwrap_or("")),
         }
     }
-    drop(runtime);
+    println!();
+    Ok(())
+}
 
-    let after = look(&world).await?;
+/// Before and after, pages received, evidence written.
+async fn changes(world: &World, before: &Snapshot) -> Result<String> {
+    let after = look(world).await?;
     let mut quarantine = BTreeMap::new();
     for role in ["conversion", "isolation"] {
         if let Some(group) = world.quarantine_group(role).await? {
-            quarantine.insert(group.id, format!("tourniquet-{role} ({} in, {} out rules)", group.ingress, group.egress));
+            quarantine.insert(
+                group.id,
+                format!("tourniquet-{role} ({} in, {} out rules)", group.ingress, group.egress),
+            );
         }
     }
     let mut out = String::new();
-    writeln!(out, "\nInterfaces, before -> after:")?;
+    writeln!(out, "Interfaces, before -> after:")?;
+    let show = |groups: &Vec<String>| {
+        groups
+            .iter()
+            .map(|g| group_name(world, &quarantine, g))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for (eni, groups) in &before.groups {
-        let show = |groups: &Vec<String>| {
-            groups.iter().map(|g| group_name(&world, &quarantine, g)).collect::<Vec<_>>().join(", ")
-        };
-        let now = after.groups.get(eni).map(&show).unwrap_or_default();
-        writeln!(out, "  {eni}: {} -> {now}", show(groups))?;
+        writeln!(
+            out,
+            "  {eni}: {} -> {}",
+            show(groups),
+            after.groups.get(eni).map(&show).unwrap_or_default()
+        )?;
     }
     writeln!(out, "Termination protection, before -> after:")?;
     for (id, was) in &before.protection {
-        writeln!(out, "  {id}: {was} -> {}", after.protection.get(id).copied().unwrap_or_default())?;
+        writeln!(
+            out,
+            "  {id}: {was} -> {}",
+            after.protection.get(id).copied().unwrap_or_default()
+        )?;
     }
     writeln!(
         out,
         "Elastic IP {} associated: {} -> {}",
         world.elastic_ip, before.elastic_ip_associated, after.elastic_ip_associated
     )?;
+    writeln!(out, "Access keys of {}, before -> after:", world.deployer)?;
+    for (key, (was, now)) in world.deployer_keys.iter().zip(before.keys.iter().zip(&after.keys)) {
+        writeln!(out, "  {key}: {was} -> {now}")?;
+    }
+    writeln!(
+        out,
+        "Inline deny policies: user {} {}, role {} {}",
+        world.deployer,
+        yes(after.user_denied),
+        world.web_role,
+        yes(after.role_revoked)
+    )?;
     writeln!(out, "Snapshots of web-1:")?;
     for (snapshot, volume, tags) in world.snapshots(&world.web.instance_id).await? {
+        let tag = |k: &str| tags.get(k).cloned().unwrap_or_default();
         writeln!(
             out,
             "  {snapshot} of {volume}  incident {}  finding {}",
-            tags.get("tourniquet:incident-id").map_or("", String::as_str),
-            tags.get("tourniquet:finding-type").map_or("", String::as_str)
+            tag("tourniquet:incident-id"),
+            tag("tourniquet:finding-type")
         )?;
     }
     writeln!(out, "Tags on web-1:")?;
@@ -134,23 +205,30 @@ async fn main() -> Result<()> {
     for page in &pages {
         writeln!(out, "  {}", page.subject)?;
     }
-    if let Some(page) = pages.iter().find(|p| p.subject.ends_with("isolated")) {
+    let isolated = pages.iter().find(|p| p.subject.ends_with("isolated"));
+    if let Some(page) = isolated {
         writeln!(out, "\nThe containment page, in full:")?;
         for line in page.message.lines() {
             writeln!(out, "  | {line}")?;
         }
     }
     let keys = world.evidence_keys().await?;
-    let incidents: std::collections::BTreeSet<&str> =
-        keys.iter().filter_map(|k| k.split('/').nth(1)).collect();
-    writeln!(out, "\nEvidence: {} objects for {} incidents in s3://{}/", keys.len(), incidents.len(), world.bucket)?;
-    if let Some(page) = pages.iter().find(|p| p.subject.ends_with("isolated")) {
-        if let Some(id) = page.attributes["incident_id"]["Value"].as_str() {
-            for key in keys.iter().filter(|k| k.contains(id)) {
-                writeln!(out, "  {key}")?;
-            }
+    let incidents: std::collections::BTreeSet<&str> = keys.iter().filter_map(|k| k.split('/').nth(1)).collect();
+    writeln!(
+        out,
+        "\nEvidence: {} objects for {} incidents in s3://{}/",
+        keys.len(),
+        incidents.len(),
+        world.bucket
+    )?;
+    if let Some(id) = isolated.and_then(|p| p.attributes["incident_id"]["Value"].as_str()) {
+        for key in keys.iter().filter(|k| k.contains(id)) {
+            writeln!(out, "  {key}")?;
         }
     }
-    print!("{out}");
-    Ok(())
+    Ok(out)
+}
+
+fn yes(on: bool) -> &'static str {
+    if on { "attached" } else { "absent" }
 }

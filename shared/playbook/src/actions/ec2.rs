@@ -123,7 +123,7 @@ pub async fn observe_instance(ec2: &Client, instance_id: &str) -> Observation {
     }
     match termination {
         Ok(output) => {
-            state.termination_protection = output.disable_api_termination().and_then(AttributeBooleanValue::value)
+            state.termination_protection = output.disable_api_termination().and_then(AttributeBooleanValue::value);
         }
         Err(err) => state
             .notes

@@ -2,6 +2,7 @@
 
 pub mod autoscaling;
 pub mod ec2;
+pub mod iam;
 pub mod notify;
 
 use std::error::Error as StdError;

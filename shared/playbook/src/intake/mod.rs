@@ -62,7 +62,147 @@ pub fn parse(event: &Value) -> Result<Incident, IntakeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incident::Resource;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// Every sample in `events/guardduty/`, by file name.
+    fn samples() -> Vec<(String, Value)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/guardduty");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("events/guardduty")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).expect("read sample");
+                let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                (name, serde_json::from_str(&text).expect("sample is JSON"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_guardduty_sample_parses() {
+        let samples = samples();
+        assert!(samples.len() >= 10, "at least 10 samples, found {}", samples.len());
+        let mut kinds = std::collections::BTreeSet::new();
+        for (name, event) in &samples {
+            let incident = parse(event).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!((0.0..=10.0).contains(&incident.severity), "{name}");
+            assert!(!incident.finding_type.is_empty(), "{name}");
+            assert_eq!(
+                parse(event).map(|i| i.id),
+                Ok(incident.id.clone()),
+                "{name}: id is deterministic"
+            );
+            kinds.insert(match &incident.resource {
+                Resource::Other { resource_type, .. } => resource_type.clone(),
+                other => format!("{:?}", other.kind()),
+            });
+        }
+        for kind in [
+            "Instance",
+            "AccessKey",
+            "Bucket",
+            "EKSCluster",
+            "RDSDBInstance",
+            "Container",
+            "Lambda",
+            "ECSCluster",
+        ] {
+            assert!(kinds.contains(kind), "no sample with a {kind} resource: {kinds:?}");
+        }
+    }
+
+    #[test]
+    fn sample_variations_read_the_same() {
+        let samples: std::collections::BTreeMap<String, Value> = samples().into_iter().collect();
+        let get = |name: &str| parse(&samples[name]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Severity as a string, account as a number.
+        assert!((get("eks-exec-in-kube-system-pod.json").severity - 5.0).abs() < f64::EPSILON);
+        assert_eq!(get("ec2-tor-client.json").account.as_deref(), Some("123456789012"));
+        // A bare finding and its enveloped twin are the same incident.
+        assert_eq!(
+            get("bare-finding-ec2-ssh-brute-force.json").resource,
+            Resource::Instance {
+                instance_id: "i-99999999".into()
+            }
+        );
+    }
+
+    fn arbitrary_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-zA-Z0-9:/._ -]{0,12}".prop_map(Value::String),
+            prop_oneof![
+                Just("aws.guardduty"),
+                Just("GuardDuty Finding"),
+                Just("Instance"),
+                Just("AccessKey"),
+                Just("S3Bucket"),
+                Just("5.0"),
+                Just("i-1"),
+            ]
+            .prop_map(|s| Value::String(s.to_owned())),
+        ];
+        let keys = prop_oneof![
+            Just("source"),
+            Just("detail-type"),
+            Just("detail"),
+            Just("type"),
+            Just("resource"),
+            Just("resourceType"),
+            Just("instanceDetails"),
+            Just("instanceId"),
+            Just("severity"),
+            Just("id"),
+            Just("accountId"),
+            Just("account"),
+            Just("region"),
+            Just("accessKeyDetails"),
+            Just("s3BucketDetails"),
+            Just("name"),
+            Just("title"),
+            Just("x"),
+        ];
+        leaf.prop_recursive(6, 64, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys.clone().prop_map(str::to_owned), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary JSON never panics intake or plan, and a refused event names a reason.
+        #[test]
+        fn arbitrary_json_never_panics(event in arbitrary_json()) {
+            match parse(&event) {
+                Err(err) => prop_assert!(!err.to_string().is_empty()),
+                Ok(incident) => {
+                    let settings = crate::settings::Settings::from_lookup(|var| match var {
+                        "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:1:p".into()),
+                        "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
+                        _ => None,
+                    }).expect("settings");
+                    let policy = crate::policy::Policy::new(&settings).expect("policy");
+                    let observation = crate::observation::Observation::NotNeeded;
+                    let plan = crate::plan::plan(&incident, &observation, &policy, std::time::SystemTime::UNIX_EPOCH);
+                    prop_assert!(!plan.steps.is_empty());
+                }
+            }
+        }
+    }
 
     #[test]
     fn rejects_non_objects() {

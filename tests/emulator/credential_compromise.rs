@@ -1,0 +1,221 @@
+//! The credential compromise playbook: exactly the leaked key, role sessions, and the guards.
+
+use anyhow::Result;
+use playbook::{Outcome, Playbook, Settings};
+use tourniquet_tests::events;
+use tourniquet_tests::world::World;
+
+use crate::world;
+
+const USER_FINDING: &str = "guardduty/iam-user-malicious-ip-caller.json";
+const ROLE_FINDING: &str = "guardduty/iam-instance-credential-exfiltration-outside-aws.json";
+
+/// What a person checks on the deployer: its keys' status and whether it is denied.
+async fn deployer_state(world: &World) -> Result<(Vec<String>, bool)> {
+    Ok((
+        world.deployer_key_status().await?,
+        world
+            .user_policy(&world.deployer, "tourniquet-deny-all")
+            .await?
+            .is_some(),
+    ))
+}
+
+#[tokio::test]
+async fn leaked_user_key_is_deactivated_and_the_user_denied() -> Result<()> {
+    let world = world().await?;
+    let responder = world.responder(world.settings()).await?;
+    let event = events::for_world(USER_FINDING, &world)?;
+    let report = responder.handle(event.clone()).await?;
+    assert_eq!(report.playbook, Playbook::CredentialCompromise);
+    assert!(report.steps.iter().all(|s| s.outcome == Outcome::Done), "{report:#?}");
+
+    assert_eq!(
+        world.deployer_key_status().await?,
+        ["Inactive", "Active"],
+        "only the named key"
+    );
+    let policy = world
+        .user_policy(&world.deployer, "tourniquet-deny-all")
+        .await?
+        .expect("deny-all attached");
+    assert_eq!(policy["Statement"][0]["Effect"], "Deny");
+    assert_eq!(policy["Statement"][0]["Action"], "*");
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].subject.ends_with("credentials revoked"),
+        "{}",
+        pages[0].subject
+    );
+    assert!(
+        pages[0].subject.contains(&world.deployer_keys[0]),
+        "{}",
+        pages[0].subject
+    );
+
+    // The key's previous status and the user's policies are in the evidence.
+    let pre = world
+        .evidence(&format!("incidents/{}/pre-state.json", report.incident_id))
+        .await?;
+    assert_eq!(pre["access_keys"][0]["status"], "Active");
+    assert_eq!(pre["observed"], "principal");
+    assert_eq!(pre["kind"], "user");
+
+    // Redelivery: nothing more, no second page.
+    let again = responder.handle(event).await?;
+    assert!(again.steps.iter().all(|s| s.outcome == Outcome::AlreadyDone));
+    assert!(world.pages().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn assumed_role_sessions_are_revoked() -> Result<()> {
+    let world = world().await?;
+    let report = world
+        .responder(world.settings())
+        .await?
+        .handle(events::for_world(ROLE_FINDING, &world)?)
+        .await?;
+    assert_eq!(report.playbook, Playbook::CredentialCompromise);
+    let policy = world
+        .role_policy(&world.web_role, "tourniquet-revoke-sessions")
+        .await?
+        .expect("revoke policy on the role");
+    let statement = &policy["Statement"][0];
+    assert_eq!(statement["Effect"], "Deny");
+    let issued_before = statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+        .as_str()
+        .expect("a TokenIssueTime condition");
+    assert!(
+        issued_before.ends_with('Z') && issued_before.len() == "2026-01-01T00:00:00Z".len(),
+        "{issued_before}"
+    );
+    assert_eq!(world.pages().await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn root_pages_critical_and_changes_nothing() -> Result<()> {
+    let world = world().await?;
+    let before = deployer_state(&world).await?;
+    let report = world
+        .responder(world.settings())
+        .await?
+        .handle(events::for_world(
+            "guardduty/iam-root-credential-exfiltration.json",
+            &world,
+        )?)
+        .await?;
+    assert_eq!(report.playbook, Playbook::PageOnly);
+    assert_eq!(deployer_state(&world).await?, before);
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(pages[0].subject.starts_with("[CRITICAL"), "{}", pages[0].subject);
+    assert!(
+        pages[0].message.contains("delete the root access keys"),
+        "{}",
+        pages[0].message
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn protected_users_are_never_touched() -> Result<()> {
+    // By tag.
+    let world = world().await?;
+    world
+        .account
+        .clients
+        .iam
+        .tag_user()
+        .user_name(&world.deployer)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("tourniquet:protected")
+                .value("break-glass")
+                .build()?,
+        )
+        .send()
+        .await?;
+    let before = deployer_state(&world).await?;
+    let report = world
+        .responder(world.settings())
+        .await?
+        .handle(events::for_world(USER_FINDING, &world)?)
+        .await?;
+    assert_eq!(report.playbook, Playbook::PageOnly);
+    assert!(report.reason.contains("protected tag"), "{}", report.reason);
+    assert_eq!(deployer_state(&world).await?, before);
+    assert_eq!(world.pages().await?.len(), 1);
+
+    // By the configured list.
+    let world = super::world().await?;
+    let before = deployer_state(&world).await?;
+    let settings = Settings {
+        protected_principals: vec!["ci-*".to_owned()],
+        ..world.settings()
+    };
+    let report = world
+        .responder(settings)
+        .await?
+        .handle(events::for_world(USER_FINDING, &world)?)
+        .await?;
+    assert_eq!(report.playbook, Playbook::PageOnly);
+    assert!(
+        report.reason.contains("matches protected principal \"ci-*\""),
+        "{}",
+        report.reason
+    );
+    assert_eq!(deployer_state(&world).await?, before);
+    assert_eq!(world.pages().await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_responder_never_revokes_its_own_role() -> Result<()> {
+    let world = world().await?;
+    // The harness acts through the role `tourniquet-harness`, as the function acts through its own.
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    world
+        .account
+        .clients
+        .iam
+        .create_role()
+        .role_name("tourniquet-harness")
+        .assume_role_policy_document(trust)
+        .send()
+        .await?;
+    let text = events::read(ROLE_FINDING)?.replace("drill-web-role", "tourniquet-harness");
+    let report = world
+        .responder(world.settings())
+        .await?
+        .handle(serde_json::from_str(&text)?)
+        .await?;
+    assert_eq!(report.playbook, Playbook::PageOnly);
+    assert!(report.reason.contains("own identity"), "{}", report.reason);
+    assert!(
+        world
+            .role_policy("tourniquet-harness", "tourniquet-revoke-sessions")
+            .await?
+            .is_none()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_user_that_no_longer_exists_pages_once_and_succeeds() -> Result<()> {
+    let world = world().await?;
+    let text = events::read(USER_FINDING)?.replace("ci-deployer", "departed-contractor");
+    let report = world
+        .responder(world.settings())
+        .await?
+        .handle(serde_json::from_str(&text)?)
+        .await?;
+    assert_eq!(report.playbook, Playbook::PageOnly);
+    assert!(report.reason.contains("NoSuchEntity"), "{}", report.reason);
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(pages[0].message.contains("NoSuchEntity"));
+    Ok(())
+}
