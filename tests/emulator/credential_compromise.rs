@@ -26,7 +26,7 @@ async fn leaked_user_key_is_deactivated_and_the_user_denied() -> Result<()> {
     let world = world().await?;
     let responder = world.responder(world.settings()).await?;
     let event = events::for_world(USER_FINDING, &world)?;
-    let report = responder.handle(event.clone()).await?;
+    let report = responder.handle(event.clone()).await?.report().expect("an incident");
     assert_eq!(report.playbook, Playbook::CredentialCompromise);
     assert!(report.steps.iter().all(|s| s.outcome == Outcome::Done), "{report:#?}");
 
@@ -63,7 +63,7 @@ async fn leaked_user_key_is_deactivated_and_the_user_denied() -> Result<()> {
     assert_eq!(pre["kind"], "user");
 
     // Redelivery: nothing more, no second page.
-    let again = responder.handle(event).await?;
+    let again = responder.handle(event).await?.report().expect("an incident");
     assert!(again.steps.iter().all(|s| s.outcome == Outcome::AlreadyDone));
     assert!(world.pages().await?.is_empty());
     Ok(())
@@ -76,7 +76,9 @@ async fn assumed_role_sessions_are_revoked() -> Result<()> {
         .responder(world.settings())
         .await?
         .handle(events::for_world(ROLE_FINDING, &world)?)
-        .await?;
+        .await?
+        .report()
+        .expect("an incident");
     assert_eq!(report.playbook, Playbook::CredentialCompromise);
     let policy = world
         .role_policy(&world.web_role, "tourniquet-revoke-sessions")
@@ -106,7 +108,9 @@ async fn root_pages_critical_and_changes_nothing() -> Result<()> {
             "guardduty/iam-root-credential-exfiltration.json",
             &world,
         )?)
-        .await?;
+        .await?
+        .report()
+        .expect("an incident");
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert_eq!(deployer_state(&world).await?, before);
     let pages = world.pages().await?;
@@ -143,7 +147,9 @@ async fn protected_users_are_never_touched() -> Result<()> {
         .responder(world.settings())
         .await?
         .handle(events::for_world(USER_FINDING, &world)?)
-        .await?;
+        .await?
+        .report()
+        .expect("an incident");
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(report.reason.contains("protected tag"), "{}", report.reason);
     assert_eq!(deployer_state(&world).await?, before);
@@ -160,7 +166,9 @@ async fn protected_users_are_never_touched() -> Result<()> {
         .responder(settings)
         .await?
         .handle(events::for_world(USER_FINDING, &world)?)
-        .await?;
+        .await?
+        .report()
+        .expect("an incident");
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(
         report.reason.contains("matches protected principal \"ci-*\""),
@@ -191,7 +199,9 @@ async fn the_responder_never_revokes_its_own_role() -> Result<()> {
         .responder(world.settings())
         .await?
         .handle(serde_json::from_str(&text)?)
-        .await?;
+        .await?
+        .report()
+        .expect("an incident");
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(report.reason.contains("own identity"), "{}", report.reason);
     assert!(
@@ -211,7 +221,9 @@ async fn a_user_that_no_longer_exists_pages_once_and_succeeds() -> Result<()> {
         .responder(world.settings())
         .await?
         .handle(serde_json::from_str(&text)?)
-        .await?;
+        .await?
+        .report()
+        .expect("an incident");
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(report.reason.contains("NoSuchEntity"), "{}", report.reason);
     let pages = world.pages().await?;

@@ -36,7 +36,7 @@ async fn high_severity_finding_contains_the_instance() -> Result<()> {
     let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
     let responder = world.responder(world.settings()).await?;
 
-    let report = responder.handle(event.clone()).await?;
+    let report = responder.handle(event.clone()).await?.report().expect("an incident");
     assert_eq!(report.playbook, Playbook::Ec2Compromise);
     assert!(report.steps.iter().all(|s| s.outcome == Outcome::Done), "{report:#?}");
 
@@ -124,7 +124,7 @@ async fn high_severity_finding_contains_the_instance() -> Result<()> {
 
     // A second delivery changes nothing and pages nobody.
     let after_first = web_state(&world).await?;
-    let again = responder.handle(event).await?;
+    let again = responder.handle(event).await?.report().expect("an incident");
     assert!(
         again.steps.iter().all(|s| s.outcome == Outcome::AlreadyDone),
         "{again:#?}"
@@ -139,7 +139,13 @@ async fn protected_instance_is_left_alone() -> Result<()> {
     let world = world().await?;
     let before = world.interface_groups(&world.bastion.interfaces).await?;
     let event = events::for_world("guardduty/ec2-ssh-brute-force-protected-bastion.json", &world)?;
-    let report = world.responder(world.settings()).await?.handle(event).await?;
+    let report = world
+        .responder(world.settings())
+        .await?
+        .handle(event)
+        .await?
+        .report()
+        .expect("an incident");
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert_eq!(world.interface_groups(&world.bastion.interfaces).await?, before);
     assert!(!world.termination_protection(&world.bastion.instance_id).await?);
@@ -164,7 +170,13 @@ async fn dry_run_changes_nothing_and_pages_the_plan() -> Result<()> {
         ..world.settings()
     };
     let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
-    let report = world.responder(settings).await?.handle(event).await?;
+    let report = world
+        .responder(settings)
+        .await?
+        .handle(event)
+        .await?
+        .report()
+        .expect("an incident");
     assert!(report.dry_run);
     assert_eq!(report.playbook, Playbook::Ec2Compromise);
     assert!(report.steps.iter().any(|s| s.outcome == Outcome::DryRun));
@@ -189,7 +201,13 @@ async fn low_severity_pages_only() -> Result<()> {
     let world = world().await?;
     let before = web_state(&world).await?;
     let event = events::for_world("guardduty/ec2-recon-port-probe-unprotected-port.json", &world)?;
-    let report = world.responder(world.settings()).await?.handle(event).await?;
+    let report = world
+        .responder(world.settings())
+        .await?
+        .handle(event)
+        .await?
+        .report()
+        .expect("an incident");
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert_eq!(web_state(&world).await?, before);
     let pages = world.pages().await?;
@@ -240,7 +258,9 @@ async fn missing_instance_pages_with_the_aws_error_code() -> Result<()> {
         .responder(world.settings())
         .await?
         .handle(serde_json::from_str(&text)?)
-        .await?;
+        .await?
+        .report()
+        .expect("an incident");
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(
         report.reason.contains("InvalidInstanceID.NotFound"),

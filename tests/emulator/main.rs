@@ -1,9 +1,11 @@
 //! The emulator suite: responders against moto in server mode, asserting the account's state.
 
+mod alarms;
 mod credential_compromise;
 mod ec2_compromise;
 mod fidelity;
 mod lambda_runtime;
+mod posture;
 mod round_trips;
 
 use anyhow::Result;

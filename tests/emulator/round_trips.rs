@@ -83,7 +83,13 @@ async fn steady_state_isolation_takes_at_most_four_round_trips() -> Result<()> {
     let world = world().await?;
     // The first incident creates the quarantine groups; the steady state is every one after.
     let first = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;
-    world.responder(world.settings()).await?.handle(first).await?;
+    world
+        .responder(world.settings())
+        .await?
+        .handle(first)
+        .await?
+        .report()
+        .expect("an incident");
     let second_host = world.launch_worker().await?;
 
     let recorder = Recorder::default();
@@ -96,7 +102,11 @@ async fn steady_state_isolation_takes_at_most_four_round_trips() -> Result<()> {
     };
     let text = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &second_host);
     let responder = playbook::Responder::new(clients, world.settings()).await?;
-    let report = responder.handle(serde_json::from_str(&text)?).await?;
+    let report = responder
+        .handle(serde_json::from_str(&text)?)
+        .await?
+        .report()
+        .expect("an incident");
     assert!(report.steps.iter().all(|s| s.outcome == Outcome::Done), "{report:#?}");
 
     let calls = recorder.0.lock().expect("recorder").clone();

@@ -3,8 +3,14 @@
 Prints "READY <port>" once listening, then serves until its standard input closes (the test
 process that started it ended) or it is sent SIGTERM. Each patch names the divergence it
 corrects; tests/emulator/fidelity.rs shows each corrected behaviour through the real SDK.
+
+Standard input also takes seeding commands, one a line, each answered "DONE" or "ERROR ...":
+  age-access-key <account> <access-key-id> <days>
+    makes an access key <days> old, as an account that has had it that long would show.
+    (No AWS API can create an old key, so a seeded account gets one this way.)
 """
 
+import datetime
 import logging
 import signal
 import sys
@@ -71,6 +77,24 @@ def _shutdown_behavior_or_groups(self):
 InstanceResponse._security_grp_instance_attribute_handler = _shutdown_behavior_or_groups
 
 
+def command(words):
+    try:
+        if words[:1] == ["age-access-key"] and len(words) == 4:
+            from moto.iam.models import iam_backends
+
+            _, account, key_id, days = words
+            backend = iam_backends[account]["aws"]
+            for user in backend.users.values():
+                for key in user.access_keys:
+                    if key.access_key_id == key_id:
+                        key.create_date = key.create_date - datetime.timedelta(days=int(days))
+                        return "DONE"
+            return f"ERROR no access key {key_id} in {account}"
+        return f"ERROR unknown command {' '.join(words)!r}"
+    except Exception as err:  # answered, never fatal: the emulator keeps serving
+        return f"ERROR {err!r}"
+
+
 def main():
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -82,7 +106,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: done.set())
 
     def watch_stdin():
-        sys.stdin.read()
+        for line in sys.stdin:
+            print(command(line.split()), flush=True)
         done.set()
 
     threading.Thread(target=watch_stdin, daemon=True).start()

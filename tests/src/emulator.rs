@@ -1,8 +1,8 @@
 //! The emulator: moto in server mode on a free loopback port, started once per process.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result, bail};
@@ -10,7 +10,30 @@ use anyhow::{Context, Result, bail};
 /// A running emulator. It exits when this process does: it watches the pipe on its stdin.
 pub struct Emulator {
     pub endpoint: String,
-    _child: Mutex<Child>,
+    control: Mutex<Control>,
+}
+
+struct Control {
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Emulator {
+    /// Makes an access key `days` old, as an account that had it that long would show.
+    pub fn age_access_key(&self, account: &str, key_id: &str, days: u32) -> Result<()> {
+        let mut control = self
+            .control
+            .lock()
+            .map_err(|_| anyhow::anyhow!("emulator control poisoned"))?;
+        writeln!(control.stdin, "age-access-key {account} {key_id} {days}")?;
+        let mut answer = String::new();
+        control.stdout.read_line(&mut answer)?;
+        match answer.trim() {
+            "DONE" => Ok(()),
+            other => bail!("emulator: {other}"),
+        }
+    }
 }
 
 static EMULATOR: OnceLock<Emulator> = OnceLock::new();
@@ -39,14 +62,19 @@ fn start() -> Result<Emulator> {
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("spawn {} {}", python().display(), launcher.display()))?;
-    let stdout = child.stdout.take().context("emulator stdout")?;
+    let mut stdout = BufReader::new(child.stdout.take().context("emulator stdout")?);
+    let stdin = child.stdin.take().context("emulator stdin")?;
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
+    stdout.read_line(&mut line)?;
     let Some(port) = line.trim().strip_prefix("READY ") else {
         bail!("emulator did not start: {line:?}");
     };
     Ok(Emulator {
         endpoint: format!("http://127.0.0.1:{port}"),
-        _child: Mutex::new(child),
+        control: Mutex::new(Control {
+            _child: child,
+            stdin,
+            stdout,
+        }),
     })
 }

@@ -10,6 +10,14 @@ pub const WEB_PLACEHOLDER: &str = "i-99999999";
 pub const BASTION_PLACEHOLDER: &str = "i-11111111";
 /// The leaked access key in sample IAM findings (AWS's documentation example key).
 pub const KEY_PLACEHOLDER: &str = "AKIAIOSFODNN7EXAMPLE";
+/// The world-open web group in sample Config events.
+pub const GROUP_PLACEHOLDER: &str = "sg-0123456789abcdef0";
+/// The VPC's default group in sample Config events.
+pub const DEFAULT_GROUP_PLACEHOLDER: &str = "sg-0defa017000000000";
+/// The bucket in sample Config events.
+pub const BUCKET_PLACEHOLDER: &str = "tourniquet-drill-public-assets";
+/// The IAM user id in sample Config events (the deployer).
+pub const USER_ID_PLACEHOLDER: &str = "AIDACKCEVSQ6C2EXAMPLE";
 /// The account in sample findings.
 pub const ACCOUNT_PLACEHOLDER: &str = "123456789012";
 
@@ -25,6 +33,10 @@ pub fn for_world(path: &str, world: &World) -> Result<serde_json::Value> {
         .replace(WEB_PLACEHOLDER, &world.web.instance_id)
         .replace(BASTION_PLACEHOLDER, &world.bastion.instance_id)
         .replace(KEY_PLACEHOLDER, &world.deployer_keys[0])
+        .replace(GROUP_PLACEHOLDER, &world.web_group)
+        .replace(DEFAULT_GROUP_PLACEHOLDER, &world.default_group)
+        .replace(BUCKET_PLACEHOLDER, &world.assets_bucket)
+        .replace(USER_ID_PLACEHOLDER, &world.deployer_id)
         .replace(ACCOUNT_PLACEHOLDER, &world.account.id);
     Ok(serde_json::from_str(&text)?)
 }

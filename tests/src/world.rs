@@ -30,13 +30,19 @@ pub struct World {
     pub web_group: String,
     /// Internal only: the app tier, on the web host's second interface.
     pub app_group: String,
+    /// The VPC's default group.
+    pub default_group: String,
+    /// A bucket with no public access block and no default encryption.
+    pub assets_bucket: String,
     /// Two interfaces, two volumes, an Elastic IP.
     pub web: Host,
     /// Carries the protected tag.
     pub bastion: Host,
     pub elastic_ip: String,
-    /// An IAM user with two access keys (the first is the one sample findings name).
+    /// An IAM user with two access keys: the first 200 days old (the one sample findings
+    /// name), the second fresh.
     pub deployer: String,
+    pub deployer_id: String,
     pub deployer_keys: Vec<String>,
     /// The web host's instance role.
     pub web_role: String,
@@ -78,7 +84,23 @@ impl World {
         let (image_id, web_id, bastion_id, elastic_ip) =
             Self::seed_hosts(&account, &subnet_id, &web_group, &app_group).await?;
         let (topic_arn, queue_url, bucket) = Self::seed_paging_and_evidence(&account).await?;
-        let (deployer, deployer_keys, web_role) = Self::seed_iam(&account).await?;
+        let (deployer, deployer_id, deployer_keys, web_role) = Self::seed_iam(&account).await?;
+        crate::emulator::emulator().age_access_key(&account.id, &deployer_keys[0], 200)?;
+        let default_group = account
+            .clients
+            .ec2
+            .describe_security_groups()
+            .filters(Filter::builder().name("vpc-id").values(&vpc_id).build())
+            .filters(Filter::builder().name("group-name").values("default").build())
+            .send()
+            .await?
+            .security_groups()
+            .first()
+            .and_then(|g| g.group_id())
+            .context("default group")?
+            .to_owned();
+        let assets_bucket = format!("public-assets-{}", account.id);
+        account.clients.s3.create_bucket().bucket(&assets_bucket).send().await?;
 
         let mut world = World {
             web: Host {
@@ -97,8 +119,11 @@ impl World {
             image_id,
             web_group,
             app_group,
+            default_group,
+            assets_bucket,
             elastic_ip,
             deployer,
+            deployer_id,
             deployer_keys,
             web_role,
             topic_arn,
@@ -157,6 +182,18 @@ impl World {
             .ip_permissions(open_to_world(22))
             .ip_permissions(open_to_world(80))
             .ip_permissions(open_to_world(443))
+            .send()
+            .await?;
+        ec2.authorize_security_group_ingress()
+            .group_id(&web_group)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(443)
+                    .to_port(443)
+                    .ip_ranges(IpRange::builder().cidr_ip("10.20.0.0/16").build())
+                    .build(),
+            )
             .send()
             .await?;
         ec2.authorize_security_group_ingress()
@@ -294,10 +331,18 @@ impl World {
     }
 
     /// A deployment user with two access keys and the web host's role.
-    async fn seed_iam(account: &Account) -> Result<(String, Vec<String>, String)> {
+    async fn seed_iam(account: &Account) -> Result<(String, String, Vec<String>, String)> {
         let iam = &account.clients.iam;
         let deployer = "ci-deployer".to_owned();
-        iam.create_user().user_name(&deployer).send().await?;
+        let deployer_id = iam
+            .create_user()
+            .user_name(&deployer)
+            .send()
+            .await?
+            .user()
+            .context("user")?
+            .user_id()
+            .to_owned();
         let mut deployer_keys = Vec::new();
         for _ in 0..2 {
             let key = iam.create_access_key().user_name(&deployer).send().await?;
@@ -311,7 +356,7 @@ impl World {
             .send()
             .await?;
 
-        Ok((deployer, deployer_keys, web_role))
+        Ok((deployer, deployer_id, deployer_keys, web_role))
     }
 
     /// Launches one more web-tier instance (one interface, one volume); its id.
@@ -461,6 +506,103 @@ impl World {
                 if err.as_service_error().is_some_and(
                     aws_sdk_iam::operation::get_role_policy::GetRolePolicyError::is_no_such_entity_exception,
                 ) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// A security group's ingress and egress rules, as `tcp 22 from 0.0.0.0/0` lines.
+    pub async fn group_rules(&self, group_id: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let out = self
+            .account
+            .clients
+            .ec2
+            .describe_security_groups()
+            .group_ids(group_id)
+            .send()
+            .await?;
+        let group = out.security_groups().first().context("group")?;
+        let lines = |perms: &[IpPermission]| {
+            let mut lines = Vec::new();
+            for p in perms {
+                let ports = match (p.ip_protocol(), p.from_port(), p.to_port()) {
+                    (Some("-1"), _, _) => "all".to_owned(),
+                    (Some(proto), Some(from), Some(to)) if from == to => format!("{proto} {from}"),
+                    (Some(proto), Some(from), Some(to)) => format!("{proto} {from}-{to}"),
+                    (proto, _, _) => proto.unwrap_or("?").to_owned(),
+                };
+                lines.extend(
+                    p.ip_ranges()
+                        .iter()
+                        .map(|r| format!("{ports} from {}", r.cidr_ip().unwrap_or("?"))),
+                );
+                lines.extend(
+                    p.ipv6_ranges()
+                        .iter()
+                        .map(|r| format!("{ports} from {}", r.cidr_ipv6().unwrap_or("?"))),
+                );
+                lines.extend(
+                    p.user_id_group_pairs()
+                        .iter()
+                        .map(|g| format!("{ports} from {}", g.group_id().unwrap_or("?"))),
+                );
+            }
+            lines.sort();
+            lines
+        };
+        Ok((lines(group.ip_permissions()), lines(group.ip_permissions_egress())))
+    }
+
+    /// The bucket's public access block (four settings), if any.
+    pub async fn public_access_block(&self, bucket: &str) -> Result<Option<[bool; 4]>> {
+        match self
+            .account
+            .clients
+            .s3
+            .get_public_access_block()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.public_access_block_configuration().map(|c| {
+                [
+                    c.block_public_acls().unwrap_or(false),
+                    c.ignore_public_acls().unwrap_or(false),
+                    c.block_public_policy().unwrap_or(false),
+                    c.restrict_public_buckets().unwrap_or(false),
+                ]
+            })),
+            Err(err)
+                if aws_sdk_s3::error::ProvideErrorMetadata::code(&err)
+                    == Some("NoSuchPublicAccessBlockConfiguration") =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The bucket's default encryption algorithm, if any.
+    pub async fn bucket_encryption(&self, bucket: &str) -> Result<Option<String>> {
+        match self
+            .account
+            .clients
+            .s3
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .server_side_encryption_configuration()
+                .and_then(|c| c.rules().first())
+                .and_then(|r| r.apply_server_side_encryption_by_default())
+                .map(|d| d.sse_algorithm().as_str().to_owned())),
+            Err(err)
+                if aws_sdk_s3::error::ProvideErrorMetadata::code(&err)
+                    == Some("ServerSideEncryptionConfigurationNotFoundError") =>
             {
                 Ok(None)
             }

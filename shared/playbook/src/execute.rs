@@ -3,7 +3,7 @@
 use tracing::Instrument;
 
 use crate::actions::ec2::{Done, IsolationDetail};
-use crate::actions::{AwsError, autoscaling, ec2, iam, notify};
+use crate::actions::{AwsError, autoscaling, ec2, iam, notify, posture};
 use crate::clients::Clients;
 use crate::incident::Incident;
 use crate::ledger::{Created, History, Ledger};
@@ -139,6 +139,8 @@ impl Run<'_> {
             } => format!("{access_key_id} of {user_name}"),
             Step::DenyAllUser { user_name } => user_name.clone(),
             Step::RevokeRoleSessions { role_name, .. } => role_name.clone(),
+            Step::RevokeGroupRules { group_id, .. } => group_id.clone(),
+            Step::BlockPublicAccess { bucket } | Step::SetDefaultEncryption { bucket, .. } => bucket.clone(),
             Step::Page => self.topic_arn.to_owned(),
         }
     }
@@ -177,6 +179,15 @@ impl Run<'_> {
                 role_name,
                 issued_before,
             } => iam::revoke_role_sessions(&self.clients.iam, role_name, issued_before).await,
+            Step::RevokeGroupRules {
+                group_id,
+                ingress,
+                egress,
+            } => posture::revoke_rules(ec2, group_id, ingress, egress).await,
+            Step::BlockPublicAccess { bucket } => posture::block_public_access(&self.clients.s3, bucket).await,
+            Step::SetDefaultEncryption { bucket, kms_key_id } => {
+                posture::set_default_encryption(&self.clients.s3, bucket, kms_key_id.as_deref()).await
+            }
             Step::VerifyIsolation { interfaces, .. } => {
                 if self.plan.dry_run {
                     return StepResult::DryRun;

@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     GuardDuty,
+    /// AWS Config compliance changes.
+    Config,
+    /// CloudWatch alarm state changes.
+    CloudWatch,
 }
 
 impl Source {
@@ -17,6 +21,8 @@ impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Source::GuardDuty => "guardduty",
+            Source::Config => "config",
+            Source::CloudWatch => "cloudwatch",
         }
     }
 }
@@ -36,6 +42,10 @@ pub enum Resource {
     },
     /// An S3 bucket.
     Bucket { name: String },
+    /// A VPC security group.
+    SecurityGroup { group_id: String },
+    /// An IAM user named by its id (`AIDA...`), as AWS Config names them.
+    User { user_id: String },
     /// Anything Tourniquet has no playbook for (EKS, RDS, Lambda, containers, ...).
     Other {
         resource_type: String,
@@ -51,6 +61,8 @@ impl Resource {
             Resource::Instance { .. } => ResourceKind::Instance,
             Resource::AccessKey { .. } => ResourceKind::AccessKey,
             Resource::Bucket { .. } => ResourceKind::Bucket,
+            Resource::SecurityGroup { .. } => ResourceKind::SecurityGroup,
+            Resource::User { .. } => ResourceKind::User,
             Resource::Other { .. } => ResourceKind::Other,
         }
     }
@@ -83,6 +95,8 @@ impl Resource {
                 (None, None) => "unknown access key".to_owned(),
             },
             Resource::Bucket { name } => name.clone(),
+            Resource::SecurityGroup { group_id } => group_id.clone(),
+            Resource::User { user_id } => format!("IAM user {user_id}"),
             Resource::Other { resource_type, name } => match name {
                 Some(name) => format!("{resource_type} {name}"),
                 None => resource_type.clone(),
@@ -98,6 +112,8 @@ pub enum ResourceKind {
     Instance,
     AccessKey,
     Bucket,
+    SecurityGroup,
+    User,
     Other,
 }
 
@@ -117,6 +133,9 @@ pub struct Incident {
     pub resource: Resource,
     /// One line a person can read.
     pub summary: String,
+    /// Facts worth a line each in the page (alarm reason, metric, rule parameters, runbook).
+    #[serde(default)]
+    pub details: std::collections::BTreeMap<String, String>,
     /// The event exactly as it arrived, kept for the evidence record.
     #[serde(skip)]
     pub raw: Value,

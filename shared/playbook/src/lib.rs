@@ -25,7 +25,7 @@
 //!         "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}}
 //!     }
 //! });
-//! let incident = intake::parse(&event)?;
+//! let incident = intake::parse(&event)?.incident().expect("a finding");
 //! let settings = Settings::from_lookup(|var| match var {
 //!     "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:pages".into()),
 //!     "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
@@ -57,10 +57,11 @@ pub mod telemetry;
 
 pub use clients::Clients;
 pub use error::Error;
+pub use incident::Source;
 pub use incident::{Incident, Resource};
 pub use observation::Observation;
 pub use plan::Plan;
 pub use policy::{Playbook, Policy};
 pub use report::{Outcome, Report};
-pub use responder::Responder;
+pub use responder::{Responder, Response};
 pub use settings::Settings;

@@ -14,6 +14,10 @@ pub enum Observation {
     Instance(Box<InstanceState>),
     /// An IAM user or role and its credentials.
     Principal(Box<PrincipalState>),
+    /// A security group and its rules.
+    SecurityGroup(Box<SecurityGroupState>),
+    /// A bucket's tags, public access block and default encryption.
+    Bucket(Box<BucketState>),
     /// The resource could not be described; `code` is AWS's error code.
     Unavailable { code: String, message: String },
 }
@@ -118,4 +122,89 @@ pub struct AccessKeyState {
     pub access_key_id: String,
     pub status: Option<String>,
     pub created: Option<String>,
+}
+
+/// A security group as `DescribeSecurityGroups` showed it, one entry per rule and source.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SecurityGroupState {
+    pub group_id: String,
+    pub group_name: Option<String>,
+    pub vpc_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub ingress: Vec<GroupRule>,
+    pub egress: Vec<GroupRule>,
+}
+
+/// One rule of a security group, for one source (a CIDR, a group, a prefix list).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GroupRule {
+    /// `tcp`, `udp`, `icmp`, a protocol number, or `-1` for all.
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ipv4: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr_ipv6: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl GroupRule {
+    /// Open to every address, IPv4 or IPv6.
+    #[must_use]
+    pub fn open_to_world(&self) -> bool {
+        self.cidr_ipv4.as_deref() == Some("0.0.0.0/0") || self.cidr_ipv6.as_deref() == Some("::/0")
+    }
+
+    /// Whether the rule lets traffic reach TCP `port`.
+    #[must_use]
+    pub fn covers_tcp_port(&self, port: i32) -> bool {
+        match self.protocol.as_str() {
+            "-1" => true,
+            "tcp" | "6" => match (self.from_port, self.to_port) {
+                (Some(from), Some(to)) => from <= port && port <= to,
+                _ => true,
+            },
+            _ => false,
+        }
+    }
+
+    /// The rule for people: `tcp 22 from 0.0.0.0/0`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let ports = match (self.protocol.as_str(), self.from_port, self.to_port) {
+            ("-1", _, _) => "all traffic".to_owned(),
+            (p, Some(from), Some(to)) if from == to => format!("{p} {from}"),
+            (p, Some(from), Some(to)) => format!("{p} {from}-{to}"),
+            (p, _, _) => p.to_owned(),
+        };
+        let source = self
+            .cidr_ipv4
+            .as_deref()
+            .or(self.cidr_ipv6.as_deref())
+            .or(self.source_group.as_deref())
+            .or(self.prefix_list.as_deref())
+            .unwrap_or("?");
+        format!("{ports} from {source}")
+    }
+}
+
+/// A bucket's protection as S3 showed it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BucketState {
+    pub name: String,
+    /// `None` when the tags could not be read: the protection guard then fails closed.
+    pub tags: Option<BTreeMap<String, String>>,
+    pub tags_error: Option<String>,
+    /// The four settings (block public ACLs, ignore public ACLs, block public policy,
+    /// restrict public buckets), if a block is configured.
+    pub public_access_block: Option<[bool; 4]>,
+    /// Default encryption algorithm (`AES256`, `aws:kms`), if set.
+    pub encryption: Option<String>,
+    pub notes: Vec<String>,
 }

@@ -1,6 +1,6 @@
 //! The page a person on call receives: a short subject and a plain body they can act on.
 
-use crate::incident::Incident;
+use crate::incident::{Incident, Resource};
 use crate::plan::Plan;
 use crate::policy::Playbook;
 use crate::report::{Outcome, StepReport};
@@ -30,6 +30,10 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
         match plan.playbook {
             Playbook::Ec2Compromise => "isolated".to_owned(),
             Playbook::CredentialCompromise => "credentials revoked".to_owned(),
+            Playbook::CloseOpenPorts => "open rules revoked".to_owned(),
+            Playbook::BlockPublicBucket => "public access blocked".to_owned(),
+            Playbook::EncryptBucket => "encryption on".to_owned(),
+            Playbook::DeactivateStaleKeys => "stale keys deactivated".to_owned(),
             Playbook::PageOnly if plan.critical => "ACT NOW".to_owned(),
             Playbook::PageOnly => "no action".to_owned(),
         }
@@ -39,10 +43,18 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
     } else {
         incident.severity_label()
     };
+    // An alarm's name is already in its finding type: do not say it twice.
+    let resource = incident.resource.short_label();
+    let named_already = matches!(&incident.resource, Resource::Other { name: Some(name), .. } if incident.finding_type.contains(name.as_str()));
+    let tail = if named_already {
+        format!(": {verdict}")
+    } else {
+        format!(": {resource} {verdict}")
+    };
     let subject = subject(
         &format!("[{label} {:.1}] ", incident.severity),
         &incident.finding_type,
-        &format!(": {} {verdict}", incident.resource.short_label()),
+        &tail,
     );
 
     let mut body = String::new();
@@ -68,6 +80,13 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
     line(format!("Resource: {}", incident.resource.label()));
     line(format!("Incident: {} (finding {})", incident.id, incident.finding_id));
     line(format!("Playbook: {}: {}", plan.playbook.as_str(), plan.reason));
+    if !incident.details.is_empty() {
+        line(String::new());
+        line("Details:".to_owned());
+        for (key, value) in &incident.details {
+            line(format!("  {key}: {value}"));
+        }
+    }
     line(String::new());
     line("Steps:".to_owned());
     for step in steps {

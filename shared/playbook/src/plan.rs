@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::incident::{Incident, Resource};
 use crate::names;
-use crate::observation::{AddressState, InstanceState, Observation, PrincipalKind, PrincipalState, QuarantineGroups};
+use crate::observation::{
+    AddressState, BucketState, GroupRule, InstanceState, Observation, PrincipalKind, PrincipalState, QuarantineGroups,
+    SecurityGroupState,
+};
 use crate::policy::{Playbook, Policy, Routing};
 
 /// The response to one incident: ordered steps that leave the executor no choices.
@@ -78,6 +81,16 @@ pub enum Step {
     DenyAllUser { user_name: String },
     /// Inline policy denying every session issued before `issued_before` (`aws:TokenIssueTime`).
     RevokeRoleSessions { role_name: String, issued_before: String },
+    /// Revoke exactly these rules (kept in the plan, so a person can restore them).
+    RevokeGroupRules {
+        group_id: String,
+        ingress: Vec<GroupRule>,
+        egress: Vec<GroupRule>,
+    },
+    /// Public access block with all four settings on.
+    BlockPublicAccess { bucket: String },
+    /// Default encryption: SSE-KMS with the key, or SSE-S3.
+    SetDefaultEncryption { bucket: String, kms_key_id: Option<String> },
     /// Tell a person what happened.
     Page,
 }
@@ -107,6 +120,9 @@ impl Step {
             Step::DeactivateAccessKey { .. } => "deactivate-access-key",
             Step::DenyAllUser { .. } => "deny-all-user",
             Step::RevokeRoleSessions { .. } => "revoke-role-sessions",
+            Step::RevokeGroupRules { .. } => "revoke-group-rules",
+            Step::BlockPublicAccess { .. } => "block-public-access",
+            Step::SetDefaultEncryption { .. } => "set-default-encryption",
             Step::Page => "page",
         }
     }
@@ -164,8 +180,80 @@ pub fn plan(incident: &Incident, observation: &Observation, policy: &Policy, now
             },
             _,
         ) => planner.credentials(user_type.as_deref(), access_key_id.as_deref()),
+        (Playbook::CloseOpenPorts, _, Observation::SecurityGroup(group)) => planner.close_open_ports(group),
+        (Playbook::BlockPublicBucket | Playbook::EncryptBucket, _, Observation::Bucket(bucket)) => {
+            planner.bucket(playbook, bucket)
+        }
+        (Playbook::DeactivateStaleKeys, _, Observation::Principal(user)) => planner.stale_keys(user, now),
         (Playbook::PageOnly, _, _) => planner.page_only("the policy routes this finding to a page".to_owned()),
         (_, _, _) => planner.page_only(format!("{label} was not described; paging only")),
+    }
+}
+
+/// Common ports AWS Config's `restricted-common-ports` blocks by default.
+const COMMON_PORTS: [i32; 5] = [20, 21, 3389, 3306, 4333];
+/// Ports `vpc-sg-open-only-to-authorized-ports` allows by default.
+const AUTHORIZED_TCP_PORTS: [i32; 1] = [443];
+/// Key age `access-keys-rotated` allows by default, in days.
+const MAX_KEY_AGE_DAYS: u64 = 90;
+
+/// Which world-open rules a Config rule forbids.
+enum Forbidden {
+    /// Rules reaching any of these TCP ports.
+    Ports(Vec<i32>),
+    /// Rules reaching any port outside these.
+    OutsidePorts(Vec<i32>),
+    /// Every rule, in and out, whatever its source (the default group must be closed).
+    Everything,
+}
+
+impl Forbidden {
+    fn for_rule(rule: &str, details: &BTreeMap<String, String>) -> Self {
+        let ports = |names: &[&str]| -> Vec<i32> {
+            names
+                .iter()
+                .filter_map(|n| details.get(&format!("param:{n}")))
+                .flat_map(|v| v.split(','))
+                .filter_map(|p| p.trim().parse().ok())
+                .collect()
+        };
+        if rule.contains("vpc-default-security-group-closed") {
+            Forbidden::Everything
+        } else if rule.contains("vpc-sg-open-only-to-authorized-ports") {
+            let authorized = ports(&["authorizedTcpPorts"]);
+            Forbidden::OutsidePorts(if authorized.is_empty() {
+                AUTHORIZED_TCP_PORTS.to_vec()
+            } else {
+                authorized
+            })
+        } else if rule.contains("restricted-common-ports") {
+            let blocked = ports(&[
+                "blockedPort1",
+                "blockedPort2",
+                "blockedPort3",
+                "blockedPort4",
+                "blockedPort5",
+            ]);
+            Forbidden::Ports(if blocked.is_empty() {
+                COMMON_PORTS.to_vec()
+            } else {
+                blocked
+            })
+        } else {
+            Forbidden::Ports(vec![22])
+        }
+    }
+
+    fn forbids(&self, rule: &GroupRule) -> bool {
+        match self {
+            Forbidden::Everything => true,
+            Forbidden::Ports(ports) => rule.open_to_world() && ports.iter().any(|p| rule.covers_tcp_port(*p)),
+            Forbidden::OutsidePorts(allowed) => {
+                let inside = matches!(rule.protocol.as_str(), "tcp" | "6")
+                    && matches!((rule.from_port, rule.to_port), (Some(f), Some(t)) if f == t && allowed.contains(&f));
+                rule.open_to_world() && !inside
+            }
+        }
     }
 }
 
@@ -272,6 +360,150 @@ impl Planner<'_> {
                 other.unwrap_or("unknown")
             )),
         }
+    }
+}
+
+impl Planner<'_> {
+    fn protected_by_tag(
+        &self,
+        what: &str,
+        tags: Option<&BTreeMap<String, String>>,
+        error: Option<&str>,
+    ) -> Option<Plan> {
+        let Some(tags) = tags else {
+            return Some(self.page_only(format!(
+                "the tags of {what} could not be read ({}), so it may be protected; paging only",
+                error.unwrap_or("unknown error")
+            )));
+        };
+        let value = tags.get(&self.policy.protected_tag)?;
+        Some(self.page_only(format!(
+            "{what} carries the protected tag {}={value:?}; paging only",
+            self.policy.protected_tag
+        )))
+    }
+
+    /// Evidence first, the page last, `middle` between.
+    fn steps(middle: Vec<PlannedStep>) -> Vec<PlannedStep> {
+        let mut steps = vec![PlannedStep {
+            step: Step::RecordEvidence,
+            reason: "keep the event and the state before changing anything".to_owned(),
+        }];
+        steps.extend(middle);
+        steps.push(PlannedStep {
+            step: Step::Page,
+            reason: "a person takes it from here".to_owned(),
+        });
+        steps
+    }
+
+    fn close_open_ports(&self, group: &SecurityGroupState) -> Plan {
+        let id = &group.group_id;
+        if let Some(plan) = self.protected_by_tag(&format!("security group {id}"), Some(&group.tags), None) {
+            return plan;
+        }
+        let forbidden = Forbidden::for_rule(&self.incident.finding_type, &self.incident.details);
+        let ingress: Vec<GroupRule> = group.ingress.iter().filter(|r| forbidden.forbids(r)).cloned().collect();
+        let egress: Vec<GroupRule> = match forbidden {
+            Forbidden::Everything => group.egress.clone(),
+            _ => Vec::new(),
+        };
+        if ingress.is_empty() && egress.is_empty() {
+            return self.page_only(format!(
+                "security group {id} has no rule that {} forbids any more; paging only",
+                self.incident.finding_type
+            ));
+        }
+        let removed: Vec<String> = ingress.iter().chain(&egress).map(GroupRule::describe).collect();
+        let reason = format!("{} on {id}: revoke {}", self.incident.finding_type, removed.join("; "));
+        let step = PlannedStep {
+            step: Step::RevokeGroupRules {
+                group_id: id.clone(),
+                ingress,
+                egress,
+            },
+            reason: "revoke exactly the offending rules; every other rule stays, and these are in the evidence"
+                .to_owned(),
+        };
+        self.plan(Playbook::CloseOpenPorts, reason, Self::steps(vec![step]))
+    }
+
+    fn bucket(&self, playbook: Playbook, bucket: &BucketState) -> Plan {
+        let name = &bucket.name;
+        if let Some(plan) = self.protected_by_tag(
+            &format!("bucket {name}"),
+            bucket.tags.as_ref(),
+            bucket.tags_error.as_deref(),
+        ) {
+            return plan;
+        }
+        let (step, reason) = if playbook == Playbook::EncryptBucket {
+            let kms_key_id = self.policy.kms_key_id.clone();
+            let how = kms_key_id
+                .as_deref()
+                .map_or("SSE-S3".to_owned(), |k| format!("SSE-KMS with {k}"));
+            (
+                Step::SetDefaultEncryption {
+                    bucket: name.clone(),
+                    kms_key_id,
+                },
+                format!("bucket {name} has no default encryption: turn on {how}"),
+            )
+        } else {
+            (
+                Step::BlockPublicAccess { bucket: name.clone() },
+                format!("bucket {name} may be public: block public access (all four settings)"),
+            )
+        };
+        let step = PlannedStep {
+            step,
+            reason: "the previous configuration is in the evidence".to_owned(),
+        };
+        self.plan(playbook, reason, Self::steps(vec![step]))
+    }
+
+    fn stale_keys(&self, user: &PrincipalState, now: SystemTime) -> Plan {
+        let name = &user.name;
+        if let Some(reason) = principal_guard(user, self.policy) {
+            return self.page_only(format!("{reason}; paging only"));
+        }
+        let details = &self.incident.details;
+        let days = ["param:maxAccessKeyAge", "param:maxCredentialUsageAge"]
+            .iter()
+            .find_map(|k| details.get(*k)?.trim().parse::<u64>().ok())
+            .unwrap_or(MAX_KEY_AGE_DAYS);
+        let now = DateTime::from(now).secs();
+        let limit = i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+        let stale: Vec<&str> = user
+            .access_keys
+            .iter()
+            .filter(|k| k.status.as_deref() == Some("Active"))
+            .filter(|k| {
+                k.created
+                    .as_deref()
+                    .and_then(|c| DateTime::from_str(c, DateTimeFormat::DateTime).ok())
+                    .is_some_and(|c| now.saturating_sub(c.secs()) > limit)
+            })
+            .map(|k| k.access_key_id.as_str())
+            .collect();
+        if stale.is_empty() {
+            return self.page_only(format!("{name} has no active key older than {days} days; paging only"));
+        }
+        let steps = stale
+            .iter()
+            .map(|key| PlannedStep {
+                step: Step::DeactivateAccessKey {
+                    user_name: name.clone(),
+                    access_key_id: (*key).to_owned(),
+                },
+                reason: format!("older than {days} days"),
+            })
+            .collect();
+        let reason = format!(
+            "{name} has {} active key(s) older than {days} days: deactivate them",
+            stale.len()
+        );
+        self.plan(Playbook::DeactivateStaleKeys, reason, Self::steps(steps))
     }
 }
 
@@ -453,6 +685,8 @@ mod tests {
             severity_threshold: 7.0,
             max_quarantined: 5,
             protected_principals: vec![],
+            kms_key_id: None,
+            isolate_alarm_prefix: "tourniquet-isolate-".into(),
         };
         Policy::new(&settings).unwrap()
     }
@@ -462,7 +696,7 @@ mod tests {
             "id": "f1", "type": "Backdoor:EC2/C&CActivity.B", "severity": severity,
             "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}}
         });
-        crate::intake::parse(&event).unwrap()
+        crate::intake::parse(&event).unwrap().incident().unwrap()
     }
 
     fn instance() -> InstanceState {
@@ -620,7 +854,7 @@ mod tests {
             "resource": {"resourceType": "AccessKey", "accessKeyDetails": {
                 "accessKeyId": "AKIA1", "userName": "alice", "userType": "IAMUser"}}
         });
-        let incident = crate::intake::parse(&event).unwrap();
+        let incident = crate::intake::parse(&event).unwrap().incident().unwrap();
         let principal = PrincipalState {
             name: "alice".into(),
             tags: Some(BTreeMap::new()),
@@ -646,7 +880,7 @@ mod tests {
             "id": "f3", "type": "UnauthorizedAccess:IAMUser/MaliciousIPCaller", "severity": 8,
             "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"userName": "r", "userType": "AssumedRole"}}
         });
-        let incident = crate::intake::parse(&event).unwrap();
+        let incident = crate::intake::parse(&event).unwrap().incident().unwrap();
         let principal = PrincipalState {
             kind: PrincipalKind::Role,
             name: "r".into(),

@@ -1,5 +1,7 @@
 //! The policy: a declarative routing table from finding to playbook, plus the guard settings.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -14,6 +16,14 @@ pub enum Playbook {
     Ec2Compromise,
     /// Deactivate a leaked key and deny its user, or revoke a role's sessions; page.
     CredentialCompromise,
+    /// Revoke a security group's ingress rules that are open to the world on disallowed ports.
+    CloseOpenPorts,
+    /// Put a public access block with all four settings on a bucket.
+    BlockPublicBucket,
+    /// Turn on a bucket's default encryption.
+    EncryptBucket,
+    /// Deactivate a user's access keys older than the rule allows.
+    DeactivateStaleKeys,
     /// Record and page; change nothing.
     PageOnly,
 }
@@ -24,6 +34,10 @@ impl Playbook {
         match self {
             Playbook::Ec2Compromise => "ec2-compromise",
             Playbook::CredentialCompromise => "credential-compromise",
+            Playbook::CloseOpenPorts => "close-open-ports",
+            Playbook::BlockPublicBucket => "block-public-bucket",
+            Playbook::EncryptBucket => "encrypt-bucket",
+            Playbook::DeactivateStaleKeys => "deactivate-stale-keys",
             Playbook::PageOnly => "page-only",
         }
     }
@@ -43,8 +57,9 @@ pub enum Floor {
 pub struct Route {
     pub source: Source,
     pub resource: ResourceKind,
-    /// Finding type pattern; `*` matches any run of characters.
-    pub finding: &'static str,
+    /// Finding type pattern (for Config, the rule name; for alarms, `CloudWatchAlarm/<name>`);
+    /// `*` matches any run of characters.
+    pub finding: Cow<'static, str>,
     pub floor: Floor,
     pub playbook: Playbook,
 }
@@ -53,80 +68,63 @@ const fn guardduty(resource: ResourceKind, finding: &'static str, playbook: Play
     Route {
         source: Source::GuardDuty,
         resource,
-        finding,
+        finding: Cow::Borrowed(finding),
         floor: Floor::Threshold,
         playbook,
     }
 }
 
-/// Which playbook answers which finding. First match wins; no match pages only.
+/// Config routes match the managed rule's identifier anywhere in the rule name, since
+/// conformance packs and Security Hub add prefixes and suffixes. Posture fixes are narrow and
+/// reversible, so they act at any severity.
+const fn config(resource: ResourceKind, finding: &'static str, playbook: Playbook) -> Route {
+    Route {
+        source: Source::Config,
+        resource,
+        finding: Cow::Borrowed(finding),
+        floor: Floor::At(0.0),
+        playbook,
+    }
+}
+
+/// Which playbook answers which finding. First match wins; no match pages only. The alarm
+/// route, whose pattern is a setting, is added by [`Policy::new`].
+#[rustfmt::skip] // a table: one route a line
 pub const ROUTES: &[Route] = &[
     // Any finding about an EC2 instance (backdoor, crypto mining, brute force, exfiltration...)
     // at or above the threshold: contain the instance.
     guardduty(ResourceKind::Instance, "*", Playbook::Ec2Compromise),
     // Findings about an access key, by GuardDuty's IAM finding families: revoke the credentials.
-    guardduty(
-        ResourceKind::AccessKey,
-        "UnauthorizedAccess:IAMUser/*",
-        Playbook::CredentialCompromise,
-    ),
-    guardduty(
-        ResourceKind::AccessKey,
-        "CredentialAccess:IAMUser/*",
-        Playbook::CredentialCompromise,
-    ),
-    guardduty(
-        ResourceKind::AccessKey,
-        "Discovery:IAMUser/*",
-        Playbook::CredentialCompromise,
-    ),
-    guardduty(
-        ResourceKind::AccessKey,
-        "Exfiltration:IAMUser/*",
-        Playbook::CredentialCompromise,
-    ),
-    guardduty(
-        ResourceKind::AccessKey,
-        "Impact:IAMUser/*",
-        Playbook::CredentialCompromise,
-    ),
-    guardduty(
-        ResourceKind::AccessKey,
-        "InitialAccess:IAMUser/*",
-        Playbook::CredentialCompromise,
-    ),
-    guardduty(
-        ResourceKind::AccessKey,
-        "Persistence:IAMUser/*",
-        Playbook::CredentialCompromise,
-    ),
-    guardduty(
-        ResourceKind::AccessKey,
-        "PrivilegeEscalation:IAMUser/*",
-        Playbook::CredentialCompromise,
-    ),
-    guardduty(
-        ResourceKind::AccessKey,
-        "Stealth:IAMUser/*",
-        Playbook::CredentialCompromise,
-    ),
-    guardduty(
-        ResourceKind::AccessKey,
-        "PenTest:IAMUser/*",
-        Playbook::CredentialCompromise,
-    ),
-    guardduty(
-        ResourceKind::AccessKey,
-        "Policy:IAMUser/RootCredentialUsage",
-        Playbook::CredentialCompromise,
-    ),
+    guardduty(ResourceKind::AccessKey, "UnauthorizedAccess:IAMUser/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "CredentialAccess:IAMUser/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "Discovery:IAMUser/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "Exfiltration:IAMUser/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "Impact:IAMUser/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "InitialAccess:IAMUser/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "Persistence:IAMUser/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "PrivilegeEscalation:IAMUser/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "Stealth:IAMUser/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "PenTest:IAMUser/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "Policy:IAMUser/RootCredentialUsage", Playbook::CredentialCompromise),
+    // AWS Config rules, by managed rule identifier.
+    config(ResourceKind::SecurityGroup, "*restricted-ssh*", Playbook::CloseOpenPorts),
+    config(ResourceKind::SecurityGroup, "*restricted-common-ports*", Playbook::CloseOpenPorts),
+    config(ResourceKind::SecurityGroup, "*vpc-sg-open-only-to-authorized-ports*", Playbook::CloseOpenPorts),
+    config(ResourceKind::SecurityGroup, "*vpc-default-security-group-closed*", Playbook::CloseOpenPorts),
+    config(ResourceKind::Bucket, "*s3-bucket-public-read-prohibited*", Playbook::BlockPublicBucket),
+    config(ResourceKind::Bucket, "*s3-bucket-public-write-prohibited*", Playbook::BlockPublicBucket),
+    config(ResourceKind::Bucket, "*s3-bucket-level-public-access-prohibited*", Playbook::BlockPublicBucket),
+    config(ResourceKind::Bucket, "*s3-bucket-server-side-encryption-enabled*", Playbook::EncryptBucket),
+    config(ResourceKind::Bucket, "*s3-default-encryption-kms*", Playbook::EncryptBucket),
+    config(ResourceKind::User, "*access-keys-rotated*", Playbook::DeactivateStaleKeys),
+    config(ResourceKind::User, "*iam-user-unused-credentials-check*", Playbook::DeactivateStaleKeys),
 ];
 
 /// Why the policy was refused at cold start.
 #[derive(Debug, Error, PartialEq)]
 pub enum PolicyError {
     #[error("route {index}: finding pattern {pattern:?} is empty or has characters outside finding types")]
-    BadPattern { index: usize, pattern: &'static str },
+    BadPattern { index: usize, pattern: String },
     #[error("route {index}: severity floor {floor} is outside 0 to 10")]
     BadFloor { index: usize, floor: f64 },
 }
@@ -150,6 +148,7 @@ pub struct Policy {
     pub severity_threshold: f64,
     pub protected_tag: String,
     pub max_quarantined: u32,
+    pub kms_key_id: Option<String>,
     /// Names or ARNs (with `*`) of principals never acted on.
     pub protected_principals: Vec<String>,
     /// The responder's own identity (STS `GetCallerIdentity`), never acted on.
@@ -159,17 +158,26 @@ pub struct Policy {
 impl Policy {
     /// The compiled-in routing table with the deployment's settings, checked.
     pub fn new(settings: &Settings) -> Result<Self, PolicyError> {
-        Self::with_routes(ROUTES.to_vec(), settings)
+        let mut routes = ROUTES.to_vec();
+        // Alarms named with the isolate prefix, on one instance's metric: contain the instance.
+        routes.push(Route {
+            source: Source::CloudWatch,
+            resource: ResourceKind::Instance,
+            finding: Cow::Owned(format!("CloudWatchAlarm/{}*", settings.isolate_alarm_prefix)),
+            floor: Floor::At(0.0),
+            playbook: Playbook::Ec2Compromise,
+        });
+        Self::with_routes(routes, settings)
     }
 
     /// A policy over another table (tests, future overrides), checked the same way.
     pub fn with_routes(routes: Vec<Route>, settings: &Settings) -> Result<Self, PolicyError> {
         for (index, route) in routes.iter().enumerate() {
-            let allowed = |c: char| c.is_ascii_alphanumeric() || ":/._!&*-".contains(c);
+            let allowed = |c: char| c.is_ascii_alphanumeric() || ":/._!&*-+=@".contains(c);
             if route.finding.is_empty() || !route.finding.chars().all(allowed) {
                 return Err(PolicyError::BadPattern {
                     index,
-                    pattern: route.finding,
+                    pattern: route.finding.to_string(),
                 });
             }
             if let Floor::At(floor) = route.floor
@@ -184,6 +192,7 @@ impl Policy {
             severity_threshold: settings.severity_threshold,
             protected_tag: settings.protected_tag.clone(),
             max_quarantined: settings.max_quarantined,
+            kms_key_id: settings.kms_key_id.clone(),
             protected_principals: settings.protected_principals.clone(),
             own_arn: None,
         })
@@ -218,7 +227,7 @@ impl Policy {
         let Some(route) = self.routes.iter().find(|route| {
             route.source == incident.source
                 && route.resource == incident.resource.kind()
-                && glob(route.finding, &incident.finding_type)
+                && glob(&route.finding, &incident.finding_type)
         }) else {
             return Routing::Unrouted;
         };
@@ -285,6 +294,8 @@ mod tests {
             severity_threshold: 7.0,
             max_quarantined: 5,
             protected_principals: vec![],
+            kms_key_id: None,
+            isolate_alarm_prefix: "tourniquet-isolate-".into(),
         }
     }
 
@@ -299,6 +310,7 @@ mod tests {
             region: None,
             resource,
             summary: String::new(),
+            details: std::collections::BTreeMap::new(),
             raw: serde_json::Value::Null,
         }
     }
@@ -399,16 +411,19 @@ mod tests {
 
     #[test]
     fn bad_tables_fail_at_start() {
-        let route = |finding, floor| Route {
+        let route = |finding: &'static str, floor| Route {
             source: Source::GuardDuty,
             resource: ResourceKind::Instance,
-            finding,
+            finding: Cow::Borrowed(finding),
             floor,
             playbook: Playbook::Ec2Compromise,
         };
         assert_eq!(
             Policy::with_routes(vec![route("", Floor::Threshold)], &settings()),
-            Err(PolicyError::BadPattern { index: 0, pattern: "" })
+            Err(PolicyError::BadPattern {
+                index: 0,
+                pattern: String::new()
+            })
         );
         assert_eq!(
             Policy::with_routes(
@@ -417,7 +432,7 @@ mod tests {
             ),
             Err(PolicyError::BadPattern {
                 index: 1,
-                pattern: "x y"
+                pattern: "x y".into()
             })
         );
         assert_eq!(

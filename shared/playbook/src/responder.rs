@@ -2,15 +2,16 @@
 
 use std::time::SystemTime;
 
+use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::actions::{AwsError, ec2, iam};
+use crate::actions::{AwsError, ec2, iam, posture};
 use crate::clients::Clients;
 use crate::error::Error;
 use crate::execute::Run;
-use crate::incident::{Incident, Resource};
-use crate::intake;
+use crate::incident::{Incident, Resource, Source};
+use crate::intake::{self, Ignored, Intake, IntakeError};
 use crate::ledger::{Created, Ledger};
 use crate::observation::Observation;
 use crate::plan::{Plan, plan};
@@ -18,12 +19,33 @@ use crate::policy::{Playbook, Policy, Routing};
 use crate::report::Report;
 use crate::settings::Settings;
 
+/// What an invocation answers: the report of an incident, or why the event needed nothing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Report(Box<Report>),
+    Ignored(Ignored),
+}
+
+impl Response {
+    /// The report, if the event was an incident.
+    #[must_use]
+    pub fn report(self) -> Option<Report> {
+        match self {
+            Response::Report(report) => Some(*report),
+            Response::Ignored(_) => None,
+        }
+    }
+}
+
 /// Built once per cold start; handles every event of the process's life.
 #[derive(Debug, Clone)]
 pub struct Responder {
     clients: Clients,
     settings: Settings,
     policy: Policy,
+    /// The event sources this function answers; others are refused.
+    sources: Vec<Source>,
 }
 
 impl Responder {
@@ -41,13 +63,22 @@ impl Responder {
             clients,
             settings,
             policy,
+            sources: vec![Source::GuardDuty, Source::Config, Source::CloudWatch],
         })
     }
 
-    /// Settings from the environment and clients from the default AWS configuration.
-    pub async fn from_env() -> Result<Self, Error> {
+    /// Settings from the environment and clients from the default AWS configuration, for a
+    /// function that answers events from `sources`.
+    pub async fn from_env(sources: &[Source]) -> Result<Self, Error> {
         let settings = Settings::from_env()?;
-        Self::new(Clients::from_env().await, settings).await
+        Ok(Self::new(Clients::from_env().await, settings).await?.accepting(sources))
+    }
+
+    /// The same responder, answering only events from `sources`.
+    #[must_use]
+    pub fn accepting(mut self, sources: &[Source]) -> Self {
+        self.sources = sources.to_vec();
+        self
     }
 
     #[must_use]
@@ -57,15 +88,35 @@ impl Responder {
 
     /// Handles one event. Errors are returned to Lambda: a bad event is not retried with
     /// hope; an incomplete response is retried and resumes where it stopped.
-    pub async fn handle(&self, event: Value) -> Result<Report, Error> {
-        let incident = intake::parse(&event).inspect_err(|err| tracing::error!(error = %err, "event refused"))?;
+    pub async fn handle(&self, event: Value) -> Result<Response, Error> {
+        let intake = intake::parse(&event).inspect_err(|err| tracing::error!(error = %err, "event refused"))?;
+        let source = match &intake {
+            Intake::Incident(incident) => incident.source,
+            Intake::Ignored(ignored) => ignored.source,
+        };
+        if !self.sources.contains(&source) {
+            let err = IntakeError::WrongFunction {
+                event_source: source,
+                accepted: self.sources.clone(),
+            };
+            tracing::error!(error = %err, "event refused");
+            return Err(err.into());
+        }
+        let incident = match intake {
+            Intake::Ignored(ignored) => {
+                tracing::info!(source = source.as_str(), reason = ignored.ignored, "event ignored");
+                return Ok(Response::Ignored(ignored));
+            }
+            Intake::Incident(incident) => *incident,
+        };
         let span = tracing::info_span!(
             "incident",
             incident_id = incident.id,
             finding_type = incident.finding_type,
             severity = incident.severity
         );
-        self.respond(&incident).instrument(span).await
+        let report = self.respond(&incident).instrument(span).await?;
+        Ok(Response::Report(Box::new(report)))
     }
 
     async fn respond(&self, incident: &Incident) -> Result<Report, Error> {
@@ -155,6 +206,15 @@ impl Responder {
                 "AssumedRole" => iam::observe_role(&self.clients.iam, name).await,
                 _ => Observation::NotNeeded,
             },
+            (Playbook::CloseOpenPorts, Resource::SecurityGroup { group_id }) => {
+                posture::observe_security_group(&self.clients.ec2, group_id).await
+            }
+            (Playbook::BlockPublicBucket | Playbook::EncryptBucket, Resource::Bucket { name }) => {
+                posture::observe_bucket(&self.clients.s3, name).await
+            }
+            (Playbook::DeactivateStaleKeys, Resource::User { user_id }) => {
+                posture::observe_user_by_id(&self.clients.iam, user_id).await
+            }
             _ => Observation::NotNeeded,
         }
     }

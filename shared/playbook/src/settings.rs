@@ -33,7 +33,14 @@ pub struct Settings {
     /// Principals never acted on: names or ARNs, `*` wildcards
     /// (`TOURNIQUET_PROTECTED_PRINCIPALS`, comma-separated).
     pub protected_principals: Vec<String>,
+    /// KMS key for default bucket encryption (`TOURNIQUET_KMS_KEY_ID`); SSE-S3 when unset.
+    pub kms_key_id: Option<String>,
+    /// Alarms whose name starts with this isolate their instance
+    /// (`TOURNIQUET_ISOLATE_ALARM_PREFIX`, default `tourniquet-isolate-`).
+    pub isolate_alarm_prefix: String,
 }
+
+pub const DEFAULT_ISOLATE_ALARM_PREFIX: &str = "tourniquet-isolate-";
 
 pub const DEFAULT_PROTECTED_TAG: &str = "tourniquet:protected";
 
@@ -113,6 +120,15 @@ impl Settings {
                     .collect()
             })
             .unwrap_or_default();
+        let isolate_alarm_prefix =
+            get("TOURNIQUET_ISOLATE_ALARM_PREFIX").unwrap_or_else(|| DEFAULT_ISOLATE_ALARM_PREFIX.to_owned());
+        if isolate_alarm_prefix.contains('*') {
+            return Err(SettingsError::Invalid {
+                var: "TOURNIQUET_ISOLATE_ALARM_PREFIX",
+                value: isolate_alarm_prefix,
+                expected: "an alarm name prefix without wildcards",
+            });
+        }
         Ok(Settings {
             topic_arn,
             evidence_bucket,
@@ -121,6 +137,8 @@ impl Settings {
             severity_threshold,
             max_quarantined,
             protected_principals,
+            kms_key_id: get("TOURNIQUET_KMS_KEY_ID"),
+            isolate_alarm_prefix,
         })
     }
 }

@@ -60,7 +60,11 @@ fn group_name(world: &World, quarantine: &BTreeMap<String, String>, id: &str) ->
 }
 
 /// Each function and the folder of sample events it answers.
-const FUNCTIONS: &[(&str, &str)] = &[("guardduty-responder", "guardduty")];
+const FUNCTIONS: &[(&str, &str)] = &[
+    ("guardduty-responder", "guardduty"),
+    ("config-responder", "config"),
+    ("alarm-responder", "cloudwatch"),
+];
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -112,6 +116,9 @@ fn run(function: &str, folder: &str, world: &World, env: &[(String, String)]) ->
         let event = events::for_world(&path, world)?;
         let name = path.trim_start_matches(folder).trim_start_matches('/');
         match tokio::task::block_in_place(|| runtime.invoke(&event))? {
+            Ok(ignored) if ignored.get("ignored").is_some() => {
+                println!("  {name}\n      ignored: {}", ignored["ignored"].as_str().unwrap_or(""));
+            }
             Ok(report) => {
                 let steps = report["steps"].as_array().map_or(0, Vec::len);
                 let failed = report["steps"]

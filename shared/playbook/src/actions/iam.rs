@@ -60,7 +60,9 @@ pub async fn observe_user(iam: &Client, user_name: &str, access_key_id: Option<&
                     Some(AccessKeyState {
                         access_key_id: k.access_key_id()?.to_owned(),
                         status: k.status().map(|s| s.as_str().to_owned()),
-                        created: k.create_date().map(ToString::to_string),
+                        created: k
+                            .create_date()
+                            .and_then(|d| d.fmt(aws_sdk_iam::primitives::DateTimeFormat::DateTime).ok()),
                     })
                 })
                 .collect();

@@ -4,6 +4,7 @@ pub mod autoscaling;
 pub mod ec2;
 pub mod iam;
 pub mod notify;
+pub mod posture;
 
 use std::error::Error as StdError;
 

@@ -3,12 +3,12 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::IntakeError;
 use super::fields::{number, object, required_text, text, text_in};
+use super::{Intake, IntakeError};
 use crate::incident::{Incident, Resource, Source};
 
 /// An EventBridge "GuardDuty Finding" event.
-pub(super) fn from_envelope(event: &Value) -> Result<Incident, IntakeError> {
+pub(super) fn from_envelope(event: &Value) -> Result<Intake, IntakeError> {
     let detail = object(event, "", "detail")?.ok_or_else(|| IntakeError::Missing {
         path: "detail".to_owned(),
     })?;
@@ -20,7 +20,7 @@ pub(super) fn from_envelope(event: &Value) -> Result<Incident, IntakeError> {
 }
 
 /// A bare finding (the `detail` alone, as used in manual drills).
-pub(super) fn from_finding(finding: &Value) -> Result<Incident, IntakeError> {
+pub(super) fn from_finding(finding: &Value) -> Result<Intake, IntakeError> {
     let envelope = Envelope {
         account: None,
         region: None,
@@ -33,7 +33,7 @@ struct Envelope {
     region: Option<String>,
 }
 
-fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Value) -> Result<Incident, IntakeError> {
+fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Value) -> Result<Intake, IntakeError> {
     let finding_type = required_text(finding, base, "type")?;
     let resource_value = object(finding, base, "resource")?.ok_or_else(|| IntakeError::Missing {
         path: super::fields::join(base, "resource"),
@@ -73,8 +73,10 @@ fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Val
         region,
         resource,
         summary,
+        details: std::collections::BTreeMap::new(),
         raw: raw.clone(),
-    })
+    }
+    .into())
 }
 
 fn resource(value: &Value, base: &str) -> Result<Resource, IntakeError> {
@@ -135,8 +137,11 @@ fn other_name(value: &Value, base: &str, resource_type: &str) -> Option<String> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse;
     use super::*;
+
+    fn parse(event: &Value) -> Result<Incident, IntakeError> {
+        super::super::parse(event).map(|i| i.incident().expect("an incident"))
+    }
     use serde_json::json;
 
     fn finding() -> Value {

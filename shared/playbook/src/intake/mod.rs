@@ -1,12 +1,56 @@
 //! Intake: turns a raw event into an `Incident`, tolerant of real-world variation, never panicking.
 
+mod alarm;
+mod config;
 mod fields;
 mod guardduty;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::incident::Incident;
+use crate::incident::{Incident, Source};
+
+/// What an event turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intake {
+    /// Something to respond to.
+    Incident(Box<Incident>),
+    /// A well-formed event that needs nothing (a COMPLIANT evaluation, an alarm back to OK,
+    /// a configuration item change): logged and answered, no page.
+    Ignored(Ignored),
+}
+
+/// Why an event needs no response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ignored {
+    pub source: Source,
+    pub ignored: String,
+}
+
+impl Intake {
+    fn ignored(source: Source, reason: String) -> Self {
+        Intake::Ignored(Ignored {
+            source,
+            ignored: reason,
+        })
+    }
+
+    /// The incident, if the event is one.
+    #[must_use]
+    pub fn incident(self) -> Option<Incident> {
+        match self {
+            Intake::Incident(incident) => Some(*incident),
+            Intake::Ignored(_) => None,
+        }
+    }
+}
+
+impl From<Incident> for Intake {
+    fn from(incident: Incident) -> Self {
+        Intake::Incident(Box::new(incident))
+    }
+}
 
 /// Why an event could not become an incident. Each names the field at fault.
 #[derive(Debug, Error, PartialEq)]
@@ -25,23 +69,34 @@ pub enum IntakeError {
     Invalid { path: String, reason: String },
     #[error("unsupported event source `{event_source}` (detail-type `{detail_type}`)")]
     UnsupportedSource { event_source: String, detail_type: String },
+    #[error("this function does not answer {} events (it answers {}): check the EventBridge rule", event_source.as_str(), accepted.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))]
+    WrongFunction {
+        event_source: Source,
+        accepted: Vec<Source>,
+    },
 }
 
 /// Parses any event Tourniquet understands.
 ///
 /// Accepted: a GuardDuty finding in its EventBridge envelope, or the bare finding (its `detail`
-/// alone, as used in manual drills).
-pub fn parse(event: &Value) -> Result<Incident, IntakeError> {
+/// alone, as used in manual drills); an AWS Config event; a CloudWatch alarm state change, in
+/// its EventBridge envelope or as the payload of an alarm's own Lambda action.
+pub fn parse(event: &Value) -> Result<Intake, IntakeError> {
     let Some(root) = event.as_object() else {
         return Err(IntakeError::NotAnObject {
             found: fields::type_name(event),
         });
     };
+    if root.contains_key("alarmData") {
+        return alarm::from_action_payload(event);
+    }
     if root.contains_key("detail-type") || root.contains_key("source") {
         let source = fields::text(event, "source")?.unwrap_or_default();
         let detail_type = fields::text(event, "detail-type")?.unwrap_or_default();
         return match source.as_str() {
             "aws.guardduty" => guardduty::from_envelope(event),
+            "aws.config" => config::from_envelope(event, &detail_type),
+            "aws.cloudwatch" => alarm::from_envelope(event, &detail_type),
             _ => Err(IntakeError::UnsupportedSource {
                 event_source: source,
                 detail_type,
@@ -66,9 +121,15 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    /// Every sample in `events/guardduty/`, by file name.
-    fn samples() -> Vec<(String, Value)> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/guardduty");
+    fn parse(event: &Value) -> Result<Incident, IntakeError> {
+        super::parse(event).map(|i| i.incident().expect("an incident"))
+    }
+
+    /// Every sample in `events/<folder>/`, by file name.
+    pub(super) fn samples_in(folder: &str) -> Vec<(String, Value)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../events")
+            .join(folder);
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .expect("events/guardduty")
             .map(|e| e.expect("entry").path())
@@ -83,6 +144,10 @@ mod tests {
                 (name, serde_json::from_str(&text).expect("sample is JSON"))
             })
             .collect()
+    }
+
+    fn samples() -> Vec<(String, Value)> {
+        samples_in("guardduty")
     }
 
     #[test]
@@ -187,9 +252,10 @@ mod tests {
         /// Arbitrary JSON never panics intake or plan, and a refused event names a reason.
         #[test]
         fn arbitrary_json_never_panics(event in arbitrary_json()) {
-            match parse(&event) {
+            match super::parse(&event) {
                 Err(err) => prop_assert!(!err.to_string().is_empty()),
-                Ok(incident) => {
+                Ok(Intake::Ignored(ignored)) => prop_assert!(!ignored.ignored.is_empty()),
+                Ok(Intake::Incident(incident)) => {
                     let settings = crate::settings::Settings::from_lookup(|var| match var {
                         "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:1:p".into()),
                         "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),

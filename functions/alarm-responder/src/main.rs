@@ -1,0 +1,16 @@
+//! alarm-responder: answers CloudWatch alarms; an isolate alarm contains its instance.
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use playbook::{Responder, Response, Source};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    playbook::telemetry::init();
+    let responder = Responder::from_env(&[Source::CloudWatch]).await?;
+    run(service_fn(|event: LambdaEvent<Value>| handler(&responder, event))).await
+}
+
+async fn handler(responder: &Responder, event: LambdaEvent<Value>) -> Result<Response, playbook::Error> {
+    responder.handle(event.payload).await
+}

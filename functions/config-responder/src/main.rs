@@ -1,0 +1,16 @@
+//! config-responder: fixes the posture an AWS Config rule flags, keeps evidence, pages.
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use playbook::{Responder, Response, Source};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    playbook::telemetry::init();
+    let responder = Responder::from_env(&[Source::Config]).await?;
+    run(service_fn(|event: LambdaEvent<Value>| handler(&responder, event))).await
+}
+
+async fn handler(responder: &Responder, event: LambdaEvent<Value>) -> Result<Response, playbook::Error> {
+    responder.handle(event.payload).await
+}
