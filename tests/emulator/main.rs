@@ -2,6 +2,7 @@
 
 mod alarms;
 mod credential_compromise;
+mod delivery;
 mod ec2_compromise;
 mod fidelity;
 mod lambda_runtime;

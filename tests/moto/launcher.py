@@ -4,23 +4,46 @@ Prints "READY <port>" once listening, then serves until its standard input close
 process that started it ended) or it is sent SIGTERM. Each patch names the divergence it
 corrects; tests/emulator/fidelity.rs shows each corrected behaviour through the real SDK.
 
-Standard input also takes seeding commands, one a line, each answered "DONE" or "ERROR ...":
+It serves the same emulated accounts on a second port through a fault injector, which answers
+a share of one account's requests with throttling or server errors, or refuses one action for
+good, before the request reaches the emulator: the SDK's retries, partial failure and resume
+are tested against it. It prints "READY <port> <faulty-port>".
+
+Standard input takes commands, one a line, each answered "DONE [n]" or "ERROR ...":
   age-access-key <account> <access-key-id> <days>
     makes an access key <days> old, as an account that has had it that long would show.
     (No AWS API can create an old key, so a seeded account gets one this way.)
+  faults <account> <rate> <seed>
+    through the faulty port, answers that share (0 to 1) of the account's requests with
+    throttling or a 5xx, chosen by a generator seeded with <seed>.
+  deny <account> <service> <action> <status> <code>
+    through the faulty port, answers every <service> <action> of the account with that error.
+  clear <account>
+    no more faults for the account; answers "DONE <faults injected so far>".
 """
 
 import datetime
+import io
 import logging
+import random
+import re
 import signal
 import sys
 import threading
+import urllib.parse
+import uuid
 
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.instances import InstanceResponse
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 
 def _own_groups_only(self):
@@ -77,8 +100,121 @@ def _shutdown_behavior_or_groups(self):
 InstanceResponse._security_grp_instance_attribute_handler = _shutdown_behavior_or_groups
 
 
+class Faults:
+    """Fault rules by account, shared by the command reader and the injector."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.accounts = {}
+
+    def rules(self, account):
+        return self.accounts.setdefault(account, {"rate": 0.0, "rng": random.Random(0), "deny": {}, "count": 0})
+
+
+FAULTS = Faults()
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
+
+
+def _error_body(service, code, message):
+    request_id = str(uuid.uuid4())
+    if service == "ec2":
+        return (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        )
+    if service == "s3":
+        return f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+    return (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+
+
+def _throttle(service):
+    if service == "ec2":
+        return 503, "RequestLimitExceeded"
+    if service == "s3":
+        return 503, "SlowDown"
+    return 400, "Throttling"
+
+
+class FaultInjector:
+    """WSGI middleware in front of the emulator: faults are answered before the request
+    reaches it, as a throttled or failing AWS endpoint would, so nothing is half done."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if not match:
+            return self.app(environ, start_response)
+        access_key, service = match.groups()
+        from moto.iam.models import get_account_id_from
+
+        account = get_account_id_from(access_key)
+        with FAULTS.lock:
+            rules = FAULTS.accounts.get(account)
+            if not rules:
+                return self.app(environ, start_response)
+            action = self._action(environ, service)
+            fault = rules["deny"].get((service, action))
+            if fault is None and rules["rate"] > 0 and rules["rng"].random() < rules["rate"]:
+                fault = _throttle(service) if rules["rng"].random() < 0.5 else (500, "InternalError")
+            if fault is not None:
+                rules["count"] += 1
+        if fault is None:
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length and not isinstance(environ["wsgi.input"], io.BytesIO):
+            environ["wsgi.input"].read(length)  # drain it, as a server answering early does
+        status, code = fault
+        body = _error_body(service, code, f"injected by the test harness ({action})").encode()
+        reason = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error", 503: "Service Unavailable"}
+        start_response(
+            f"{status} {reason.get(status, 'Error')}",
+            [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    @staticmethod
+    def _action(environ, service):
+        if service == "s3":
+            method = environ.get("REQUEST_METHOD", "")
+            has_key = len([p for p in environ.get("PATH_INFO", "").split("/") if p]) > 1
+            if has_key:
+                return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(
+                    method, method
+                )
+            return f"{method}Bucket"
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        if "Action" in query:
+            return query["Action"][0]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        return form.get("Action", [""])[0]
+
+
 def command(words):
     try:
+        if words[:1] == ["faults"] and len(words) == 4:
+            _, account, rate, seed = words
+            with FAULTS.lock:
+                rules = FAULTS.rules(account)
+                rules["rate"] = float(rate)
+                rules["rng"] = random.Random(int(seed))
+            return "DONE"
+        if words[:1] == ["deny"] and len(words) == 6:
+            _, account, service, action, status, code = words
+            with FAULTS.lock:
+                FAULTS.rules(account)["deny"][(service, action)] = (int(status), code)
+            return "DONE"
+        if words[:1] == ["clear"] and len(words) == 2:
+            with FAULTS.lock:
+                rules = FAULTS.accounts.pop(words[1], None)
+            return f"DONE {rules['count'] if rules else 0}"
         if words[:1] == ["age-access-key"] and len(words) == 4:
             from moto.iam.models import iam_backends
 
@@ -100,7 +236,15 @@ def main():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     _, port = server.get_host_and_port()
-    print(f"READY {port}", flush=True)
+    faulty = make_server(
+        "127.0.0.1",
+        0,
+        FaultInjector(DomainDispatcherApplication(create_backend_app)),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+    threading.Thread(target=faulty.serve_forever, daemon=True).start()
+    print(f"READY {port} {faulty.server_address[1]}", flush=True)
 
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -112,6 +256,7 @@ def main():
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     done.wait()
+    faulty.shutdown()
     server.stop()
 
 

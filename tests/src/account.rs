@@ -24,6 +24,7 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 
 async fn config(endpoint: &str, credentials: Credentials) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(playbook::clients::retry_config())
         .endpoint_url(endpoint)
         .region(Region::new(REGION))
         .credentials_provider(credentials)
@@ -63,6 +64,20 @@ impl Account {
         let config = config(endpoint, credentials).await;
         Ok(Account {
             id: id.to_owned(),
+            clients: Clients::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            config,
+        })
+    }
+
+    /// The same account reached through the emulator's fault injector.
+    pub async fn through_faults(&self) -> Result<Self> {
+        use aws_sdk_sts::config::ProvideCredentials;
+        let provider = self.config.credentials_provider().context("credentials provider")?;
+        let credentials = provider.provide_credentials().await?;
+        let config = config(&emulator().faulty_endpoint, credentials).await;
+        Ok(Account {
+            id: self.id.clone(),
             clients: Clients::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             config,

@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 /// A running emulator. It exits when this process does: it watches the pipe on its stdin.
 pub struct Emulator {
     pub endpoint: String,
+    /// The same accounts behind the fault injector (see `faults`, `deny`).
+    pub faulty_endpoint: String,
     control: Mutex<Control>,
 }
 
@@ -20,19 +22,42 @@ struct Control {
 }
 
 impl Emulator {
-    /// Makes an access key `days` old, as an account that had it that long would show.
-    pub fn age_access_key(&self, account: &str, key_id: &str, days: u32) -> Result<()> {
+    /// Sends one command to the launcher; the number after `DONE`, if any.
+    fn command(&self, line: &str) -> Result<u64> {
         let mut control = self
             .control
             .lock()
             .map_err(|_| anyhow::anyhow!("emulator control poisoned"))?;
-        writeln!(control.stdin, "age-access-key {account} {key_id} {days}")?;
+        writeln!(control.stdin, "{line}")?;
         let mut answer = String::new();
         control.stdout.read_line(&mut answer)?;
-        match answer.trim() {
-            "DONE" => Ok(()),
-            other => bail!("emulator: {other}"),
+        match answer.trim().strip_prefix("DONE") {
+            Some(n) => Ok(n.trim().parse().unwrap_or(0)),
+            None => bail!("emulator: {answer}"),
         }
+    }
+
+    /// Makes an access key `days` old, as an account that had it that long would show.
+    pub fn age_access_key(&self, account: &str, key_id: &str, days: u32) -> Result<()> {
+        self.command(&format!("age-access-key {account} {key_id} {days}"))
+            .map(drop)
+    }
+
+    /// Through the faulty endpoint, answers `rate` of the account's requests with throttling or
+    /// a 5xx (repeatably, from `seed`).
+    pub fn faults(&self, account: &str, rate: f64, seed: u64) -> Result<()> {
+        self.command(&format!("faults {account} {rate} {seed}")).map(drop)
+    }
+
+    /// Through the faulty endpoint, refuses every `service` `action` of the account for good.
+    pub fn deny(&self, account: &str, service: &str, action: &str, status: u16, code: &str) -> Result<()> {
+        self.command(&format!("deny {account} {service} {action} {status} {code}"))
+            .map(drop)
+    }
+
+    /// No more faults for the account; how many were injected.
+    pub fn clear(&self, account: &str) -> Result<u64> {
+        self.command(&format!("clear {account}"))
     }
 }
 
@@ -66,11 +91,13 @@ fn start() -> Result<Emulator> {
     let stdin = child.stdin.take().context("emulator stdin")?;
     let mut line = String::new();
     stdout.read_line(&mut line)?;
-    let Some(port) = line.trim().strip_prefix("READY ") else {
+    let ports: Vec<&str> = line.split_whitespace().collect();
+    let ["READY", port, faulty] = ports.as_slice() else {
         bail!("emulator did not start: {line:?}");
     };
     Ok(Emulator {
         endpoint: format!("http://127.0.0.1:{port}"),
+        faulty_endpoint: format!("http://127.0.0.1:{faulty}"),
         control: Mutex::new(Control {
             _child: child,
             stdin,

@@ -1,7 +1,7 @@
 //! guardduty-responder: contains the resource a GuardDuty finding names, keeps evidence, pages.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use playbook::{Responder, Response, Source};
+use playbook::{Budget, Responder, Response, Source};
 use serde_json::Value;
 
 #[tokio::main]
@@ -12,5 +12,6 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn handler(responder: &Responder, event: LambdaEvent<Value>) -> Result<Response, playbook::Error> {
-    responder.handle(event.payload).await
+    let budget = Budget::lambda_deadline(event.context.deadline);
+    responder.handle_within(event.payload, budget).await
 }

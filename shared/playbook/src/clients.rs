@@ -17,11 +17,18 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
 }
 
+/// Standard retry mode (exponential backoff with jitter, throttling and 5xx retried) with
+/// [`MAX_ATTEMPTS`]: throttled calls during an incident are normal, not failures.
+#[must_use]
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
 impl Clients {
     /// Loads the default configuration chain (environment, Lambda role) with explicit retries.
     pub async fn from_env() -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .retry_config(retry_config())
             .load()
             .await;
         Self::new(&config)

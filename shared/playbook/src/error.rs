@@ -48,6 +48,9 @@ fn incomplete_summary(report: &Report) -> String {
     if !report.ledger_errors.is_empty() {
         parts.push(format!("{} ledger write(s) failed", report.ledger_errors.len()));
     }
+    if let Some(reason) = &report.interrupted {
+        parts.push(format!("{reason}; a retry resumes there"));
+    }
     parts.join("; ")
 }
 

@@ -1,5 +1,7 @@
 //! The executor: runs a plan's steps in order, once each, and reports every outcome.
 
+use std::time::{Duration, SystemTime};
+
 use tracing::Instrument;
 
 use crate::actions::ec2::{Done, IsolationDetail};
@@ -14,6 +16,44 @@ use crate::report::{EvidenceObject, Outcome, Report, StepReport};
 /// How many times (half a second apart) to wait for another invocation's claimed step.
 const WAIT_ATTEMPTS: u32 = 20;
 
+/// Time kept back before the Lambda deadline: no step starts inside it.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
+
+/// When a run stops starting new steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// The invocation's deadline (Lambda's, from the invocation context).
+    pub deadline: Option<SystemTime>,
+    /// Start at most this many steps (drills and tests: stop at a chosen point, as a crash would).
+    pub max_steps: Option<usize>,
+}
+
+impl Budget {
+    /// The budget of a Lambda invocation: its deadline, in milliseconds since the epoch, as the
+    /// invocation context gives it.
+    #[must_use]
+    pub fn lambda_deadline(epoch_millis: u64) -> Self {
+        Budget {
+            deadline: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(epoch_millis)),
+            max_steps: None,
+        }
+    }
+
+    /// Why no further step may start, if none may.
+    fn spent(&self, started: usize) -> Option<String> {
+        if self.max_steps.is_some_and(|max| started >= max) {
+            return Some(format!("stopped after {started} step(s), as asked"));
+        }
+        let deadline = self.deadline?;
+        (SystemTime::now() + DEADLINE_MARGIN > deadline).then(|| {
+            format!(
+                "stopped: less than {}s left before the Lambda deadline",
+                DEADLINE_MARGIN.as_secs()
+            )
+        })
+    }
+}
+
 /// Everything a run needs, borrowed.
 pub struct Run<'a> {
     pub clients: &'a Clients,
@@ -21,6 +61,7 @@ pub struct Run<'a> {
     pub ledger: &'a Ledger,
     pub incident: &'a Incident,
     pub plan: &'a Plan,
+    pub budget: Budget,
 }
 
 /// What running one step gave, before it is recorded.
@@ -39,6 +80,8 @@ impl Run<'_> {
         let mut steps: Vec<StepReport> = Vec::with_capacity(self.plan.steps.len());
         let mut objects = history.objects;
         let mut ledger_errors = Vec::new();
+        let mut started = 0;
+        let mut interrupted = None;
         for (index, planned) in self.plan.steps.iter().enumerate() {
             if let Some(record) = history.steps.get(&index) {
                 let mut record = record.clone();
@@ -49,6 +92,20 @@ impl Run<'_> {
                 steps.push(record);
                 continue;
             }
+            if let Some(reason) = self.budget.spent(started) {
+                tracing::warn!(
+                    next_step = planned.step.action(),
+                    reason,
+                    "stopping; a retry resumes here"
+                );
+                interrupted = Some(format!(
+                    "{reason}, before step {} ({})",
+                    index + 1,
+                    planned.step.action()
+                ));
+                break;
+            }
+            started += 1;
             let name = Ledger::step_name(index, planned.step.action());
             let action = planned.step.action();
             let span = tracing::info_span!("step", step = action, index);
@@ -112,6 +169,7 @@ impl Run<'_> {
             steps,
             objects,
             ledger_errors,
+            interrupted,
         }
     }
 
@@ -226,7 +284,13 @@ impl Run<'_> {
             Err(err) => StepResult::Failed(err),
             Ok(true) => match action.await {
                 Ok(done) => StepResult::Done(done),
-                Err(err) => StepResult::Failed(err),
+                Err(err) => {
+                    // Nothing was done: free the claim so that the retry may act at once.
+                    if let Err(release) = self.ledger.release(name).await {
+                        tracing::warn!(error = %release, "could not release the claim; it lapses on its own");
+                    }
+                    StepResult::Failed(err)
+                }
             },
             Ok(false) => match self.ledger.wait_for(name, WAIT_ATTEMPTS).await {
                 Ok(Some(record)) => StepResult::Recorded(record),

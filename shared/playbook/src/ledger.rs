@@ -216,6 +216,18 @@ impl Ledger {
         Ok(stale)
     }
 
+    /// Gives up a claim whose step failed, so that a retry can claim it at once.
+    pub async fn release(&self, step_name: &str) -> Result<(), AwsError> {
+        self.s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.key(&format!("{step_name}.claim")))
+            .send()
+            .await
+            .map_err(sdk("DeleteObject"))?;
+        Ok(())
+    }
+
     /// Waits briefly for another invocation's record of step `name`.
     pub async fn wait_for(&self, name: &str, attempts: u32) -> Result<Option<StepReport>, AwsError> {
         for attempt in 0..attempts {

@@ -57,6 +57,7 @@ pub mod telemetry;
 
 pub use clients::Clients;
 pub use error::Error;
+pub use execute::Budget;
 pub use incident::Source;
 pub use incident::{Incident, Resource};
 pub use observation::Observation;

@@ -88,6 +88,9 @@ pub struct Report {
     /// Ledger writes that failed after their step succeeded (the step may run again).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ledger_errors: Vec<AwsError>,
+    /// Why the run stopped before the last step (the deadline was near), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
 }
 
 impl Report {
@@ -99,6 +102,6 @@ impl Report {
     /// Everything planned is in place (or reported, under dry run) and recorded.
     #[must_use]
     pub fn is_complete(&self) -> bool {
-        self.failures().next().is_none() && self.ledger_errors.is_empty()
+        self.failures().next().is_none() && self.ledger_errors.is_empty() && self.interrupted.is_none()
     }
 }

@@ -9,7 +9,7 @@ use tracing::Instrument;
 use crate::actions::{AwsError, ec2, iam, posture};
 use crate::clients::Clients;
 use crate::error::Error;
-use crate::execute::Run;
+use crate::execute::{Budget, Run};
 use crate::incident::{Incident, Resource, Source};
 use crate::intake::{self, Ignored, Intake, IntakeError};
 use crate::ledger::{Created, Ledger};
@@ -89,6 +89,12 @@ impl Responder {
     /// Handles one event. Errors are returned to Lambda: a bad event is not retried with
     /// hope; an incomplete response is retried and resumes where it stopped.
     pub async fn handle(&self, event: Value) -> Result<Response, Error> {
+        self.handle_within(event, Budget::default()).await
+    }
+
+    /// Handles one event, starting no step once `budget` is spent (Lambda's deadline near):
+    /// what is done is recorded and the error makes Lambda retry, which resumes there.
+    pub async fn handle_within(&self, event: Value, budget: Budget) -> Result<Response, Error> {
         let intake = intake::parse(&event).inspect_err(|err| tracing::error!(error = %err, "event refused"))?;
         let source = match &intake {
             Intake::Incident(incident) => incident.source,
@@ -115,11 +121,11 @@ impl Responder {
             finding_type = incident.finding_type,
             severity = incident.severity
         );
-        let report = self.respond(&incident).instrument(span).await?;
+        let report = self.respond(&incident, budget).instrument(span).await?;
         Ok(Response::Report(Box::new(report)))
     }
 
-    async fn respond(&self, incident: &Incident) -> Result<Report, Error> {
+    async fn respond(&self, incident: &Incident, budget: Budget) -> Result<Report, Error> {
         let ledger = Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, &incident.id);
         let history = ledger.history().await.map_err(Error::Ledger)?;
         let plan = match &history.plan {
@@ -141,6 +147,7 @@ impl Responder {
             ledger: &ledger,
             incident,
             plan: &plan,
+            budget,
         };
         let report = run.execute(history).await;
         let body = serde_json::to_vec_pretty(&report).unwrap_or_default();

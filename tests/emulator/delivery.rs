@@ -1,0 +1,238 @@
+//! Safe to leave running: redelivery, crash and resume, permanent failure, throttling, deadline.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use playbook::{Budget, Error, Outcome, Report, Responder};
+use tourniquet_tests::emulator::emulator;
+use tourniquet_tests::events;
+use tourniquet_tests::world::World;
+
+use crate::world;
+
+const SSH_BRUTE_FORCE: &str = "guardduty/ec2-ssh-brute-force-web-server.json";
+
+async fn contained(world: &World) -> Result<bool> {
+    let Some(isolation) = world.quarantine_group("isolation").await? else {
+        return Ok(false);
+    };
+    let groups = world.interface_groups(&world.web.interfaces).await?;
+    Ok(groups.values().all(|g| g == &vec![isolation.id.clone()]))
+}
+
+fn incomplete(result: Result<playbook::Response, Error>) -> Report {
+    match result {
+        Err(Error::Incomplete(report)) => *report,
+        other => panic!("expected an incomplete response, got {other:?}"),
+    }
+}
+
+/// A responder reaching the world through the fault injector.
+async fn faulty_responder(world: &World) -> Result<Responder> {
+    let account = world.account.through_faults().await?;
+    Ok(Responder::new(account.clients, world.settings()).await?)
+}
+
+#[tokio::test]
+async fn five_concurrent_deliveries_act_once() -> Result<()> {
+    let world = world().await?;
+    let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
+    let mut responders = Vec::new();
+    for _ in 0..5 {
+        responders.push(world.responder(world.settings()).await?);
+    }
+    let results = futures_util::future::join_all(responders.iter().map(|r| r.handle(event.clone()))).await;
+    let reports: Vec<Report> = results
+        .into_iter()
+        .map(|r| r.map(|r| r.report().expect("an incident")))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(reports.len(), 5);
+    for step in 0..reports[0].steps.len() {
+        let done = reports
+            .iter()
+            .filter(|r| r.steps[step].outcome == Outcome::Done)
+            .count();
+        let action = &reports[0].steps[step].action;
+        if action == "snapshot-volumes" || action == "page" || action == "record-evidence" {
+            assert_eq!(done, 1, "{action} done by exactly one invocation");
+        }
+        assert!(reports.iter().all(|r| r.steps[step].succeeded()), "{action}");
+    }
+    assert!(contained(&world).await?);
+    assert_eq!(
+        world.snapshots(&world.web.instance_id).await?.len(),
+        2,
+        "one snapshot set"
+    );
+    assert_eq!(world.pages().await?.len(), 1, "one page");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_run_cut_short_resumes_where_it_stopped() -> Result<()> {
+    let world = world().await?;
+    let responder = world.responder(world.settings()).await?;
+    let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
+    // Dies after step 3 (evidence, protection, isolation), before the snapshot and the page.
+    let cut = Budget {
+        max_steps: Some(3),
+        ..Budget::default()
+    };
+    let report = incomplete(responder.handle_within(event.clone(), cut).await);
+    assert_eq!(report.steps.len(), 3);
+    assert!(
+        report
+            .interrupted
+            .as_deref()
+            .is_some_and(|r| r.contains("before step 4")),
+        "{report:#?}"
+    );
+    assert!(contained(&world).await?);
+    assert!(world.snapshots(&world.web.instance_id).await?.is_empty());
+    assert!(world.pages().await?.is_empty(), "no page yet");
+
+    let report = responder.handle(event).await?.report().expect("an incident");
+    let outcomes: Vec<Outcome> = report.steps.iter().map(|s| s.outcome).collect();
+    assert_eq!(&outcomes[..3], [Outcome::AlreadyDone; 3]);
+    assert!(outcomes[3..].iter().all(|o| *o == Outcome::Done), "{outcomes:?}");
+    assert_eq!(world.snapshots(&world.web.instance_id).await?.len(), 2);
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].message.contains("isolate-interfaces"),
+        "the page covers every step"
+    );
+    assert!(pages[0].message.contains("done (earlier)"), "{}", pages[0].message);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_step_that_fails_for_good_does_not_stop_the_rest() -> Result<()> {
+    let world = world().await?;
+    emulator().deny(
+        &world.account.id,
+        "ec2",
+        "CreateSnapshots",
+        403,
+        "UnauthorizedOperation",
+    )?;
+    let responder = faulty_responder(&world).await?;
+    let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
+    let result = responder.handle(event.clone()).await;
+    let err = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
+    assert!(err.contains("snapshot-volumes (UnauthorizedOperation)"), "{err}");
+    let report = incomplete(result);
+    let failed: Vec<&str> = report.failures().map(|s| s.action.as_str()).collect();
+    assert_eq!(failed, ["snapshot-volumes"]);
+    assert!(contained(&world).await?, "isolation is independent of the snapshot");
+    assert!(
+        world
+            .instance_tags(&world.web.instance_id)
+            .await?
+            .contains_key("tourniquet:quarantined-at")
+    );
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].message.contains("FAILED UnauthorizedOperation"),
+        "{}",
+        pages[0].message
+    );
+    assert!(pages[0].subject.ends_with("1 step(s) FAILED"), "{}", pages[0].subject);
+
+    // Lambda retries after the permission is fixed: only the failed step runs.
+    emulator().clear(&world.account.id)?;
+    let report = responder.handle(event).await?.report().expect("an incident");
+    let done: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| s.outcome == Outcome::Done)
+        .map(|s| s.action.as_str())
+        .collect();
+    assert_eq!(done, ["snapshot-volumes"]);
+    assert_eq!(world.snapshots(&world.web.instance_id).await?.len(), 2);
+    assert!(world.pages().await?.is_empty(), "no second page");
+    Ok(())
+}
+
+#[tokio::test]
+async fn thirty_percent_faults_every_incident_completes_nothing_twice() -> Result<()> {
+    let world = world().await?;
+    let worker = world.launch_worker().await?;
+    let incidents = [
+        events::for_world(SSH_BRUTE_FORCE, &world)?,
+        serde_json::from_str(
+            &events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker),
+        )?,
+        events::for_world("guardduty/iam-user-malicious-ip-caller.json", &world)?,
+    ];
+    emulator().faults(&world.account.id, 0.3, 7)?;
+    let responder = faulty_responder(&world).await?;
+    for event in incidents {
+        // Lambda retries an invocation that returns an error; a few deliveries at most.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match responder.handle(event.clone()).await {
+                Ok(_) => break,
+                Err(err) if err.is_retryable() && attempts < 6 => continue,
+                Err(err) => panic!("incident did not complete in {attempts} deliveries: {err}"),
+            }
+        }
+    }
+    let injected = emulator().clear(&world.account.id)?;
+    assert!(injected > 10, "only {injected} faults injected");
+
+    assert!(contained(&world).await?);
+    assert_eq!(
+        world.snapshots(&world.web.instance_id).await?.len(),
+        2,
+        "web: one snapshot set"
+    );
+    assert_eq!(world.snapshots(&worker).await?.len(), 1, "worker: one snapshot set");
+    assert_eq!(world.deployer_key_status().await?, ["Inactive", "Active"]);
+    assert_eq!(world.pages().await?.len(), 3, "one page per incident");
+    Ok(())
+}
+
+#[tokio::test]
+async fn near_the_deadline_no_step_starts_and_a_retry_resumes() -> Result<()> {
+    let world = world().await?;
+    let responder = world.responder(world.settings()).await?;
+    let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
+    let late = Budget {
+        deadline: Some(SystemTime::now() + Duration::from_secs(5)),
+        ..Budget::default()
+    };
+    let report = incomplete(responder.handle_within(event.clone(), late).await);
+    assert!(report.steps.is_empty());
+    assert!(
+        report.interrupted.as_deref().is_some_and(|r| r.contains("deadline")),
+        "{report:#?}"
+    );
+    assert!(!contained(&world).await?);
+    assert!(world.pages().await?.is_empty());
+
+    let report = responder.handle(event).await?.report().expect("an incident");
+    assert!(report.steps.iter().all(|s| s.outcome == Outcome::Done));
+    assert!(contained(&world).await?);
+    assert_eq!(world.pages().await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_its_ledger_the_responder_changes_nothing() -> Result<()> {
+    let world = world().await?;
+    emulator().deny(&world.account.id, "s3", "GETBucket", 503, "SlowDown")?;
+    let responder = faulty_responder(&world).await?;
+    let err = responder
+        .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
+        .await
+        .expect_err("no ledger, no response");
+    emulator().clear(&world.account.id)?;
+    assert!(matches!(err, Error::Ledger(_)), "{err}");
+    assert!(err.is_retryable());
+    assert!(!contained(&world).await?);
+    assert!(world.pages().await?.is_empty());
+    Ok(())
+}
