@@ -175,7 +175,7 @@ async fn thirty_percent_faults_every_incident_completes_nothing_twice() -> Resul
             attempts += 1;
             match responder.handle(event.clone()).await {
                 Ok(_) => break,
-                Err(err) if err.is_retryable() && attempts < 6 => continue,
+                Err(err) if err.is_retryable() && attempts < 6 => {}
                 Err(err) => panic!("incident did not complete in {attempts} deliveries: {err}"),
             }
         }
