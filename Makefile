@@ -15,11 +15,13 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 export TOURNIQUET_PYTHON := $(abspath $(VENV))/bin/python
 export TOURNIQUET_CARGO_LAMBDA := $(abspath $(VENV))/bin/cargo-lambda
 
-.PHONY: help tools build drill test fmt lint-template clean
+.PHONY: help tools build drill test fuzz package fmt lint-template clean
 
 help:
 	@echo "make drill   run the responders against a seeded local AWS account and show what they did"
 	@echo "make test    rustfmt, clippy, unit tests, the emulator suite, template linters"
+	@echo "make fuzz    100,000 arbitrary and mutated events through intake and plan"
+	@echo "make package cargo lambda build --release --arm64 for every function"
 
 $(VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +41,14 @@ test: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo build --workspace --bins
-	RUST_BACKTRACE=0 cargo test --workspace
+	RUST_BACKTRACE=0 PROPTEST_CASES=2000 cargo test --workspace
 	bash scripts/lint-template.sh $(VENV)/bin
+
+fuzz:
+	RUST_BACKTRACE=0 PROPTEST_CASES=100000 cargo test --release -p playbook never_panic
+
+package: tools
+	bash scripts/package.sh $(VENV)/bin
 
 fmt:
 	cargo fmt --all

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Lints the SAM template with cfn-lint and checkov; exits non-zero on any finding.
+# Lints the SAM template with cfn-lint and checkov, then checks it against the sample events
+# and the code (scripts/check_template.py); exits non-zero on any finding.
 #
 # Usage: scripts/lint-template.sh [VENV_BIN]
-#   VENV_BIN  directory holding cfn-lint and checkov (default: .venv/bin),
+#   VENV_BIN  directory holding cfn-lint, checkov and a python with moto (default: .venv/bin),
 #             relative to the repository root or absolute.
 #
 # Works offline and needs no API key: checkov runs its bundled checks only.
@@ -13,9 +14,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bin="${1:-.venv/bin}"
-for tool in cfn-lint checkov; do
+for tool in cfn-lint checkov python; do
     if [[ ! -x "$bin/$tool" ]]; then
-        echo "lint-template: $bin/$tool not found; install cfn-lint and checkov into that venv" >&2
+        echo "lint-template: $bin/$tool not found; install cfn-lint, checkov and moto into that venv (make tools)" >&2
         exit 2
     fi
 done
@@ -27,5 +28,8 @@ echo "==> checkov -f template.yaml"
 # No --soft-fail: any failed check exits non-zero. --skip-download keeps checkov
 # offline (no platform policies, no API key).
 "$bin/checkov" -f template.yaml --framework cloudformation --quiet --compact --skip-download
+
+echo "==> check_template.py (event routing, IAM coverage)"
+"$bin/python" scripts/check_template.py
 
 echo "==> template lint clean"

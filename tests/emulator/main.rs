@@ -1,6 +1,7 @@
 //! The emulator suite: responders against moto in server mode, asserting the account's state.
 
 mod alarms;
+mod approval_release;
 mod credential_compromise;
 mod delivery;
 mod ec2_compromise;

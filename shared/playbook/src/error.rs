@@ -23,6 +23,15 @@ pub enum Error {
     /// The responder could not learn its own identity, so it could not protect itself.
     #[error("own identity unknown: {0}")]
     Identity(#[source] AwsError),
+    /// An approval names an incident that cannot be approved.
+    #[error("cannot approve incident {incident_id}: {reason}")]
+    NotApprovable { incident_id: String, reason: String },
+    /// A release names an instance Tourniquet did not quarantine.
+    #[error("cannot release {instance_id}: {reason}")]
+    NotQuarantined { instance_id: String, reason: String },
+    /// A release could not look at the instance.
+    #[error("release: {0}")]
+    Release(#[source] AwsError),
     /// The evidence bucket could not be read or written; nothing was changed.
     #[error("evidence ledger unavailable: {0}")]
     Ledger(#[source] AwsError),
@@ -58,7 +67,10 @@ impl Error {
     /// Whether a retry of the same event can succeed.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Ledger(_) | Error::Incomplete(_) | Error::Identity(_))
+        matches!(
+            self,
+            Error::Ledger(_) | Error::Incomplete(_) | Error::Identity(_) | Error::Release(_)
+        )
     }
 
     fn kind(&self) -> &'static str {
@@ -67,6 +79,9 @@ impl Error {
             Error::Settings(_) => "BadConfiguration",
             Error::Policy(_) => "BadPolicy",
             Error::Identity(_) => "IdentityUnknown",
+            Error::NotApprovable { .. } => "NotApprovable",
+            Error::NotQuarantined { .. } => "NotQuarantined",
+            Error::Release(_) => "ReleaseFailed",
             Error::Ledger(_) => "LedgerUnavailable",
             Error::Incomplete(_) => "Incomplete",
         }

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use tracing::Instrument;
 
 use crate::actions::ec2::{Done, IsolationDetail};
-use crate::actions::{AwsError, autoscaling, ec2, iam, notify, posture};
+use crate::actions::{AwsError, autoscaling, ec2, iam, notify, posture, probe, release};
 use crate::clients::Clients;
 use crate::incident::Incident;
 use crate::ledger::{Created, History, Ledger};
@@ -30,19 +30,31 @@ pub struct Budget {
 
 impl Budget {
     /// The budget of a Lambda invocation: its deadline, in milliseconds since the epoch, as the
-    /// invocation context gives it.
+    /// invocation context gives it. A value too small to be a time since the epoch (local
+    /// runtime emulators, cargo-lambda's among them, send the timeout itself) is read as a
+    /// duration from now.
     #[must_use]
-    pub fn lambda_deadline(epoch_millis: u64) -> Self {
+    pub fn lambda_deadline(millis: u64) -> Self {
+        const YEAR_2001_MILLIS: u64 = 978_307_200_000;
+        let deadline = if millis < YEAR_2001_MILLIS {
+            SystemTime::now() + Duration::from_millis(millis)
+        } else {
+            SystemTime::UNIX_EPOCH + Duration::from_millis(millis)
+        };
         Budget {
-            deadline: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(epoch_millis)),
+            deadline: Some(deadline),
             max_steps: None,
         }
     }
 
-    /// Why no further step may start, if none may.
+    /// Why no further step may start, if none may. Every invocation starts at least one step
+    /// whatever the deadline says, so a function with a short timeout still makes progress.
     fn spent(&self, started: usize) -> Option<String> {
         if self.max_steps.is_some_and(|max| started >= max) {
             return Some(format!("stopped after {started} step(s), as asked"));
+        }
+        if started == 0 {
+            return None;
         }
         let deadline = self.deadline?;
         (SystemTime::now() + DEADLINE_MARGIN > deadline).then(|| {
@@ -62,15 +74,56 @@ pub struct Run<'a> {
     pub incident: &'a Incident,
     pub plan: &'a Plan,
     pub budget: Budget,
+    /// A person approved a held plan: run all of it.
+    pub approved: bool,
 }
 
 /// What running one step gave, before it is recorded.
 enum StepResult {
     Done(Done),
-    DryRun,
+    /// Not done; what the dry-run probe said, if the service has one.
+    DryRun(Option<String>),
+    Held,
     /// Another invocation did it; its record.
     Recorded(StepReport),
     Failed(AwsError),
+}
+
+impl StepResult {
+    /// The step's report, and whether it is to be recorded in the ledger (a failure, a held
+    /// step, another invocation's record are not).
+    fn into_report(self, mut report: StepReport) -> (StepReport, bool) {
+        match self {
+            StepResult::Done(done) => {
+                report.request_ids = done.request_ids;
+                report.detail = done.detail;
+                (report, true)
+            }
+            StepResult::DryRun(probe) => {
+                report.outcome = Outcome::DryRun;
+                if let Some(probe) = probe {
+                    report.detail = serde_json::json!({ "probe": probe });
+                }
+                (report, true)
+            }
+            StepResult::Held => {
+                report.outcome = Outcome::Held;
+                (report, false)
+            }
+            StepResult::Recorded(mut record) => {
+                record.outcome = Outcome::AlreadyDone;
+                (record, false)
+            }
+            StepResult::Failed(err) => {
+                tracing::warn!(step = report.action, error_code = err.code, error = %err, request_id = ?err.request_id, "step failed");
+                report.outcome = Outcome::Failed;
+                report.error_code = Some(err.code);
+                report.message = Some(err.message);
+                report.request_ids = err.request_id.into_iter().collect();
+                (report, false)
+            }
+        }
+    }
 }
 
 impl Run<'_> {
@@ -106,16 +159,16 @@ impl Run<'_> {
                 break;
             }
             started += 1;
-            let name = Ledger::step_name(index, planned.step.action());
+            let name = self.ledger.step_name(index, planned.step.action());
             let action = planned.step.action();
             let span = tracing::info_span!("step", step = action, index);
             let result = self
                 .run(&planned.step, &name, &steps, &mut objects)
                 .instrument(span)
                 .await;
-            let mut report = StepReport {
+            let base = StepReport {
                 index,
-                action: planned.step.action().to_owned(),
+                action: action.to_owned(),
                 target: self.target(&planned.step),
                 outcome: Outcome::Done,
                 error_code: None,
@@ -123,29 +176,10 @@ impl Run<'_> {
                 request_ids: Vec::new(),
                 detail: serde_json::Value::Null,
             };
-            match result {
-                StepResult::Done(done) => {
-                    report.request_ids = done.request_ids;
-                    report.detail = done.detail;
-                }
-                StepResult::DryRun => report.outcome = Outcome::DryRun,
-                StepResult::Recorded(mut record) => {
-                    record.outcome = Outcome::AlreadyDone;
-                    steps.push(record);
-                    continue;
-                }
-                StepResult::Failed(err) => {
-                    tracing::warn!(step = action, error_code = err.code, error = %err, request_id = ?err.request_id, "step failed");
-                    report.outcome = Outcome::Failed;
-                    report.error_code = Some(err.code);
-                    report.message = Some(err.message);
-                    report.request_ids = err.request_id.into_iter().collect();
-                }
-            }
-            if report.outcome != Outcome::Failed {
+            let (mut report, record) = result.into_report(base);
+            if record {
                 tracing::info!(step = action, outcome = ?report.outcome, request_ids = ?report.request_ids, "step finished");
-                let body = serde_json::to_vec_pretty(&report).unwrap_or_default();
-                match self.ledger.create(&name, body).await {
+                match self.record(&name, &report).await {
                     Ok(Created::Written(object)) => objects.push(object),
                     // A concurrent invocation recorded the same converging step first.
                     Ok(Created::Exists) => report.outcome = Outcome::AlreadyDone,
@@ -173,13 +207,20 @@ impl Run<'_> {
         }
     }
 
+    async fn record(&self, name: &str, report: &StepReport) -> Result<Created, AwsError> {
+        let body = serde_json::to_vec_pretty(report).unwrap_or_default();
+        self.ledger.create(name, body).await
+    }
+
     fn target(&self, step: &Step) -> String {
         match step {
             Step::RecordEvidence => self.ledger.uri(),
             Step::ProtectInstance { instance_id }
             | Step::DetachFromAutoScaling { instance_id, .. }
             | Step::SnapshotVolumes { instance_id, .. }
-            | Step::TagInstance { instance_id, .. } => instance_id.clone(),
+            | Step::TagInstance { instance_id, .. }
+            | Step::RestoreProtection { instance_id, .. }
+            | Step::MarkReleased { instance_id, .. } => instance_id.clone(),
             Step::IsolateInterfaces { vpcs, .. } => vpcs
                 .iter()
                 .flat_map(|v| v.interfaces.iter().map(String::as_str))
@@ -199,6 +240,16 @@ impl Run<'_> {
             Step::RevokeRoleSessions { role_name, .. } => role_name.clone(),
             Step::RevokeGroupRules { group_id, .. } => group_id.clone(),
             Step::BlockPublicAccess { bucket } | Step::SetDefaultEncryption { bucket, .. } => bucket.clone(),
+            Step::RestoreInterfaces { interfaces, .. } => interfaces
+                .iter()
+                .map(|i| i.interface_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            Step::RestoreAddresses { addresses, .. } => addresses
+                .iter()
+                .filter_map(|a| a.public_ip.as_deref())
+                .collect::<Vec<_>>()
+                .join(", "),
             Step::Page => self.topic_arn.to_owned(),
         }
     }
@@ -211,8 +262,11 @@ impl Run<'_> {
         objects: &mut Vec<EvidenceObject>,
     ) -> StepResult {
         let ec2 = &self.clients.ec2;
+        if self.plan.hold.is_some() && !self.approved && step.mutates() {
+            return StepResult::Held;
+        }
         if self.plan.dry_run && step.mutates() {
-            return StepResult::DryRun;
+            return StepResult::DryRun(Some(probe::probe(ec2, step).await));
         }
         let result = match step {
             Step::RecordEvidence => self.record_evidence(objects).await,
@@ -246,9 +300,26 @@ impl Run<'_> {
             Step::SetDefaultEncryption { bucket, kms_key_id } => {
                 posture::set_default_encryption(&self.clients.s3, bucket, kms_key_id.as_deref()).await
             }
+            Step::RestoreInterfaces { interfaces, .. } => release::restore_interfaces(ec2, interfaces).await,
+            Step::RestoreAddresses { addresses, .. } => release::restore_addresses(ec2, addresses).await,
+            Step::RestoreProtection {
+                instance_id,
+                termination_protection,
+                shutdown_behavior,
+            } => {
+                release::restore_protection(ec2, instance_id, *termination_protection, shutdown_behavior.as_deref())
+                    .await
+            }
+            Step::MarkReleased {
+                instance_id,
+                released_at,
+            } => release::mark_released(ec2, instance_id, released_at).await,
             Step::VerifyIsolation { interfaces, .. } => {
+                if self.plan.hold.is_some() && !self.approved {
+                    return StepResult::Held;
+                }
                 if self.plan.dry_run {
-                    return StepResult::DryRun;
+                    return StepResult::DryRun(None);
                 }
                 let isolated = before
                     .iter()
@@ -264,7 +335,7 @@ impl Run<'_> {
                 }
             }
             Step::Page => {
-                let page = page::compose(self.incident, self.plan, before, &self.ledger.uri());
+                let page = page::compose(self.incident, self.plan, before, &self.ledger.uri(), self.approved);
                 return self
                     .once(name, notify::publish(&self.clients.sns, self.topic_arn, &page))
                     .await;
@@ -286,7 +357,7 @@ impl Run<'_> {
                 Ok(done) => StepResult::Done(done),
                 Err(err) => {
                     // Nothing was done: free the claim so that the retry may act at once.
-                    if let Err(release) = self.ledger.release(name).await {
+                    if let Err(release) = self.ledger.unclaim(name).await {
                         tracing::warn!(error = %release, "could not release the claim; it lapses on its own");
                     }
                     StepResult::Failed(err)
@@ -320,5 +391,41 @@ impl Run<'_> {
             request_ids: Vec::new(),
             detail: serde_json::json!({ "objects": written }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_deadlines_as_epoch_or_duration() {
+        let epoch = Budget::lambda_deadline(1_800_000_000_000);
+        assert_eq!(
+            epoch.deadline,
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+        );
+        let relative = Budget::lambda_deadline(600_000).deadline.unwrap();
+        let left = relative.duration_since(SystemTime::now()).unwrap_or_default();
+        assert!(
+            left > Duration::from_secs(590) && left <= Duration::from_secs(600),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn a_budget_always_allows_the_first_step() {
+        let past = Budget {
+            deadline: Some(SystemTime::UNIX_EPOCH),
+            max_steps: None,
+        };
+        assert_eq!(past.spent(0), None);
+        assert!(past.spent(1).is_some_and(|r| r.contains("deadline")));
+        let two = Budget {
+            deadline: None,
+            max_steps: Some(2),
+        };
+        assert_eq!(two.spent(1), None);
+        assert!(two.spent(2).is_some());
     }
 }

@@ -16,6 +16,16 @@ pub enum Source {
 }
 
 impl Source {
+    /// The function that answers this source's events (and takes approvals for them).
+    #[must_use]
+    pub fn function(self) -> &'static str {
+        match self {
+            Source::GuardDuty => "guardduty-responder",
+            Source::Config => "config-responder",
+            Source::CloudWatch => "alarm-responder",
+        }
+    }
+
     /// Short name used in incident ids and logs.
     #[must_use]
     pub fn as_str(self) -> &'static str {

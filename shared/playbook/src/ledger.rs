@@ -30,6 +30,8 @@ pub enum Created {
 #[derive(Debug, Clone, Default)]
 pub struct History {
     pub plan: Option<Plan>,
+    /// The release plan (`release/plan.json`), once one is made.
+    pub release_plan: Option<Plan>,
     /// Completed steps by index.
     pub steps: BTreeMap<usize, StepReport>,
     /// Objects read, with their SHA-256.
@@ -47,6 +49,8 @@ pub struct Ledger {
     s3: Client,
     bucket: String,
     prefix: String,
+    /// Where step records go: `steps/`, or `approved/steps/` for the run a person approved.
+    steps_dir: &'static str,
 }
 
 /// Hex SHA-256 of `bytes`.
@@ -62,7 +66,52 @@ impl Ledger {
             s3,
             bucket: bucket.to_owned(),
             prefix: names::incident_prefix(incident_id),
+            steps_dir: "steps/",
         }
+    }
+
+    /// The same incident's ledger for the run a person approved: its steps are recorded apart
+    /// from the held run's, so each runs (and pages) once.
+    #[must_use]
+    pub fn approved(&self) -> Self {
+        Ledger {
+            steps_dir: "approved/steps/",
+            ..self.clone()
+        }
+    }
+
+    /// The same incident's ledger for its release from quarantine.
+    #[must_use]
+    pub fn releasing(&self) -> Self {
+        Ledger {
+            steps_dir: "release/steps/",
+            ..self.clone()
+        }
+    }
+
+    /// Whether step `action` is recorded as done, in the main run or the approved one.
+    pub async fn done(&self, action: &str) -> Result<bool, AwsError> {
+        for dir in ["steps/", "approved/steps/"] {
+            let mut pages = self
+                .s3
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(format!("{}{dir}", self.prefix))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(sdk("ListObjectsV2"))?;
+                let suffix = format!("-{action}.json");
+                if page
+                    .contents()
+                    .iter()
+                    .any(|o| o.key().is_some_and(|k| k.ends_with(&suffix)))
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// `s3://bucket/incidents/<id>/`.
@@ -73,8 +122,8 @@ impl Ledger {
 
     /// The ledger key of step `index`.
     #[must_use]
-    pub fn step_name(index: usize, action: &str) -> String {
-        format!("steps/{:02}-{action}.json", index + 1)
+    pub fn step_name(&self, index: usize, action: &str) -> String {
+        format!("{}{:02}-{action}.json", self.steps_dir, index + 1)
     }
 
     fn key(&self, name: &str) -> String {
@@ -101,8 +150,9 @@ impl Ledger {
         }
         let mut history = History::default();
         for name in names {
-            let is_step = name.starts_with("steps/") && name.rsplit_once('.').is_some_and(|(_, ext)| ext == "json");
-            if name != "plan.json" && !is_step {
+            let is_step =
+                name.starts_with(self.steps_dir) && name.rsplit_once('.').is_some_and(|(_, ext)| ext == "json");
+            if name != "plan.json" && name != "release/plan.json" && !is_step {
                 continue;
             }
             let Some(bytes) = self.read(&name).await? else { continue };
@@ -112,6 +162,8 @@ impl Ledger {
             });
             if name == "plan.json" {
                 history.plan = Some(serde_json::from_slice(&bytes).map_err(|e| corrupt(&name, &e))?);
+            } else if name == "release/plan.json" {
+                history.release_plan = Some(serde_json::from_slice(&bytes).map_err(|e| corrupt(&name, &e))?);
             } else {
                 let step: StepReport = serde_json::from_slice(&bytes).map_err(|e| corrupt(&name, &e))?;
                 history.steps.insert(step.index, step);
@@ -217,7 +269,7 @@ impl Ledger {
     }
 
     /// Gives up a claim whose step failed, so that a retry can claim it at once.
-    pub async fn release(&self, step_name: &str) -> Result<(), AwsError> {
+    pub async fn unclaim(&self, step_name: &str) -> Result<(), AwsError> {
         self.s3
             .delete_object()
             .bucket(&self.bucket)

@@ -50,6 +50,7 @@ pub mod observation;
 pub mod page;
 pub mod plan;
 pub mod policy;
+pub mod release;
 pub mod report;
 pub mod responder;
 pub mod settings;

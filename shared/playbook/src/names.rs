@@ -20,6 +20,9 @@ pub const INSTANCE_TAG: &str = "tourniquet:instance-id";
 /// Present on every instance in quarantine; its value is the time of quarantine.
 pub const QUARANTINED_AT_TAG: &str = "tourniquet:quarantined-at";
 
+/// Set when an instance leaves quarantine; its value is the time of release.
+pub const RELEASED_AT_TAG: &str = "tourniquet:released-at";
+
 /// EC2 tag values are at most 256 characters.
 #[must_use]
 pub fn tag_value(value: &str) -> String {

@@ -40,6 +40,9 @@ pub struct InstanceState {
     pub shutdown_behavior: Option<String>,
     /// Quarantine groups that already exist, by VPC id.
     pub quarantine_groups: BTreeMap<String, QuarantineGroups>,
+    /// Other instances in the account already in quarantine (the blast-radius count);
+    /// `None` if they could not be counted.
+    pub quarantined_elsewhere: Option<usize>,
     /// Secondary look-ups that failed (the response goes on without them).
     pub notes: Vec<String>,
 }

@@ -20,12 +20,15 @@ pub struct Page {
 
 /// Composes the page from the incident, its plan and the steps before the page.
 #[must_use]
-pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence: &str) -> Page {
+pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence: &str, approved: bool) -> Page {
     let failed = steps.iter().filter(|s| s.outcome == Outcome::Failed).count();
+    let held = plan.hold.is_some() && !approved;
     let verdict = if failed > 0 {
         format!("{failed} step(s) FAILED")
     } else if plan.dry_run && plan.playbook != Playbook::PageOnly {
         "dry run, nothing changed".to_owned()
+    } else if held {
+        "HELD for approval".to_owned()
     } else {
         match plan.playbook {
             Playbook::Ec2Compromise => "isolated".to_owned(),
@@ -34,6 +37,7 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
             Playbook::BlockPublicBucket => "public access blocked".to_owned(),
             Playbook::EncryptBucket => "encryption on".to_owned(),
             Playbook::DeactivateStaleKeys => "stale keys deactivated".to_owned(),
+            Playbook::Release => "released from quarantine".to_owned(),
             Playbook::PageOnly if plan.critical => "ACT NOW".to_owned(),
             Playbook::PageOnly => "no action".to_owned(),
         }
@@ -57,6 +61,31 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
         &tail,
     );
 
+    let body = body(incident, plan, steps, evidence, approved, failed);
+    Page {
+        subject,
+        body,
+        severity: incident.severity,
+        incident_id: incident.id.clone(),
+        finding_type: incident.finding_type.clone(),
+    }
+}
+
+/// The page's text: what was found, where, each step and its outcome, the evidence, what next.
+fn body(
+    incident: &Incident,
+    plan: &Plan,
+    steps: &[StepReport],
+    evidence: &str,
+    approved: bool,
+    failed: usize,
+) -> String {
+    let held = plan.hold.is_some() && !approved;
+    let label = if plan.critical {
+        "CRITICAL"
+    } else {
+        incident.severity_label()
+    };
     let mut body = String::new();
     let mut line = |text: String| {
         body.push_str(&text);
@@ -68,6 +97,18 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
     ));
     if plan.dry_run {
         line("DRY RUN: nothing in the account was changed; the steps below are what would be done.".to_owned());
+    }
+    if let Some(reason) = &plan.hold {
+        if approved {
+            line(format!("Approved by a person after it was held: {reason}."));
+        } else {
+            line(format!("HELD: {reason}. Nothing was changed."));
+            line(format!(
+                "To approve, invoke {} with {{\"approve\": \"{}\"}}; the held plan then runs, once.",
+                incident.source.function(),
+                incident.id
+            ));
+        }
     }
     line(String::new());
     line(format!("Finding:  {}", incident.finding_type));
@@ -100,7 +141,7 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
     }
     line(String::new());
     line(format!("Evidence: {evidence}"));
-    if plan.playbook == Playbook::Ec2Compromise && !plan.dry_run {
+    if plan.playbook == Playbook::Ec2Compromise && !plan.dry_run && !held {
         line(format!(
             "Release:  the groups each interface had, its Elastic IPs and termination protection are in {evidence}plan.json (observation); restore them once the instance is cleared."
         ));
@@ -111,13 +152,7 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
                 .to_owned(),
         );
     }
-    Page {
-        subject,
-        body,
-        severity: incident.severity,
-        incident_id: incident.id.clone(),
-        finding_type: incident.finding_type.clone(),
-    }
+    body
 }
 
 /// One ASCII line within SNS's limit: the finding type is shortened first, so the resource

@@ -29,6 +29,9 @@ pub struct Plan {
     /// Page as critical whatever the finding's severity (root credentials).
     #[serde(default)]
     pub critical: bool,
+    /// Why containment waits for a person's approval (the blast-radius limit), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
     pub steps: Vec<PlannedStep>,
 }
 
@@ -91,8 +94,33 @@ pub enum Step {
     BlockPublicAccess { bucket: String },
     /// Default encryption: SSE-KMS with the key, or SSE-S3.
     SetDefaultEncryption { bucket: String, kms_key_id: Option<String> },
+    /// Put each interface's original groups back.
+    RestoreInterfaces {
+        instance_id: String,
+        interfaces: Vec<InterfaceGroups>,
+    },
+    /// Associate the instance's Elastic IPs again, each with its interface and address.
+    RestoreAddresses {
+        instance_id: String,
+        addresses: Vec<AddressState>,
+    },
+    /// Termination protection and shutdown behaviour as they were.
+    RestoreProtection {
+        instance_id: String,
+        termination_protection: Option<bool>,
+        shutdown_behavior: Option<String>,
+    },
+    /// Tag the instance as released; it no longer counts as quarantined.
+    MarkReleased { instance_id: String, released_at: String },
     /// Tell a person what happened.
     Page,
+}
+
+/// One interface and the groups it goes back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceGroups {
+    pub interface_id: String,
+    pub groups: Vec<String>,
 }
 
 /// The interfaces of one VPC and the quarantine groups known when planning.
@@ -123,6 +151,10 @@ impl Step {
             Step::RevokeGroupRules { .. } => "revoke-group-rules",
             Step::BlockPublicAccess { .. } => "block-public-access",
             Step::SetDefaultEncryption { .. } => "set-default-encryption",
+            Step::RestoreInterfaces { .. } => "restore-interfaces",
+            Step::RestoreAddresses { .. } => "restore-addresses",
+            Step::RestoreProtection { .. } => "restore-protection",
+            Step::MarkReleased { .. } => "mark-released",
             Step::Page => "page",
         }
     }
@@ -275,6 +307,7 @@ impl Planner<'_> {
             planned_at: self.planned_at.clone(),
             observation: self.observation.clone(),
             critical: false,
+            hold: None,
             steps,
         }
     }
@@ -317,11 +350,22 @@ impl Planner<'_> {
             "severity {:.1} {} on instance {id}: contain it",
             self.incident.severity, self.incident.finding_type
         );
-        self.plan(
-            Playbook::Ec2Compromise,
-            reason,
-            ec2_compromise(self.incident, state, &self.planned_at),
-        )
+        let max = self.policy.max_quarantined;
+        let hold = match state.quarantined_elsewhere {
+            Some(count) if count >= max as usize => Some(format!(
+                "{count} instances are already in quarantine, the limit is {max}: isolating one more waits for a person"
+            )),
+            Some(_) => None,
+            None => Some("the instances in quarantine could not be counted, so the limit cannot be checked".to_owned()),
+        };
+        Plan {
+            hold,
+            ..self.plan(
+                Playbook::Ec2Compromise,
+                reason,
+                ec2_compromise(self.incident, state, &self.planned_at),
+            )
+        }
     }
 
     fn credentials(&self, user_type: Option<&str>, access_key_id: Option<&str>) -> Plan {
@@ -401,6 +445,12 @@ impl Planner<'_> {
         let id = &group.group_id;
         if let Some(plan) = self.protected_by_tag(&format!("security group {id}"), Some(&group.tags), None) {
             return plan;
+        }
+        if let Some(role) = group.tags.get(names::ROLE_TAG) {
+            return self.page_only(format!(
+                "security group {id} is Tourniquet's {role} group: open to the world by design (conversion) \
+                 or empty (isolation); paging only"
+            ));
         }
         let forbidden = Forbidden::for_rule(&self.incident.finding_type, &self.incident.details);
         let ingress: Vec<GroupRule> = group.ingress.iter().filter(|r| forbidden.forbids(r)).cloned().collect();
@@ -504,6 +554,71 @@ impl Planner<'_> {
             stale.len()
         );
         self.plan(Playbook::DeactivateStaleKeys, reason, Self::steps(steps))
+    }
+}
+
+/// Plans the release of a quarantined instance from its incident's plan: every interface gets
+/// its groups back, the Elastic IPs their associations, protection its recorded values.
+/// Pure, like [`plan`]. Evidence and snapshots are never touched.
+#[must_use]
+pub fn plan_release(contained: &Plan, before: &InstanceState, now: SystemTime) -> Plan {
+    let released_at = DateTime::from_secs(DateTime::from(now).secs())
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_default();
+    let id = &before.instance_id;
+    let step = |step, reason: &str| PlannedStep {
+        step,
+        reason: reason.to_owned(),
+    };
+    let mut steps = vec![step(
+        Step::RestoreInterfaces {
+            instance_id: id.clone(),
+            interfaces: before
+                .interfaces
+                .iter()
+                .map(|i| InterfaceGroups {
+                    interface_id: i.id.clone(),
+                    groups: i.groups.iter().map(|g| g.id.clone()).collect(),
+                })
+                .collect(),
+        },
+        "every interface goes back to the groups it had before the quarantine",
+    )];
+    if !before.addresses.is_empty() {
+        steps.push(step(
+            Step::RestoreAddresses {
+                instance_id: id.clone(),
+                addresses: before.addresses.clone(),
+            },
+            "the Elastic IPs go back to their interfaces",
+        ));
+    }
+    steps.push(step(
+        Step::RestoreProtection {
+            instance_id: id.clone(),
+            termination_protection: before.termination_protection,
+            shutdown_behavior: before.shutdown_behavior.clone(),
+        },
+        "termination protection and shutdown behaviour as they were",
+    ));
+    steps.push(step(
+        Step::MarkReleased {
+            instance_id: id.clone(),
+            released_at: released_at.clone(),
+        },
+        "the instance no longer counts as quarantined; its incident tag stays for the record",
+    ));
+    steps.push(step(Step::Page, "tell the people who were paged for the quarantine"));
+    Plan {
+        incident_id: contained.incident_id.clone(),
+        playbook: Playbook::Release,
+        dry_run: false,
+        reason: format!("release {id} from the quarantine of incident {}", contained.incident_id),
+        planned_at: released_at,
+        observation: contained.observation.clone(),
+        critical: false,
+        hold: None,
+        steps,
     }
 }
 
@@ -712,6 +827,7 @@ mod tests {
         InstanceState {
             instance_id: "i-1".into(),
             state: Some("running".into()),
+            quarantined_elsewhere: Some(0),
             interfaces: vec![interface("eni-1"), interface("eni-2")],
             volumes: vec![
                 VolumeState {
@@ -827,6 +943,33 @@ mod tests {
             assert_eq!(actions(&plan), ["record-evidence", "page"], "{why}");
             assert!(plan.reason.contains(why), "{} lacks {why}", plan.reason);
         }
+    }
+
+    #[test]
+    fn the_blast_radius_limit_holds_isolation() {
+        let mut busy = instance();
+        busy.quarantined_elsewhere = Some(5);
+        let held = plan(
+            &incident(8.0),
+            &Observation::Instance(Box::new(busy)),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(held.playbook, Playbook::Ec2Compromise);
+        assert!(
+            held.hold.as_deref().is_some_and(|h| h.contains("limit is 5")),
+            "{:?}",
+            held.hold
+        );
+        let mut unknown = instance();
+        unknown.quarantined_elsewhere = None;
+        let unknown = plan(
+            &incident(8.0),
+            &Observation::Instance(Box::new(unknown)),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert!(unknown.hold.is_some(), "fail closed");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum Playbook {
     DeactivateStaleKeys,
     /// Record and page; change nothing.
     PageOnly,
+    /// Undo an EC2 quarantine from its evidence (invoked by hand).
+    Release,
 }
 
 impl Playbook {
@@ -39,6 +41,7 @@ impl Playbook {
             Playbook::EncryptBucket => "encrypt-bucket",
             Playbook::DeactivateStaleKeys => "deactivate-stale-keys",
             Playbook::PageOnly => "page-only",
+            Playbook::Release => "release",
         }
     }
 }

@@ -16,6 +16,8 @@ pub enum Outcome {
     AlreadyDone,
     /// Dry run: reported, not done.
     DryRun,
+    /// Waiting for a person's approval (the blast-radius limit).
+    Held,
     /// Failed; `error_code` says why.
     Failed,
 }
@@ -50,7 +52,11 @@ impl StepReport {
         match self.outcome {
             Outcome::Done => "done".to_owned(),
             Outcome::AlreadyDone => "done (earlier)".to_owned(),
-            Outcome::DryRun => "dry run: not done".to_owned(),
+            Outcome::DryRun => match self.detail.get("probe").and_then(|p| p.as_str()) {
+                Some(probe) => format!("dry run: not done ({probe})"),
+                None => "dry run: not done".to_owned(),
+            },
+            Outcome::Held => "held for approval".to_owned(),
             Outcome::Failed => format!(
                 "FAILED {}: {}",
                 self.error_code.as_deref().unwrap_or("Unknown"),

@@ -41,8 +41,8 @@ impl Response {
 /// Built once per cold start; handles every event of the process's life.
 #[derive(Debug, Clone)]
 pub struct Responder {
-    clients: Clients,
-    settings: Settings,
+    pub(crate) clients: Clients,
+    pub(crate) settings: Settings,
     policy: Policy,
     /// The event sources this function answers; others are refused.
     sources: Vec<Source>,
@@ -96,37 +96,85 @@ impl Responder {
     /// what is done is recorded and the error makes Lambda retry, which resumes there.
     pub async fn handle_within(&self, event: Value, budget: Budget) -> Result<Response, Error> {
         let intake = intake::parse(&event).inspect_err(|err| tracing::error!(error = %err, "event refused"))?;
-        let source = match &intake {
-            Intake::Incident(incident) => incident.source,
-            Intake::Ignored(ignored) => ignored.source,
-        };
-        if !self.sources.contains(&source) {
-            let err = IntakeError::WrongFunction {
-                event_source: source,
-                accepted: self.sources.clone(),
-            };
-            tracing::error!(error = %err, "event refused");
-            return Err(err.into());
-        }
-        let incident = match intake {
+        let (incident, approved) = match intake {
             Intake::Ignored(ignored) => {
-                tracing::info!(source = source.as_str(), reason = ignored.ignored, "event ignored");
+                self.check_source(ignored.source)?;
+                tracing::info!(
+                    source = ignored.source.as_str(),
+                    reason = ignored.ignored,
+                    "event ignored"
+                );
                 return Ok(Response::Ignored(ignored));
             }
-            Intake::Incident(incident) => *incident,
+            Intake::Incident(incident) => (*incident, false),
+            Intake::Approve { incident_id } => (self.approve(&incident_id).await?, true),
         };
+        self.check_source(incident.source)?;
         let span = tracing::info_span!(
             "incident",
             incident_id = incident.id,
             finding_type = incident.finding_type,
-            severity = incident.severity
+            severity = incident.severity,
+            approved
         );
-        let report = self.respond(&incident, budget).instrument(span).await?;
+        let report = self.respond(&incident, budget, approved).instrument(span).await?;
         Ok(Response::Report(Box::new(report)))
     }
 
-    async fn respond(&self, incident: &Incident, budget: Budget) -> Result<Report, Error> {
+    fn check_source(&self, source: Source) -> Result<(), Error> {
+        if self.sources.contains(&source) {
+            return Ok(());
+        }
+        let err = IntakeError::WrongFunction {
+            event_source: source,
+            accepted: self.sources.clone(),
+        };
+        tracing::error!(error = %err, "event refused");
+        Err(err.into())
+    }
+
+    /// A person's approval of a held incident: checks it was held, records the approval
+    /// (once; a second approval resumes the same run), and gives back the incident from the
+    /// event kept in evidence.
+    async fn approve(&self, incident_id: &str) -> Result<Incident, Error> {
+        let refuse = |reason: &str| Error::NotApprovable {
+            incident_id: incident_id.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let ledger = Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, incident_id);
+        let plan = ledger.read("plan.json").await.map_err(Error::Ledger)?;
+        let plan: Plan =
+            serde_json::from_slice(&plan.ok_or_else(|| refuse("no such incident in the evidence bucket"))?)
+                .map_err(|_| refuse("its plan.json does not read"))?;
+        if plan.hold.is_none() {
+            return Err(refuse("it was not held; there is nothing to approve"));
+        }
+        let event = ledger.read("event.json").await.map_err(Error::Ledger)?;
+        let event: Value = serde_json::from_slice(&event.ok_or_else(|| refuse("its event.json is missing"))?)
+            .map_err(|_| refuse("its event.json does not read"))?;
+        let incident = intake::parse(&event)?
+            .incident()
+            .ok_or_else(|| refuse("its event is not an incident"))?;
+        let approval = serde_json::json!({ "incident_id": incident_id, "approved_at": SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) });
+        let created = ledger
+            .create(
+                "approval.json",
+                serde_json::to_vec_pretty(&approval).unwrap_or_default(),
+            )
+            .await
+            .map_err(Error::Ledger)?;
+        tracing::info!(
+            incident_id,
+            first = matches!(created, Created::Written(_)),
+            "approval recorded"
+        );
+        Ok(incident)
+    }
+
+    async fn respond(&self, incident: &Incident, budget: Budget, approved: bool) -> Result<Report, Error> {
         let ledger = Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, &incident.id);
+        let ledger = if approved { ledger.approved() } else { ledger };
         let history = ledger.history().await.map_err(Error::Ledger)?;
         let plan = match &history.plan {
             Some(plan) => {
@@ -148,11 +196,22 @@ impl Responder {
             incident,
             plan: &plan,
             budget,
+            approved,
         };
         let report = run.execute(history).await;
+        let name = if approved {
+            "approved/report.json"
+        } else {
+            "report.json"
+        };
+        self.finish(&ledger, report, name).await
+    }
+
+    /// Keeps the report in the evidence bucket and answers: the report, or the error that
+    /// makes Lambda retry.
+    pub(crate) async fn finish(&self, ledger: &Ledger, mut report: Report, name: &str) -> Result<Report, Error> {
         let body = serde_json::to_vec_pretty(&report).unwrap_or_default();
-        let mut report = report;
-        match ledger.overwrite("report.json", body).await {
+        match ledger.overwrite(name, body).await {
             Ok(object) => report.objects.push(object),
             Err(err) => report.ledger_errors.push(err),
         }

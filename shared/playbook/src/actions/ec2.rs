@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, Filter, Instance, InstanceAttributeName, InstanceNetworkInterfaceAttachment,
     InstanceSpecification, IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup, Tag, TagSpecification,
@@ -51,7 +53,7 @@ fn tags(pairs: &BTreeMap<String, String>) -> Vec<Tag> {
 /// the instance, existing quarantine groups, Elastic IPs, and the two attributes protection
 /// changes. Only the instance itself is essential; the rest is best effort, noted when missing.
 pub async fn observe_instance(ec2: &Client, instance_id: &str) -> Observation {
-    let (instance, groups, addresses, termination, shutdown) = tokio::join!(
+    let (instance, groups, addresses, termination, shutdown, quarantined) = tokio::join!(
         ec2.describe_instances().instance_ids(instance_id).send(),
         ec2.describe_security_groups()
             .filters(filter(
@@ -69,6 +71,14 @@ pub async fn observe_instance(ec2: &Client, instance_id: &str) -> Observation {
         ec2.describe_instance_attribute()
             .instance_id(instance_id)
             .attribute(InstanceAttributeName::InstanceInitiatedShutdownBehavior)
+            .send(),
+        // The blast-radius count: instances already in quarantine, in the same round trip.
+        ec2.describe_instances()
+            .filters(filter("tag-key", &[names::QUARANTINED_AT_TAG]))
+            .filters(filter(
+                "instance-state-name",
+                &["pending", "running", "stopping", "stopped"]
+            ))
             .send(),
     );
     let instance = match instance {
@@ -97,50 +107,55 @@ pub async fn observe_instance(ec2: &Client, instance_id: &str) -> Observation {
     };
 
     let mut state = instance_state(instance_id, &instance);
-    match groups {
-        Ok(output) => state.quarantine_groups = quarantine_groups(output.security_groups()),
-        Err(err) => state
-            .notes
-            .push(AwsError::from_sdk("DescribeSecurityGroups", &err).to_string()),
+    let mut notes = Vec::new();
+    if let Some(output) = best_effort(quarantined, "DescribeInstances", &mut notes) {
+        let instances = output
+            .reservations()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances);
+        state.quarantined_elsewhere = Some(instances.filter(|i| i.instance_id() != Some(instance_id)).count());
     }
-    match addresses {
-        Ok(output) => {
-            state.addresses = output
-                .addresses()
-                .iter()
-                .map(|a| AddressState {
-                    public_ip: a.public_ip().map(ToOwned::to_owned),
-                    allocation_id: a.allocation_id().map(ToOwned::to_owned),
-                    association_id: a.association_id().map(ToOwned::to_owned),
-                    network_interface_id: a.network_interface_id().map(ToOwned::to_owned),
-                    private_ip: a.private_ip_address().map(ToOwned::to_owned),
-                })
-                .collect();
-        }
-        Err(err) => state
-            .notes
-            .push(AwsError::from_sdk("DescribeAddresses", &err).to_string()),
+    if let Some(output) = best_effort(groups, "DescribeSecurityGroups", &mut notes) {
+        state.quarantine_groups = quarantine_groups(output.security_groups());
     }
-    match termination {
-        Ok(output) => {
-            state.termination_protection = output.disable_api_termination().and_then(AttributeBooleanValue::value);
-        }
-        Err(err) => state
-            .notes
-            .push(AwsError::from_sdk("DescribeInstanceAttribute", &err).to_string()),
+    if let Some(output) = best_effort(addresses, "DescribeAddresses", &mut notes) {
+        state.addresses = output.addresses().iter().map(address_state).collect();
     }
-    match shutdown {
-        Ok(output) => {
-            state.shutdown_behavior = output
-                .instance_initiated_shutdown_behavior()
-                .and_then(AttributeValue::value)
-                .map(ToOwned::to_owned);
-        }
-        Err(err) => state
-            .notes
-            .push(AwsError::from_sdk("DescribeInstanceAttribute", &err).to_string()),
+    if let Some(output) = best_effort(termination, "DescribeInstanceAttribute", &mut notes) {
+        state.termination_protection = output.disable_api_termination().and_then(AttributeBooleanValue::value);
     }
+    if let Some(output) = best_effort(shutdown, "DescribeInstanceAttribute", &mut notes) {
+        let behavior = output
+            .instance_initiated_shutdown_behavior()
+            .and_then(AttributeValue::value);
+        state.shutdown_behavior = behavior.map(ToOwned::to_owned);
+    }
+    state.notes = notes;
     Observation::Instance(Box::new(state))
+}
+
+/// A secondary look-up's output, or `None` with the failure noted: the response goes on.
+fn best_effort<T, E>(
+    result: Result<T, SdkError<E, HttpResponse>>,
+    operation: &str,
+    notes: &mut Vec<String>,
+) -> Option<T>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    result
+        .map_err(|err| notes.push(AwsError::from_sdk(operation, &err).to_string()))
+        .ok()
+}
+
+fn address_state(address: &aws_sdk_ec2::types::Address) -> AddressState {
+    AddressState {
+        public_ip: address.public_ip().map(ToOwned::to_owned),
+        allocation_id: address.allocation_id().map(ToOwned::to_owned),
+        association_id: address.association_id().map(ToOwned::to_owned),
+        network_interface_id: address.network_interface_id().map(ToOwned::to_owned),
+        private_ip: address.private_ip_address().map(ToOwned::to_owned),
+    }
 }
 
 /// The instance's own part of the observation, from `DescribeInstances`.

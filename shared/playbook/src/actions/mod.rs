@@ -5,6 +5,8 @@ pub mod ec2;
 pub mod iam;
 pub mod notify;
 pub mod posture;
+pub mod probe;
+pub mod release;
 
 use std::error::Error as StdError;
 

@@ -61,7 +61,7 @@ fn rules(permissions: &[IpPermission]) -> Vec<GroupRule> {
 }
 
 /// A rule back into the one-source permission that revokes exactly it.
-fn permission(rule: &GroupRule) -> IpPermission {
+pub(crate) fn permission(rule: &GroupRule) -> IpPermission {
     let mut p = IpPermission::builder()
         .ip_protocol(&rule.protocol)
         .set_from_port(rule.from_port)

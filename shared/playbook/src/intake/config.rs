@@ -147,6 +147,7 @@ mod tests {
                 Intake::Ignored(ignored) => {
                     assert!(!name.contains("noncompliant"), "{name} ignored: {}", ignored.ignored);
                 }
+                Intake::Approve { .. } => panic!("{name} is not an approval"),
             }
         }
     }

@@ -19,6 +19,8 @@ pub enum Intake {
     /// A well-formed event that needs nothing (a COMPLIANT evaluation, an alarm back to OK,
     /// a configuration item change): logged and answered, no page.
     Ignored(Ignored),
+    /// A person approves a held plan: `{"approve": "<incident-id>"}`.
+    Approve { incident_id: String },
 }
 
 /// Why an event needs no response.
@@ -41,7 +43,7 @@ impl Intake {
     pub fn incident(self) -> Option<Incident> {
         match self {
             Intake::Incident(incident) => Some(*incident),
-            Intake::Ignored(_) => None,
+            Intake::Ignored(_) | Intake::Approve { .. } => None,
         }
     }
 }
@@ -87,6 +89,19 @@ pub fn parse(event: &Value) -> Result<Intake, IntakeError> {
             found: fields::type_name(event),
         });
     };
+    if let Some(approve) = root.get("approve") {
+        let incident_id = fields::required_text(event, "", "approve")?;
+        let valid = incident_id.len() <= 64
+            && incident_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && approve.is_string();
+        if !valid {
+            return Err(IntakeError::Invalid {
+                path: "approve".to_owned(),
+                reason: format!("{incident_id:?} is not an incident id"),
+            });
+        }
+        return Ok(Intake::Approve { incident_id });
+    }
     if root.contains_key("alarmData") {
         return alarm::from_action_payload(event);
     }
@@ -246,27 +261,84 @@ mod tests {
         })
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+    /// Every sample under `events/`, and every JSON pointer into it (read once).
+    fn all_samples_with_paths() -> &'static [(Value, Vec<String>)] {
+        static SAMPLES: std::sync::OnceLock<Vec<(Value, Vec<String>)>> = std::sync::OnceLock::new();
+        SAMPLES.get_or_init(read_samples_with_paths)
+    }
 
-        /// Arbitrary JSON never panics intake or plan, and a refused event names a reason.
+    fn read_samples_with_paths() -> Vec<(Value, Vec<String>)> {
+        fn paths(value: &Value, here: &str, out: &mut Vec<String>) {
+            out.push(here.to_owned());
+            match value {
+                Value::Object(map) => map.iter().for_each(|(k, v)| paths(v, &format!("{here}/{k}"), out)),
+                Value::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, v)| paths(v, &format!("{here}/{i}"), out)),
+                _ => {}
+            }
+        }
+        ["guardduty", "config", "cloudwatch"]
+            .iter()
+            .flat_map(|folder| samples_in(folder))
+            .map(|(_, event)| {
+                let mut out = Vec::new();
+                paths(&event, "", &mut out);
+                (event, out)
+            })
+            .collect()
+    }
+
+    /// Intake then plan, as the responder runs them: never a panic, a reason when refused.
+    fn intake_and_plan(event: &Value) -> Result<(), TestCaseError> {
+        match super::parse(event) {
+            Err(err) => prop_assert!(!err.to_string().is_empty()),
+            Ok(Intake::Ignored(ignored)) => prop_assert!(!ignored.ignored.is_empty()),
+            Ok(Intake::Approve { incident_id }) => prop_assert!(!incident_id.is_empty()),
+            Ok(Intake::Incident(incident)) => {
+                let settings = crate::settings::Settings::from_lookup(|var| match var {
+                    "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:1:p".into()),
+                    "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
+                    _ => None,
+                })
+                .expect("settings");
+                let policy = crate::policy::Policy::new(&settings).expect("policy");
+                let observation = crate::observation::Observation::NotNeeded;
+                let plan = crate::plan::plan(&incident, &observation, &policy, std::time::SystemTime::UNIX_EPOCH);
+                prop_assert!(!plan.steps.is_empty());
+                prop_assert!(
+                    plan.steps.iter().all(|s| !s.step.mutates()),
+                    "no action without an observation"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    // Case counts come from PROPTEST_CASES: `make test` runs a short pass, `make fuzz` 100,000.
+    proptest! {
+        /// Arbitrary JSON never panics intake or plan.
         #[test]
         fn arbitrary_json_never_panics(event in arbitrary_json()) {
-            match super::parse(&event) {
-                Err(err) => prop_assert!(!err.to_string().is_empty()),
-                Ok(Intake::Ignored(ignored)) => prop_assert!(!ignored.ignored.is_empty()),
-                Ok(Intake::Incident(incident)) => {
-                    let settings = crate::settings::Settings::from_lookup(|var| match var {
-                        "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:1:p".into()),
-                        "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
-                        _ => None,
-                    }).expect("settings");
-                    let policy = crate::policy::Policy::new(&settings).expect("policy");
-                    let observation = crate::observation::Observation::NotNeeded;
-                    let plan = crate::plan::plan(&incident, &observation, &policy, std::time::SystemTime::UNIX_EPOCH);
-                    prop_assert!(!plan.steps.is_empty());
-                }
+            intake_and_plan(&event)?;
+        }
+
+        /// Real samples with any one field replaced by arbitrary JSON never panic either.
+        #[test]
+        fn mutated_samples_never_panic(
+            sample in any::<prop::sample::Index>(),
+            path in any::<prop::sample::Index>(),
+            replacement in arbitrary_json(),
+        ) {
+            let samples = all_samples_with_paths();
+            let (event, paths) = sample.get(samples);
+            let mut event = event.clone();
+            let pointer = path.get(paths);
+            if let Some(slot) = event.pointer_mut(pointer) {
+                *slot = replacement;
             }
+            intake_and_plan(&event)?;
         }
     }
 

@@ -1,0 +1,188 @@
+//! The blast-radius hold and its approval; dry run with permission probes; release round trip.
+
+use anyhow::Result;
+use playbook::{Budget, Outcome, Playbook, Settings};
+use serde_json::json;
+use tourniquet_tests::events;
+use tourniquet_tests::world::World;
+
+use crate::world;
+
+const SSH_BRUTE_FORCE: &str = "guardduty/ec2-ssh-brute-force-web-server.json";
+
+async fn isolated(world: &World) -> Result<bool> {
+    let Some(isolation) = world.quarantine_group("isolation").await? else {
+        return Ok(false);
+    };
+    let groups = world.interface_groups(&world.web.interfaces).await?;
+    Ok(groups.values().all(|g| g == &vec![isolation.id.clone()]))
+}
+
+#[tokio::test]
+async fn over_the_limit_isolation_waits_for_approval_then_runs_once() -> Result<()> {
+    let world = world().await?;
+    let settings = Settings {
+        max_quarantined: 1,
+        ..world.settings()
+    };
+    let responder = world.responder(settings).await?;
+    // One instance already in quarantine: the limit is reached.
+    let worker = world.launch_worker().await?;
+    let first = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker);
+    responder.handle(serde_json::from_str(&first)?).await?;
+    world.pages().await?;
+
+    let report = responder
+        .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
+        .await?
+        .report()
+        .expect("an incident");
+    assert_eq!(report.playbook, Playbook::Ec2Compromise);
+    assert!(report.steps.iter().any(|s| s.outcome == Outcome::Held));
+    assert!(!isolated(&world).await?, "held, not isolated");
+    assert!(!world.termination_protection(&world.web.instance_id).await?);
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(pages[0].subject.ends_with("HELD for approval"), "{}", pages[0].subject);
+    let how = format!("{{\"approve\": \"{}\"}}", report.incident_id);
+    assert!(pages[0].message.contains(&how), "{}", pages[0].message);
+
+    // A person approves: the held plan runs, once.
+    let approval = json!({ "approve": report.incident_id });
+    let approved = responder.handle(approval.clone()).await?.report().expect("an incident");
+    assert!(
+        approved.steps.iter().all(|s| s.outcome == Outcome::Done),
+        "{approved:#?}"
+    );
+    assert!(isolated(&world).await?);
+    assert_eq!(world.snapshots(&world.web.instance_id).await?.len(), 2);
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(pages[0].subject.ends_with("isolated"), "{}", pages[0].subject);
+
+    let again = responder.handle(approval).await?.report().expect("an incident");
+    assert!(again.steps.iter().all(|s| s.outcome == Outcome::AlreadyDone));
+    assert!(world.pages().await?.is_empty());
+    assert_eq!(world.snapshots(&world.web.instance_id).await?.len(), 2);
+
+    // Approving what was never held is refused.
+    let err = responder
+        .handle(json!({"approve": "guardduty-000000000000000000000000"}))
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("no such incident"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn dry_run_probes_each_ec2_call_without_making_it() -> Result<()> {
+    let world = world().await?;
+    let settings = Settings {
+        dry_run: true,
+        ..world.settings()
+    };
+    let report = world
+        .responder(settings)
+        .await?
+        .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
+        .await?
+        .report()
+        .expect("an incident");
+    let probes: Vec<(String, String)> = report
+        .steps
+        .iter()
+        .filter(|s| s.outcome == Outcome::DryRun)
+        .filter_map(|s| Some((s.action.clone(), s.detail.get("probe")?.as_str()?.to_owned())))
+        .collect();
+    for action in [
+        "protect-instance",
+        "isolate-interfaces",
+        "snapshot-volumes",
+        "tag-instance",
+    ] {
+        let probe = probes.iter().find(|(a, _)| a == action).map(|(_, p)| p.as_str());
+        assert_eq!(probe, Some("the deployed role is allowed"), "{action}: {probes:?}");
+    }
+    assert!(!isolated(&world).await?);
+    assert!(world.snapshots(&world.web.instance_id).await?.is_empty());
+    assert!(
+        world
+            .instance_tags(&world.web.instance_id)
+            .await?
+            .keys()
+            .all(|k| !k.starts_with("tourniquet:"))
+    );
+    let pages = world.pages().await?;
+    assert!(
+        pages[0]
+            .message
+            .contains("dry run: not done (the deployed role is allowed)"),
+        "{}",
+        pages[0].message
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn release_restores_what_the_evidence_recorded() -> Result<()> {
+    let world = world().await?;
+    let groups_before = world.interface_groups(&world.web.interfaces).await?;
+    let responder = world.responder(world.settings()).await?;
+    let report = responder
+        .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
+        .await?
+        .report()
+        .expect("an incident");
+    assert!(isolated(&world).await?);
+    world.pages().await?;
+
+    let request = json!({ "instance_id": world.web.instance_id });
+    let released = responder.release(&request, Budget::default()).await?;
+    assert_eq!(released.playbook, Playbook::Release);
+    assert!(
+        released.steps.iter().all(|s| s.outcome == Outcome::Done),
+        "{released:#?}"
+    );
+    assert_eq!(
+        world.interface_groups(&world.web.interfaces).await?,
+        groups_before,
+        "groups identical to before"
+    );
+    assert!(world.elastic_ip_associated().await?, "Elastic IP back");
+    assert!(
+        !world.termination_protection(&world.web.instance_id).await?,
+        "as recorded: off"
+    );
+    let tags = world.instance_tags(&world.web.instance_id).await?;
+    assert!(tags.contains_key("tourniquet:released-at"));
+    assert!(!tags.contains_key("tourniquet:quarantined-at"));
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].subject.ends_with("released from quarantine"),
+        "{}",
+        pages[0].subject
+    );
+
+    // Nothing is deleted: snapshots and evidence stay.
+    assert_eq!(world.snapshots(&world.web.instance_id).await?.len(), 2);
+    let keys = world.evidence_keys().await?;
+    assert!(
+        keys.iter()
+            .any(|k| k.ends_with(&format!("{}/event.json", report.incident_id)))
+    );
+    assert!(keys.iter().any(|k| k.contains("/release/steps/")));
+
+    // Again: nothing more happens, nobody is paged.
+    let again = responder.release(&request, Budget::default()).await?;
+    assert!(again.steps.iter().all(|s| s.outcome == Outcome::AlreadyDone));
+    assert!(world.pages().await?.is_empty());
+
+    // An instance that was never quarantined is refused, clearly.
+    let err = responder
+        .release(&json!({ "instance_id": world.bastion.instance_id }), Budget::default())
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("no tourniquet:incident-id tag"), "{err}");
+    Ok(())
+}
