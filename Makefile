@@ -35,7 +35,7 @@ build:
 	cargo build --workspace --bins
 
 drill: tools build
-	RUST_LOG=$${RUST_LOG:-warn} $(CARGO_TARGET_DIR)/debug/drill
+	$(CARGO_TARGET_DIR)/debug/drill
 
 test: tools
 	cargo fmt --all -- --check

@@ -120,6 +120,17 @@ async fn dry_run_probes_each_ec2_call_without_making_it() -> Result<()> {
         "{}",
         pages[0].message
     );
+
+    // Dry run off, the same event again: it acts for real.
+    let live = world
+        .responder(world.settings())
+        .await?
+        .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
+        .await?
+        .report()
+        .expect("an incident");
+    assert!(live.steps.iter().all(|s| s.outcome == Outcome::Done), "{live:#?}");
+    assert!(isolated(&world).await?);
     Ok(())
 }
 

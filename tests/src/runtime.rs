@@ -84,7 +84,12 @@ impl LambdaRuntime {
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
             )
             .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
+            // Its JSON logs and metric lines: shown only when asked for (RUST_LOG).
+            .stdout(if std::env::var_os("RUST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("start {name}"))?;

@@ -3,6 +3,8 @@
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::telemetry::CallLog;
+
 /// Attempts per AWS call (first try included), with the SDK's standard backoff.
 pub const MAX_ATTEMPTS: u32 = 5;
 
@@ -37,17 +39,31 @@ impl Clients {
     /// Builds every client from `config`. With a custom endpoint (`AWS_ENDPOINT_URL`, as when
     /// drilling against a local emulator), S3 uses path-style addressing.
     #[must_use]
+    /// Every client logs each call through [`CallLog`].
     pub fn new(config: &SdkConfig) -> Self {
         let s3 = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(config.endpoint_url().is_some())
+            .interceptor(CallLog)
             .build();
         Clients {
-            autoscaling: aws_sdk_autoscaling::Client::new(config),
-            ec2: aws_sdk_ec2::Client::new(config),
-            iam: aws_sdk_iam::Client::new(config),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(config).interceptor(CallLog).build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).build(),
+            ),
             s3: aws_sdk_s3::Client::from_conf(s3),
-            sns: aws_sdk_sns::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
+            sns: aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(config).interceptor(CallLog).build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(config).interceptor(CallLog).build(),
+            ),
         }
     }
 }

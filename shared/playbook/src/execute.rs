@@ -1,6 +1,6 @@
 //! The executor: runs a plan's steps in order, once each, and reports every outcome.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::Instrument;
 
@@ -76,6 +76,8 @@ pub struct Run<'a> {
     pub budget: Budget,
     /// A person approved a held plan: run all of it.
     pub approved: bool,
+    /// When the event arrived, for the time to contain.
+    pub received: Instant,
 }
 
 /// What running one step gave, before it is recorded.
@@ -135,6 +137,7 @@ impl Run<'_> {
         let mut ledger_errors = Vec::new();
         let mut started = 0;
         let mut interrupted = None;
+        let mut contained_after_ms = None;
         for (index, planned) in self.plan.steps.iter().enumerate() {
             if let Some(record) = history.steps.get(&index) {
                 let mut record = record.clone();
@@ -177,6 +180,9 @@ impl Run<'_> {
                 detail: serde_json::Value::Null,
             };
             let (mut report, record) = result.into_report(base);
+            if report.outcome == Outcome::Done && planned.step.mutates() {
+                contained_after_ms = u64::try_from(self.received.elapsed().as_millis()).ok();
+            }
             if record {
                 tracing::info!(step = action, outcome = ?report.outcome, request_ids = ?report.request_ids, "step finished");
                 match self.record(&name, &report).await {
@@ -204,6 +210,7 @@ impl Run<'_> {
             objects,
             ledger_errors,
             interrupted,
+            contained_after_ms,
         }
     }
 

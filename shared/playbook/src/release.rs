@@ -136,6 +136,7 @@ impl Responder {
             plan: &release,
             budget,
             approved: false,
+            received: std::time::Instant::now(),
         };
         let report = run.execute(history).await;
         self.finish(&ledger, report, "release/report.json").await

@@ -94,6 +94,10 @@ pub struct Report {
     /// Ledger writes that failed after their step succeeded (the step may run again).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ledger_errors: Vec<AwsError>,
+    /// Milliseconds from the event's arrival to the end of the last step that changed the
+    /// account (containment done), when this invocation changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contained_after_ms: Option<u64>,
     /// Why the run stopped before the last step (the deadline was near), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,

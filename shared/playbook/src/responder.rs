@@ -1,6 +1,6 @@
 //! The responder: one event in, one report out, through intake, observe, plan and execute.
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -46,6 +46,8 @@ pub struct Responder {
     policy: Policy,
     /// The event sources this function answers; others are refused.
     sources: Vec<Source>,
+    /// The function's name, for metrics (`AWS_LAMBDA_FUNCTION_NAME`, else `local`).
+    function: String,
 }
 
 impl Responder {
@@ -64,6 +66,7 @@ impl Responder {
             settings,
             policy,
             sources: vec![Source::GuardDuty, Source::Config, Source::CloudWatch],
+            function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".to_owned()),
         })
     }
 
@@ -95,6 +98,7 @@ impl Responder {
     /// Handles one event, starting no step once `budget` is spent (Lambda's deadline near):
     /// what is done is recorded and the error makes Lambda retry, which resumes there.
     pub async fn handle_within(&self, event: Value, budget: Budget) -> Result<Response, Error> {
+        let received = Instant::now();
         let intake = intake::parse(&event).inspect_err(|err| tracing::error!(error = %err, "event refused"))?;
         let (incident, approved) = match intake {
             Intake::Ignored(ignored) => {
@@ -117,7 +121,10 @@ impl Responder {
             severity = incident.severity,
             approved
         );
-        let report = self.respond(&incident, budget, approved).instrument(span).await?;
+        let report = self
+            .respond(&incident, budget, approved, received)
+            .instrument(span)
+            .await?;
         Ok(Response::Report(Box::new(report)))
     }
 
@@ -172,8 +179,20 @@ impl Responder {
         Ok(incident)
     }
 
-    async fn respond(&self, incident: &Incident, budget: Budget, approved: bool) -> Result<Report, Error> {
-        let ledger = Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, &incident.id);
+    async fn respond(
+        &self,
+        incident: &Incident,
+        budget: Budget,
+        approved: bool,
+        received: Instant,
+    ) -> Result<Report, Error> {
+        // A dry run keeps its own record, so the same event acts for real once dry run is off.
+        let folder = if self.policy.dry_run {
+            format!("{}-dry-run", incident.id)
+        } else {
+            incident.id.clone()
+        };
+        let ledger = Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, &folder);
         let ledger = if approved { ledger.approved() } else { ledger };
         let history = ledger.history().await.map_err(Error::Ledger)?;
         let plan = match &history.plan {
@@ -197,6 +216,7 @@ impl Responder {
             plan: &plan,
             budget,
             approved,
+            received,
         };
         let report = run.execute(history).await;
         let name = if approved {
@@ -215,6 +235,8 @@ impl Responder {
             Ok(object) => report.objects.push(object),
             Err(err) => report.ledger_errors.push(err),
         }
+        // Metrics go to stdout, where Lambda's log agent reads the embedded metric format.
+        println!("{}", crate::telemetry::metrics_line(&self.function, &report));
         if report.is_complete() {
             tracing::info!(steps = report.steps.len(), "incident handled");
             Ok(report)

@@ -78,6 +78,56 @@ async fn main() -> Result<()> {
         run(function, folder, &world, &env)?;
     }
     print!("{}", changes(&world, &before).await?);
+    release(&world, &env).await
+}
+
+/// quarantine-release on the web host, and its interfaces afterwards.
+async fn release(world: &World, env: &[(String, String)]) -> Result<()> {
+    let runtime = LambdaRuntime::start("quarantine-release", env)?;
+    let request = events::for_world("manual/release.json", world)?;
+    println!("\nquarantine-release {request}, through the Lambda Runtime API:");
+    match tokio::task::block_in_place(|| runtime.invoke(&request))? {
+        Ok(report) => {
+            for step in report["steps"].as_array().into_iter().flatten() {
+                println!(
+                    "  {} {}: {}",
+                    step["action"].as_str().unwrap_or(""),
+                    step["target"].as_str().unwrap_or(""),
+                    step["outcome"].as_str().unwrap_or("")
+                );
+            }
+        }
+        Err(error) => println!("  refused: {}", error.lines().next().unwrap_or("")),
+    }
+    let after = look(world).await?;
+    println!("After the release:");
+    for (eni, groups) in after
+        .groups
+        .iter()
+        .filter(|(eni, _)| world.web.interfaces.contains(eni))
+    {
+        let names: Vec<String> = groups.iter().map(|g| group_name(world, &BTreeMap::new(), g)).collect();
+        println!("  {eni}: {}", names.join(", "));
+    }
+    println!(
+        "  Elastic IP {} associated: {}",
+        world.elastic_ip, after.elastic_ip_associated
+    );
+    println!(
+        "  termination protection: {}",
+        after
+            .protection
+            .get(&world.web.instance_id)
+            .copied()
+            .unwrap_or_default()
+    );
+    if let Some(page) = world.pages().await?.first() {
+        println!("  page: {}", page.subject);
+    }
+    println!(
+        "  snapshots kept: {}",
+        world.snapshots(&world.web.instance_id).await?.len()
+    );
     Ok(())
 }
 

@@ -1,0 +1,343 @@
+//! Time to contain per playbook, in process against the emulator, with every AWS call counted.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use aws_sdk_ec2::config::interceptors::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
+use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_ec2::error::BoxError;
+use playbook::{Clients, Outcome, Report, Responder};
+use serde_json::Value;
+use tourniquet_tests::account::Account;
+use tourniquet_tests::events;
+use tourniquet_tests::world::World;
+
+use super::{Row, millis, progress};
+
+/// The first EC2 finding (creates the quarantine groups) and the measured one.
+const EC2_FIRST: &str = "guardduty/ec2-ssh-brute-force-web-server.json";
+const EC2_MEASURED: &str = "guardduty/ec2-backdoor-cc-activity.json";
+const CREDENTIALS: &str = "guardduty/iam-user-malicious-ip-caller.json";
+const POSTURE: &str = "config/restricted-ssh-noncompliant.json";
+const ISOLATION_ACTION: &str = "ModifyNetworkInterfaceAttribute";
+const VERIFY_ACTION: &str = "DescribeNetworkInterfaces";
+const ROUND_TRIP_TARGET: &str = "≤ 4";
+const MAX_ROUND_TRIPS: usize = 4;
+
+/// One attempt of one AWS call: what, and when it was on the wire.
+#[derive(Debug, Clone)]
+struct Call {
+    action: String,
+    /// Identifies the operation between its hooks (see `operation`).
+    operation: usize,
+    sent: Instant,
+    done: Option<Instant>,
+}
+
+/// Records every attempt of every call made through the clients it is attached to.
+#[derive(Debug, Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Call>>>);
+
+/// An operation's config bag lives in its future, pinned while it runs: its address tells
+/// concurrent operations apart from one hook to the next.
+fn operation(cfg: &ConfigBag) -> usize {
+    std::ptr::from_ref(cfg).addr()
+}
+
+/// The call's name: the Query protocol's `Action`, else (S3, REST) method and path.
+fn action(method: &str, uri: &str, body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action=").map(ToOwned::to_owned))
+        .unwrap_or_else(|| {
+            let path = uri
+                .split("://")
+                .nth(1)
+                .and_then(|rest| rest.find('/').map(|i| &rest[i..]));
+            format!("S3 {method} {}", path.unwrap_or(uri))
+        })
+}
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "bench call recorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let call = Call {
+            action: action(
+                request.method(),
+                request.uri(),
+                request.body().bytes().unwrap_or_default(),
+            ),
+            operation: operation(cfg),
+            sent: Instant::now(),
+            done: None,
+        };
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(call);
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        _: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = operation(cfg);
+        let mut calls = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(call) = calls
+            .iter_mut()
+            .rev()
+            .find(|c| c.operation == operation && c.done.is_none())
+        {
+            call.done = Some(Instant::now());
+        }
+        Ok(())
+    }
+}
+
+impl Recorder {
+    /// The calls so far, and a fresh start.
+    fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Every client of `account`, each with `recorder` attached.
+fn recorded_clients(account: &Account, recorder: &Recorder) -> Clients {
+    let config = &account.config;
+    Clients {
+        autoscaling: aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(config)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
+        ec2: aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(config)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
+        iam: aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(config)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(config)
+                .force_path_style(true)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
+        sns: aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(config)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
+        sts: aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(config)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
+    }
+}
+
+/// The round-trip depth of each call: 1 + the deepest call that finished before it was sent.
+fn depths(calls: &[Call]) -> Vec<usize> {
+    let mut depth = vec![0; calls.len()];
+    for i in 0..calls.len() {
+        depth[i] = 1
+            + (0..i)
+                .filter(|&j| calls[j].done.is_some_and(|d| d <= calls[i].sent))
+                .map(|j| depth[j])
+                .max()
+                .unwrap_or(0);
+    }
+    depth
+}
+
+/// One incident's handling: its report, how long it took, and its calls.
+struct Measured {
+    report: Report,
+    started: Instant,
+    elapsed: Duration,
+    calls: Vec<Call>,
+}
+
+impl Measured {
+    /// The sequential round trips among `calls[..=last]`.
+    fn round_trips(&self, last: usize) -> usize {
+        depths(&self.calls)[..=last].iter().max().copied().unwrap_or(0)
+    }
+
+    /// A one-line summary of the whole response: time, calls, round trips.
+    fn whole(&self) -> String {
+        format!(
+            "{} to completion, {} AWS calls, {} round trips",
+            millis(self.elapsed),
+            self.calls.len(),
+            self.round_trips(self.calls.len().saturating_sub(1))
+        )
+    }
+}
+
+/// Handles `event` with `responder`, recording its calls; every step must be done.
+async fn measure(responder: &Responder, recorder: &Recorder, event: Value) -> Result<Measured> {
+    recorder.take();
+    let started = Instant::now();
+    let response = responder.handle(event).await?;
+    let elapsed = started.elapsed();
+    let calls = recorder.take();
+    let report = response.report().context("the event was ignored")?;
+    let failed: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| s.outcome != Outcome::Done)
+        .map(|s| s.action.as_str())
+        .collect();
+    ensure!(failed.is_empty(), "steps not done: {}", failed.join(", "));
+    Ok(Measured {
+        report,
+        started,
+        elapsed,
+        calls,
+    })
+}
+
+/// Every time-to-contain row, in a freshly seeded account.
+pub async fn rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    let setup = async {
+        let world = World::seed(Account::new().await?).await?;
+        let recorder = Recorder::default();
+        let responder = Responder::new(recorded_clients(&world.account, &recorder), world.settings()).await?;
+        anyhow::Ok((world, recorder, responder))
+    };
+    let (world, recorder, responder) = match setup.await {
+        Ok(setup) => setup,
+        Err(err) => return vec![Row::failed("time to contain", ROUND_TRIP_TARGET, &err)],
+    };
+    rows.extend(ec2(&world, &responder, &recorder).await);
+    let credentials = async { measure(&responder, &recorder, events::for_world(CREDENTIALS, &world)?).await };
+    rows.push(completion("credential compromise (IAM user key)", credentials.await));
+    let posture = async { measure(&responder, &recorder, events::for_world(POSTURE, &world)?).await };
+    rows.push(completion("Config posture (restricted-ssh)", posture.await));
+    rows
+}
+
+fn completion(playbook: &str, measured: Result<Measured>) -> Row {
+    let metric = format!("{playbook}: event to completion");
+    match measured {
+        Ok(measured) => Row::info(metric, measured.whole()),
+        Err(err) => Row::failed(metric, "", &err),
+    }
+}
+
+/// The EC2 playbook in the steady state: the quarantine groups exist (a first instance was
+/// contained), a second instance is contained and measured.
+async fn ec2(world: &World, responder: &Responder, recorder: &Recorder) -> Vec<Row> {
+    let time = "EC2 compromise: event to verified isolation (steady state)";
+    let trips = "EC2 compromise: sequential AWS round trips before isolation";
+    let measured = async {
+        responder
+            .handle(events::for_world(EC2_FIRST, world)?)
+            .await?
+            .report()
+            .context("the first EC2 finding was ignored")?;
+        let worker = world.launch_worker().await?;
+        let text = events::read(EC2_MEASURED)?
+            .replace(events::WEB_PLACEHOLDER, &worker)
+            .replace(events::ACCOUNT_PLACEHOLDER, &world.account.id);
+        measure(responder, recorder, serde_json::from_str(&text)?).await
+    };
+    let measured = match measured.await {
+        Ok(measured) => measured,
+        Err(err) => return vec![Row::failed(time, "", &err), Row::failed(trips, ROUND_TRIP_TARGET, &err)],
+    };
+    trace(&measured);
+    match isolation(&measured) {
+        Ok(isolation) => isolation_rows(time, trips, &measured, &isolation),
+        Err(err) => vec![Row::failed(time, "", &err), Row::failed(trips, ROUND_TRIP_TARGET, &err)],
+    }
+}
+
+/// Where isolation happened in a containment's calls.
+struct Isolation {
+    /// Index of the last isolating call.
+    last: usize,
+    /// When the read-back that verified it finished.
+    verified: Instant,
+}
+
+fn isolation(measured: &Measured) -> Result<Isolation> {
+    let calls = &measured.calls;
+    let last = calls
+        .iter()
+        .rposition(|c| c.action == ISOLATION_ACTION)
+        .context("no isolating call")?;
+    let isolated = calls[last].done.context("the last isolating call never finished")?;
+    let verified = calls[last..]
+        .iter()
+        .find(|c| c.action == VERIFY_ACTION && c.sent >= isolated)
+        .and_then(|c| c.done)
+        .context("isolation was not read back")?;
+    Ok(Isolation { last, verified })
+}
+
+fn isolation_rows(time: &str, trips: &str, measured: &Measured, isolation: &Isolation) -> Vec<Row> {
+    let round_trips = measured.round_trips(isolation.last);
+    let ec2_only: Vec<Call> = measured.calls[..=isolation.last]
+        .iter()
+        .filter(|c| !c.action.starts_with("S3 "))
+        .cloned()
+        .collect();
+    let ec2_trips = depths(&ec2_only).into_iter().max().unwrap_or(0);
+    vec![
+        Row::info(
+            time,
+            format!(
+                "{} ({})",
+                millis(isolation.verified - measured.started),
+                measured.whole()
+            ),
+        ),
+        Row::checked(
+            trips,
+            format!(
+                "{round_trips} round trips, {} AWS calls ({ec2_trips} round trips not counting the S3 ledger)",
+                isolation.last + 1
+            ),
+            ROUND_TRIP_TARGET,
+            round_trips <= MAX_ROUND_TRIPS,
+        ),
+    ]
+}
+
+/// The calls of a response, one per line with their round-trip depth and send time, on
+/// stderr: for a person reading why the count is what it is.
+fn trace(measured: &Measured) {
+    let lines: Vec<String> = measured
+        .calls
+        .iter()
+        .zip(depths(&measured.calls))
+        .map(|(call, depth)| {
+            format!(
+                "  depth {depth:>2} at {:>7} {}",
+                millis(call.sent - measured.started),
+                call.action
+            )
+        })
+        .collect();
+    progress(&format!(
+        "{} calls:\n{}",
+        measured.report.playbook.as_str(),
+        lines.join("\n")
+    ));
+}
