@@ -198,6 +198,18 @@ mod tests {
         }
     }
 
+    /// Why intake reads JSON paths instead of aws_lambda_events' typed EventBridge envelope:
+    /// the typed one refuses real variations (here the account as a number) that intake reads.
+    #[test]
+    fn typed_envelopes_refuse_what_intake_reads() {
+        let samples: std::collections::BTreeMap<String, Value> = samples().into_iter().collect();
+        let event = &samples["ec2-tor-client.json"];
+        assert!(event["account"].is_number());
+        let typed = serde_json::from_value::<aws_lambda_events::event::eventbridge::EventBridgeEvent>(event.clone());
+        assert!(typed.is_err(), "the typed envelope took a numeric account");
+        assert!(parse(event).is_ok());
+    }
+
     #[test]
     fn sample_variations_read_the_same() {
         let samples: std::collections::BTreeMap<String, Value> = samples().into_iter().collect();
