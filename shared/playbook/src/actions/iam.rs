@@ -1,7 +1,10 @@
 //! IAM: describe a user or role, deactivate a key, deny a user, revoke a role's sessions.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_iam::Client;
-use aws_sdk_iam::types::StatusType;
+use aws_sdk_iam::primitives::DateTimeFormat;
+use aws_sdk_iam::types::{AccessKeyMetadata, AttachedPolicy, StatusType, Tag};
 
 use super::ec2::Done;
 use super::{AwsError, request_id, sdk};
@@ -40,57 +43,28 @@ pub async fn observe_user(iam: &Client, user_name: &str, access_key_id: Option<&
         ..PrincipalState::default()
     };
     match tags.map_err(sdk("ListUserTags")) {
-        Ok(output) => {
-            state.tags = Some(
-                output
-                    .tags()
-                    .iter()
-                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
-                    .collect(),
-            );
-        }
+        Ok(output) => state.tags = Some(tag_map(output.tags())),
         Err(err) => state.tags_error = Some(err.code),
     }
-    match keys.map_err(sdk("ListAccessKeys")) {
-        Ok(output) => {
-            state.access_keys = output
-                .access_key_metadata()
-                .iter()
-                .filter_map(|k| {
-                    Some(AccessKeyState {
-                        access_key_id: k.access_key_id()?.to_owned(),
-                        status: k.status().map(|s| s.as_str().to_owned()),
-                        created: k
-                            .create_date()
-                            .and_then(|d| d.fmt(aws_sdk_iam::primitives::DateTimeFormat::DateTime).ok()),
-                    })
-                })
-                .collect();
-            if let Some(key) = access_key_id
-                && !state.access_keys.iter().any(|k| k.access_key_id == key)
-            {
-                return Observation::Unavailable {
-                    code: "NoSuchEntity".to_owned(),
-                    message: format!("user {user_name} holds no access key {key}"),
-                };
-            }
+    let mut notes = Vec::new();
+    if let Some(output) = noted(keys.map_err(sdk("ListAccessKeys")), &mut notes) {
+        state.access_keys = output.access_key_metadata().iter().filter_map(key_state).collect();
+        if let Some(key) = access_key_id
+            && !state.access_keys.iter().any(|k| k.access_key_id == key)
+        {
+            return Observation::Unavailable {
+                code: "NoSuchEntity".to_owned(),
+                message: format!("user {user_name} holds no access key {key}"),
+            };
         }
-        Err(err) => state.notes.push(err.to_string()),
     }
-    match inline.map_err(sdk("ListUserPolicies")) {
-        Ok(output) => state.inline_policies = output.policy_names().to_vec(),
-        Err(err) => state.notes.push(err.to_string()),
+    if let Some(output) = noted(inline.map_err(sdk("ListUserPolicies")), &mut notes) {
+        state.inline_policies = output.policy_names().to_vec();
     }
-    match attached.map_err(sdk("ListAttachedUserPolicies")) {
-        Ok(output) => {
-            state.attached_policies = output
-                .attached_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn().map(ToOwned::to_owned))
-                .collect();
-        }
-        Err(err) => state.notes.push(err.to_string()),
+    if let Some(output) = noted(attached.map_err(sdk("ListAttachedUserPolicies")), &mut notes) {
+        state.attached_policies = policy_arns(output.attached_policies());
     }
+    state.notes = notes;
     Observation::Principal(Box::new(state))
 }
 
@@ -113,32 +87,44 @@ pub async fn observe_role(iam: &Client, role_name: &str) -> Observation {
         ..PrincipalState::default()
     };
     match tags.map_err(sdk("ListRoleTags")) {
-        Ok(output) => {
-            state.tags = Some(
-                output
-                    .tags()
-                    .iter()
-                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
-                    .collect(),
-            );
-        }
+        Ok(output) => state.tags = Some(tag_map(output.tags())),
         Err(err) => state.tags_error = Some(err.code),
     }
-    match inline.map_err(sdk("ListRolePolicies")) {
-        Ok(output) => state.inline_policies = output.policy_names().to_vec(),
-        Err(err) => state.notes.push(err.to_string()),
+    let mut notes = Vec::new();
+    if let Some(output) = noted(inline.map_err(sdk("ListRolePolicies")), &mut notes) {
+        state.inline_policies = output.policy_names().to_vec();
     }
-    match attached.map_err(sdk("ListAttachedRolePolicies")) {
-        Ok(output) => {
-            state.attached_policies = output
-                .attached_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn().map(ToOwned::to_owned))
-                .collect();
-        }
-        Err(err) => state.notes.push(err.to_string()),
+    if let Some(output) = noted(attached.map_err(sdk("ListAttachedRolePolicies")), &mut notes) {
+        state.attached_policies = policy_arns(output.attached_policies());
     }
+    state.notes = notes;
     Observation::Principal(Box::new(state))
+}
+
+/// A secondary look-up's value, or `None` with its failure noted: the response goes on.
+fn noted<T>(result: Result<T, AwsError>, notes: &mut Vec<String>) -> Option<T> {
+    result.map_err(|err| notes.push(err.to_string())).ok()
+}
+
+fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
+}
+
+fn policy_arns(policies: &[AttachedPolicy]) -> Vec<String> {
+    policies
+        .iter()
+        .filter_map(|p| p.policy_arn().map(ToOwned::to_owned))
+        .collect()
+}
+
+fn key_state(key: &AccessKeyMetadata) -> Option<AccessKeyState> {
+    Some(AccessKeyState {
+        access_key_id: key.access_key_id()?.to_owned(),
+        status: key.status().map(|s| s.as_str().to_owned()),
+        created: key.create_date().and_then(|d| d.fmt(DateTimeFormat::DateTime).ok()),
+    })
 }
 
 /// Sets exactly this key to Inactive; the user's other keys are not touched.

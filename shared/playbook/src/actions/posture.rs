@@ -121,16 +121,10 @@ pub async fn revoke_rules(
             .group_id(group_id)
             .ip_permissions(permission(rule))
             .send()
-            .await;
-        match result {
-            Ok(output) => request_ids.extend(request_id(&output)),
-            Err(err) => {
-                let err = AwsError::from_sdk("RevokeSecurityGroupIngress", &err);
-                if err.code != "InvalidPermission.NotFound" {
-                    return Err(err);
-                }
-            }
-        }
+            .await
+            .map(|o| request_id(&o))
+            .map_err(sdk("RevokeSecurityGroupIngress"));
+        request_ids.extend(already_gone_is_done(result)?);
     }
     for rule in egress {
         let result = ec2
@@ -138,22 +132,23 @@ pub async fn revoke_rules(
             .group_id(group_id)
             .ip_permissions(permission(rule))
             .send()
-            .await;
-        match result {
-            Ok(output) => request_ids.extend(request_id(&output)),
-            Err(err) => {
-                let err = AwsError::from_sdk("RevokeSecurityGroupEgress", &err);
-                if err.code != "InvalidPermission.NotFound" {
-                    return Err(err);
-                }
-            }
-        }
+            .await
+            .map(|o| request_id(&o))
+            .map_err(sdk("RevokeSecurityGroupEgress"));
+        request_ids.extend(already_gone_is_done(result)?);
     }
     let removed: Vec<String> = ingress.iter().chain(egress).map(GroupRule::describe).collect();
     Ok(Done {
         request_ids,
         detail: serde_json::json!({"group": group_id, "revoked": removed, "ingress": ingress, "egress": egress}),
     })
+}
+
+fn already_gone_is_done(result: Result<Option<String>, AwsError>) -> Result<Option<String>, AwsError> {
+    match result {
+        Err(err) if err.code == "InvalidPermission.NotFound" => Ok(None),
+        other => other,
+    }
 }
 
 /// Describes a bucket: tags, public access block, default encryption, in parallel.
