@@ -4,8 +4,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::Instrument;
 
-use crate::actions::ec2::{Done, IsolationDetail};
-use crate::actions::{AwsError, autoscaling, ec2, iam, notify, posture, probe, release};
+use crate::actions::ec2::IsolationDetail;
+use crate::actions::{AwsError, Done, autoscaling, ec2, iam, notify, posture, probe, release};
 use crate::clients::Clients;
 use crate::incident::Incident;
 use crate::ledger::{Created, History, Ledger};

@@ -2,8 +2,7 @@
 
 use aws_sdk_autoscaling::Client;
 
-use super::ec2::Done;
-use super::{AwsError, request_id, sdk};
+use super::{AwsError, Done, request_id, sdk};
 
 /// Detaches the instance and keeps desired capacity, so the group starts a replacement and
 /// never terminates the evidence. An instance already out of the group counts as done.

@@ -12,28 +12,12 @@ use aws_sdk_ec2::types::{
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use super::{AwsError, request_id, sdk};
+use super::{AwsError, Done, request_id, sdk};
 use crate::names;
 use crate::observation::{
     AddressState, GroupRef, InstanceState, InterfaceState, Observation, QuarantineGroups, VolumeState,
 };
 use crate::plan::VpcIsolation;
-
-/// What an AWS step did: request ids and what it is worth recording.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Done {
-    pub request_ids: Vec<String>,
-    pub detail: serde_json::Value,
-}
-
-impl Done {
-    fn new(request_ids: impl IntoIterator<Item = Option<String>>, detail: serde_json::Value) -> Self {
-        Done {
-            request_ids: request_ids.into_iter().flatten().collect(),
-            detail,
-        }
-    }
-}
 
 fn filter(name: &str, values: &[&str]) -> Filter {
     Filter::builder()

@@ -6,8 +6,7 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::primitives::DateTimeFormat;
 use aws_sdk_iam::types::{AccessKeyMetadata, AttachedPolicy, StatusType, Tag};
 
-use super::ec2::Done;
-use super::{AwsError, request_id, sdk};
+use super::{AwsError, Done, request_id, sdk};
 use crate::observation::{AccessKeyState, Observation, PrincipalKind, PrincipalState};
 
 /// Inline policy that denies the user everything.

@@ -16,6 +16,22 @@ use aws_sdk_ec2::operation::RequestId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// What an AWS step did: request ids and what it is worth recording.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Done {
+    pub request_ids: Vec<String>,
+    pub detail: serde_json::Value,
+}
+
+impl Done {
+    pub(crate) fn new(request_ids: impl IntoIterator<Item = Option<String>>, detail: serde_json::Value) -> Self {
+        Done {
+            request_ids: request_ids.into_iter().flatten().collect(),
+            detail,
+        }
+    }
+}
+
 /// A failed AWS call, with AWS's error code and request id kept for the report.
 #[derive(Debug, Clone, Error, PartialEq, Serialize, Deserialize)]
 #[error("{operation}: {code}: {message}")]

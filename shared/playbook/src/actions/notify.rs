@@ -3,8 +3,7 @@
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use super::ec2::Done;
-use super::{AwsError, request_id, sdk};
+use super::{AwsError, Done, request_id, sdk};
 use crate::page::Page;
 
 fn attribute(data_type: &str, value: &str) -> Result<MessageAttributeValue, AwsError> {

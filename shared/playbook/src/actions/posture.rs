@@ -7,8 +7,7 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 
-use super::ec2::Done;
-use super::{AwsError, iam, request_id, sdk};
+use super::{AwsError, Done, iam, request_id, sdk};
 use crate::observation::{BucketState, GroupRule, Observation, SecurityGroupState};
 
 fn unavailable(err: AwsError) -> Observation {

@@ -3,8 +3,7 @@
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{AttributeBooleanValue, AttributeValue, Tag};
 
-use super::ec2::Done;
-use super::{AwsError, request_id, sdk};
+use super::{AwsError, Done, request_id, sdk};
 use crate::names;
 use crate::observation::AddressState;
 use crate::plan::InterfaceGroups;
