@@ -272,3 +272,84 @@ async fn missing_instance_pages_with_the_aws_error_code() -> Result<()> {
     assert!(pages[0].message.contains("InvalidInstanceID.NotFound"));
     Ok(())
 }
+
+#[tokio::test]
+async fn an_auto_scaling_instance_leaves_its_group_before_isolation() -> Result<()> {
+    use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+    use aws_sdk_ec2::types::RequestLaunchTemplateData;
+
+    let world = world().await?;
+    let (ec2, autoscaling) = (&world.account.clients.ec2, &world.account.clients.autoscaling);
+    ec2.create_launch_template()
+        .launch_template_name("web")
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id(&world.image_id)
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                .security_group_ids(&world.web_group)
+                .build(),
+        )
+        .send()
+        .await?;
+    autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("web-asg")
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_name("web")
+                .version("$Latest")
+                .build(),
+        )
+        .min_size(1)
+        .max_size(3)
+        .desired_capacity(1)
+        .vpc_zone_identifier(&world.subnet_id)
+        .send()
+        .await?;
+    let members =
+        |out: aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput| {
+            let group = out.auto_scaling_groups().first().cloned();
+            let ids: Vec<String> = group
+                .iter()
+                .flat_map(|g| g.instances())
+                .filter_map(|i| i.instance_id().map(ToOwned::to_owned))
+                .collect();
+            (group.and_then(|g| g.desired_capacity()), ids)
+        };
+    let (_, before) = members(
+        autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names("web-asg")
+            .send()
+            .await?,
+    );
+    let instance = before.first().expect("an instance in the group").clone();
+
+    let text = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &instance);
+    let report = world
+        .responder(world.settings())
+        .await?
+        .handle(serde_json::from_str(&text)?)
+        .await?
+        .report()
+        .expect("an incident");
+    let actions: Vec<&str> = report.steps.iter().map(|s| s.action.as_str()).collect();
+    let at = |a: &str| actions.iter().position(|x| *x == a).expect(a);
+    assert!(at("detach-from-auto-scaling") < at("isolate-interfaces"), "{actions:?}");
+    assert!(report.steps.iter().all(|s| s.outcome == Outcome::Done), "{report:#?}");
+
+    let (desired, after) = members(
+        autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names("web-asg")
+            .send()
+            .await?,
+    );
+    assert_eq!(desired, Some(1), "desired capacity kept");
+    assert!(!after.contains(&instance), "the instance left the group");
+    assert_eq!(after.len(), 1, "the group launched a replacement");
+    let tags = world.instance_tags(&instance).await?;
+    assert!(tags.contains_key("tourniquet:quarantined-at"));
+    assert!(!tags.contains_key("aws:autoscaling:groupName"));
+    Ok(())
+}
