@@ -311,7 +311,7 @@ async fn an_auto_scaling_instance_leaves_its_group_before_isolation() -> Result<
             let group = out.auto_scaling_groups().first().cloned();
             let ids: Vec<String> = group
                 .iter()
-                .flat_map(|g| g.instances())
+                .flat_map(aws_sdk_autoscaling::types::AutoScalingGroup::instances)
                 .filter_map(|i| i.instance_id().map(ToOwned::to_owned))
                 .collect();
             (group.and_then(|g| g.desired_capacity()), ids)
