@@ -45,7 +45,7 @@ test: tools
 	bash scripts/lint-template.sh $(VENV)/bin
 
 fuzz:
-	RUST_BACKTRACE=0 PROPTEST_CASES=100000 cargo test --release -p playbook never_panic
+	RUST_BACKTRACE=0 PROPTEST_CASES=100000 cargo test -p playbook never_panic
 
 package: tools
 	bash scripts/package.sh $(VENV)/bin
