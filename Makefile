@@ -15,12 +15,13 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 export TOURNIQUET_PYTHON := $(abspath $(VENV))/bin/python
 export TOURNIQUET_CARGO_LAMBDA := $(abspath $(VENV))/bin/cargo-lambda
 
-.PHONY: help tools build drill test fuzz package fmt lint-template clean
+.PHONY: help tools build drill test fuzz bench package fmt lint-template clean
 
 help:
 	@echo "make drill   run the responders against a seeded local AWS account and show what they did"
 	@echo "make test    rustfmt, clippy, unit tests, the emulator suite, template linters"
 	@echo "make fuzz    100,000 arbitrary and mutated events through intake and plan"
+	@echo "make bench   throughput, cold start, time to contain, peak memory: one markdown table"
 	@echo "make package cargo lambda build --release --arm64 for every function"
 
 $(VENV)/.installed: Makefile
@@ -46,6 +47,11 @@ test: tools
 
 fuzz:
 	RUST_BACKTRACE=0 PROPTEST_CASES=100000 cargo test -p playbook never_panic
+
+bench: tools
+	cargo bench -p playbook --bench intake_plan
+	cargo build --release --workspace --bins
+	$(CARGO_TARGET_DIR)/release/bench
 
 package: tools
 	bash scripts/package.sh $(VENV)/bin
