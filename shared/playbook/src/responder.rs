@@ -46,8 +46,8 @@ pub struct Responder {
     policy: Policy,
     /// The event sources this function answers; others are refused.
     sources: Vec<Source>,
-    /// The function's name, for metrics (`AWS_LAMBDA_FUNCTION_NAME`, else `local`).
-    function: String,
+    /// The function's name (`AWS_LAMBDA_FUNCTION_NAME`); metrics are printed only in Lambda.
+    function: Option<String>,
 }
 
 impl Responder {
@@ -66,7 +66,7 @@ impl Responder {
             settings,
             policy,
             sources: vec![Source::GuardDuty, Source::Config, Source::CloudWatch],
-            function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".to_owned()),
+            function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
         })
     }
 
@@ -236,7 +236,9 @@ impl Responder {
             Err(err) => report.ledger_errors.push(err),
         }
         // Metrics go to stdout, where Lambda's log agent reads the embedded metric format.
-        println!("{}", crate::telemetry::metrics_line(&self.function, &report));
+        if let Some(function) = &self.function {
+            println!("{}", crate::telemetry::metrics_line(function, &report));
+        }
         if report.is_complete() {
             tracing::info!(steps = report.steps.len(), "incident handled");
             Ok(report)

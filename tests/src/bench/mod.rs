@@ -10,6 +10,8 @@ pub mod throughput;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use serde_json::Value;
+
 /// One line of the table.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -80,6 +82,16 @@ pub fn millis(duration: Duration) -> String {
 pub fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+/// `event` as a new finding: its GuardDuty finding id made `id`, so it is a new incident.
+pub fn as_new_finding(mut event: Value, id: &str) -> Value {
+    let enveloped = event.get("detail").is_some_and(Value::is_object);
+    let finding = if enveloped { &mut event["detail"] } else { &mut event };
+    if let Some(finding) = finding.as_object_mut() {
+        finding.insert("id".to_owned(), Value::String(id.to_owned()));
+    }
+    event
 }
 
 /// Progress for the person waiting, on stderr (stdout holds only the table).

@@ -13,7 +13,8 @@ use tourniquet_tests::events;
 use tourniquet_tests::world::World;
 
 use super::runtime_api::{RuntimeApi, Seen};
-use super::{Row, median, millis, progress};
+use super::throughput::thousands;
+use super::{Row, as_new_finding, median, millis, progress};
 
 const FUNCTION: &str = "guardduty-responder";
 /// A finding that pages and changes nothing: a cheap first response.
@@ -113,16 +114,6 @@ fn function_arn(world: &World) -> String {
     )
 }
 
-/// `event` as a new finding: its GuardDuty finding id made `id`, so it is a new incident.
-fn as_new_finding(mut event: Value, id: &str) -> Value {
-    let enveloped = event.get("detail").is_some_and(Value::is_object);
-    let finding = if enveloped { &mut event["detail"] } else { &mut event };
-    if let Some(finding) = finding.as_object_mut() {
-        finding.insert("id".to_owned(), Value::String(id.to_owned()));
-    }
-    event
-}
-
 /// Cold start to the first Runtime API request, and to the first response, median of runs.
 pub fn cold_start(world: &World, env: &[(String, String)]) -> Vec<Row> {
     let first_request = format!("cold start: spawn to first Runtime API request (median of {COLD_STARTS})");
@@ -183,7 +174,10 @@ fn cold_start_once(world: &World, env: &[(String, String)], run: usize) -> Resul
 
 /// Peak resident memory over a burst of findings through one process.
 pub async fn burst(world: &World, env: &[(String, String)]) -> Row {
-    let metric = format!("peak resident memory (VmHWM), {BURST} findings through one process");
+    let metric = format!(
+        "peak resident memory (VmHWM), {} findings through one process",
+        thousands(&BURST.to_string())
+    );
     let outcome = async {
         let events = burst_events(world).await?;
         tokio::task::block_in_place(|| run_burst(world, env, events))
@@ -283,7 +277,7 @@ fn run_burst(world: &World, env: &[(String, String)], events: Vec<String>) -> Re
             _ => failed += 1,
         }
         let done = paged + contained + failed;
-        if done % 250 == 0 {
+        if done.is_multiple_of(250) {
             progress(&format!("burst: {done} of {total} findings answered"));
         }
     }

@@ -29,7 +29,7 @@ pub fn row() -> Row {
                 METRIC,
                 format!(
                     "{} events/s ({events} events in {:.1} µs per pass)",
-                    thousands(per_second),
+                    thousands(&format!("{per_second:.0}")),
                     nanos / 1e3
                 ),
                 TARGET,
@@ -60,13 +60,12 @@ fn measured(dir: &Path) -> Result<(f64, f64)> {
     Ok((events, nanos))
 }
 
-/// `123456.7` as `123,457`.
+/// Digits grouped by thousands: `"123457"` as `123,457`.
 #[must_use]
-pub fn thousands(value: f64) -> String {
-    let digits = format!("{value:.0}");
+pub fn thousands(digits: &str) -> String {
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
