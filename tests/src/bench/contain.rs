@@ -1,15 +1,12 @@
 //! Time to contain per playbook, in process against the emulator, with every AWS call counted.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use aws_sdk_ec2::config::interceptors::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
-use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_ec2::error::BoxError;
-use playbook::{Clients, Outcome, Report, Responder};
+use playbook::{Outcome, Report, Responder};
 use serde_json::Value;
 use tourniquet_tests::account::Account;
+use tourniquet_tests::calls::{Call, Recorder, depths, recorded_clients};
 use tourniquet_tests::events;
 use tourniquet_tests::world::World;
 
@@ -28,158 +25,6 @@ const EC2_RUNS: usize = 5;
 const MAX_QUARANTINED: u32 = 10;
 const ROUND_TRIP_TARGET: &str = "≤ 4";
 const MAX_ROUND_TRIPS: usize = 4;
-
-/// One attempt of one AWS call: what, and when it was on the wire.
-#[derive(Debug, Clone)]
-struct Call {
-    service: &'static str,
-    action: String,
-    /// Identifies the operation between its hooks (see `operation`).
-    operation: usize,
-    sent: Instant,
-    done: Option<Instant>,
-}
-
-/// Records every attempt of every call made through the clients it is attached to, in one
-/// list for all services.
-#[derive(Debug, Clone, Default)]
-struct Recorder {
-    calls: Arc<Mutex<Vec<Call>>>,
-    service: &'static str,
-}
-
-/// An operation's config bag lives in its future, pinned while it runs: its address tells
-/// concurrent operations apart from one hook to the next.
-fn operation(cfg: &ConfigBag) -> usize {
-    std::ptr::from_ref(cfg).addr()
-}
-
-/// The call's name: the Query protocol's `Action`, else (S3, REST) method and path.
-fn action(method: &str, uri: &str, body: &[u8]) -> String {
-    String::from_utf8_lossy(body)
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("Action=").map(ToOwned::to_owned))
-        .unwrap_or_else(|| {
-            let path = uri
-                .split("://")
-                .nth(1)
-                .and_then(|rest| rest.find('/').map(|i| &rest[i..]));
-            format!("{method} {}", path.unwrap_or(uri))
-        })
-}
-
-impl Intercept for Recorder {
-    fn name(&self) -> &'static str {
-        "bench call recorder"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let request = context.request();
-        let call = Call {
-            service: self.service,
-            action: action(
-                request.method(),
-                request.uri(),
-                request.body().bytes().unwrap_or_default(),
-            ),
-            operation: operation(cfg),
-            sent: Instant::now(),
-            done: None,
-        };
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner).push(call);
-        Ok(())
-    }
-
-    fn read_after_attempt(
-        &self,
-        _: &FinalizerInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let operation = operation(cfg);
-        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(call) = calls
-            .iter_mut()
-            .rev()
-            .find(|c| c.operation == operation && c.done.is_none())
-        {
-            call.done = Some(Instant::now());
-        }
-        Ok(())
-    }
-}
-
-impl Recorder {
-    /// The same record, for the client of `service`.
-    fn of(&self, service: &'static str) -> Self {
-        Recorder {
-            calls: Arc::clone(&self.calls),
-            service,
-        }
-    }
-
-    /// The calls so far, and a fresh start.
-    fn take(&self) -> Vec<Call> {
-        std::mem::take(&mut *self.calls.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
-/// Every client of `account`, each with `recorder` attached.
-fn recorded_clients(account: &Account, recorder: &Recorder) -> Clients {
-    let config = &account.config;
-    Clients {
-        autoscaling: aws_sdk_autoscaling::Client::from_conf(
-            aws_sdk_autoscaling::config::Builder::from(config)
-                .interceptor(recorder.of("autoscaling"))
-                .build(),
-        ),
-        ec2: aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(config)
-                .interceptor(recorder.of("ec2"))
-                .build(),
-        ),
-        iam: aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(config)
-                .interceptor(recorder.of("iam"))
-                .build(),
-        ),
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(config)
-                .force_path_style(true)
-                .interceptor(recorder.of("s3"))
-                .build(),
-        ),
-        sns: aws_sdk_sns::Client::from_conf(
-            aws_sdk_sns::config::Builder::from(config)
-                .interceptor(recorder.of("sns"))
-                .build(),
-        ),
-        sts: aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(config)
-                .interceptor(recorder.of("sts"))
-                .build(),
-        ),
-    }
-}
-
-/// The round-trip depth of each call: 1 + the deepest call that finished before it was sent.
-fn depths(calls: &[Call]) -> Vec<usize> {
-    let mut depth = vec![0; calls.len()];
-    for i in 0..calls.len() {
-        depth[i] = 1
-            + (0..i)
-                .filter(|&j| calls[j].done.is_some_and(|d| d <= calls[i].sent))
-                .map(|j| depth[j])
-                .max()
-                .unwrap_or(0);
-    }
-    depth
-}
 
 /// One incident's handling: its report, how long it took, and its calls.
 struct Measured {
