@@ -269,11 +269,12 @@ impl Run<'_> {
         objects: &mut Vec<EvidenceObject>,
     ) -> StepResult {
         let ec2 = &self.clients.ec2;
-        if self.plan.hold.is_some() && !self.approved && step.mutates() {
-            return StepResult::Held;
-        }
+        // A dry run changes nothing, held or not: it reports and probes.
         if self.plan.dry_run && step.mutates() {
             return StepResult::DryRun(Some(probe::probe(ec2, step).await));
+        }
+        if self.plan.hold.is_some() && !self.approved && step.mutates() {
+            return StepResult::Held;
         }
         let result = match step {
             Step::RecordEvidence => self.record_evidence(objects).await,
@@ -322,11 +323,11 @@ impl Run<'_> {
                 released_at,
             } => release::mark_released(ec2, instance_id, released_at).await,
             Step::VerifyIsolation { interfaces, .. } => {
-                if self.plan.hold.is_some() && !self.approved {
-                    return StepResult::Held;
-                }
                 if self.plan.dry_run {
                     return StepResult::DryRun(None);
+                }
+                if self.plan.hold.is_some() && !self.approved {
+                    return StepResult::Held;
                 }
                 let isolated = before
                     .iter()

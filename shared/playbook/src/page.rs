@@ -22,7 +22,7 @@ pub struct Page {
 #[must_use]
 pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence: &str, approved: bool) -> Page {
     let failed = steps.iter().filter(|s| s.outcome == Outcome::Failed).count();
-    let held = plan.hold.is_some() && !approved;
+    let held = plan.hold.is_some() && !approved && !plan.dry_run;
     let verdict = if failed > 0 {
         format!("{failed} step(s) FAILED")
     } else if plan.dry_run && plan.playbook != Playbook::PageOnly {
@@ -80,7 +80,7 @@ fn body(
     approved: bool,
     failed: usize,
 ) -> String {
-    let held = plan.hold.is_some() && !approved;
+    let held = plan.hold.is_some() && !approved && !plan.dry_run;
     let label = if plan.critical {
         "CRITICAL"
     } else {
@@ -99,7 +99,11 @@ fn body(
         line("DRY RUN: nothing in the account was changed; the steps below are what would be done.".to_owned());
     }
     if let Some(reason) = &plan.hold {
-        if approved {
+        if plan.dry_run {
+            line(format!(
+                "Outside dry run this would be held for a person's approval: {reason}."
+            ));
+        } else if approved {
             line(format!("Approved by a person after it was held: {reason}."));
         } else {
             line(format!("HELD: {reason}. Nothing was changed."));
