@@ -184,6 +184,30 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     );
     assert!(keys.iter().any(|k| k.contains("/release/steps/")));
 
+    // A record lost after its step succeeded: the retry finds the address already back on its
+    // interface and counts it done, rather than failing or moving it.
+    world
+        .account
+        .clients
+        .s3
+        .delete_object()
+        .bucket(&world.bucket)
+        .key(format!(
+            "incidents/{}/release/steps/02-restore-addresses.json",
+            report.incident_id
+        ))
+        .send()
+        .await?;
+    let retried = responder.release(&request, Budget::default()).await?;
+    let restore = retried
+        .steps
+        .iter()
+        .find(|s| s.action == "restore-addresses")
+        .expect("the step");
+    assert_eq!(restore.outcome, Outcome::Done, "{restore:#?}");
+    assert!(world.elastic_ip_associated().await?);
+    assert!(world.pages().await?.is_empty());
+
     // Again: nothing more happens, nobody is paged.
     let again = responder.release(&request, Budget::default()).await?;
     assert!(again.steps.iter().all(|s| s.outcome == Outcome::AlreadyDone));

@@ -27,14 +27,16 @@ pub async fn restore_interfaces(ec2: &Client, interfaces: &[InterfaceGroups]) ->
     })
 }
 
-/// Associates each Elastic IP with the interface and private address it had.
+/// Associates each Elastic IP with the interface and private address it had. An address
+/// already on that interface (a retry after the record was lost) counts as done; one taken
+/// by anything else is an error, never moved.
 pub async fn restore_addresses(ec2: &Client, addresses: &[AddressState]) -> Result<Done, AwsError> {
     let mut request_ids = Vec::new();
     for address in addresses {
         let Some(allocation) = &address.allocation_id else {
             continue;
         };
-        let output = ec2
+        let result = ec2
             .associate_address()
             .allocation_id(allocation)
             .set_network_interface_id(address.network_interface_id.clone())
@@ -42,8 +44,26 @@ pub async fn restore_addresses(ec2: &Client, addresses: &[AddressState]) -> Resu
             .allow_reassociation(false)
             .send()
             .await
-            .map_err(sdk("AssociateAddress"))?;
-        request_ids.extend(request_id(&output));
+            .map_err(sdk("AssociateAddress"));
+        match result {
+            Ok(output) => request_ids.extend(request_id(&output)),
+            Err(err) if err.code == "Resource.AlreadyAssociated" => {
+                let found = ec2
+                    .describe_addresses()
+                    .allocation_ids(allocation)
+                    .send()
+                    .await
+                    .map_err(sdk("DescribeAddresses"))?;
+                let ours = found
+                    .addresses()
+                    .iter()
+                    .any(|a| a.network_interface_id() == address.network_interface_id.as_deref());
+                if !ours {
+                    return Err(err);
+                }
+            }
+            Err(err) => return Err(err),
+        }
     }
     Ok(Done {
         request_ids,
