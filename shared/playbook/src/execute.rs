@@ -1,7 +1,8 @@
-//! The executor: runs a plan's steps in order, once each, and reports every outcome.
+//! The executor: runs a plan's steps stage by stage, once each, and reports every outcome.
 
 use std::time::{Duration, Instant, SystemTime};
 
+use futures_util::future::join_all;
 use tracing::Instrument;
 
 use crate::actions::ec2::IsolationDetail;
@@ -12,9 +13,6 @@ use crate::ledger::{Created, History, Ledger};
 use crate::page;
 use crate::plan::{Plan, Step};
 use crate::report::{EvidenceObject, Outcome, Report, StepReport};
-
-/// How many times (half a second apart) to wait for another invocation's claimed step.
-const WAIT_ATTEMPTS: u32 = 20;
 
 /// Time kept back before the Lambda deadline: no step starts inside it.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
@@ -128,9 +126,21 @@ impl StepResult {
     }
 }
 
+/// One step run and recorded.
+struct Finished {
+    report: StepReport,
+    /// Evidence objects the step wrote, its record among them.
+    objects: Vec<EvidenceObject>,
+    ledger_error: Option<AwsError>,
+    /// When a containment step was done, counted from the event's arrival.
+    contained_after_ms: Option<u64>,
+}
+
 impl Run<'_> {
-    /// Runs every step not yet recorded in `history`. A failed step does not stop the ones
-    /// after it: each is independent or checks its own precondition (verification).
+    /// Runs every step not yet recorded in `history`, stage by stage (`Plan::stages`): the
+    /// steps of a stage together, each recorded as soon as it is done, and a stage only once
+    /// the one before it is finished. A failed step does not stop the others: each is
+    /// independent or checks its own precondition (verification).
     pub async fn execute(&self, history: History) -> Report {
         let mut steps: Vec<StepReport> = Vec::with_capacity(self.plan.steps.len());
         let mut objects = history.objects;
@@ -138,61 +148,47 @@ impl Run<'_> {
         let mut started = 0;
         let mut interrupted = None;
         let mut contained_after_ms = None;
-        for (index, planned) in self.plan.steps.iter().enumerate() {
-            if let Some(record) = history.steps.get(&index) {
-                let mut record = record.clone();
-                if record.outcome == Outcome::Done {
-                    record.outcome = Outcome::AlreadyDone;
+        for stage in self.plan.stages() {
+            let mut batch = Vec::new();
+            for index in stage {
+                let planned = &self.plan.steps[index];
+                if let Some(record) = history.steps.get(&index) {
+                    let mut record = record.clone();
+                    if record.outcome == Outcome::Done {
+                        record.outcome = Outcome::AlreadyDone;
+                    }
+                    tracing::info!(step = record.action, "step already done");
+                    steps.push(record);
+                    continue;
                 }
-                tracing::info!(step = record.action, "step already done");
-                steps.push(record);
-                continue;
+                if let Some(reason) = self.budget.spent(started) {
+                    tracing::warn!(
+                        next_step = planned.step.action(),
+                        reason,
+                        "stopping; a retry resumes here"
+                    );
+                    interrupted = Some(format!(
+                        "{reason}, before step {} ({})",
+                        index + 1,
+                        planned.step.action()
+                    ));
+                    break;
+                }
+                started += 1;
+                batch.push(index);
             }
-            if let Some(reason) = self.budget.spent(started) {
-                tracing::warn!(
-                    next_step = planned.step.action(),
-                    reason,
-                    "stopping; a retry resumes here"
-                );
-                interrupted = Some(format!(
-                    "{reason}, before step {} ({})",
-                    index + 1,
-                    planned.step.action()
-                ));
+            let finished = join_all(batch.into_iter().map(|index| self.step(index, &steps))).await;
+            for done in finished {
+                objects.extend(done.objects);
+                ledger_errors.extend(done.ledger_error);
+                contained_after_ms = contained_after_ms.max(done.contained_after_ms);
+                steps.push(done.report);
+            }
+            // In plan order, for the page and the report, whoever finished first.
+            steps.sort_by_key(|s| s.index);
+            if interrupted.is_some() {
                 break;
             }
-            started += 1;
-            let name = self.ledger.step_name(index, planned.step.action());
-            let action = planned.step.action();
-            let span = tracing::info_span!("step", step = action, index);
-            let result = self
-                .run(&planned.step, &name, &steps, &mut objects)
-                .instrument(span)
-                .await;
-            let base = StepReport {
-                index,
-                action: action.to_owned(),
-                target: self.target(&planned.step),
-                outcome: Outcome::Done,
-                error_code: None,
-                message: None,
-                request_ids: Vec::new(),
-                detail: serde_json::Value::Null,
-            };
-            let (mut report, record) = result.into_report(base);
-            if report.outcome == Outcome::Done && planned.step.mutates() {
-                contained_after_ms = u64::try_from(self.received.elapsed().as_millis()).ok();
-            }
-            if record {
-                tracing::info!(step = action, outcome = ?report.outcome, request_ids = ?report.request_ids, "step finished");
-                match self.record(&name, &report).await {
-                    Ok(Created::Written(object)) => objects.push(object),
-                    // A concurrent invocation recorded the same converging step first.
-                    Ok(Created::Exists) => report.outcome = Outcome::AlreadyDone,
-                    Err(err) => ledger_errors.push(err),
-                }
-            }
-            steps.push(report);
         }
         Report {
             incident_id: self.incident.id.clone(),
@@ -212,6 +208,50 @@ impl Run<'_> {
             interrupted,
             contained_after_ms,
         }
+    }
+
+    /// Runs step `index` and records it; `before` holds the reports of the earlier stages.
+    async fn step(&self, index: usize, before: &[StepReport]) -> Finished {
+        let planned = &self.plan.steps[index];
+        let action = planned.step.action();
+        let name = self.ledger.step_name(index, action);
+        let span = tracing::info_span!("step", step = action, index);
+        async {
+            let mut objects = Vec::new();
+            let result = self.run(&planned.step, &name, before, &mut objects).await;
+            let base = StepReport {
+                index,
+                action: action.to_owned(),
+                target: self.target(&planned.step),
+                outcome: Outcome::Done,
+                error_code: None,
+                message: None,
+                request_ids: Vec::new(),
+                detail: serde_json::Value::Null,
+            };
+            let (mut report, record) = result.into_report(base);
+            let contained_after_ms = (report.outcome == Outcome::Done && planned.step.mutates())
+                .then(|| u64::try_from(self.received.elapsed().as_millis()).ok())
+                .flatten();
+            let mut ledger_error = None;
+            if record {
+                tracing::info!(step = action, outcome = ?report.outcome, request_ids = ?report.request_ids, "step finished");
+                match self.record(&name, &report).await {
+                    Ok(Created::Written(object)) => objects.push(object),
+                    // A concurrent invocation recorded the same converging step first.
+                    Ok(Created::Exists) => report.outcome = Outcome::AlreadyDone,
+                    Err(err) => ledger_error = Some(err),
+                }
+            }
+            Finished {
+                report,
+                objects,
+                ledger_error,
+                contained_after_ms,
+            }
+        }
+        .instrument(span)
+        .await
     }
 
     async fn record(&self, name: &str, report: &StepReport) -> Result<Created, AwsError> {
@@ -371,7 +411,7 @@ impl Run<'_> {
                     StepResult::Failed(err)
                 }
             },
-            Ok(false) => match self.ledger.wait_for(name, WAIT_ATTEMPTS).await {
+            Ok(false) => match self.ledger.wait_for(name).await {
                 Ok(Some(record)) => StepResult::Recorded(record),
                 Ok(None) => StepResult::Failed(AwsError::check(
                     "Claim",
@@ -383,17 +423,28 @@ impl Run<'_> {
         }
     }
 
-    /// Writes the raw event and the pre-containment state, once.
+    /// Writes the raw event and the pre-containment state, once each, together.
     async fn record_evidence(&self, objects: &mut Vec<EvidenceObject>) -> Result<Done, AwsError> {
         let event = serde_json::to_vec_pretty(&self.incident.raw).unwrap_or_default();
         let state = serde_json::to_vec_pretty(&self.plan.observation).unwrap_or_default();
-        let mut written = Vec::new();
-        for (name, body) in [("event.json", event), ("pre-state.json", state)] {
-            let sha256 = crate::ledger::sha256(&body);
-            if let Created::Written(object) = self.ledger.create(name, body).await? {
-                objects.push(object);
+        let written = [
+            serde_json::json!({"key": "event.json", "sha256": crate::ledger::sha256(&event)}),
+            serde_json::json!({"key": "pre-state.json", "sha256": crate::ledger::sha256(&state)}),
+        ];
+        let (event, state) = tokio::join!(
+            self.ledger.create("event.json", event),
+            self.ledger.create("pre-state.json", state)
+        );
+        let mut first_error = None;
+        for created in [event, state] {
+            match created {
+                Ok(Created::Written(object)) => objects.push(object),
+                Ok(Created::Exists) => {}
+                Err(err) => first_error = first_error.or(Some(err)),
             }
-            written.push(serde_json::json!({"key": name, "sha256": sha256}));
+        }
+        if let Some(err) = first_error {
+            return Err(err);
         }
         Ok(Done {
             request_ids: Vec::new(),

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, DateTime, DateTimeFormat};
+use futures_util::future::try_join_all;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -16,6 +17,9 @@ use crate::report::{EvidenceObject, StepReport};
 /// A claim older than this belongs to an invocation that is gone (the function timeout is
 /// shorter), and may be taken over.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(150);
+
+/// How many times, half a second apart, to look for another invocation's record.
+pub const WAIT_ATTEMPTS: u32 = 20;
 
 /// What a write-once put found.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +40,21 @@ pub struct History {
     pub steps: BTreeMap<usize, StepReport>,
     /// Objects read, with their SHA-256.
     pub objects: Vec<EvidenceObject>,
+    /// Whether a run of this plan has written its report (finished, complete or not).
+    pub reported: bool,
+}
+
+impl History {
+    /// Whether another invocation may be running the plan right now: it was made less than a
+    /// claim lease ago and no run of it has reported yet.
+    #[must_use]
+    pub fn maybe_running(&self, now: SystemTime) -> bool {
+        let Some(plan) = &self.plan else { return false };
+        let planned = DateTime::from_str(&plan.planned_at, DateTimeFormat::DateTime)
+            .ok()
+            .and_then(|t| SystemTime::try_from(t).ok());
+        !self.reported && planned.is_some_and(|t| now.duration_since(t).unwrap_or_default() < CLAIM_LEASE)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -120,6 +139,12 @@ impl Ledger {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }
 
+    /// Where a run writes its report when it ends: `report.json`, beside its steps' folder.
+    #[must_use]
+    pub fn report_name(&self) -> String {
+        format!("{}report.json", self.steps_dir.trim_end_matches("steps/"))
+    }
+
     /// The ledger key of step `index`.
     #[must_use]
     pub fn step_name(&self, index: usize, action: &str) -> String {
@@ -148,14 +173,20 @@ impl Ledger {
                 }
             }
         }
-        let mut history = History::default();
-        for name in names {
+        let reported = names.contains(&self.report_name());
+        names.retain(|name| {
             let is_step =
                 name.starts_with(self.steps_dir) && name.rsplit_once('.').is_some_and(|(_, ext)| ext == "json");
-            if name != "plan.json" && name != "release/plan.json" && !is_step {
-                continue;
-            }
-            let Some(bytes) = self.read(&name).await? else { continue };
+            name == "plan.json" || name == "release/plan.json" || is_step
+        });
+        // All read at once: a resumed run waits one round trip for them, not one per step.
+        let read = try_join_all(names.iter().map(|name| self.read(name))).await?;
+        let mut history = History {
+            reported,
+            ..History::default()
+        };
+        for (name, bytes) in names.into_iter().zip(read) {
+            let Some(bytes) = bytes else { continue };
             history.objects.push(EvidenceObject {
                 key: self.key(&name),
                 sha256: sha256(&bytes),
@@ -281,12 +312,24 @@ impl Ledger {
     }
 
     /// Waits briefly for another invocation's record of step `name`.
-    pub async fn wait_for(&self, name: &str, attempts: u32) -> Result<Option<StepReport>, AwsError> {
-        for attempt in 0..attempts {
+    pub async fn wait_for(&self, name: &str) -> Result<Option<StepReport>, AwsError> {
+        match self.wait_for_object(name).await? {
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(name, &e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits briefly for another invocation's run to write its report; true if it did.
+    pub async fn wait_for_report(&self) -> Result<bool, AwsError> {
+        Ok(self.wait_for_object(&self.report_name()).await?.is_some())
+    }
+
+    async fn wait_for_object(&self, name: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        for attempt in 0..WAIT_ATTEMPTS {
             if let Some(bytes) = self.read(name).await? {
-                return serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(name, &e));
+                return Ok(Some(bytes));
             }
-            if attempt + 1 < attempts {
+            if attempt + 1 < WAIT_ATTEMPTS {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
@@ -300,4 +343,43 @@ fn corrupt(name: &str, err: &serde_json::Error) -> AwsError {
 
 fn epoch_seconds() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::Observation;
+    use crate::policy::Playbook;
+
+    fn planned_at(at: SystemTime) -> History {
+        let planned_at = DateTime::from(at).fmt(DateTimeFormat::DateTime).unwrap();
+        History {
+            plan: Some(Plan {
+                incident_id: "guardduty-1".into(),
+                playbook: Playbook::PageOnly,
+                dry_run: false,
+                reason: String::new(),
+                planned_at,
+                observation: Observation::NotNeeded,
+                critical: false,
+                hold: None,
+                steps: Vec::new(),
+            }),
+            ..History::default()
+        }
+    }
+
+    #[test]
+    fn a_fresh_plan_without_a_report_may_be_running_elsewhere() {
+        let now = SystemTime::now();
+        assert!(planned_at(now).maybe_running(now));
+        let reported = History {
+            reported: true,
+            ..planned_at(now)
+        };
+        assert!(!reported.maybe_running(now), "its run has ended");
+        let lapsed = planned_at(now - CLAIM_LEASE - Duration::from_secs(1));
+        assert!(!lapsed.maybe_running(now), "its invocation is gone");
+        assert!(!History::default().maybe_running(now), "no plan yet");
+    }
 }

@@ -8,8 +8,8 @@
 //!
 //! [`intake`] reads an event leniently into an [`Incident`]; [`responder`] looks at the
 //! resource (read-only) when a playbook will act; [`plan::plan`] is pure and holds every guard;
-//! [`execute`] runs the steps once each, recording them in the evidence bucket ([`ledger`]), and
-//! pages last. The Lambda functions are thin wrappers around [`Responder::handle`].
+//! [`execute`] runs the steps once each, in stages of steps that need not wait for one another,
+//! recording them in the evidence bucket ([`ledger`]), and pages last. The Lambda functions are thin wrappers around [`Responder::handle`].
 //!
 //! Planning needs no AWS at all:
 //!

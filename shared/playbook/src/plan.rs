@@ -1,6 +1,7 @@
 //! The pure planner: `(Incident, Observation, Policy, now) -> Plan`, with every guard decided here.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::time::SystemTime;
 
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
@@ -163,6 +164,47 @@ impl Step {
     #[must_use]
     pub fn mutates(&self) -> bool {
         !matches!(self, Step::RecordEvidence | Step::VerifyIsolation { .. } | Step::Page)
+    }
+
+    /// Whether the step must wait for `earlier`, planned before it, to finish: it reads what
+    /// `earlier` did, or the order is the point. Steps that need not wait run together.
+    #[must_use]
+    pub fn waits_for(&self, earlier: &Step) -> bool {
+        match self {
+            // An Auto Scaling group would replace the isolated instance while it is a member.
+            Step::IsolateInterfaces { .. } => matches!(earlier, Step::DetachFromAutoScaling { .. }),
+            // Verification and the page read the results of the steps before them; a release
+            // is rare and deliberate, one step at a time in the planned order.
+            Step::VerifyIsolation { .. }
+            | Step::Page
+            | Step::RestoreInterfaces { .. }
+            | Step::RestoreAddresses { .. }
+            | Step::RestoreProtection { .. }
+            | Step::MarkReleased { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+impl Plan {
+    /// The steps in stages: each stage starts once the ones before it are finished, and the
+    /// steps within a stage run together, none waiting for another (`Step::waits_for`).
+    #[must_use]
+    pub fn stages(&self) -> Vec<Range<usize>> {
+        let mut stages: Vec<Range<usize>> = Vec::new();
+        for (index, planned) in self.steps.iter().enumerate() {
+            match stages.last_mut() {
+                Some(stage)
+                    if !self.steps[stage.clone()]
+                        .iter()
+                        .any(|e| planned.step.waits_for(&e.step)) =>
+                {
+                    stage.end = index + 1;
+                }
+                _ => stages.push(index..index + 1),
+            }
+        }
+        stages
     }
 }
 
@@ -431,7 +473,7 @@ impl Planner<'_> {
     fn steps(middle: Vec<PlannedStep>) -> Vec<PlannedStep> {
         let mut steps = vec![PlannedStep {
             step: Step::RecordEvidence,
-            reason: "keep the event and the state before changing anything".to_owned(),
+            reason: "keep the raw event and the state (fixed in plan.json before anything changes)".to_owned(),
         }];
         steps.extend(middle);
         steps.push(PlannedStep {
@@ -652,7 +694,7 @@ fn credential_compromise(
     };
     let mut steps = vec![step(
         Step::RecordEvidence,
-        "keep the event, the keys' status and the principal's policies before changing anything",
+        "keep the raw event, the keys' status and the principal's policies (fixed in plan.json before anything changes)",
     )];
     match principal.kind {
         PrincipalKind::User => {
@@ -693,7 +735,7 @@ fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) 
     let mut steps = vec![
         step(
             Step::RecordEvidence,
-            "keep the event and the pre-containment state before changing anything",
+            "keep the raw event and the pre-containment state (fixed in plan.json before anything changes)",
         ),
         step(
             Step::ProtectInstance {
@@ -882,6 +924,37 @@ mod tests {
     }
 
     #[test]
+    fn containment_runs_together_and_verification_waits_for_it() {
+        let plan = plan(
+            &incident(8.0),
+            &Observation::Instance(Box::new(instance())),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        // Evidence, protection, isolation, snapshot and tag together; then verify; then page.
+        assert_eq!(plan.stages(), [0..5, 5..6, 6..7]);
+
+        let mut member = instance();
+        member.auto_scaling_group = Some("web-asg".into());
+        let plan = super::plan(
+            &incident(8.0),
+            &Observation::Instance(Box::new(member)),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        let stages = plan.stages();
+        let stage_of = |action: &str| {
+            let index = plan.steps.iter().position(|s| s.step.action() == action).unwrap();
+            stages.iter().position(|r| r.contains(&index)).unwrap()
+        };
+        assert!(stage_of("detach-from-auto-scaling") < stage_of("isolate-interfaces"));
+        assert_eq!(stage_of("protect-instance"), stage_of("detach-from-auto-scaling"));
+        assert_eq!(stage_of("snapshot-volumes"), stage_of("isolate-interfaces"));
+        assert!(stage_of("isolate-interfaces") < stage_of("verify-isolation"));
+        assert!(stage_of("verify-isolation") < stage_of("page"));
+    }
+
+    #[test]
     fn auto_scaling_and_addresses_add_steps() {
         let mut state = instance();
         state.auto_scaling_group = Some("web-asg".into());
@@ -1013,6 +1086,7 @@ mod tests {
             actions(&plan),
             ["record-evidence", "deactivate-access-key", "deny-all-user", "page"]
         );
+        assert_eq!(plan.stages(), [0..3, 3..4]);
         let json = serde_json::to_string(&plan).unwrap();
         assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
     }

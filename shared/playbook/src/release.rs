@@ -139,7 +139,7 @@ impl Responder {
             received: std::time::Instant::now(),
         };
         let report = run.execute(history).await;
-        self.finish(&ledger, report, "release/report.json").await
+        self.finish(&ledger, report).await
     }
 
     /// The incident id on a quarantined instance, if it has one.

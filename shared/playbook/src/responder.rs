@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::execute::{Budget, Run};
 use crate::incident::{Incident, Resource, Source};
 use crate::intake::{self, Ignored, Intake, IntakeError};
-use crate::ledger::{Created, Ledger};
+use crate::ledger::{Created, History, Ledger};
 use crate::observation::Observation;
 use crate::plan::{Plan, plan};
 use crate::policy::{Playbook, Policy, Routing};
@@ -194,14 +194,32 @@ impl Responder {
         };
         let ledger = Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, &folder);
         let ledger = if approved { ledger.approved() } else { ledger };
-        let history = ledger.history().await.map_err(Error::Ledger)?;
-        let plan = match &history.plan {
-            Some(plan) => {
-                tracing::info!(steps_done = history.steps.len(), "resuming the recorded plan");
-                plan.clone()
-            }
-            None => self.new_plan(incident, &ledger).await?,
+        // The ledger is read while the resource is described: one round trip, not two. A
+        // redelivery, which finds its plan in the ledger, leaves the observation unused.
+        let (history, observation) = tokio::join!(ledger.history(), self.observe(incident));
+        let history = history.map_err(Error::Ledger)?;
+        let history = match &history.plan {
+            // A person's approval is deliberate and comes long after the held run ended.
+            Some(_) if !approved && history.maybe_running(SystemTime::now()) => self.after_other_run(&ledger).await?,
+            Some(_) => history,
+            None => match self.new_plan(incident, &observation, &ledger).await? {
+                Some(plan) => History {
+                    plan: Some(plan),
+                    ..history
+                },
+                None => self.after_other_run(&ledger).await?,
+            },
         };
+        let Some(plan) = history.plan.clone() else {
+            return Err(Error::Ledger(AwsError::check(
+                "GetObject",
+                "CorruptLedgerRecord",
+                "plan.json vanished".to_owned(),
+            )));
+        };
+        if !history.steps.is_empty() {
+            tracing::info!(steps_done = history.steps.len(), "resuming the recorded plan");
+        }
         tracing::info!(
             playbook = plan.playbook.as_str(),
             dry_run = plan.dry_run,
@@ -219,19 +237,26 @@ impl Responder {
             received,
         };
         let report = run.execute(history).await;
-        let name = if approved {
-            "approved/report.json"
-        } else {
-            "report.json"
-        };
-        self.finish(&ledger, report, name).await
+        self.finish(&ledger, report).await
+    }
+
+    /// Another invocation is handling the same incident right now (EventBridge delivers at
+    /// least once): waits briefly for its report, then reads what it did, so that this run
+    /// does only what is left instead of racing it (a second conversion wave after the first
+    /// run's isolation would open the instance again for a moment).
+    async fn after_other_run(&self, ledger: &Ledger) -> Result<History, Error> {
+        tracing::info!("another invocation is handling this incident; waiting for its report");
+        if !ledger.wait_for_report().await.map_err(Error::Ledger)? {
+            tracing::warn!("no report came; resuming its plan");
+        }
+        ledger.history().await.map_err(Error::Ledger)
     }
 
     /// Keeps the report in the evidence bucket and answers: the report, or the error that
     /// makes Lambda retry.
-    pub(crate) async fn finish(&self, ledger: &Ledger, mut report: Report, name: &str) -> Result<Report, Error> {
+    pub(crate) async fn finish(&self, ledger: &Ledger, mut report: Report) -> Result<Report, Error> {
         let body = serde_json::to_vec_pretty(&report).unwrap_or_default();
-        match ledger.overwrite(name, body).await {
+        match ledger.overwrite(&ledger.report_name(), body).await {
             Ok(object) => report.objects.push(object),
             Err(err) => report.ledger_errors.push(err),
         }
@@ -249,28 +274,19 @@ impl Responder {
         }
     }
 
-    /// Observes, plans, and records the plan; if another invocation recorded one first,
-    /// follows theirs, so every delivery of an incident runs the same plan.
-    async fn new_plan(&self, incident: &Incident, ledger: &Ledger) -> Result<Plan, Error> {
-        let observation = self.observe(incident).await;
-        let plan = plan(incident, &observation, &self.policy, SystemTime::now());
+    /// Plans from `observation` and records the plan before anything changes. `None` if
+    /// another invocation recorded one first: every delivery of an incident runs that one.
+    async fn new_plan(
+        &self,
+        incident: &Incident,
+        observation: &Observation,
+        ledger: &Ledger,
+    ) -> Result<Option<Plan>, Error> {
+        let plan = plan(incident, observation, &self.policy, SystemTime::now());
         let body = serde_json::to_vec_pretty(&plan).unwrap_or_default();
         match ledger.create("plan.json", body).await.map_err(Error::Ledger)? {
-            Created::Written(_) => Ok(plan),
-            Created::Exists => {
-                let bytes = ledger
-                    .read("plan.json")
-                    .await
-                    .map_err(Error::Ledger)?
-                    .unwrap_or_default();
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::Ledger(AwsError::check(
-                        "GetObject",
-                        "CorruptLedgerRecord",
-                        format!("plan.json: {e}"),
-                    ))
-                })
-            }
+            Created::Written(_) => Ok(Some(plan)),
+            Created::Exists => Ok(None),
         }
     }
 
