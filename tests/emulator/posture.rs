@@ -3,7 +3,7 @@
 use anyhow::Result;
 use playbook::{Outcome, Playbook, Response, Settings, Source};
 use tourniquet_tests::events;
-use tourniquet_tests::world::World;
+use tourniquet_tests::world::{World, put_config_rule};
 
 use crate::world;
 
@@ -79,6 +79,79 @@ async fn common_ports_and_authorized_ports_rules() -> Result<()> {
     respond(&world, "config/vpc-sg-open-only-to-authorized-ports-noncompliant.json").await?;
     let (after, _) = world.group_rules(&world.web_group).await?;
     assert_eq!(after, ["tcp 443 from 0.0.0.0/0", "tcp 443 from 10.20.0.0/16"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_rule_as_configured_decides_what_goes() -> Result<()> {
+    let world = world().await?;
+    // The rule authorizes 80 as well: the event does not say so, DescribeConfigRules does.
+    put_config_rule(
+        &world.account,
+        "vpc-sg-open-only-to-authorized-ports",
+        "VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS",
+        r#"{"authorizedTcpPorts":"80,443"}"#,
+    )
+    .await?;
+    let report = respond(&world, "config/vpc-sg-open-only-to-authorized-ports-noncompliant.json").await?;
+    let (after, _) = world.group_rules(&world.web_group).await?;
+    assert_eq!(
+        after,
+        [
+            "tcp 443 from 0.0.0.0/0",
+            "tcp 443 from 10.20.0.0/16",
+            "tcp 80 from 0.0.0.0/0"
+        ]
+    );
+    let pre = world
+        .evidence(&format!("incidents/{}/pre-state.json", report.incident_id))
+        .await?;
+    assert_eq!(pre["rule"]["parameters"]["authorizedTcpPorts"], "80,443");
+
+    // The rule allows keys a year old; the event's own (non-AWS) parameter says 90 days.
+    put_config_rule(
+        &world.account,
+        "access-keys-rotated",
+        "ACCESS_KEYS_ROTATED",
+        r#"{"maxAccessKeyAge":"365"}"#,
+    )
+    .await?;
+    let report = respond(&world, "config/access-keys-rotated-noncompliant.json").await?;
+    assert_eq!(report.playbook, Playbook::PageOnly);
+    assert!(report.reason.contains("older than 365 days"), "{}", report.reason);
+    assert_eq!(world.deployer_key_status().await?, ["Active", "Active"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rule_that_cannot_be_read_pages_and_changes_nothing() -> Result<()> {
+    let world = world().await?;
+    world
+        .account
+        .clients
+        .config
+        .delete_config_rule()
+        .config_rule_name("vpc-sg-open-only-to-authorized-ports")
+        .send()
+        .await?;
+    let before = world.group_rules(&world.web_group).await?;
+    let report = respond(&world, "config/vpc-sg-open-only-to-authorized-ports-noncompliant.json").await?;
+    assert_eq!(report.playbook, Playbook::PageOnly);
+    assert!(report.reason.contains("could not be read"), "{}", report.reason);
+    assert_eq!(world.group_rules(&world.web_group).await?, before);
+    assert_eq!(world.pages().await?.len(), 1);
+
+    // restricted-ssh has no parameters: it acts whether or not its rule reads.
+    world
+        .account
+        .clients
+        .config
+        .delete_config_rule()
+        .config_rule_name("securityhub-restricted-ssh-a1b2c3")
+        .send()
+        .await?;
+    let report = respond(&world, "config/restricted-ssh-noncompliant.json").await?;
+    assert_eq!(report.playbook, Playbook::CloseOpenPorts);
     Ok(())
 }
 

@@ -122,6 +122,11 @@ pub fn recorded_clients(account: &Account, recorder: &Recorder) -> Clients {
                 .interceptor(recorder.of("autoscaling"))
                 .build(),
         ),
+        config: aws_sdk_config::Client::from_conf(
+            aws_sdk_config::config::Builder::from(config)
+                .interceptor(recorder.of("config"))
+                .build(),
+        ),
         ec2: aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::config::Builder::from(config)
                 .interceptor(recorder.of("ec2"))

@@ -51,6 +51,59 @@ pub struct World {
     pub bucket: String,
 }
 
+/// The Config rules the samples in `events/config` name, as Security Hub, a conformance pack
+/// or a person set them up: name, managed rule, parameters.
+pub const CONFIG_RULES: [(&str, &str, &str); 6] = [
+    ("securityhub-restricted-ssh-a1b2c3", "INCOMING_SSH_DISABLED", "{}"),
+    (
+        "restricted-common-ports-conformance-pack-xyz12345",
+        "RESTRICTED_INCOMING_TRAFFIC",
+        "{}",
+    ),
+    (
+        "vpc-sg-open-only-to-authorized-ports",
+        "VPC_SG_OPEN_ONLY_TO_AUTHORIZED_PORTS",
+        r#"{"authorizedTcpPorts":"443"}"#,
+    ),
+    (
+        "vpc-default-security-group-closed",
+        "VPC_DEFAULT_SECURITY_GROUP_CLOSED",
+        "{}",
+    ),
+    (
+        "access-keys-rotated",
+        "ACCESS_KEYS_ROTATED",
+        r#"{"maxAccessKeyAge":"90"}"#,
+    ),
+    (
+        "iam-user-unused-credentials-check",
+        "IAM_USER_UNUSED_CREDENTIALS_CHECK",
+        r#"{"maxCredentialUsageAge":"90"}"#,
+    ),
+];
+
+/// Creates or changes the AWS managed Config rule `name`.
+pub async fn put_config_rule(account: &Account, name: &str, identifier: &str, parameters: &str) -> Result<()> {
+    let rule = aws_sdk_config::types::ConfigRule::builder()
+        .config_rule_name(name)
+        .source(
+            aws_sdk_config::types::Source::builder()
+                .owner(aws_sdk_config::types::Owner::Aws)
+                .source_identifier(identifier)
+                .build()?,
+        )
+        .input_parameters(parameters)
+        .build();
+    account
+        .clients
+        .config
+        .put_config_rule()
+        .config_rule(rule)
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// A page as it reached the subscribed queue.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -99,6 +152,9 @@ impl World {
             .and_then(|g| g.group_id())
             .context("default group")?
             .to_owned();
+        for (name, identifier, parameters) in CONFIG_RULES {
+            put_config_rule(&account, name, identifier, parameters).await?;
+        }
         let assets_bucket = format!("public-assets-{}", account.id);
         account.clients.s3.create_bucket().bucket(&assets_bucket).send().await?;
 

@@ -12,6 +12,7 @@ pub const MAX_ATTEMPTS: u32 = 5;
 #[derive(Debug, Clone)]
 pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
+    pub config: aws_sdk_config::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub iam: aws_sdk_iam::Client,
     pub s3: aws_sdk_s3::Client,
@@ -48,6 +49,11 @@ impl Clients {
         Clients {
             autoscaling: aws_sdk_autoscaling::Client::from_conf(
                 aws_sdk_autoscaling::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
+            config: aws_sdk_config::Client::from_conf(
+                aws_sdk_config::config::Builder::from(config)
                     .interceptor(CallLog)
                     .build(),
             ),

@@ -40,6 +40,7 @@
 
 pub mod actions;
 pub mod clients;
+pub mod config_rules;
 pub mod error;
 pub mod execute;
 pub mod incident;

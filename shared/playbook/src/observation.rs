@@ -22,6 +22,19 @@ pub enum Observation {
     Unavailable { code: String, message: String },
 }
 
+impl Observation {
+    /// The same observation, with the Config rule that judged its resource.
+    #[must_use]
+    pub fn with_rule(mut self, rule: ConfigRuleState) -> Self {
+        match &mut self {
+            Observation::SecurityGroup(group) => group.rule = Some(rule),
+            Observation::Principal(principal) => principal.rule = Some(rule),
+            _ => {}
+        }
+        self
+    }
+}
+
 /// An instance as `DescribeInstances` and friends showed it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct InstanceState {
@@ -117,6 +130,9 @@ pub struct PrincipalState {
     pub attached_policies: Vec<String>,
     /// Secondary look-ups that failed.
     pub notes: Vec<String>,
+    /// The Config rule that judged the user, for a Config incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<ConfigRuleState>,
 }
 
 /// One access key of a user.
@@ -136,6 +152,21 @@ pub struct SecurityGroupState {
     pub tags: BTreeMap<String, String>,
     pub ingress: Vec<GroupRule>,
     pub egress: Vec<GroupRule>,
+    /// The Config rule that judged the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<ConfigRuleState>,
+}
+
+/// A Config rule as `DescribeConfigRules` showed it: its parameters are not in the
+/// compliance-change event, and the response must follow the rule as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ConfigRuleState {
+    pub name: String,
+    /// `InputParameters`, each value as text; empty when the rule sets none.
+    pub parameters: BTreeMap<String, String>,
+    /// Why the rule could not be read (AWS error code and message), if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One rule of a security group, for one source (a CIDR, a group, a prefix list).
@@ -162,19 +193,6 @@ impl GroupRule {
     #[must_use]
     pub fn open_to_world(&self) -> bool {
         self.cidr_ipv4.as_deref() == Some("0.0.0.0/0") || self.cidr_ipv6.as_deref() == Some("::/0")
-    }
-
-    /// Whether the rule lets traffic reach TCP `port`.
-    #[must_use]
-    pub fn covers_tcp_port(&self, port: i32) -> bool {
-        match self.protocol.as_str() {
-            "-1" => true,
-            "tcp" | "6" => match (self.from_port, self.to_port) {
-                (Some(from), Some(to)) => from <= port && port <= to,
-                _ => true,
-            },
-            _ => false,
-        }
     }
 
     /// The rule for people: `tcp 22 from 0.0.0.0/0`.

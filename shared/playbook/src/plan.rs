@@ -7,11 +7,12 @@ use std::time::SystemTime;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use serde::{Deserialize, Serialize};
 
+use crate::config_rules::{self, Forbidden};
 use crate::incident::{Incident, Resource};
 use crate::names;
 use crate::observation::{
-    AddressState, BucketState, GroupRule, InstanceState, Observation, PrincipalKind, PrincipalState, QuarantineGroups,
-    SecurityGroupState,
+    AddressState, BucketState, ConfigRuleState, GroupRule, InstanceState, Observation, PrincipalKind, PrincipalState,
+    QuarantineGroups, SecurityGroupState,
 };
 use crate::policy::{Playbook, Policy, Routing};
 
@@ -264,73 +265,6 @@ pub fn plan(incident: &Incident, observation: &Observation, policy: &Policy, now
     }
 }
 
-/// Common ports AWS Config's `restricted-common-ports` blocks by default.
-const COMMON_PORTS: [i32; 5] = [20, 21, 3389, 3306, 4333];
-/// Ports `vpc-sg-open-only-to-authorized-ports` allows by default.
-const AUTHORIZED_TCP_PORTS: [i32; 1] = [443];
-/// Key age `access-keys-rotated` allows by default, in days.
-const MAX_KEY_AGE_DAYS: u64 = 90;
-
-/// Which world-open rules a Config rule forbids.
-enum Forbidden {
-    /// Rules reaching any of these TCP ports.
-    Ports(Vec<i32>),
-    /// Rules reaching any port outside these.
-    OutsidePorts(Vec<i32>),
-    /// Every rule, in and out, whatever its source (the default group must be closed).
-    Everything,
-}
-
-impl Forbidden {
-    fn for_rule(rule: &str, details: &BTreeMap<String, String>) -> Self {
-        let ports = |names: &[&str]| -> Vec<i32> {
-            names
-                .iter()
-                .filter_map(|n| details.get(&format!("param:{n}")))
-                .flat_map(|v| v.split(','))
-                .filter_map(|p| p.trim().parse().ok())
-                .collect()
-        };
-        if rule.contains("vpc-default-security-group-closed") {
-            Forbidden::Everything
-        } else if rule.contains("vpc-sg-open-only-to-authorized-ports") {
-            let authorized = ports(&["authorizedTcpPorts"]);
-            Forbidden::OutsidePorts(if authorized.is_empty() {
-                AUTHORIZED_TCP_PORTS.to_vec()
-            } else {
-                authorized
-            })
-        } else if rule.contains("restricted-common-ports") {
-            let blocked = ports(&[
-                "blockedPort1",
-                "blockedPort2",
-                "blockedPort3",
-                "blockedPort4",
-                "blockedPort5",
-            ]);
-            Forbidden::Ports(if blocked.is_empty() {
-                COMMON_PORTS.to_vec()
-            } else {
-                blocked
-            })
-        } else {
-            Forbidden::Ports(vec![22])
-        }
-    }
-
-    fn forbids(&self, rule: &GroupRule) -> bool {
-        match self {
-            Forbidden::Everything => true,
-            Forbidden::Ports(ports) => rule.open_to_world() && ports.iter().any(|p| rule.covers_tcp_port(*p)),
-            Forbidden::OutsidePorts(allowed) => {
-                let inside = matches!(rule.protocol.as_str(), "tcp" | "6")
-                    && matches!((rule.from_port, rule.to_port), (Some(f), Some(t)) if f == t && allowed.contains(&f));
-                rule.open_to_world() && !inside
-            }
-        }
-    }
-}
-
 /// The inputs of one plan, and the shapes a plan can take.
 struct Planner<'a> {
     incident: &'a Incident,
@@ -483,6 +417,34 @@ impl Planner<'_> {
         steps
     }
 
+    /// The Config rule's parameters: as the rule is configured (`DescribeConfigRules`), else
+    /// as the event carried them. An error says why neither is there, for a rule whose
+    /// response depends on them; a rule without parameters that matter goes on with none.
+    fn rule_parameters(&self, rule: Option<&ConfigRuleState>) -> Result<BTreeMap<String, String>, String> {
+        if let Some(rule) = rule
+            && rule.error.is_none()
+        {
+            return Ok(rule.parameters.clone());
+        }
+        let carried: BTreeMap<String, String> = self
+            .incident
+            .details
+            .iter()
+            .filter_map(|(key, value)| Some((key.strip_prefix("param:")?.to_owned(), value.clone())))
+            .collect();
+        let name = &self.incident.finding_type;
+        if !carried.is_empty() || !config_rules::is_tunable(name) {
+            return Ok(carried);
+        }
+        let why = rule
+            .and_then(|r| r.error.clone())
+            .unwrap_or_else(|| "it was not looked up".to_owned());
+        Err(format!(
+            "the parameters of Config rule {name} could not be read ({why}) and the event carries none: \
+             acting on defaults could revoke what the rule allows; paging only"
+        ))
+    }
+
     fn close_open_ports(&self, group: &SecurityGroupState) -> Plan {
         let id = &group.group_id;
         if let Some(plan) = self.protected_by_tag(&format!("security group {id}"), Some(&group.tags), None) {
@@ -494,11 +456,16 @@ impl Planner<'_> {
                  or empty (isolation); paging only"
             ));
         }
-        let forbidden = Forbidden::for_rule(&self.incident.finding_type, &self.incident.details);
+        let parameters = match self.rule_parameters(group.rule.as_ref()) {
+            Ok(parameters) => parameters,
+            Err(reason) => return self.page_only(reason),
+        };
+        let forbidden = Forbidden::for_rule(&self.incident.finding_type, &parameters);
         let ingress: Vec<GroupRule> = group.ingress.iter().filter(|r| forbidden.forbids(r)).cloned().collect();
-        let egress: Vec<GroupRule> = match forbidden {
-            Forbidden::Everything => group.egress.clone(),
-            _ => Vec::new(),
+        let egress: Vec<GroupRule> = if forbidden.closes_egress() {
+            group.egress.clone()
+        } else {
+            Vec::new()
         };
         if ingress.is_empty() && egress.is_empty() {
             return self.page_only(format!(
@@ -559,11 +526,10 @@ impl Planner<'_> {
         if let Some(reason) = principal_guard(user, self.policy) {
             return self.page_only(format!("{reason}; paging only"));
         }
-        let details = &self.incident.details;
-        let days = ["param:maxAccessKeyAge", "param:maxCredentialUsageAge"]
-            .iter()
-            .find_map(|k| details.get(*k)?.trim().parse::<u64>().ok())
-            .unwrap_or(MAX_KEY_AGE_DAYS);
+        let days = match self.rule_parameters(user.rule.as_ref()) {
+            Ok(parameters) => config_rules::max_key_age_days(&parameters),
+            Err(reason) => return self.page_only(reason),
+        };
         let now = DateTime::from(now).secs();
         let limit = i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX);
         let stale: Vec<&str> = user
@@ -1129,5 +1095,76 @@ mod tests {
         let json = serde_json::to_string(&plan).unwrap();
         assert!(json.contains(r#""action":"isolate-interfaces""#));
         assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
+    }
+
+    fn open_group(rule: Option<ConfigRuleState>) -> Observation {
+        let world = |port| GroupRule {
+            protocol: "tcp".into(),
+            from_port: Some(port),
+            to_port: Some(port),
+            cidr_ipv4: Some("0.0.0.0/0".into()),
+            ..GroupRule::default()
+        };
+        Observation::SecurityGroup(Box::new(SecurityGroupState {
+            group_id: "sg-1".into(),
+            ingress: vec![world(22), world(80), world(443)],
+            rule,
+            ..SecurityGroupState::default()
+        }))
+    }
+
+    fn revoked(plan: &Plan) -> Vec<Option<i32>> {
+        plan.steps
+            .iter()
+            .filter_map(|s| match &s.step {
+                Step::RevokeGroupRules { ingress, .. } => Some(ingress.iter().map(|r| r.from_port).collect::<Vec<_>>()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn config_rules_act_on_their_parameters_as_configured() {
+        let event: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../events/config/vpc-sg-open-only-to-authorized-ports-noncompliant.json"
+        ))
+        .unwrap();
+        let incident = crate::intake::parse(&event).unwrap().incident().unwrap();
+        let rule = |parameters: &[(&str, &str)], error: Option<&str>| ConfigRuleState {
+            name: incident.finding_type.clone(),
+            parameters: parameters.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            error: error.map(Into::into),
+        };
+        let at = |observation: &Observation| plan(&incident, observation, &policy(false), SystemTime::UNIX_EPOCH);
+
+        // The rule authorizes 80 and 443: only 22 goes.
+        let configured = at(&open_group(Some(rule(&[("authorizedTcpPorts", "80,443")], None))));
+        assert_eq!(revoked(&configured), [Some(22)]);
+        // A rule that sets nothing: HTTPS stays open.
+        let unset = at(&open_group(Some(rule(&[], None))));
+        assert_eq!(revoked(&unset), [Some(22), Some(80)]);
+        // Unreadable, and the event carries no parameters: acting on defaults could revoke
+        // port 80 that the rule allows.
+        let unreadable = at(&open_group(Some(rule(&[], Some("AccessDeniedException: no")))));
+        assert_eq!(unreadable.playbook, Playbook::PageOnly);
+        assert!(
+            unreadable.reason.contains("AccessDeniedException"),
+            "{}",
+            unreadable.reason
+        );
+        assert!(revoked(&unreadable).is_empty());
+        assert_eq!(at(&open_group(None)).playbook, Playbook::PageOnly);
+
+        // restricted-ssh has no parameters: an unreadable rule does not stop it.
+        let mut ssh = incident.clone();
+        ssh.finding_type = "securityhub-restricted-ssh-a1b2c3".into();
+        let plan = plan(
+            &ssh,
+            &open_group(Some(rule(&[], Some("NoSuchConfigRuleException: gone")))),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(revoked(&plan), [Some(22)]);
     }
 }

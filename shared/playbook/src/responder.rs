@@ -313,13 +313,21 @@ impl Responder {
                 _ => Observation::NotNeeded,
             },
             (Playbook::CloseOpenPorts, Resource::SecurityGroup { group_id }) => {
-                posture::observe_security_group(&self.clients.ec2, group_id).await
+                let (group, rule) = tokio::join!(
+                    posture::observe_security_group(&self.clients.ec2, group_id),
+                    posture::observe_rule(&self.clients.config, &incident.finding_type),
+                );
+                group.with_rule(rule)
             }
             (Playbook::BlockPublicBucket | Playbook::EncryptBucket, Resource::Bucket { name }) => {
                 posture::observe_bucket(&self.clients.s3, name).await
             }
             (Playbook::DeactivateStaleKeys, Resource::User { user_id }) => {
-                posture::observe_user_by_id(&self.clients.iam, user_id).await
+                let (user, rule) = tokio::join!(
+                    posture::observe_user_by_id(&self.clients.iam, user_id),
+                    posture::observe_rule(&self.clients.config, &incident.finding_type),
+                );
+                user.with_rule(rule)
             }
             _ => Observation::NotNeeded,
         }

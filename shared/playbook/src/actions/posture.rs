@@ -1,5 +1,5 @@
 //! Posture fixes for AWS Config: security group rules, bucket public access and encryption,
-//! and the user behind an IAM user id.
+//! the user behind an IAM user id, and the rule that judged them.
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdGroupPair};
 use aws_sdk_s3::types::{
@@ -8,7 +8,7 @@ use aws_sdk_s3::types::{
 };
 
 use super::{AwsError, Done, iam, request_id, sdk};
-use crate::observation::{BucketState, GroupRule, Observation, SecurityGroupState};
+use crate::observation::{BucketState, ConfigRuleState, GroupRule, Observation, SecurityGroupState};
 
 fn unavailable(err: AwsError) -> Observation {
     Observation::Unavailable {
@@ -103,6 +103,7 @@ pub async fn observe_security_group(ec2: &aws_sdk_ec2::Client, group_id: &str) -
             .collect(),
         ingress: rules(group.ip_permissions()),
         egress: rules(group.ip_permissions_egress()),
+        rule: None,
     }))
 }
 
@@ -278,4 +279,44 @@ pub async fn observe_user_by_id(client: &aws_sdk_iam::Client, user_id: &str) -> 
         code: "NoSuchEntity".to_owned(),
         message: format!("no IAM user with id {user_id}"),
     }
+}
+
+/// The Config rule `name` as configured: its parameters (a JSON document of strings, numbers
+/// accepted) or why they could not be read.
+pub async fn observe_rule(config: &aws_sdk_config::Client, name: &str) -> ConfigRuleState {
+    let mut state = ConfigRuleState {
+        name: name.to_owned(),
+        ..ConfigRuleState::default()
+    };
+    let output = match config.describe_config_rules().config_rule_names(name).send().await {
+        Ok(output) => output,
+        Err(err) => {
+            let err = AwsError::from_sdk("DescribeConfigRules", &err);
+            state.error = Some(format!("{}: {}", err.code, err.message));
+            return state;
+        }
+    };
+    let Some(rule) = output
+        .config_rules()
+        .iter()
+        .find(|r| r.config_rule_name() == Some(name))
+    else {
+        state.error = Some(format!("NoSuchConfigRuleException: no Config rule named {name}"));
+        return state;
+    };
+    let parameters = rule.input_parameters().unwrap_or("{}");
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(parameters) {
+        Ok(map) => {
+            state.parameters = map
+                .into_iter()
+                .filter_map(|(key, value)| match value {
+                    serde_json::Value::String(text) => Some((key, text)),
+                    serde_json::Value::Number(number) => Some((key, number.to_string())),
+                    _ => None,
+                })
+                .collect();
+        }
+        Err(err) => state.error = Some(format!("UnreadableInputParameters: {err}")),
+    }
+    state
 }
