@@ -150,7 +150,31 @@ async fn a_step_that_fails_for_good_does_not_stop_the_rest() -> Result<()> {
         .collect();
     assert_eq!(done, ["snapshot-volumes"]);
     assert_eq!(world.snapshots(&world.web.instance_id).await?.len(), 2);
-    assert!(world.pages().await?.is_empty(), "no second page");
+    // The person paged about the failure hears, once, that the retry completed the response.
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1, "one update");
+    assert!(
+        pages[0].subject.ends_with("isolated, done on retry"),
+        "{}",
+        pages[0].subject
+    );
+    assert!(
+        pages[0]
+            .message
+            .starts_with("UPDATE: an earlier page for this incident reported failed steps (snapshot-volumes)"),
+        "{}",
+        pages[0].message
+    );
+    assert_eq!(report.follow_up.map(|f| f.outcome), Some(Outcome::Done));
+
+    // A later delivery sends nothing more.
+    let report = responder
+        .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
+        .await?
+        .report()
+        .expect("an incident");
+    assert_eq!(report.follow_up.map(|f| f.outcome), Some(Outcome::AlreadyDone));
+    assert!(world.pages().await?.is_empty(), "no third page");
     Ok(())
 }
 
@@ -190,7 +214,13 @@ async fn thirty_percent_faults_every_incident_completes_nothing_twice() -> Resul
     );
     assert_eq!(world.snapshots(&worker).await?.len(), 1, "worker: one snapshot set");
     assert_eq!(world.deployer_key_status().await?, ["Inactive", "Active"]);
-    assert_eq!(world.pages().await?.len(), 3, "one page per incident");
+    // One page per incident, and one update for an incident whose page reported a failure
+    // that a retry then fixed.
+    let pages = world.pages().await?;
+    let (updates, first): (Vec<_>, Vec<_>) = pages.iter().partition(|p| p.subject.ends_with("done on retry"));
+    assert_eq!(first.len(), 3, "one page per incident: {pages:#?}");
+    let failed = first.iter().filter(|p| p.subject.ends_with("FAILED")).count();
+    assert_eq!(updates.len(), failed, "one update per page that reported a failure");
     Ok(())
 }
 

@@ -190,6 +190,15 @@ impl Run<'_> {
                 break;
             }
         }
+        let follow_up = match interrupted {
+            None => self.follow_up(&steps).await,
+            Some(_) => None,
+        }
+        .map(|done| {
+            objects.extend(done.objects);
+            ledger_errors.extend(done.ledger_error);
+            done.report
+        });
         Report {
             incident_id: self.incident.id.clone(),
             source: self.incident.source,
@@ -207,6 +216,69 @@ impl Run<'_> {
             ledger_errors,
             interrupted,
             contained_after_ms,
+            follow_up,
+        }
+    }
+
+    /// One update page, once, when a page already sent reported failed steps and every step
+    /// has now succeeded: the person paged must not be left believing the response failed.
+    async fn follow_up(&self, steps: &[StepReport]) -> Option<Finished> {
+        let page = steps
+            .iter()
+            .find(|s| s.action == Step::Page.action() && s.outcome == Outcome::AlreadyDone)?;
+        let earlier: Vec<String> = serde_json::from_value(page.detail["failed"].clone()).unwrap_or_default();
+        if earlier.is_empty() || !steps.iter().all(StepReport::succeeded) {
+            return None;
+        }
+        let name = self.ledger.follow_up_name();
+        let composed = page::compose_follow_up(
+            self.incident,
+            self.plan,
+            steps,
+            &self.ledger.uri(),
+            self.approved,
+            &earlier,
+        );
+        let result = self
+            .once(&name, notify::publish(&self.clients.sns, self.topic_arn, &composed))
+            .await;
+        let base = StepReport {
+            index: page.index,
+            action: "page-follow-up".to_owned(),
+            target: self.topic_arn.to_owned(),
+            outcome: Outcome::Done,
+            error_code: None,
+            message: None,
+            request_ids: Vec::new(),
+            detail: serde_json::Value::Null,
+        };
+        let (report, record) = result.into_report(base);
+        Some(self.recorded(&name, report, record, Vec::new()).await)
+    }
+
+    /// Records a step's report in the ledger when it is to be recorded.
+    async fn recorded(
+        &self,
+        name: &str,
+        mut report: StepReport,
+        record: bool,
+        mut objects: Vec<EvidenceObject>,
+    ) -> Finished {
+        let mut ledger_error = None;
+        if record {
+            tracing::info!(step = report.action, outcome = ?report.outcome, request_ids = ?report.request_ids, "step finished");
+            match self.record(name, &report).await {
+                Ok(Created::Written(object)) => objects.push(object),
+                // A concurrent invocation recorded the same converging step first.
+                Ok(Created::Exists) => report.outcome = Outcome::AlreadyDone,
+                Err(err) => ledger_error = Some(err),
+            }
+        }
+        Finished {
+            report,
+            objects,
+            ledger_error,
+            contained_after_ms: None,
         }
     }
 
@@ -229,25 +301,13 @@ impl Run<'_> {
                 request_ids: Vec::new(),
                 detail: serde_json::Value::Null,
             };
-            let (mut report, record) = result.into_report(base);
+            let (report, record) = result.into_report(base);
             let contained_after_ms = (report.outcome == Outcome::Done && planned.step.mutates())
                 .then(|| u64::try_from(self.received.elapsed().as_millis()).ok())
                 .flatten();
-            let mut ledger_error = None;
-            if record {
-                tracing::info!(step = action, outcome = ?report.outcome, request_ids = ?report.request_ids, "step finished");
-                match self.record(&name, &report).await {
-                    Ok(Created::Written(object)) => objects.push(object),
-                    // A concurrent invocation recorded the same converging step first.
-                    Ok(Created::Exists) => report.outcome = Outcome::AlreadyDone,
-                    Err(err) => ledger_error = Some(err),
-                }
-            }
             Finished {
-                report,
-                objects,
-                ledger_error,
                 contained_after_ms,
+                ..self.recorded(&name, report, record, objects).await
             }
         }
         .instrument(span)

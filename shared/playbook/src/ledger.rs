@@ -145,6 +145,13 @@ impl Ledger {
         format!("{}report.json", self.steps_dir.trim_end_matches("steps/"))
     }
 
+    /// Where the update page is recorded, beside the report (outside the steps' folder: it is
+    /// not a planned step).
+    #[must_use]
+    pub fn follow_up_name(&self) -> String {
+        format!("{}follow-up.json", self.steps_dir.trim_end_matches("steps/"))
+    }
+
     /// The ledger key of step `index`.
     #[must_use]
     pub fn step_name(&self, index: usize, action: &str) -> String {

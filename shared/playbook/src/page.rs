@@ -16,15 +16,47 @@ pub struct Page {
     pub severity: f64,
     pub incident_id: String,
     pub finding_type: String,
+    /// The steps the page reports as failed (kept in its record: a retry that completes them
+    /// sends one update).
+    pub failed: Vec<String>,
 }
 
 /// Composes the page from the incident, its plan and the steps before the page.
 #[must_use]
 pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence: &str, approved: bool) -> Page {
-    let failed = steps.iter().filter(|s| s.outcome == Outcome::Failed).count();
+    compose_as(incident, plan, steps, evidence, approved, &[])
+}
+
+/// The update to a page that reported `earlier_failed`, now that a retry has completed every
+/// step: the same page, saying so first.
+#[must_use]
+pub fn compose_follow_up(
+    incident: &Incident,
+    plan: &Plan,
+    steps: &[StepReport],
+    evidence: &str,
+    approved: bool,
+    earlier_failed: &[String],
+) -> Page {
+    compose_as(incident, plan, steps, evidence, approved, earlier_failed)
+}
+
+fn compose_as(
+    incident: &Incident,
+    plan: &Plan,
+    steps: &[StepReport],
+    evidence: &str,
+    approved: bool,
+    earlier_failed: &[String],
+) -> Page {
+    let failed: Vec<String> = steps
+        .iter()
+        .filter(|s| s.outcome == Outcome::Failed)
+        .map(|s| s.action.clone())
+        .collect();
     let held = plan.hold.is_some() && !approved && !plan.dry_run;
-    let verdict = if failed > 0 {
-        format!("{failed} step(s) FAILED")
+    let verdict = if !failed.is_empty() {
+        format!("{} step(s) FAILED", failed.len())
     } else if plan.dry_run && plan.playbook != Playbook::PageOnly {
         "dry run, nothing changed".to_owned()
     } else if held {
@@ -41,6 +73,11 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
             Playbook::PageOnly if plan.critical => "ACT NOW".to_owned(),
             Playbook::PageOnly => "no action".to_owned(),
         }
+    };
+    let verdict = if earlier_failed.is_empty() {
+        verdict
+    } else {
+        format!("{verdict}, done on retry")
     };
     let label = if plan.critical {
         "CRITICAL"
@@ -61,13 +98,24 @@ pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence:
         &tail,
     );
 
-    let body = body(incident, plan, steps, evidence, approved, failed);
+    let mut body = body(incident, plan, steps, evidence, approved, failed.len());
+    if !earlier_failed.is_empty() {
+        body.insert_str(
+            0,
+            &format!(
+                "UPDATE: an earlier page for this incident reported failed steps ({}); a retry has now \
+                 completed every step.\n\n",
+                earlier_failed.join(", ")
+            ),
+        );
+    }
     Page {
         subject,
         body,
         severity: incident.severity,
         incident_id: incident.id.clone(),
         finding_type: incident.finding_type.clone(),
+        failed,
     }
 }
 

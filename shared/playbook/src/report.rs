@@ -101,6 +101,9 @@ pub struct Report {
     /// Why the run stopped before the last step (the deadline was near), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
+    /// The update page sent when a retry completed steps an earlier page reported as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<StepReport>,
 }
 
 impl Report {
@@ -112,6 +115,9 @@ impl Report {
     /// Everything planned is in place (or reported, under dry run) and recorded.
     #[must_use]
     pub fn is_complete(&self) -> bool {
-        self.failures().next().is_none() && self.ledger_errors.is_empty() && self.interrupted.is_none()
+        self.failures().next().is_none()
+            && self.ledger_errors.is_empty()
+            && self.interrupted.is_none()
+            && self.follow_up.as_ref().is_none_or(StepReport::succeeded)
     }
 }

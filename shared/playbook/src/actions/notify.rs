@@ -29,6 +29,10 @@ pub async fn publish(sns: &Client, topic_arn: &str, page: &Page) -> Result<Done,
         .map_err(sdk("Publish"))?;
     Ok(Done {
         request_ids: request_id(&output).into_iter().collect(),
-        detail: serde_json::json!({"message_id": output.message_id(), "subject": page.subject}),
+        detail: serde_json::json!({
+            "message_id": output.message_id(),
+            "subject": page.subject,
+            "failed": page.failed,
+        }),
     })
 }
