@@ -179,6 +179,56 @@ async fn a_step_that_fails_for_good_does_not_stop_the_rest() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_snapshot_set_taken_before_a_crash_is_not_taken_again() -> Result<()> {
+    let world = world().await?;
+    let responder = world.responder(world.settings()).await?;
+    let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
+    let report = responder.handle(event.clone()).await?.report().expect("an incident");
+    assert_eq!(world.snapshots(&world.web.instance_id).await?.len(), 2);
+    drop(world.pages().await?);
+
+    // As if the invocation had died right after CreateSnapshots: no record, and a claim
+    // whose lease has long run out.
+    let s3 = &world.account.clients.s3;
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&world.bucket)
+        .prefix(format!("incidents/{}/steps/", report.incident_id))
+        .send()
+        .await?;
+    let record = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .find(|k| k.ends_with("-snapshot-volumes.json"))
+        .expect("a snapshot record")
+        .to_owned();
+    s3.delete_object().bucket(&world.bucket).key(&record).send().await?;
+    s3.put_object()
+        .bucket(&world.bucket)
+        .key(format!("{record}.claim"))
+        .body(br#"{"claimed_at": 0}"#.to_vec().into())
+        .send()
+        .await?;
+
+    let report = responder.handle(event).await?.report().expect("an incident");
+    let snapshot = report
+        .steps
+        .iter()
+        .find(|s| s.action == "snapshot-volumes")
+        .expect("the snapshot step");
+    assert_eq!(snapshot.outcome, Outcome::Done);
+    assert!(snapshot.detail["adopted"].is_string(), "{snapshot:#?}");
+    assert_eq!(
+        world.snapshots(&world.web.instance_id).await?.len(),
+        2,
+        "the set already taken, not a second one"
+    );
+    assert!(world.pages().await?.is_empty(), "the page was recorded: no second page");
+    Ok(())
+}
+
+#[tokio::test]
 async fn thirty_percent_faults_every_incident_completes_nothing_twice() -> Result<()> {
     let world = world().await?;
     let worker = world.launch_worker().await?;

@@ -9,7 +9,7 @@ use crate::actions::ec2::IsolationDetail;
 use crate::actions::{AwsError, Done, autoscaling, ec2, iam, notify, posture, probe, release};
 use crate::clients::Clients;
 use crate::incident::Incident;
-use crate::ledger::{Created, History, Ledger};
+use crate::ledger::{Claimed, Created, History, Ledger};
 use crate::page;
 use crate::plan::{Plan, Step};
 use crate::report::{EvidenceObject, Outcome, Report, StepReport};
@@ -240,7 +240,7 @@ impl Run<'_> {
             &earlier,
         );
         let result = self
-            .once(&name, notify::publish(&self.clients.sns, self.topic_arn, &composed))
+            .once(&name, |_| notify::publish(&self.clients.sns, self.topic_arn, &composed))
             .await;
         let base = StepReport {
             index: page.index,
@@ -386,7 +386,11 @@ impl Run<'_> {
             Step::DisassociateAddresses { addresses, .. } => ec2::disassociate_addresses(ec2, addresses).await,
             Step::SnapshotVolumes { instance_id, tags, .. } => {
                 return self
-                    .once(name, ec2::snapshot_volumes(ec2, instance_id, &self.incident.id, tags))
+                    .once(name, |claimed| {
+                        // An owner whose lease ran out may have taken the set and died unrecorded.
+                        let look_first = claimed == Claimed::TakenOver;
+                        ec2::snapshot_volumes(ec2, instance_id, &self.incident.id, tags, look_first)
+                    })
                     .await;
             }
             Step::TagInstance { instance_id, tags } => ec2::tag_instance(ec2, instance_id, tags).await,
@@ -445,7 +449,7 @@ impl Run<'_> {
             Step::Page => {
                 let page = page::compose(self.incident, self.plan, before, &self.ledger.uri(), self.approved);
                 return self
-                    .once(name, notify::publish(&self.clients.sns, self.topic_arn, &page))
+                    .once(name, |_| notify::publish(&self.clients.sns, self.topic_arn, &page))
                     .await;
             }
         };
@@ -458,10 +462,13 @@ impl Run<'_> {
     /// Runs a step that must happen once per incident (a snapshot set, a page) under a
     /// ledger claim. If another invocation holds the claim, waits for its record; if none
     /// comes, fails so that Lambda retries once the claim has lapsed.
-    async fn once(&self, name: &str, action: impl Future<Output = Result<Done, AwsError>>) -> StepResult {
+    async fn once<F>(&self, name: &str, action: impl FnOnce(Claimed) -> F) -> StepResult
+    where
+        F: Future<Output = Result<Done, AwsError>>,
+    {
         match self.ledger.claim(name).await {
             Err(err) => StepResult::Failed(err),
-            Ok(true) => match action.await {
+            Ok(claimed @ (Claimed::Fresh | Claimed::TakenOver)) => match action(claimed).await {
                 Ok(done) => StepResult::Done(done),
                 Err(err) => {
                     // Nothing was done: free the claim so that the retry may act at once.
@@ -471,7 +478,7 @@ impl Run<'_> {
                     StepResult::Failed(err)
                 }
             },
-            Ok(false) => match self.ledger.wait_for(name).await {
+            Ok(Claimed::Elsewhere) => match self.ledger.wait_for(name).await {
                 Ok(Some(record)) => StepResult::Recorded(record),
                 Ok(None) => StepResult::Failed(AwsError::check(
                     "Claim",

@@ -58,8 +58,20 @@ impl History {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Claim {
+struct ClaimRecord {
     claimed_at: u64,
+}
+
+/// What claiming a step gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// The step was free: this invocation owns it.
+    Fresh,
+    /// The owner's lease ran out: this invocation owns it, and the owner may have done the
+    /// step before it died without recording it.
+    TakenOver,
+    /// Another invocation holds it.
+    Elsewhere,
 }
 
 /// One incident's folder in the evidence bucket.
@@ -283,27 +295,28 @@ impl Ledger {
         Ok(object)
     }
 
-    /// Claims a step that must not run twice (a snapshot set, a page). True if this
-    /// invocation now owns it: the claim was free, or its owner's lease ran out.
-    pub async fn claim(&self, step_name: &str) -> Result<bool, AwsError> {
+    /// Claims a step that must not run twice (a snapshot set, a page): this invocation owns
+    /// it if the claim was free or its owner's lease ran out.
+    pub async fn claim(&self, step_name: &str) -> Result<Claimed, AwsError> {
         let name = format!("{step_name}.claim");
-        let body = serde_json::to_vec(&Claim {
+        let body = serde_json::to_vec(&ClaimRecord {
             claimed_at: epoch_seconds(),
         })
         .unwrap_or_default();
         if let Created::Written(_) = self.create(&name, body.clone()).await? {
-            return Ok(true);
+            return Ok(Claimed::Fresh);
         }
         let stale = match self.read(&name).await? {
             None => true,
-            Some(bytes) => serde_json::from_slice::<Claim>(&bytes).map_or(true, |c| {
+            Some(bytes) => serde_json::from_slice::<ClaimRecord>(&bytes).map_or(true, |c| {
                 epoch_seconds().saturating_sub(c.claimed_at) > CLAIM_LEASE.as_secs()
             }),
         };
-        if stale {
-            self.overwrite(&name, body).await?;
+        if !stale {
+            return Ok(Claimed::Elsewhere);
         }
-        Ok(stale)
+        self.overwrite(&name, body).await?;
+        Ok(Claimed::TakenOver)
     }
 
     /// Gives up a claim whose step failed, so that a retry can claim it at once.

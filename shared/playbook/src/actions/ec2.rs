@@ -503,13 +503,39 @@ pub async fn disassociate_addresses(ec2: &Client, addresses: &[AddressState]) ->
     ))
 }
 
-/// One crash-consistent snapshot set over every attached volume, tagged at creation.
+/// One crash-consistent snapshot set over every attached volume, tagged at creation. With
+/// `look_first`, a set already tagged with the incident and instance is taken as the one.
 pub async fn snapshot_volumes(
     ec2: &Client,
     instance_id: &str,
     incident_id: &str,
     tag_pairs: &BTreeMap<String, String>,
+    look_first: bool,
 ) -> Result<Done, AwsError> {
+    if look_first {
+        let found = ec2
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(filter(&format!("tag:{}", names::INCIDENT_TAG), &[incident_id]))
+            .filters(filter(&format!("tag:{}", names::INSTANCE_TAG), &[instance_id]))
+            .send()
+            .await
+            .map_err(sdk("DescribeSnapshots"))?;
+        if !found.snapshots().is_empty() {
+            let snapshots: Vec<serde_json::Value> = found
+                .snapshots()
+                .iter()
+                .map(|s| serde_json::json!({"snapshot_id": s.snapshot_id(), "volume_id": s.volume_id()}))
+                .collect();
+            return Ok(Done::new(
+                [request_id(&found)],
+                serde_json::json!({
+                    "snapshots": snapshots,
+                    "adopted": "taken by an earlier invocation that stopped before recording it",
+                }),
+            ));
+        }
+    }
     let spec = InstanceSpecification::builder()
         .instance_id(instance_id)
         .exclude_boot_volume(false)
