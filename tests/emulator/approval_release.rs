@@ -29,7 +29,7 @@ async fn over_the_limit_isolation_waits_for_approval_then_runs_once() -> Result<
     // One instance already in quarantine: the limit is reached.
     let worker = world.launch_worker().await?;
     let first = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker);
-    responder.handle(serde_json::from_str(&first)?).await?;
+    responder.handle(events::for_world_text(&first, &world)?).await?;
     world.pages().await?;
 
     let report = responder

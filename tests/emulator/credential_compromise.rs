@@ -98,6 +98,32 @@ async fn assumed_role_sessions_are_revoked() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_member_accounts_finding_never_touches_a_namesake_here() -> Result<()> {
+    let world = world().await?;
+    // The same finding, forwarded from a member account whose role has the same name.
+    let text = events::read(ROLE_FINDING)?.replace(events::ACCOUNT_PLACEHOLDER, "210987654321");
+    let event = events::for_world_text(&text, &world)?;
+    let report = world
+        .responder(world.settings())
+        .await?
+        .handle(event)
+        .await?
+        .report()
+        .expect("an incident");
+    assert_eq!(report.playbook, Playbook::PageOnly);
+    assert!(report.reason.contains("from account 210987654321"), "{}", report.reason);
+    assert!(
+        world
+            .role_policy(&world.web_role, "tourniquet-revoke-sessions")
+            .await?
+            .is_none(),
+        "this account's role of the same name is untouched"
+    );
+    assert_eq!(world.pages().await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
 async fn root_pages_critical_and_changes_nothing() -> Result<()> {
     let world = world().await?;
     let before = deployer_state(&world).await?;
@@ -198,7 +224,7 @@ async fn the_responder_never_revokes_its_own_role() -> Result<()> {
     let report = world
         .responder(world.settings())
         .await?
-        .handle(serde_json::from_str(&text)?)
+        .handle(events::for_world_text(&text, &world)?)
         .await?
         .report()
         .expect("an incident");
@@ -220,7 +246,7 @@ async fn a_user_that_no_longer_exists_pages_once_and_succeeds() -> Result<()> {
     let report = world
         .responder(world.settings())
         .await?
-        .handle(serde_json::from_str(&text)?)
+        .handle(events::for_world_text(&text, &world)?)
         .await?
         .report()
         .expect("an incident");

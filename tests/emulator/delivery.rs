@@ -234,8 +234,9 @@ async fn thirty_percent_faults_every_incident_completes_nothing_twice() -> Resul
     let worker = world.launch_worker().await?;
     let incidents = [
         events::for_world(SSH_BRUTE_FORCE, &world)?,
-        serde_json::from_str(
+        events::for_world_text(
             &events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker),
+            &world,
         )?,
         events::for_world("guardduty/iam-user-malicious-ip-caller.json", &world)?,
     ];

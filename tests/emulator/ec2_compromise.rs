@@ -257,7 +257,7 @@ async fn missing_instance_pages_with_the_aws_error_code() -> Result<()> {
     let report = world
         .responder(world.settings())
         .await?
-        .handle(serde_json::from_str(&text)?)
+        .handle(events::for_world_text(&text, &world)?)
         .await?
         .report()
         .expect("an incident");
@@ -329,7 +329,7 @@ async fn an_auto_scaling_instance_leaves_its_group_before_isolation() -> Result<
     let report = world
         .responder(world.settings())
         .await?
-        .handle(serde_json::from_str(&text)?)
+        .handle(events::for_world_text(&text, &world)?)
         .await?
         .report()
         .expect("an incident");

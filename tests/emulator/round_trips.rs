@@ -1,12 +1,18 @@
 //! Time to contain, counted: sequential AWS round trips (every service) before every interface
-//! is isolated.
+//! is isolated. Every call is held the same time, as against a far endpoint, so the count is
+//! the response's critical path and not an accident of the emulator's speed.
 
 use anyhow::Result;
 use playbook::Outcome;
 use tourniquet_tests::calls::{Recorder, depths, recorded_clients};
+use tourniquet_tests::emulator::emulator;
 use tourniquet_tests::events;
 
 use crate::world;
+
+/// Held on every call: far above the emulator's own time per call, so no call can overtake
+/// one sent a round trip earlier.
+const LATENCY_MS: u64 = 100;
 
 #[tokio::test]
 async fn steady_state_isolation_takes_at_most_four_round_trips() -> Result<()> {
@@ -16,16 +22,16 @@ async fn steady_state_isolation_takes_at_most_four_round_trips() -> Result<()> {
     world.responder(world.settings()).await?.handle(first).await?;
     let second_host = world.launch_worker().await?;
 
+    let far = world.account.through_faults().await?;
     let recorder = Recorder::default();
-    let responder = playbook::Responder::new(recorded_clients(&world.account, &recorder), world.settings()).await?;
+    let responder = playbook::Responder::new(recorded_clients(&far, &recorder), world.settings()).await?;
     // The cold start's identity call is not part of the response.
     drop(recorder.take());
+    emulator().latency(&world.account.id, LATENCY_MS)?;
     let text = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &second_host);
-    let report = responder
-        .handle(serde_json::from_str(&text)?)
-        .await?
-        .report()
-        .expect("an incident");
+    let response = responder.handle(events::for_world_text(&text, &world)?).await;
+    emulator().clear(&world.account.id)?;
+    let report = response?.report().expect("an incident");
     assert!(report.steps.iter().all(|s| s.outcome == Outcome::Done), "{report:#?}");
 
     // Every call counts: the ledger's reads and writes as much as EC2's.

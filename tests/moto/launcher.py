@@ -18,6 +18,10 @@ Standard input takes commands, one a line, each answered "DONE [n]" or "ERROR ..
     throttling or a 5xx, chosen by a generator seeded with <seed>.
   deny <account> <service> <action> <status> <code>
     through the faulty port, answers every <service> <action> of the account with that error.
+  latency <account> <milliseconds>
+    through the faulty port, holds each of the account's requests that long before serving
+    it, as a far endpoint would: the critical path of a response, in round trips, then
+    shows in its timing whatever the emulator's own speed.
   clear <account>
     no more faults for the account; answers "DONE <faults injected so far>".
 """
@@ -30,6 +34,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import urllib.parse
 import uuid
 
@@ -108,7 +113,9 @@ class Faults:
         self.accounts = {}
 
     def rules(self, account):
-        return self.accounts.setdefault(account, {"rate": 0.0, "rng": random.Random(0), "deny": {}, "count": 0})
+        return self.accounts.setdefault(
+            account, {"rate": 0.0, "rng": random.Random(0), "deny": {}, "count": 0, "latency": 0.0}
+        )
 
 
 FAULTS = Faults()
@@ -163,7 +170,10 @@ class FaultInjector:
                 fault = _throttle(service) if rules["rng"].random() < 0.5 else (500, "InternalError")
             if fault is not None:
                 rules["count"] += 1
+            latency = rules["latency"]
         if fault is None:
+            # A network round trip of a fixed length, as a far endpoint adds to every call.
+            time.sleep(latency)
             return self.app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length and not isinstance(environ["wsgi.input"], io.BytesIO):
@@ -210,6 +220,11 @@ def command(words):
             _, account, service, action, status, code = words
             with FAULTS.lock:
                 FAULTS.rules(account)["deny"][(service, action)] = (int(status), code)
+            return "DONE"
+        if words[:1] == ["latency"] and len(words) == 3:
+            _, account, millis = words
+            with FAULTS.lock:
+                FAULTS.rules(account)["latency"] = int(millis) / 1000
             return "DONE"
         if words[:1] == ["clear"] and len(words) == 2:
             with FAULTS.lock:

@@ -55,6 +55,12 @@ impl Emulator {
             .map(drop)
     }
 
+    /// Through the faulty endpoint, holds each of the account's requests `millis` before
+    /// serving it: every call then takes about the same time, as against a far endpoint.
+    pub fn latency(&self, account: &str, millis: u64) -> Result<()> {
+        self.command(&format!("latency {account} {millis}")).map(drop)
+    }
+
     /// No more faults for the account; how many were injected.
     pub fn clear(&self, account: &str) -> Result<u64> {
         self.command(&format!("clear {account}"))

@@ -29,7 +29,12 @@ pub fn read(path: &str) -> Result<String> {
 
 /// `events/<path>` with its placeholders replaced by the world's instance and account ids.
 pub fn for_world(path: &str, world: &World) -> Result<serde_json::Value> {
-    let text = read(path)?
+    for_world_text(&read(path)?, world)
+}
+
+/// A sample's text with its placeholders replaced by the world's ids, as an event.
+pub fn for_world_text(text: &str, world: &World) -> Result<serde_json::Value> {
+    let text = text
         .replace(WEB_PLACEHOLDER, &world.web.instance_id)
         .replace(BASTION_PLACEHOLDER, &world.bastion.instance_id)
         .replace(KEY_PLACEHOLDER, &world.deployer_keys[0])

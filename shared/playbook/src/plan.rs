@@ -239,6 +239,9 @@ pub fn plan(incident: &Incident, observation: &Observation, policy: &Policy, now
         }
         Routing::Act { playbook, .. } => playbook,
     };
+    if let Some(reason) = policy.foreign_account(incident) {
+        return planner.page_only(reason);
+    }
     if let Observation::Unavailable { code, message } = observation {
         return planner.page_only(format!(
             "{label} could not be described ({code}: {message}); paging only"
@@ -887,6 +890,27 @@ mod tests {
         assert_eq!(volume_ids, &["vol-1", "vol-2"]);
         assert_eq!(tags[names::INCIDENT_TAG], plan.incident_id);
         assert_eq!(plan.planned_at, "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn a_finding_from_another_account_pages_only() {
+        let policy = policy(false).with_own_arn(Some(
+            "arn:aws:sts::123456789012:assumed-role/tourniquet-guardduty/fn".into(),
+        ));
+        let observed = Observation::Instance(Box::new(instance()));
+        let mut theirs = incident(8.0);
+        theirs.account = Some("210987654321".into());
+        let plan = plan(&theirs, &observed, &policy, SystemTime::UNIX_EPOCH);
+        assert_eq!(plan.playbook, Playbook::PageOnly);
+        assert!(plan.reason.contains("from account 210987654321"), "{}", plan.reason);
+
+        let mut ours = incident(8.0);
+        ours.account = Some("123456789012".into());
+        let plan = super::plan(&ours, &observed, &policy, SystemTime::UNIX_EPOCH);
+        assert_eq!(plan.playbook, Playbook::Ec2Compromise);
+        // An incident that names no account is taken as this one's.
+        let plan = super::plan(&incident(8.0), &observed, &policy, SystemTime::UNIX_EPOCH);
+        assert_eq!(plan.playbook, Playbook::Ec2Compromise);
     }
 
     #[test]

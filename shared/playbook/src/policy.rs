@@ -208,6 +208,28 @@ impl Policy {
         self
     }
 
+    /// The responder's own account, from its identity's ARN.
+    #[must_use]
+    pub fn own_account(&self) -> Option<&str> {
+        self.own_arn.as_deref()?.split(':').nth(4).filter(|a| !a.is_empty())
+    }
+
+    /// Why the responder must not act on `incident`'s resource, if the incident comes from
+    /// another account (a member account's finding forwarded to a delegated administrator):
+    /// names repeat across accounts (a role `Admin`, a user `deploy`), so acting here would
+    /// touch the wrong principal. An incident that names no account is taken as this one's.
+    #[must_use]
+    pub fn foreign_account(&self, incident: &Incident) -> Option<String> {
+        let theirs = incident.account.as_deref()?;
+        let ours = self.own_account()?;
+        (theirs != ours).then(|| {
+            format!(
+                "the finding is from account {theirs}; this deployment acts only in its own account {ours}, \
+                 where the same names may belong to something else; paging only"
+            )
+        })
+    }
+
     /// Why a principal must not be touched, if it must not: the responder itself, or a
     /// name or ARN on the protected list.
     #[must_use]

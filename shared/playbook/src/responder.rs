@@ -295,6 +295,9 @@ impl Responder {
         let Routing::Act { playbook, .. } = self.policy.route(incident) else {
             return Observation::NotNeeded;
         };
+        if self.policy.foreign_account(incident).is_some() {
+            return Observation::NotNeeded;
+        }
         match (playbook, &incident.resource) {
             (Playbook::Ec2Compromise, Resource::Instance { instance_id }) => {
                 ec2::observe_instance(&self.clients.ec2, instance_id).await
