@@ -122,13 +122,7 @@ async fn dry_run_probes_each_ec2_call_without_making_it() -> Result<()> {
     );
 
     // Dry run off, the same event again: it acts for real.
-    let live = world
-        .responder(world.settings())
-        .await?
-        .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
-        .await?
-        .report()
-        .expect("an incident");
+    let live = world.respond(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
     assert!(live.steps.iter().all(|s| s.outcome == Outcome::Done), "{live:#?}");
     assert!(isolated(&world).await?);
     Ok(())

@@ -72,13 +72,7 @@ async fn leaked_user_key_is_deactivated_and_the_user_denied() -> Result<()> {
 #[tokio::test]
 async fn assumed_role_sessions_are_revoked() -> Result<()> {
     let world = world().await?;
-    let report = world
-        .responder(world.settings())
-        .await?
-        .handle(events::for_world(ROLE_FINDING, &world)?)
-        .await?
-        .report()
-        .expect("an incident");
+    let report = world.respond(events::for_world(ROLE_FINDING, &world)?).await?;
     assert_eq!(report.playbook, Playbook::CredentialCompromise);
     let policy = world
         .role_policy(&world.web_role, "tourniquet-revoke-sessions")
@@ -103,13 +97,7 @@ async fn a_member_accounts_finding_never_touches_a_namesake_here() -> Result<()>
     // The same finding, forwarded from a member account whose role has the same name.
     let text = events::read(ROLE_FINDING)?.replace(events::ACCOUNT_PLACEHOLDER, "210987654321");
     let event = events::for_world_text(&text, &world)?;
-    let report = world
-        .responder(world.settings())
-        .await?
-        .handle(event)
-        .await?
-        .report()
-        .expect("an incident");
+    let report = world.respond(event).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(report.reason.contains("from account 210987654321"), "{}", report.reason);
     assert!(
@@ -128,15 +116,11 @@ async fn root_pages_critical_and_changes_nothing() -> Result<()> {
     let world = world().await?;
     let before = deployer_state(&world).await?;
     let report = world
-        .responder(world.settings())
-        .await?
-        .handle(events::for_world(
+        .respond(events::for_world(
             "guardduty/iam-root-credential-exfiltration.json",
             &world,
         )?)
-        .await?
-        .report()
-        .expect("an incident");
+        .await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert_eq!(deployer_state(&world).await?, before);
     let pages = world.pages().await?;
@@ -169,13 +153,7 @@ async fn protected_users_are_never_touched() -> Result<()> {
         .send()
         .await?;
     let before = deployer_state(&world).await?;
-    let report = world
-        .responder(world.settings())
-        .await?
-        .handle(events::for_world(USER_FINDING, &world)?)
-        .await?
-        .report()
-        .expect("an incident");
+    let report = world.respond(events::for_world(USER_FINDING, &world)?).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(report.reason.contains("protected tag"), "{}", report.reason);
     assert_eq!(deployer_state(&world).await?, before);
@@ -221,13 +199,7 @@ async fn the_responder_never_revokes_its_own_role() -> Result<()> {
         .send()
         .await?;
     let text = events::read(ROLE_FINDING)?.replace("drill-web-role", "tourniquet-harness");
-    let report = world
-        .responder(world.settings())
-        .await?
-        .handle(events::for_world_text(&text, &world)?)
-        .await?
-        .report()
-        .expect("an incident");
+    let report = world.respond(events::for_world_text(&text, &world)?).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(report.reason.contains("own identity"), "{}", report.reason);
     assert!(
@@ -243,13 +215,7 @@ async fn the_responder_never_revokes_its_own_role() -> Result<()> {
 async fn a_user_that_no_longer_exists_pages_once_and_succeeds() -> Result<()> {
     let world = world().await?;
     let text = events::read(USER_FINDING)?.replace("ci-deployer", "departed-contractor");
-    let report = world
-        .responder(world.settings())
-        .await?
-        .handle(events::for_world_text(&text, &world)?)
-        .await?
-        .report()
-        .expect("an incident");
+    let report = world.respond(events::for_world_text(&text, &world)?).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(report.reason.contains("NoSuchEntity"), "{}", report.reason);
     let pages = world.pages().await?;

@@ -139,13 +139,7 @@ async fn protected_instance_is_left_alone() -> Result<()> {
     let world = world().await?;
     let before = world.interface_groups(&world.bastion.interfaces).await?;
     let event = events::for_world("guardduty/ec2-ssh-brute-force-protected-bastion.json", &world)?;
-    let report = world
-        .responder(world.settings())
-        .await?
-        .handle(event)
-        .await?
-        .report()
-        .expect("an incident");
+    let report = world.respond(event).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert_eq!(world.interface_groups(&world.bastion.interfaces).await?, before);
     assert!(!world.termination_protection(&world.bastion.instance_id).await?);
@@ -201,13 +195,7 @@ async fn low_severity_pages_only() -> Result<()> {
     let world = world().await?;
     let before = web_state(&world).await?;
     let event = events::for_world("guardduty/ec2-recon-port-probe-unprotected-port.json", &world)?;
-    let report = world
-        .responder(world.settings())
-        .await?
-        .handle(event)
-        .await?
-        .report()
-        .expect("an incident");
+    let report = world.respond(event).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert_eq!(web_state(&world).await?, before);
     let pages = world.pages().await?;
@@ -254,13 +242,7 @@ async fn malformed_events_change_nothing_and_page_nobody() -> Result<()> {
 async fn missing_instance_pages_with_the_aws_error_code() -> Result<()> {
     let world = world().await?;
     let text = events::read(SSH_BRUTE_FORCE)?.replace(events::WEB_PLACEHOLDER, "i-0123456789abcdef0");
-    let report = world
-        .responder(world.settings())
-        .await?
-        .handle(events::for_world_text(&text, &world)?)
-        .await?
-        .report()
-        .expect("an incident");
+    let report = world.respond(events::for_world_text(&text, &world)?).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(
         report.reason.contains("InvalidInstanceID.NotFound"),
@@ -326,13 +308,7 @@ async fn an_auto_scaling_instance_leaves_its_group_before_isolation() -> Result<
     let instance = before.first().expect("an instance in the group").clone();
 
     let text = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &instance);
-    let report = world
-        .responder(world.settings())
-        .await?
-        .handle(events::for_world_text(&text, &world)?)
-        .await?
-        .report()
-        .expect("an incident");
+    let report = world.respond(events::for_world_text(&text, &world)?).await?;
     let actions: Vec<&str> = report.steps.iter().map(|s| s.action.as_str()).collect();
     let at = |a: &str| actions.iter().position(|x| *x == a).expect(a);
     assert!(at("detach-from-auto-scaling") < at("isolate-interfaces"), "{actions:?}");

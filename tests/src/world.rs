@@ -499,6 +499,16 @@ impl World {
         Ok(playbook::Responder::new(self.account.clients.clone(), settings).await?)
     }
 
+    /// Handles `event` with a responder of the default settings: the incident's report.
+    pub async fn respond(&self, event: serde_json::Value) -> Result<playbook::Report> {
+        self.responder(self.settings())
+            .await?
+            .handle(event)
+            .await?
+            .report()
+            .context("the event was ignored: not an incident")
+    }
+
     /// Status of each of the deployer's keys, in creation order.
     pub async fn deployer_key_status(&self) -> Result<Vec<String>> {
         let out = self

@@ -242,17 +242,8 @@ impl Run<'_> {
         let result = self
             .once(&name, |_| notify::publish(&self.clients.sns, self.topic_arn, &composed))
             .await;
-        let base = StepReport {
-            index: page.index,
-            action: "page-follow-up".to_owned(),
-            target: self.topic_arn.to_owned(),
-            outcome: Outcome::Done,
-            error_code: None,
-            message: None,
-            request_ids: Vec::new(),
-            detail: serde_json::Value::Null,
-        };
-        let (report, record) = result.into_report(base);
+        let (report, record) =
+            result.into_report(StepReport::new(page.index, "page-follow-up", self.topic_arn.to_owned()));
         Some(self.recorded(&name, report, record, Vec::new()).await)
     }
 
@@ -291,17 +282,7 @@ impl Run<'_> {
         async {
             let mut objects = Vec::new();
             let result = self.run(&planned.step, &name, before, &mut objects).await;
-            let base = StepReport {
-                index,
-                action: action.to_owned(),
-                target: self.target(&planned.step),
-                outcome: Outcome::Done,
-                error_code: None,
-                message: None,
-                request_ids: Vec::new(),
-                detail: serde_json::Value::Null,
-            };
-            let (report, record) = result.into_report(base);
+            let (report, record) = result.into_report(StepReport::new(index, action, self.target(&planned.step)));
             let contained_after_ms = (report.outcome == Outcome::Done && planned.step.mutates())
                 .then(|| u64::try_from(self.received.elapsed().as_millis()).ok())
                 .flatten();

@@ -40,6 +40,21 @@ pub struct StepReport {
 }
 
 impl StepReport {
+    /// A step's report before its result is known: done, with nothing more to say.
+    #[must_use]
+    pub fn new(index: usize, action: &str, target: String) -> Self {
+        StepReport {
+            index,
+            action: action.to_owned(),
+            target,
+            outcome: Outcome::Done,
+            error_code: None,
+            message: None,
+            request_ids: Vec::new(),
+            detail: serde_json::Value::Null,
+        }
+    }
+
     /// Whether the step's effect is in place (done now or before).
     #[must_use]
     pub fn succeeded(&self) -> bool {
