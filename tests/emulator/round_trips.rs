@@ -1,6 +1,7 @@
 //! Time to contain, counted: sequential AWS round trips (every service) before every interface
-//! is isolated. Every call is held the same time, as against a far endpoint, so the count is
-//! the response's critical path and not an accident of the emulator's speed.
+//! is isolated, and then to the page. Every call is held the same time, as against a far
+//! endpoint, so the count is the response's critical path and not an accident of the
+//! emulator's speed.
 
 use anyhow::Result;
 use playbook::Outcome;
@@ -15,7 +16,7 @@ use crate::world;
 const LATENCY_MS: u64 = 100;
 
 #[tokio::test]
-async fn steady_state_isolation_takes_at_most_four_round_trips() -> Result<()> {
+async fn steady_state_isolation_takes_four_round_trips_and_the_page_three_more() -> Result<()> {
     let world = world().await?;
     // The first incident creates the quarantine groups; the steady state is every one after.
     let first = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;
@@ -50,6 +51,14 @@ async fn steady_state_isolation_takes_at_most_four_round_trips() -> Result<()> {
     assert!(
         trips <= 4,
         "{trips} sequential round trips before isolation: {actions:?}"
+    );
+    // Then verification, the page's claim and the page: the step records are written beside
+    // the next stages, not before them.
+    let page = calls.iter().position(|c| c.action == "Publish").expect("a page");
+    assert!(
+        depths[page] <= trips + 3,
+        "the page went out {} round trips after isolation: {actions:?}",
+        depths[page] - trips
     );
     Ok(())
 }

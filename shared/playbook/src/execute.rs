@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::join_all;
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::actions::ec2::IsolationDetail;
@@ -126,25 +127,29 @@ impl StepResult {
     }
 }
 
-/// One step run and recorded.
+/// One step run, its record on the way.
 struct Finished {
     report: StepReport,
-    /// Evidence objects the step wrote, its record among them.
+    /// Evidence objects the step wrote.
     objects: Vec<EvidenceObject>,
-    ledger_error: Option<AwsError>,
     /// When a containment step was done, counted from the event's arrival.
     contained_after_ms: Option<u64>,
+    /// The write of the step's record, running beside the next stages (they read the reports
+    /// in memory, not the ledger); the run waits for it before it reports.
+    record: Option<JoinHandle<Result<Created, AwsError>>>,
 }
 
 impl Run<'_> {
     /// Runs every step not yet recorded in `history`, stage by stage (`Plan::stages`): the
-    /// steps of a stage together, each recorded as soon as it is done, and a stage only once
-    /// the one before it is finished. A failed step does not stop the others: each is
+    /// steps of a stage together, and a stage only once the one before it is finished. Each
+    /// step's record is written as soon as it is done, beside the next stages; the run waits
+    /// for every record before it reports. A failed step does not stop the others: each is
     /// independent or checks its own precondition (verification).
     pub async fn execute(&self, history: History) -> Report {
         let mut steps: Vec<StepReport> = Vec::with_capacity(self.plan.steps.len());
         let mut objects = history.objects;
         let mut ledger_errors = Vec::new();
+        let mut records = Vec::new();
         let mut started = 0;
         let mut interrupted = None;
         let mut contained_after_ms = None;
@@ -180,8 +185,8 @@ impl Run<'_> {
             let finished = join_all(batch.into_iter().map(|index| self.step(index, &steps))).await;
             for done in finished {
                 objects.extend(done.objects);
-                ledger_errors.extend(done.ledger_error);
                 contained_after_ms = contained_after_ms.max(done.contained_after_ms);
+                records.extend(done.record.map(|record| (done.report.index, record)));
                 steps.push(done.report);
             }
             // In plan order, for the page and the report, whoever finished first.
@@ -190,14 +195,30 @@ impl Run<'_> {
                 break;
             }
         }
+        for (index, record) in records {
+            match record.await {
+                Ok(Ok(Created::Written(object))) => objects.push(object),
+                // A concurrent invocation recorded the same converging step first.
+                Ok(Ok(Created::Exists)) => {
+                    if let Some(report) = steps.iter_mut().find(|s| s.index == index) {
+                        report.outcome = Outcome::AlreadyDone;
+                    }
+                }
+                Ok(Err(err)) => ledger_errors.push(err),
+                Err(err) => ledger_errors.push(AwsError::check("PutObject", "RecordNotWritten", err.to_string())),
+            }
+        }
         let follow_up = match interrupted {
             None => self.follow_up(&steps).await,
             Some(_) => None,
         }
-        .map(|done| {
-            objects.extend(done.objects);
-            ledger_errors.extend(done.ledger_error);
-            done.report
+        .map(|(report, written)| {
+            match written {
+                Ok(Some(object)) => objects.push(object),
+                Ok(None) => {}
+                Err(err) => ledger_errors.push(err),
+            }
+            report
         });
         Report {
             incident_id: self.incident.id.clone(),
@@ -222,7 +243,8 @@ impl Run<'_> {
 
     /// One update page, once, when a page already sent reported failed steps and every step
     /// has now succeeded: the person paged must not be left believing the response failed.
-    async fn follow_up(&self, steps: &[StepReport]) -> Option<Finished> {
+    /// Its report, and the evidence object its record became.
+    async fn follow_up(&self, steps: &[StepReport]) -> Option<(StepReport, Result<Option<EvidenceObject>, AwsError>)> {
         let page = steps
             .iter()
             .find(|s| s.action == Step::Page.action() && s.outcome == Outcome::AlreadyDone)?;
@@ -242,38 +264,24 @@ impl Run<'_> {
         let result = self
             .once(&name, |_| notify::publish(&self.clients.sns, self.topic_arn, &composed))
             .await;
-        let (report, record) =
+        let (mut report, record) =
             result.into_report(StepReport::new(page.index, "page-follow-up", self.topic_arn.to_owned()));
-        Some(self.recorded(&name, report, record, Vec::new()).await)
-    }
-
-    /// Records a step's report in the ledger when it is to be recorded.
-    async fn recorded(
-        &self,
-        name: &str,
-        mut report: StepReport,
-        record: bool,
-        mut objects: Vec<EvidenceObject>,
-    ) -> Finished {
-        let mut ledger_error = None;
-        if record {
-            tracing::info!(step = report.action, outcome = ?report.outcome, request_ids = ?report.request_ids, "step finished");
-            match self.record(name, &report).await {
-                Ok(Created::Written(object)) => objects.push(object),
-                // A concurrent invocation recorded the same converging step first.
-                Ok(Created::Exists) => report.outcome = Outcome::AlreadyDone,
-                Err(err) => ledger_error = Some(err),
+        if !record {
+            return Some((report, Ok(None)));
+        }
+        let written = match self.record(&name, &report).await {
+            Ok(Created::Written(object)) => Ok(Some(object)),
+            Ok(Created::Exists) => {
+                report.outcome = Outcome::AlreadyDone;
+                Ok(None)
             }
-        }
-        Finished {
-            report,
-            objects,
-            ledger_error,
-            contained_after_ms: None,
-        }
+            Err(err) => Err(err),
+        };
+        Some((report, written))
     }
 
-    /// Runs step `index` and records it; `before` holds the reports of the earlier stages.
+    /// Runs step `index` and starts writing its record; `before` holds the reports of the
+    /// earlier stages.
     async fn step(&self, index: usize, before: &[StepReport]) -> Finished {
         let planned = &self.plan.steps[index];
         let action = planned.step.action();
@@ -286,9 +294,16 @@ impl Run<'_> {
             let contained_after_ms = (report.outcome == Outcome::Done && planned.step.mutates())
                 .then(|| u64::try_from(self.received.elapsed().as_millis()).ok())
                 .flatten();
+            let record = record.then(|| {
+                tracing::info!(step = action, outcome = ?report.outcome, request_ids = ?report.request_ids, "step finished");
+                let (ledger, body) = (self.ledger.clone(), serde_json::to_vec_pretty(&report).unwrap_or_default());
+                tokio::spawn(async move { ledger.create(&name, body).await }.in_current_span())
+            });
             Finished {
+                report,
+                objects,
                 contained_after_ms,
-                ..self.recorded(&name, report, record, objects).await
+                record,
             }
         }
         .instrument(span)
