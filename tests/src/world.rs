@@ -533,50 +533,26 @@ impl World {
 
     /// An inline user policy's document, if the user has it.
     pub async fn user_policy(&self, user: &str, name: &str) -> Result<Option<serde_json::Value>> {
-        match self
-            .account
-            .clients
-            .iam
-            .get_user_policy()
-            .user_name(user)
-            .policy_name(name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(policy_json(out.policy_document())?)),
-            Err(err)
-                if err.as_service_error().is_some_and(
-                    aws_sdk_iam::operation::get_user_policy::GetUserPolicyError::is_no_such_entity_exception,
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(err.into()),
-        }
+        let iam = &self.account.clients.iam;
+        let found = iam.get_user_policy().user_name(user).policy_name(name).send().await;
+        absent_as_none(
+            found,
+            aws_sdk_iam::operation::get_user_policy::GetUserPolicyError::is_no_such_entity_exception,
+        )?
+        .map(|out| policy_json(out.policy_document()))
+        .transpose()
     }
 
     /// An inline role policy's document, if the role has it.
     pub async fn role_policy(&self, role: &str, name: &str) -> Result<Option<serde_json::Value>> {
-        match self
-            .account
-            .clients
-            .iam
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Some(policy_json(out.policy_document())?)),
-            Err(err)
-                if err.as_service_error().is_some_and(
-                    aws_sdk_iam::operation::get_role_policy::GetRolePolicyError::is_no_such_entity_exception,
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(err.into()),
-        }
+        let iam = &self.account.clients.iam;
+        let found = iam.get_role_policy().role_name(role).policy_name(name).send().await;
+        absent_as_none(
+            found,
+            aws_sdk_iam::operation::get_role_policy::GetRolePolicyError::is_no_such_entity_exception,
+        )?
+        .map(|out| policy_json(out.policy_document()))
+        .transpose()
     }
 
     /// A security group's ingress and egress rules, as `tcp 22 from 0.0.0.0/0` lines.
@@ -889,6 +865,22 @@ impl World {
 }
 
 /// A policy document as IAM returns it (URL-encoded JSON, or plain JSON from some emulators).
+/// A call's output, or `None` when the service says the thing asked for is not there.
+fn absent_as_none<T, E, R>(
+    result: Result<T, aws_sdk_iam::error::SdkError<E, R>>,
+    is_absent: impl Fn(&E) -> bool,
+) -> Result<Option<T>>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(err) if err.as_service_error().is_some_and(is_absent) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
 fn policy_json(document: &str) -> Result<serde_json::Value> {
     let decoded = percent_decode(document);
     Ok(serde_json::from_str(&decoded).or_else(|_| serde_json::from_str(document))?)
