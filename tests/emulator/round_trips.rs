@@ -11,9 +11,9 @@ use tourniquet_tests::events;
 
 use crate::world;
 
-/// Held on every call: far above the emulator's own time per call, so no call can overtake
-/// one sent a round trip earlier.
-const LATENCY_MS: u64 = 100;
+/// Held on every call: far above the emulator's own time per call, even with the rest of the
+/// suite running beside it, so no call can overtake one sent a round trip earlier.
+const LATENCY_MS: u64 = 250;
 
 #[tokio::test]
 async fn steady_state_isolation_takes_four_round_trips_and_the_page_three_more() -> Result<()> {
