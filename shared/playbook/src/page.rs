@@ -24,24 +24,13 @@ pub struct Page {
 /// Composes the page from the incident, its plan and the steps before the page.
 #[must_use]
 pub fn compose(incident: &Incident, plan: &Plan, steps: &[StepReport], evidence: &str, approved: bool) -> Page {
-    compose_as(incident, plan, steps, evidence, approved, &[])
+    compose_follow_up(incident, plan, steps, evidence, approved, &[])
 }
 
 /// The update to a page that reported `earlier_failed`, now that a retry has completed every
-/// step: the same page, saying so first.
+/// step: the same page, saying so first. With nothing failed earlier, the page itself.
 #[must_use]
 pub fn compose_follow_up(
-    incident: &Incident,
-    plan: &Plan,
-    steps: &[StepReport],
-    evidence: &str,
-    approved: bool,
-    earlier_failed: &[String],
-) -> Page {
-    compose_as(incident, plan, steps, evidence, approved, earlier_failed)
-}
-
-fn compose_as(
     incident: &Incident,
     plan: &Plan,
     steps: &[StepReport],

@@ -195,8 +195,16 @@ impl Responder {
         let ledger = Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, &folder);
         let ledger = if approved { ledger.approved() } else { ledger };
         // The ledger is read while the resource is described: one round trip, not two. A
-        // redelivery, which finds its plan in the ledger, leaves the observation unused.
-        let (history, observation) = tokio::join!(ledger.history(), self.observe(incident));
+        // redelivery, which finds its plan in the ledger, leaves the observation unused; an
+        // approval always finds it, so it describes nothing.
+        let observing = async {
+            if approved {
+                Observation::NotNeeded
+            } else {
+                self.observe(incident).await
+            }
+        };
+        let (history, observation) = tokio::join!(ledger.history(), observing);
         let history = history.map_err(Error::Ledger)?;
         let history = match &history.plan {
             // A person's approval is deliberate and comes long after the held run ended.
