@@ -1,7 +1,7 @@
 //! The blast-radius hold and its approval; dry run with permission probes; release round trip.
 
 use anyhow::Result;
-use playbook::{Budget, Outcome, Playbook, Settings};
+use playbook::{Budget, Outcome, Playbook, Settings, report::StepReport};
 use serde_json::json;
 use tourniquet_tests::events;
 use tourniquet_tests::world::World;
@@ -25,7 +25,7 @@ async fn over_the_limit_isolation_waits_for_approval_then_runs_once() -> Result<
         max_quarantined: 1,
         ..world.settings()
     };
-    let responder = world.responder(settings).await?;
+    let responder = world.responder(settings)?;
     // One instance already in quarantine: the limit is reached.
     let worker = world.launch_worker().await?;
     let first = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker);
@@ -50,10 +50,7 @@ async fn over_the_limit_isolation_waits_for_approval_then_runs_once() -> Result<
     // A person approves: the held plan runs, once.
     let approval = json!({ "approve": report.incident_id });
     let approved = responder.handle(approval.clone()).await?.report().expect("an incident");
-    assert!(
-        approved.steps.iter().all(|s| s.outcome == Outcome::Done),
-        "{approved:#?}"
-    );
+    assert!(approved.steps.iter().all(StepReport::done_now), "{approved:#?}");
     assert!(isolated(&world).await?);
     assert_eq!(world.snapshots(&world.web.instance_id).await?.len(), 2);
     let pages = world.pages().await?;
@@ -61,7 +58,12 @@ async fn over_the_limit_isolation_waits_for_approval_then_runs_once() -> Result<
     assert!(pages[0].subject.ends_with("isolated"), "{}", pages[0].subject);
 
     let again = responder.handle(approval).await?.report().expect("an incident");
-    assert!(again.steps.iter().all(|s| s.outcome == Outcome::AlreadyDone));
+    assert!(
+        again
+            .steps
+            .iter()
+            .all(|s| matches!(s.outcome, Outcome::AlreadyDone | Outcome::NotNeeded))
+    );
     assert!(world.pages().await?.is_empty());
     assert_eq!(world.snapshots(&world.web.instance_id).await?.len(), 2);
 
@@ -82,8 +84,7 @@ async fn dry_run_probes_each_ec2_call_without_making_it() -> Result<()> {
         ..world.settings()
     };
     let report = world
-        .responder(settings)
-        .await?
+        .responder(settings)?
         .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
         .await?
         .report()
@@ -123,7 +124,7 @@ async fn dry_run_probes_each_ec2_call_without_making_it() -> Result<()> {
 
     // Dry run off, the same event again: it acts for real.
     let live = world.respond(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
-    assert!(live.steps.iter().all(|s| s.outcome == Outcome::Done), "{live:#?}");
+    assert!(live.steps.iter().all(StepReport::done_now), "{live:#?}");
     assert!(isolated(&world).await?);
     Ok(())
 }
@@ -132,7 +133,7 @@ async fn dry_run_probes_each_ec2_call_without_making_it() -> Result<()> {
 async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     let world = world().await?;
     let groups_before = world.interface_groups(&world.web.interfaces).await?;
-    let responder = world.responder(world.settings()).await?;
+    let responder = world.responder(world.settings())?;
     let report = responder
         .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
         .await?
@@ -144,10 +145,7 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     let request = json!({ "instance_id": world.web.instance_id });
     let released = responder.release(&request, Budget::default()).await?;
     assert_eq!(released.playbook, Playbook::Release);
-    assert!(
-        released.steps.iter().all(|s| s.outcome == Outcome::Done),
-        "{released:#?}"
-    );
+    assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
     assert_eq!(
         world.interface_groups(&world.web.interfaces).await?,
         groups_before,
@@ -204,7 +202,12 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
 
     // Again: nothing more happens, nobody is paged.
     let again = responder.release(&request, Budget::default()).await?;
-    assert!(again.steps.iter().all(|s| s.outcome == Outcome::AlreadyDone));
+    assert!(
+        again
+            .steps
+            .iter()
+            .all(|s| matches!(s.outcome, Outcome::AlreadyDone | Outcome::NotNeeded))
+    );
     assert!(world.pages().await?.is_empty());
 
     // An instance that was never quarantined is refused, clearly.

@@ -23,7 +23,7 @@ async fn the_binary_contains_an_instance_through_the_runtime_api() -> Result<()>
     assert!(
         report["steps"]
             .as_array()
-            .is_some_and(|s| s.iter().all(|s| s["outcome"] == "done")),
+            .is_some_and(|s| s.iter().all(|s| s["outcome"] == "done" || s["outcome"] == "not-needed")),
         "{report:#}"
     );
 

@@ -1,19 +1,18 @@
 //! config-responder: exactly the offending rules, bucket protection, stale keys, and the guards.
 
 use anyhow::Result;
-use playbook::{Outcome, Playbook, Response, Settings, Source};
+use playbook::{Outcome, Playbook, Response, Settings, Source, report::StepReport};
 use tourniquet_tests::events;
 use tourniquet_tests::world::{World, put_config_rule};
 
 use crate::world;
 
-async fn config_responder(world: &World, settings: Settings) -> Result<playbook::Responder> {
-    Ok(world.responder(settings).await?.accepting(&[Source::Config]))
+fn config_responder(world: &World, settings: Settings) -> Result<playbook::Responder> {
+    Ok(world.responder(settings)?.accepting(&[Source::Config]))
 }
 
 async fn respond(world: &World, sample: &str) -> Result<playbook::Report> {
-    let response = config_responder(world, world.settings())
-        .await?
+    let response = config_responder(world, world.settings())?
         .handle(events::for_world(sample, world)?)
         .await?;
     response.report().ok_or_else(|| anyhow::anyhow!("{sample} was ignored"))
@@ -26,7 +25,7 @@ async fn world_open_ssh_is_revoked_and_every_other_rule_stays() -> Result<()> {
     assert!(before.contains(&"tcp 22 from 0.0.0.0/0".to_owned()), "{before:?}");
     let report = respond(&world, "config/restricted-ssh-noncompliant.json").await?;
     assert_eq!(report.playbook, Playbook::CloseOpenPorts);
-    assert!(report.steps.iter().all(|s| s.outcome == Outcome::Done), "{report:#?}");
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
 
     let (after, egress_after) = world.group_rules(&world.web_group).await?;
     let expected: Vec<String> = before
@@ -210,7 +209,7 @@ async fn unencrypted_bucket_gets_default_encryption() -> Result<()> {
         "config/s3-bucket-server-side-encryption-enabled-noncompliant.json",
         &world,
     )?;
-    config_responder(&world, settings).await?.handle(event).await?;
+    config_responder(&world, settings)?.handle(event).await?;
     assert_eq!(
         world.bucket_encryption(&world.assets_bucket).await?.as_deref(),
         Some("aws:kms")
@@ -263,7 +262,7 @@ async fn protected_group_is_left_alone() -> Result<()> {
 async fn compliant_and_non_compliance_events_page_nobody() -> Result<()> {
     let world = world().await?;
     let before = world.group_rules(&world.web_group).await?;
-    let responder = config_responder(&world, world.settings()).await?;
+    let responder = config_responder(&world, world.settings())?;
     for sample in [
         "config/restricted-ssh-compliant.json",
         "config/configuration-item-change.json",
@@ -286,10 +285,11 @@ async fn compliant_and_non_compliance_events_page_nobody() -> Result<()> {
 #[tokio::test]
 async fn a_function_refuses_another_functions_events() -> Result<()> {
     let world = world().await?;
-    let responder = config_responder(&world, world.settings()).await?;
+    let responder = config_responder(&world, world.settings())?;
     let event = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;
     let err = responder.handle(event).await.expect_err("refused");
-    assert!(err.to_string().contains("does not answer guardduty events"), "{err}");
+    let err = playbook::error::chain(&err);
+    assert!(err.contains("does not answer guardduty events"), "{err}");
     assert!(world.pages().await?.is_empty());
     Ok(())
 }

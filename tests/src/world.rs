@@ -495,14 +495,13 @@ impl World {
     }
 
     /// A responder in this account, with `settings`.
-    pub async fn responder(&self, settings: Settings) -> Result<playbook::Responder> {
-        Ok(playbook::Responder::new(self.account.clients.clone(), settings).await?)
+    pub fn responder(&self, settings: Settings) -> Result<playbook::Responder> {
+        Ok(playbook::Responder::new(self.account.clients.clone(), settings)?)
     }
 
     /// Handles `event` with a responder of the default settings: the incident's report.
     pub async fn respond(&self, event: serde_json::Value) -> Result<playbook::Report> {
-        self.responder(self.settings())
-            .await?
+        self.responder(self.settings())?
             .handle(event)
             .await?
             .report()

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use playbook::{Observation, Policy, Settings, intake, plan::plan};
+use playbook::{Observation, Policy, Settings, intake, plan::plan, target::target};
 use serde_json::Value;
 
 /// Every `.json` file under `dir`, recursively, sorted.
@@ -49,9 +49,18 @@ fn policy() -> Policy {
 /// Intake and plan for one event; how many steps were planned (0 for a refused or ignored one).
 fn intake_and_plan(event: &Value, policy: &Policy) -> usize {
     match intake::parse(event).map(intake::Intake::incident) {
-        Ok(Some(incident)) => plan(&incident, &Observation::NotNeeded, policy, SystemTime::UNIX_EPOCH)
+        Ok(Some(incident)) => {
+            let target = target(&incident, policy);
+            plan(
+                &incident,
+                &target,
+                &Observation::NotNeeded,
+                policy,
+                SystemTime::UNIX_EPOCH,
+            )
             .steps
-            .len(),
+            .len()
+        }
         Ok(None) | Err(_) => 0,
     }
 }

@@ -5,6 +5,7 @@ use thiserror::Error;
 
 use crate::actions::AwsError;
 use crate::intake::IntakeError;
+use crate::ledger::LedgerError;
 use crate::policy::PolicyError;
 use crate::report::Report;
 use crate::settings::SettingsError;
@@ -14,14 +15,14 @@ use crate::settings::SettingsError;
 pub enum Error {
     /// The event is not one Tourniquet can read. Retrying will not help; the event goes to
     /// the dead-letter queue for a person.
-    #[error("bad event: {0}")]
+    #[error("bad event")]
     Intake(#[from] IntakeError),
-    #[error("bad configuration: {0}")]
+    #[error("bad configuration")]
     Settings(#[from] SettingsError),
-    #[error("bad policy: {0}")]
+    #[error("bad policy")]
     Policy(#[from] PolicyError),
     /// The responder could not learn its own identity, so it could not protect itself.
-    #[error("own identity unknown: {0}")]
+    #[error("own identity unknown")]
     Identity(#[source] AwsError),
     /// An approval names an incident that cannot be approved.
     #[error("cannot approve incident {incident_id}: {reason}")]
@@ -30,14 +31,32 @@ pub enum Error {
     #[error("cannot release {instance_id}: {reason}")]
     NotQuarantined { instance_id: String, reason: String },
     /// A release could not look at the instance.
-    #[error("release: {0}")]
+    #[error("release could not read the instance")]
     Release(#[source] AwsError),
     /// The evidence bucket could not be read or written; nothing was changed.
-    #[error("evidence ledger unavailable: {0}")]
-    Ledger(#[source] AwsError),
+    #[error("evidence ledger unavailable")]
+    Ledger(#[from] LedgerError),
+    /// Another invocation is running this incident's plan and has not reported yet; a retry
+    /// follows its record.
+    #[error("incident {incident_id} is being handled by another invocation; retry later")]
+    InProgress { incident_id: String },
     /// Some steps failed (or could not be recorded); the rest ran. A retry resumes.
     #[error("incident {}: {}", .0.incident_id, incomplete_summary(.0))]
     Incomplete(Box<Report>),
+}
+
+/// An error and every cause under it, as one line: each error's own message says only what
+/// it adds, so none is printed twice.
+#[must_use]
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn incomplete_summary(report: &Report) -> String {
@@ -69,7 +88,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::Ledger(_) | Error::Incomplete(_) | Error::Identity(_) | Error::Release(_)
+            Error::Ledger(_) | Error::Incomplete(_) | Error::Identity(_) | Error::Release(_) | Error::InProgress { .. }
         )
     }
 
@@ -83,6 +102,7 @@ impl Error {
             Error::NotQuarantined { .. } => "NotQuarantined",
             Error::Release(_) => "ReleaseFailed",
             Error::Ledger(_) => "LedgerUnavailable",
+            Error::InProgress { .. } => "InProgress",
             Error::Incomplete(_) => "Incomplete",
         }
     }
@@ -97,7 +117,7 @@ impl From<Error> for Diagnostic {
         };
         Diagnostic {
             error_type: format!("Tourniquet.{}.{retry}", err.kind()),
-            error_message: err.to_string(),
+            error_message: chain(&err),
         }
     }
 }

@@ -6,14 +6,15 @@ use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::actions::ec2::IsolationDetail;
-use crate::actions::{AwsError, Done, autoscaling, ec2, iam, notify, posture, probe, release};
+use crate::actions::{AwsError, Done, autoscaling, dry_run_verdict, ec2, iam, notify, posture, release};
 use crate::clients::Clients;
+use crate::error::chain;
 use crate::incident::Incident;
-use crate::ledger::{Claimed, Created, History, Ledger};
+use crate::ledger::{Claimed, Created, History, Ledger, LedgerError};
+use crate::names::evidence;
 use crate::page;
 use crate::plan::{Plan, Step};
-use crate::report::{EvidenceObject, Outcome, Report, StepReport};
+use crate::report::{EvidenceObject, Outcome, Report, StepOutput, StepReport};
 
 /// Time kept back before the Lambda deadline: no step starts inside it.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
@@ -75,6 +76,11 @@ pub struct Run<'a> {
     pub budget: Budget,
     /// A person approved a held plan: run all of it.
     pub approved: bool,
+    /// This invocation recorded the plan just now, so it owns the run: concurrent deliveries
+    /// wait for its report instead of running beside it, and the steps that must happen
+    /// once need no claim of their own. A run that follows a recorded plan (a retry, a
+    /// redelivery) claims them, and looks for what a run before it may have left undone.
+    pub owner: bool,
     /// When the event arrived, for the time to contain.
     pub received: Instant,
 }
@@ -85,6 +91,8 @@ enum StepResult {
     /// Not done; what the dry-run probe said, if the service has one.
     DryRun(Option<String>),
     Held,
+    /// A conditional step whose condition does not hold.
+    NotNeeded,
     /// Another invocation did it; its record.
     Recorded(StepReport),
     Failed(AwsError),
@@ -92,12 +100,13 @@ enum StepResult {
 
 impl StepResult {
     /// The step's report, and whether it is to be recorded in the ledger (a failure, a held
-    /// step, another invocation's record are not).
+    /// or unneeded step, another invocation's record are not).
     fn into_report(self, mut report: StepReport) -> (StepReport, bool) {
         match self {
             StepResult::Done(done) => {
                 report.request_ids = done.request_ids;
                 report.detail = done.detail;
+                report.output = done.output;
                 (report, true)
             }
             StepResult::DryRun(probe) => {
@@ -109,6 +118,10 @@ impl StepResult {
             }
             StepResult::Held => {
                 report.outcome = Outcome::Held;
+                (report, false)
+            }
+            StepResult::NotNeeded => {
+                report.outcome = Outcome::NotNeeded;
                 (report, false)
             }
             StepResult::Recorded(mut record) => {
@@ -127,6 +140,24 @@ impl StepResult {
     }
 }
 
+impl From<Result<Done, AwsError>> for StepResult {
+    fn from(result: Result<Done, AwsError>) -> Self {
+        match result {
+            Ok(done) => StepResult::Done(done),
+            Err(err) => StepResult::Failed(err),
+        }
+    }
+}
+
+/// A ledger failure inside a step, in the shape of a step failure: the AWS error as it came,
+/// or the ledger's own failure named by its code.
+fn ledger_failure(err: LedgerError) -> AwsError {
+    match err {
+        LedgerError::Aws(err) => err,
+        other => AwsError::check("Ledger", other.code(), chain(&other)),
+    }
+}
+
 /// One step run, its record on the way.
 struct Finished {
     report: StepReport,
@@ -136,7 +167,7 @@ struct Finished {
     contained_after_ms: Option<u64>,
     /// The write of the step's record, running beside the next stages (they read the reports
     /// in memory, not the ledger); the run waits for it before it reports.
-    record: Option<JoinHandle<Result<Created, AwsError>>>,
+    record: Option<JoinHandle<Result<Created, LedgerError>>>,
 }
 
 impl Run<'_> {
@@ -196,7 +227,8 @@ impl Run<'_> {
             }
         }
         for (index, record) in records {
-            match record.await {
+            let name = self.ledger.step_name(index, self.plan.steps[index].step.action());
+            match record.await.map_err(|source| LedgerError::Lost { name, source }) {
                 Ok(Ok(Created::Written(object))) => objects.push(object),
                 // A concurrent invocation recorded the same converging step first.
                 Ok(Ok(Created::Exists)) => {
@@ -204,22 +236,9 @@ impl Run<'_> {
                         report.outcome = Outcome::AlreadyDone;
                     }
                 }
-                Ok(Err(err)) => ledger_errors.push(err),
-                Err(err) => ledger_errors.push(AwsError::check("PutObject", "RecordNotWritten", err.to_string())),
+                Ok(Err(err)) | Err(err) => ledger_errors.push(chain(&err)),
             }
         }
-        let follow_up = match interrupted {
-            None => self.follow_up(&steps).await,
-            Some(_) => None,
-        }
-        .map(|(report, written)| {
-            match written {
-                Ok(Some(object)) => objects.push(object),
-                Ok(None) => {}
-                Err(err) => ledger_errors.push(err),
-            }
-            report
-        });
         Report {
             incident_id: self.incident.id.clone(),
             source: self.incident.source,
@@ -237,47 +256,7 @@ impl Run<'_> {
             ledger_errors,
             interrupted,
             contained_after_ms,
-            follow_up,
         }
-    }
-
-    /// One update page, once, when a page already sent reported failed steps and every step
-    /// has now succeeded: the person paged must not be left believing the response failed.
-    /// Its report, and the evidence object its record became.
-    async fn follow_up(&self, steps: &[StepReport]) -> Option<(StepReport, Result<Option<EvidenceObject>, AwsError>)> {
-        let page = steps
-            .iter()
-            .find(|s| s.action == Step::Page.action() && s.outcome == Outcome::AlreadyDone)?;
-        let earlier: Vec<String> = serde_json::from_value(page.detail["failed"].clone()).unwrap_or_default();
-        if earlier.is_empty() || !steps.iter().all(StepReport::succeeded) {
-            return None;
-        }
-        let name = self.ledger.follow_up_name();
-        let composed = page::compose_follow_up(
-            self.incident,
-            self.plan,
-            steps,
-            &self.ledger.uri(),
-            self.approved,
-            &earlier,
-        );
-        let result = self
-            .once(&name, |_| notify::publish(&self.clients.sns, self.topic_arn, &composed))
-            .await;
-        let (mut report, record) =
-            result.into_report(StepReport::new(page.index, "page-follow-up", self.topic_arn.to_owned()));
-        if !record {
-            return Some((report, Ok(None)));
-        }
-        let written = match self.record(&name, &report).await {
-            Ok(Created::Written(object)) => Ok(Some(object)),
-            Ok(Created::Exists) => {
-                report.outcome = Outcome::AlreadyDone;
-                Ok(None)
-            }
-            Err(err) => Err(err),
-        };
-        Some((report, written))
     }
 
     /// Runs step `index` and starts writing its record; `before` holds the reports of the
@@ -296,8 +275,8 @@ impl Run<'_> {
                 .flatten();
             let record = record.then(|| {
                 tracing::info!(step = action, outcome = ?report.outcome, request_ids = ?report.request_ids, "step finished");
-                let (ledger, body) = (self.ledger.clone(), serde_json::to_vec_pretty(&report).unwrap_or_default());
-                tokio::spawn(async move { ledger.create(&name, body).await }.in_current_span())
+                let (ledger, report) = (self.ledger.clone(), report.clone());
+                tokio::spawn(async move { ledger.create_json(&name, &report).await }.in_current_span())
             });
             Finished {
                 report,
@@ -308,11 +287,6 @@ impl Run<'_> {
         }
         .instrument(span)
         .await
-    }
-
-    async fn record(&self, name: &str, report: &StepReport) -> Result<Created, AwsError> {
-        let body = serde_json::to_vec_pretty(report).unwrap_or_default();
-        self.ledger.create(name, body).await
     }
 
     fn target(&self, step: &Step) -> String {
@@ -353,10 +327,12 @@ impl Run<'_> {
                 .filter_map(|a| a.public_ip.as_deref())
                 .collect::<Vec<_>>()
                 .join(", "),
-            Step::Page => self.topic_arn.to_owned(),
+            Step::Page | Step::PageUpdate => self.topic_arn.to_owned(),
         }
     }
 
+    // One exhaustive match, an arm per step: splitting it would hide a step's handling.
+    #[allow(clippy::too_many_lines)]
     async fn run(
         &self,
         step: &Step,
@@ -365,31 +341,45 @@ impl Run<'_> {
         objects: &mut Vec<EvidenceObject>,
     ) -> StepResult {
         let ec2 = &self.clients.ec2;
-        // A dry run changes nothing, held or not: it reports and probes.
-        if self.plan.dry_run && step.mutates() {
-            return StepResult::DryRun(Some(probe::probe(ec2, step).await));
+        // A dry run changes nothing, held or not: each EC2 call is made with `DryRun`, which
+        // says whether the deployed role would be allowed it; other services cannot say.
+        let dry = self.plan.dry_run && step.mutates();
+        if dry && !step.probes() {
+            return StepResult::DryRun(Some("not probed: the service has no DryRun".to_owned()));
         }
-        if self.plan.hold.is_some() && !self.approved && step.mutates() {
+        if !dry && self.plan.hold.is_some() && !self.approved && step.mutates() {
             return StepResult::Held;
         }
         let result = match step {
             Step::RecordEvidence => self.record_evidence(objects).await,
-            Step::ProtectInstance { instance_id } => ec2::protect_instance(ec2, instance_id).await,
+            Step::ProtectInstance { instance_id } => ec2::protect_instance(ec2, instance_id, dry).await,
             Step::DetachFromAutoScaling { instance_id, group } => {
                 autoscaling::detach(&self.clients.autoscaling, instance_id, group).await
             }
-            Step::IsolateInterfaces { vpcs, .. } => ec2::isolate(ec2, vpcs).await,
-            Step::DisassociateAddresses { addresses, .. } => ec2::disassociate_addresses(ec2, addresses).await,
-            Step::SnapshotVolumes { instance_id, tags, .. } => {
+            Step::IsolateInterfaces { vpcs, .. } if dry => ec2::isolate(ec2, vpcs, false, true).await,
+            Step::IsolateInterfaces { vpcs, .. } => {
+                // Once, and an isolated interface never goes back to the open conversion group.
                 return self
                     .once(name, |claimed| {
-                        // An owner whose lease ran out may have taken the set and died unrecorded.
-                        let look_first = claimed == Claimed::TakenOver;
-                        ec2::snapshot_volumes(ec2, instance_id, &self.incident.id, tags, look_first)
+                        let resume = !self.owner || claimed == Claimed::TakenOver;
+                        ec2::isolate(ec2, vpcs, resume, false)
                     })
                     .await;
             }
-            Step::TagInstance { instance_id, tags } => ec2::tag_instance(ec2, instance_id, tags).await,
+            Step::DisassociateAddresses { addresses, .. } => ec2::disassociate_addresses(ec2, addresses, dry).await,
+            Step::SnapshotVolumes { instance_id, tags, .. } if dry => {
+                ec2::snapshot_volumes(ec2, instance_id, &self.incident.id, tags, false, true).await
+            }
+            Step::SnapshotVolumes { instance_id, tags, .. } => {
+                return self
+                    .once(name, |claimed| {
+                        // A run before this one may have taken the set and stopped unrecorded.
+                        let look_first = !self.owner || claimed == Claimed::TakenOver;
+                        ec2::snapshot_volumes(ec2, instance_id, &self.incident.id, tags, look_first, false)
+                    })
+                    .await;
+            }
+            Step::TagInstance { instance_id, tags } => ec2::tag_instance(ec2, instance_id, tags, dry).await,
             Step::DeactivateAccessKey {
                 user_name,
                 access_key_id,
@@ -403,25 +393,31 @@ impl Run<'_> {
                 group_id,
                 ingress,
                 egress,
-            } => posture::revoke_rules(ec2, group_id, ingress, egress).await,
+            } => posture::revoke_rules(ec2, group_id, ingress, egress, dry).await,
             Step::BlockPublicAccess { bucket } => posture::block_public_access(&self.clients.s3, bucket).await,
             Step::SetDefaultEncryption { bucket, kms_key_id } => {
                 posture::set_default_encryption(&self.clients.s3, bucket, kms_key_id.as_deref()).await
             }
-            Step::RestoreInterfaces { interfaces, .. } => release::restore_interfaces(ec2, interfaces).await,
-            Step::RestoreAddresses { addresses, .. } => release::restore_addresses(ec2, addresses).await,
+            Step::RestoreInterfaces { interfaces, .. } => release::restore_interfaces(ec2, interfaces, dry).await,
+            Step::RestoreAddresses { addresses, .. } => release::restore_addresses(ec2, addresses, dry).await,
             Step::RestoreProtection {
                 instance_id,
                 termination_protection,
                 shutdown_behavior,
             } => {
-                release::restore_protection(ec2, instance_id, *termination_protection, shutdown_behavior.as_deref())
-                    .await
+                release::restore_protection(
+                    ec2,
+                    instance_id,
+                    *termination_protection,
+                    shutdown_behavior.as_deref(),
+                    dry,
+                )
+                .await
             }
             Step::MarkReleased {
                 instance_id,
                 released_at,
-            } => release::mark_released(ec2, instance_id, released_at).await,
+            } => release::mark_released(ec2, instance_id, released_at, dry).await,
             Step::VerifyIsolation { interfaces, .. } => {
                 if self.plan.dry_run {
                     return StepResult::DryRun(None);
@@ -429,18 +425,7 @@ impl Run<'_> {
                 if self.plan.hold.is_some() && !self.approved {
                     return StepResult::Held;
                 }
-                let isolated = before
-                    .iter()
-                    .find(|s| s.action == "isolate-interfaces" && s.succeeded())
-                    .and_then(|s| serde_json::from_value::<IsolationDetail>(s.detail.clone()).ok());
-                match isolated {
-                    Some(detail) => ec2::verify_isolation(ec2, interfaces, &detail.groups).await,
-                    None => Err(AwsError::check(
-                        "VerifyIsolation",
-                        "IsolationIncomplete",
-                        "the isolation step did not complete".to_owned(),
-                    )),
-                }
+                ec2::verify_isolation(ec2, interfaces).await
             }
             Step::Page => {
                 let page = page::compose(self.incident, self.plan, before, &self.ledger.uri(), self.approved);
@@ -448,28 +433,49 @@ impl Run<'_> {
                     .once(name, |_| notify::publish(&self.clients.sns, self.topic_arn, &page))
                     .await;
             }
+            Step::PageUpdate => {
+                let Some(earlier) = owed_update(self.plan, before) else {
+                    return StepResult::NotNeeded;
+                };
+                let page = page::compose_follow_up(
+                    self.incident,
+                    self.plan,
+                    before,
+                    &self.ledger.uri(),
+                    self.approved,
+                    &earlier,
+                );
+                return self
+                    .once(name, |_| notify::publish(&self.clients.sns, self.topic_arn, &page))
+                    .await;
+            }
         };
-        match result {
-            Ok(done) => StepResult::Done(done),
-            Err(err) => StepResult::Failed(err),
+        if dry {
+            return StepResult::DryRun(Some(dry_run_verdict(&result)));
         }
+        result.into()
     }
 
-    /// Runs a step that must happen once per incident (a snapshot set, a page) under a
-    /// ledger claim. If another invocation holds the claim, waits for its record; if none
-    /// comes, fails so that Lambda retries once the claim has lapsed.
+    /// Runs a step that must happen once per incident (an isolation, a snapshot set, a page).
+    /// The run's owner just does it: concurrent deliveries wait for its report. Any other run
+    /// claims it in the ledger first; if another invocation holds the claim, it waits for
+    /// that one's record, and if none comes, fails so that Lambda retries once the claim has
+    /// lapsed.
     async fn once<F>(&self, name: &str, action: impl FnOnce(Claimed) -> F) -> StepResult
     where
         F: Future<Output = Result<Done, AwsError>>,
     {
+        if self.owner {
+            return action(Claimed::Fresh).await.into();
+        }
         match self.ledger.claim(name).await {
-            Err(err) => StepResult::Failed(err),
+            Err(err) => StepResult::Failed(ledger_failure(err)),
             Ok(claimed @ (Claimed::Fresh | Claimed::TakenOver)) => match action(claimed).await {
                 Ok(done) => StepResult::Done(done),
                 Err(err) => {
                     // Nothing was done: free the claim so that the retry may act at once.
                     if let Err(release) = self.ledger.unclaim(name).await {
-                        tracing::warn!(error = %release, "could not release the claim; it lapses on its own");
+                        tracing::warn!(error = %chain(&release), "could not release the claim; it lapses on its own");
                     }
                     StepResult::Failed(err)
                 }
@@ -481,39 +487,44 @@ impl Run<'_> {
                     "InProgressElsewhere",
                     "another invocation is running this step".to_owned(),
                 )),
-                Err(err) => StepResult::Failed(err),
+                Err(err) => StepResult::Failed(ledger_failure(err)),
             },
         }
     }
 
     /// Writes the raw event and the pre-containment state, once each, together.
     async fn record_evidence(&self, objects: &mut Vec<EvidenceObject>) -> Result<Done, AwsError> {
-        let event = serde_json::to_vec_pretty(&self.incident.raw).unwrap_or_default();
-        let state = serde_json::to_vec_pretty(&self.plan.observation).unwrap_or_default();
-        let written = [
-            serde_json::json!({"key": "event.json", "sha256": crate::ledger::sha256(&event)}),
-            serde_json::json!({"key": "pre-state.json", "sha256": crate::ledger::sha256(&state)}),
-        ];
         let (event, state) = tokio::join!(
-            self.ledger.create("event.json", event),
-            self.ledger.create("pre-state.json", state)
+            self.ledger.create_json(evidence::EVENT, &self.incident.raw),
+            self.ledger.create_json(evidence::PRE_STATE, &self.plan.observation)
         );
-        let mut first_error = None;
+        let mut written = Vec::new();
         for created in [event, state] {
-            match created {
-                Ok(Created::Written(object)) => objects.push(object),
-                Ok(Created::Exists) => {}
-                Err(err) => first_error = first_error.or(Some(err)),
+            match created.map_err(ledger_failure)? {
+                Created::Written(object) => {
+                    written.push(object.clone());
+                    objects.push(object);
+                }
+                Created::Exists => {}
             }
         }
-        if let Some(err) = first_error {
-            return Err(err);
-        }
-        Ok(Done {
-            request_ids: Vec::new(),
-            detail: serde_json::json!({ "objects": written }),
-        })
+        Ok(Done::new([], serde_json::json!({ "objects": written })))
     }
+}
+
+/// The steps a page sent by an earlier run reported as failed, when every one of them has
+/// now succeeded: the person paged must not be left believing the response failed. `None`
+/// when no update is owed (the page went out in this run, reported nothing failed, or some
+/// step still fails: a later retry decides again).
+fn owed_update(plan: &Plan, before: &[StepReport]) -> Option<Vec<String>> {
+    let page = before
+        .iter()
+        .find(|s| matches!(plan.steps.get(s.index).map(|p| &p.step), Some(Step::Page)))?;
+    let Some(StepOutput::PageSent { failed }) = &page.output else {
+        return None;
+    };
+    let owed = page.outcome == Outcome::AlreadyDone && !failed.is_empty() && before.iter().all(StepReport::succeeded);
+    owed.then(|| failed.clone())
 }
 
 #[cfg(test)]

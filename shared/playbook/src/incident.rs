@@ -37,6 +37,47 @@ impl Source {
     }
 }
 
+/// The kind of principal an access key finding names (GuardDuty's `userType`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserType {
+    IamUser,
+    AssumedRole,
+    Root,
+    FederatedUser,
+    AwsService,
+    /// Any other value, kept as GuardDuty wrote it.
+    Other(String),
+}
+
+impl UserType {
+    /// Reads GuardDuty's spelling (`IAMUser`, `AssumedRole`, `Root`, ...).
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "IAMUser" => UserType::IamUser,
+            "AssumedRole" => UserType::AssumedRole,
+            "Root" => UserType::Root,
+            "FederatedUser" => UserType::FederatedUser,
+            "AWSService" => UserType::AwsService,
+            other => UserType::Other(other.to_owned()),
+        }
+    }
+
+    /// GuardDuty's spelling, for people.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            UserType::IamUser => "IAMUser",
+            UserType::AssumedRole => "AssumedRole",
+            UserType::Root => "Root",
+            UserType::FederatedUser => "FederatedUser",
+            UserType::AwsService => "AWSService",
+            UserType::Other(other) => other,
+        }
+    }
+}
+
 /// The resource an incident is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -48,7 +89,7 @@ pub enum Resource {
         access_key_id: Option<String>,
         principal_id: Option<String>,
         user_name: Option<String>,
-        user_type: Option<String>,
+        user_type: Option<UserType>,
     },
     /// An S3 bucket.
     Bucket { name: String },
@@ -127,6 +168,21 @@ pub enum ResourceKind {
     Other,
 }
 
+impl ResourceKind {
+    /// The kind for people and logs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Instance => "an instance",
+            ResourceKind::AccessKey => "an access key",
+            ResourceKind::Bucket => "a bucket",
+            ResourceKind::SecurityGroup => "a security group",
+            ResourceKind::User => "an IAM user",
+            ResourceKind::Other => "this kind of resource",
+        }
+    }
+}
+
 /// One security event, normalized.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
@@ -143,9 +199,13 @@ pub struct Incident {
     pub resource: Resource,
     /// One line a person can read.
     pub summary: String,
-    /// Facts worth a line each in the page (alarm reason, metric, rule parameters, runbook).
+    /// Facts worth a line each in the page (alarm reason, metric, runbook).
     #[serde(default)]
     pub details: std::collections::BTreeMap<String, String>,
+    /// A Config rule's parameters as the event carried them (most events carry none: the rule
+    /// as configured is read when the response needs it).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rule_parameters: std::collections::BTreeMap<String, String>,
     /// The event exactly as it arrived, kept for the evidence record.
     #[serde(skip)]
     pub raw: Value,

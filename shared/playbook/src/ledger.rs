@@ -4,22 +4,97 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::{ByteStream, DateTime, DateTimeFormat};
+use aws_sdk_s3::primitives::{ByteStream, ByteStreamError, DateTime, DateTimeFormat};
 use futures_util::future::try_join_all;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use thiserror::Error;
 
 use crate::actions::{AwsError, sdk};
-use crate::names;
+#[cfg(test)]
+use crate::error::chain;
+use crate::incident::Incident;
+use crate::intake::{self, IntakeError};
+use crate::names::{self, evidence};
 use crate::plan::Plan;
 use crate::report::{EvidenceObject, StepReport};
 
 /// A claim older than this belongs to an invocation that is gone (the function timeout is
-/// shorter), and may be taken over.
+/// shorter), and may be taken over. A plan younger than this without a report may still be
+/// running (see [`History::maybe_running`]).
 pub const CLAIM_LEASE: Duration = Duration::from_secs(150);
 
 /// How many times, half a second apart, to look for another invocation's record.
 pub const WAIT_ATTEMPTS: u32 = 20;
+
+/// Why the ledger could not be read or written.
+#[derive(Debug, Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{name} does not read as a ledger record")]
+    Corrupt {
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{name} could not be serialized")]
+    Serialize {
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("reading {name} failed midway")]
+    Body {
+        name: String,
+        #[source]
+        source: ByteStreamError,
+    },
+    #[error("the write of {name} was lost")]
+    Lost {
+        name: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    #[error("{name} is missing")]
+    Missing { name: String },
+    #[error("{name} does not read as an event")]
+    Event {
+        name: String,
+        #[source]
+        source: IntakeError,
+    },
+}
+
+impl LedgerError {
+    /// The AWS error code, or a name for the ledger's own failure: for step reports.
+    #[must_use]
+    pub fn code(&self) -> &str {
+        match self {
+            LedgerError::Aws(err) => &err.code,
+            LedgerError::Corrupt { .. } | LedgerError::Event { .. } => "CorruptLedgerRecord",
+            LedgerError::Serialize { .. } => "UnserializableRecord",
+            LedgerError::Body { .. } => "ReadFailed",
+            LedgerError::Lost { .. } => "RecordNotWritten",
+            LedgerError::Missing { .. } => "MissingLedgerRecord",
+        }
+    }
+}
+
+/// A record as JSON, or why it cannot be: never an empty object written once for good.
+pub fn json(name: &str, value: &impl Serialize) -> Result<Vec<u8>, LedgerError> {
+    serde_json::to_vec_pretty(value).map_err(|source| LedgerError::Serialize {
+        name: name.to_owned(),
+        source,
+    })
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(name: &str, bytes: &[u8]) -> Result<T, LedgerError> {
+    serde_json::from_slice(bytes).map_err(|source| LedgerError::Corrupt {
+        name: name.to_owned(),
+        source,
+    })
+}
 
 /// What a write-once put found.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,12 +105,11 @@ pub enum Created {
     Exists,
 }
 
-/// What the ledger holds for an incident when an invocation starts.
+/// What the ledger holds for one run of an incident when an invocation starts.
 #[derive(Debug, Clone, Default)]
 pub struct History {
+    /// The run's plan (`plan.json`, or `release/plan.json` for a release).
     pub plan: Option<Plan>,
-    /// The release plan (`release/plan.json`), once one is made.
-    pub release_plan: Option<Plan>,
     /// Completed steps by index.
     pub steps: BTreeMap<usize, StepReport>,
     /// Objects read, with their SHA-256.
@@ -57,6 +131,14 @@ impl History {
     }
 }
 
+/// An incident as recorded: its plan and the incident read again from its event. Approval and
+/// release start from it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub plan: Plan,
+    pub incident: Incident,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct ClaimRecord {
     claimed_at: u64,
@@ -74,14 +156,44 @@ pub enum Claimed {
     Elsewhere,
 }
 
-/// One incident's folder in the evidence bucket.
+/// Which run of an incident a ledger records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// The response to the incident.
+    First,
+    /// The run a person approved after the first was held: its own steps, so each runs (and
+    /// pages) once.
+    Approved,
+    /// The release from quarantine.
+    Release,
+}
+
+impl RunKind {
+    fn steps_dir(self) -> &'static str {
+        match self {
+            RunKind::First => evidence::STEPS,
+            RunKind::Approved => evidence::APPROVED_STEPS,
+            RunKind::Release => evidence::RELEASE_STEPS,
+        }
+    }
+
+    /// The plan this run follows.
+    #[must_use]
+    pub fn plan_name(self) -> &'static str {
+        match self {
+            RunKind::First | RunKind::Approved => evidence::PLAN,
+            RunKind::Release => evidence::RELEASE_PLAN,
+        }
+    }
+}
+
+/// One incident's folder in the evidence bucket, for one run.
 #[derive(Debug, Clone)]
 pub struct Ledger {
     s3: Client,
     bucket: String,
     prefix: String,
-    /// Where step records go: `steps/`, or `approved/steps/` for the run a person approved.
-    steps_dir: &'static str,
+    run: RunKind,
 }
 
 /// Hex SHA-256 of `bytes`.
@@ -97,49 +209,28 @@ impl Ledger {
             s3,
             bucket: bucket.to_owned(),
             prefix: names::incident_prefix(incident_id),
-            steps_dir: "steps/",
+            run: RunKind::First,
         }
     }
 
-    /// The same incident's ledger for the run a person approved: its steps are recorded apart
-    /// from the held run's, so each runs (and pages) once.
+    /// The same incident's ledger for another run.
     #[must_use]
-    pub fn approved(&self) -> Self {
-        Ledger {
-            steps_dir: "approved/steps/",
-            ..self.clone()
-        }
+    pub fn for_run(&self, run: RunKind) -> Self {
+        Ledger { run, ..self.clone() }
     }
 
-    /// The same incident's ledger for its release from quarantine.
     #[must_use]
-    pub fn releasing(&self) -> Self {
-        Ledger {
-            steps_dir: "release/steps/",
-            ..self.clone()
-        }
+    pub fn run(&self) -> RunKind {
+        self.run
     }
 
-    /// Whether step `action` is recorded as done, in the main run or the approved one.
-    pub async fn done(&self, action: &str) -> Result<bool, AwsError> {
-        for dir in ["steps/", "approved/steps/"] {
-            let mut pages = self
-                .s3
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(format!("{}{dir}", self.prefix))
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(sdk("ListObjectsV2"))?;
-                let suffix = format!("-{action}.json");
-                if page
-                    .contents()
-                    .iter()
-                    .any(|o| o.key().is_some_and(|k| k.ends_with(&suffix)))
-                {
-                    return Ok(true);
-                }
+    /// Whether step `action` is recorded as done, in the first run or the approved one.
+    pub async fn done(&self, action: &str) -> Result<bool, LedgerError> {
+        let suffix = format!("-{action}.json");
+        for dir in [evidence::STEPS, evidence::APPROVED_STEPS] {
+            let names = self.list(dir).await?;
+            if names.iter().any(|name| name.ends_with(&suffix)) {
+                return Ok(true);
             }
         }
         Ok(false)
@@ -151,52 +242,57 @@ impl Ledger {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }
 
-    /// Where a run writes its report when it ends: `report.json`, beside its steps' folder.
+    /// Where this run writes its report when it ends: `report.json`, beside its steps' folder.
     #[must_use]
     pub fn report_name(&self) -> String {
-        format!("{}report.json", self.steps_dir.trim_end_matches("steps/"))
-    }
-
-    /// Where the update page is recorded, beside the report (outside the steps' folder: it is
-    /// not a planned step).
-    #[must_use]
-    pub fn follow_up_name(&self) -> String {
-        format!("{}follow-up.json", self.steps_dir.trim_end_matches("steps/"))
+        format!(
+            "{}{}",
+            self.run.steps_dir().trim_end_matches(evidence::STEPS),
+            evidence::REPORT
+        )
     }
 
     /// The ledger key of step `index`.
     #[must_use]
     pub fn step_name(&self, index: usize, action: &str) -> String {
-        format!("{}{:02}-{action}.json", self.steps_dir, index + 1)
+        format!("{}{:02}-{action}.json", self.run.steps_dir(), index + 1)
     }
 
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
 
-    /// Reads the plan and every completed step record.
-    pub async fn history(&self) -> Result<History, AwsError> {
+    /// The names of the objects under `dir` of the incident's folder, relative to the folder.
+    async fn list(&self, dir: &str) -> Result<Vec<String>, LedgerError> {
         let mut names = Vec::new();
         let mut pages = self
             .s3
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix(&self.prefix)
+            .prefix(format!("{}{dir}", self.prefix))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(sdk("ListObjectsV2"))?;
-            for object in page.contents() {
-                if let Some(name) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) {
-                    names.push(name.to_owned());
-                }
-            }
+            names.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key()?.strip_prefix(&self.prefix))
+                    .map(ToOwned::to_owned),
+            );
         }
+        Ok(names)
+    }
+
+    /// Reads this run's plan and every completed step record.
+    pub async fn history(&self) -> Result<History, LedgerError> {
+        let mut names = self.list("").await?;
         let reported = names.contains(&self.report_name());
+        let plan_name = self.run.plan_name();
+        let steps_dir = self.run.steps_dir();
         names.retain(|name| {
-            let is_step =
-                name.starts_with(self.steps_dir) && name.rsplit_once('.').is_some_and(|(_, ext)| ext == "json");
-            name == "plan.json" || name == "release/plan.json" || is_step
+            let is_step = name.starts_with(steps_dir) && name.rsplit_once('.').is_some_and(|(_, ext)| ext == "json");
+            name == plan_name || is_step
         });
         // All read at once: a resumed run waits one round trip for them, not one per step.
         let read = try_join_all(names.iter().map(|name| self.read(name))).await?;
@@ -210,45 +306,89 @@ impl Ledger {
                 key: self.key(&name),
                 sha256: sha256(&bytes),
             });
-            if name == "plan.json" {
-                history.plan = Some(serde_json::from_slice(&bytes).map_err(|e| corrupt(&name, &e))?);
-            } else if name == "release/plan.json" {
-                history.release_plan = Some(serde_json::from_slice(&bytes).map_err(|e| corrupt(&name, &e))?);
+            if name == plan_name {
+                history.plan = Some(parse(&name, &bytes)?);
             } else {
-                let step: StepReport = serde_json::from_slice(&bytes).map_err(|e| corrupt(&name, &e))?;
+                let step: StepReport = parse(&name, &bytes)?;
                 history.steps.insert(step.index, step);
             }
         }
         Ok(history)
     }
 
+    /// The incident's plan and its event read again as an incident; `None` if the folder
+    /// holds no plan.
+    pub async fn load(&self) -> Result<Option<Stored>, LedgerError> {
+        let (plan, event) = tokio::join!(self.read(evidence::PLAN), self.read(evidence::EVENT));
+        let Some(plan) = plan? else { return Ok(None) };
+        let plan: Plan = parse(evidence::PLAN, &plan)?;
+        let event: serde_json::Value = parse(
+            evidence::EVENT,
+            &event?.ok_or_else(|| LedgerError::Missing {
+                name: evidence::EVENT.to_owned(),
+            })?,
+        )?;
+        let read_back = |source| LedgerError::Event {
+            name: evidence::EVENT.to_owned(),
+            source,
+        };
+        let incident = intake::parse(&event).map_err(read_back)?.incident().ok_or_else(|| {
+            read_back(IntakeError::Invalid {
+                path: String::new(),
+                reason: "it is not an incident".to_owned(),
+            })
+        })?;
+        Ok(Some(Stored { plan, incident }))
+    }
+
+    /// Records `plan` as this run's plan unless one is recorded already. The plan to follow,
+    /// and whether this invocation wrote it: the writer owns the run while it lasts, and the
+    /// steps that must happen once need no claim of their own in it.
+    pub async fn plan_once(&self, plan: Plan) -> Result<(Plan, bool), LedgerError> {
+        let name = self.run.plan_name();
+        match self.create_json(name, &plan).await? {
+            Created::Written(_) => Ok((plan, true)),
+            Created::Exists => match self.read(name).await? {
+                Some(bytes) => Ok((parse(name, &bytes)?, false)),
+                None => Err(LedgerError::Missing { name: name.to_owned() }),
+            },
+        }
+    }
+
     /// An object's bytes, or `None` if it does not exist.
-    pub async fn read(&self, name: &str) -> Result<Option<Vec<u8>>, AwsError> {
-        match self
+    pub async fn read(&self, name: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        let result = self
             .s3
             .get_object()
             .bucket(&self.bucket)
             .key(self.key(name))
             .send()
-            .await
-        {
-            Ok(output) => {
-                let bytes = output
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| AwsError::check("GetObject", "ReadFailed", e.to_string()))?;
-                Ok(Some(bytes.to_vec()))
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
+            {
+                return Ok(None);
             }
-            Err(err) => {
-                let err = AwsError::from_sdk("GetObject", &err);
-                if err.code == "NoSuchKey" { Ok(None) } else { Err(err) }
-            }
-        }
+            Err(err) => return Err(AwsError::from_sdk("GetObject", &err).into()),
+        };
+        let bytes = output.body.collect().await.map_err(|source| LedgerError::Body {
+            name: name.to_owned(),
+            source,
+        })?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    /// Writes `value` as `name` only if it does not exist yet (`If-None-Match: *`).
+    pub async fn create_json(&self, name: &str, value: &impl Serialize) -> Result<Created, LedgerError> {
+        self.create(name, json(name, value)?).await
     }
 
     /// Writes `name` only if it does not exist yet (`If-None-Match: *`).
-    pub async fn create(&self, name: &str, body: Vec<u8>) -> Result<Created, AwsError> {
+    pub async fn create(&self, name: &str, body: Vec<u8>) -> Result<Created, LedgerError> {
         let object = EvidenceObject {
             key: self.key(name),
             sha256: sha256(&body),
@@ -266,19 +406,21 @@ impl Ledger {
         match result {
             Ok(_) => Ok(Created::Written(object)),
             Err(err) => {
-                let err = AwsError::from_sdk("PutObject", &err);
                 // 412: it exists. 409: a concurrent conditional write to the same key won.
+                // S3's model has no error types for either, only these codes.
+                let err = AwsError::from_sdk("PutObject", &err);
                 if err.code == "PreconditionFailed" || err.code == "ConditionalRequestConflict" {
                     Ok(Created::Exists)
                 } else {
-                    Err(err)
+                    Err(err.into())
                 }
             }
         }
     }
 
-    /// Writes `name`, replacing any earlier version (the bucket keeps versions).
-    pub async fn overwrite(&self, name: &str, body: Vec<u8>) -> Result<EvidenceObject, AwsError> {
+    /// Writes `value` as `name`, replacing any earlier version (the bucket keeps versions).
+    pub async fn overwrite_json(&self, name: &str, value: &impl Serialize) -> Result<EvidenceObject, LedgerError> {
+        let body = json(name, value)?;
         let object = EvidenceObject {
             key: self.key(name),
             sha256: sha256(&body),
@@ -295,36 +437,35 @@ impl Ledger {
         Ok(object)
     }
 
-    /// Claims a step that must not run twice (a snapshot set, a page): this invocation owns
-    /// it if the claim was free or its owner's lease ran out.
-    pub async fn claim(&self, step_name: &str) -> Result<Claimed, AwsError> {
-        let name = format!("{step_name}.claim");
-        let body = serde_json::to_vec(&ClaimRecord {
+    /// Claims a step that must not run twice (a snapshot set, an isolation, a page): this
+    /// invocation owns it if the claim was free or its owner's lease ran out.
+    pub async fn claim(&self, step_name: &str) -> Result<Claimed, LedgerError> {
+        let name = format!("{step_name}{}", evidence::CLAIM_SUFFIX);
+        let record = ClaimRecord {
             claimed_at: epoch_seconds(),
-        })
-        .unwrap_or_default();
-        if let Created::Written(_) = self.create(&name, body.clone()).await? {
+        };
+        if let Created::Written(_) = self.create_json(&name, &record).await? {
             return Ok(Claimed::Fresh);
         }
         let stale = match self.read(&name).await? {
             None => true,
-            Some(bytes) => serde_json::from_slice::<ClaimRecord>(&bytes).map_or(true, |c| {
+            Some(bytes) => parse::<ClaimRecord>(&name, &bytes).map_or(true, |c| {
                 epoch_seconds().saturating_sub(c.claimed_at) > CLAIM_LEASE.as_secs()
             }),
         };
         if !stale {
             return Ok(Claimed::Elsewhere);
         }
-        self.overwrite(&name, body).await?;
+        self.overwrite_json(&name, &record).await?;
         Ok(Claimed::TakenOver)
     }
 
     /// Gives up a claim whose step failed, so that a retry can claim it at once.
-    pub async fn unclaim(&self, step_name: &str) -> Result<(), AwsError> {
+    pub async fn unclaim(&self, step_name: &str) -> Result<(), LedgerError> {
         self.s3
             .delete_object()
             .bucket(&self.bucket)
-            .key(self.key(&format!("{step_name}.claim")))
+            .key(self.key(&format!("{step_name}{}", evidence::CLAIM_SUFFIX)))
             .send()
             .await
             .map_err(sdk("DeleteObject"))?;
@@ -332,19 +473,19 @@ impl Ledger {
     }
 
     /// Waits briefly for another invocation's record of step `name`.
-    pub async fn wait_for(&self, name: &str) -> Result<Option<StepReport>, AwsError> {
+    pub async fn wait_for(&self, name: &str) -> Result<Option<StepReport>, LedgerError> {
         match self.wait_for_object(name).await? {
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(name, &e)),
+            Some(bytes) => parse(name, &bytes).map(Some),
             None => Ok(None),
         }
     }
 
     /// Waits briefly for another invocation's run to write its report; true if it did.
-    pub async fn wait_for_report(&self) -> Result<bool, AwsError> {
+    pub async fn wait_for_report(&self) -> Result<bool, LedgerError> {
         Ok(self.wait_for_object(&self.report_name()).await?.is_some())
     }
 
-    async fn wait_for_object(&self, name: &str) -> Result<Option<Vec<u8>>, AwsError> {
+    async fn wait_for_object(&self, name: &str) -> Result<Option<Vec<u8>>, LedgerError> {
         for attempt in 0..WAIT_ATTEMPTS {
             if let Some(bytes) = self.read(name).await? {
                 return Ok(Some(bytes));
@@ -355,10 +496,6 @@ impl Ledger {
         }
         Ok(None)
     }
-}
-
-fn corrupt(name: &str, err: &serde_json::Error) -> AwsError {
-    AwsError::check("GetObject", "CorruptLedgerRecord", format!("{name}: {err}"))
 }
 
 fn epoch_seconds() -> u64 {
@@ -401,5 +538,37 @@ mod tests {
         let lapsed = planned_at(now - CLAIM_LEASE - Duration::from_secs(1));
         assert!(!lapsed.maybe_running(now), "its invocation is gone");
         assert!(!History::default().maybe_running(now), "no plan yet");
+    }
+
+    #[test]
+    fn each_run_keeps_its_own_steps_and_report() {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .build();
+        let first = Ledger::new(Client::from_conf(config), "evidence", "guardduty-1");
+        assert_eq!(first.step_name(0, "page"), "steps/01-page.json");
+        assert_eq!(first.report_name(), "report.json");
+        let approved = first.for_run(RunKind::Approved);
+        assert_eq!(approved.step_name(2, "page"), "approved/steps/03-page.json");
+        assert_eq!(approved.report_name(), "approved/report.json");
+        let release = first.for_run(RunKind::Release);
+        assert_eq!(release.report_name(), "release/report.json");
+        assert_eq!(release.run().plan_name(), "release/plan.json");
+        assert_eq!(first.uri(), "s3://evidence/incidents/guardduty-1/");
+    }
+
+    #[test]
+    fn errors_keep_their_causes_once() {
+        let source = serde_json::from_str::<Plan>("{").unwrap_err();
+        let err = LedgerError::Corrupt {
+            name: "plan.json".into(),
+            source,
+        };
+        let text = chain(&err);
+        assert!(
+            text.starts_with("plan.json does not read as a ledger record: EOF"),
+            "{text}"
+        );
+        assert_eq!(err.code(), "CorruptLedgerRecord");
     }
 }

@@ -3,11 +3,12 @@
 //! Data flows one way:
 //!
 //! ```text
-//! raw JSON ──intake──▶ Incident ──observe──▶ Observation ──plan(policy)──▶ Plan ──execute──▶ Report
+//! raw JSON ──intake──▶ Incident ──target(policy)──▶ Target ──observe──▶ Observation ──plan──▶ Plan ──execute──▶ Report
 //! ```
 //!
-//! [`intake`] reads an event leniently into an [`Incident`]; [`responder`] looks at the
-//! resource (read-only) when a playbook will act; [`plan::plan`] is pure and holds every guard;
+//! [`intake`] reads an event leniently into an [`Incident`]; [`target::target`] makes the one
+//! routing decision (page only and why, or which playbook and what to look at); [`responder`]
+//! looks at exactly that resource (read-only); [`plan::plan`] is pure and holds every guard;
 //! [`execute`] runs the steps once each, in stages of steps that need not wait for one another,
 //! recording them in the evidence bucket ([`ledger`]), and pages last. The Lambda functions are thin wrappers around [`Responder::handle`].
 //!
@@ -15,7 +16,7 @@
 //!
 //! ```
 //! use std::time::SystemTime;
-//! use playbook::{intake, plan::plan, Observation, Playbook, Policy, Settings};
+//! use playbook::{intake, plan::plan, target::target, Observation, Playbook, Policy, Settings};
 //!
 //! let event = serde_json::json!({
 //!     "source": "aws.guardduty",
@@ -32,7 +33,9 @@
 //!     _ => None,
 //! })?;
 //! let policy = Policy::new(&settings)?;
-//! let plan = plan(&incident, &Observation::NotNeeded, &policy, SystemTime::UNIX_EPOCH);
+//! let target = target(&incident, &policy);
+//! assert_eq!(target.playbook(), None, "below the floor: nothing to look at");
+//! let plan = plan(&incident, &target, &Observation::NotNeeded, &policy, SystemTime::UNIX_EPOCH);
 //! assert_eq!(plan.playbook, Playbook::PageOnly);
 //! assert!(plan.reason.contains("below the ec2-compromise floor"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -55,6 +58,7 @@ pub mod release;
 pub mod report;
 pub mod responder;
 pub mod settings;
+pub mod target;
 pub mod telemetry;
 
 pub use clients::Clients;

@@ -29,6 +29,29 @@ pub fn tag_value(value: &str) -> String {
     value.chars().take(256).collect()
 }
 
+/// Evidence and ledger objects, relative to an incident's folder.
+pub mod evidence {
+    /// The event as it arrived.
+    pub const EVENT: &str = "event.json";
+    /// What the resource looked like before the response.
+    pub const PRE_STATE: &str = "pre-state.json";
+    /// The plan, written once before anything changes: whoever writes it owns the first run.
+    pub const PLAN: &str = "plan.json";
+    /// A person's approval of a held plan.
+    pub const APPROVAL: &str = "approval.json";
+    /// The release plan, written once like the plan.
+    pub const RELEASE_PLAN: &str = "release/plan.json";
+    /// Where each run keeps its step records and report: the first run, the approved run, the
+    /// release.
+    pub const STEPS: &str = "steps/";
+    pub const APPROVED_STEPS: &str = "approved/steps/";
+    pub const RELEASE_STEPS: &str = "release/steps/";
+    /// A run's report, beside its steps' folder.
+    pub const REPORT: &str = "report.json";
+    /// Suffix of a claim on a step that must run once.
+    pub const CLAIM_SUFFIX: &str = ".claim";
+}
+
 /// Where an incident's evidence and ledger live in the evidence bucket.
 #[must_use]
 pub fn incident_prefix(incident_id: &str) -> String {

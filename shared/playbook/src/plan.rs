@@ -8,13 +8,14 @@ use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::config_rules::{self, Forbidden};
-use crate::incident::{Incident, Resource};
+use crate::incident::Incident;
 use crate::names;
 use crate::observation::{
     AddressState, BucketState, ConfigRuleState, GroupRule, InstanceState, Observation, PrincipalKind, PrincipalState,
     QuarantineGroups, SecurityGroupState,
 };
-use crate::policy::{Playbook, Policy, Routing};
+use crate::policy::{Playbook, Policy};
+use crate::target::{Look, Target};
 
 /// The response to one incident: ordered steps that leave the executor no choices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,6 +117,9 @@ pub enum Step {
     MarkReleased { instance_id: String, released_at: String },
     /// Tell a person what happened.
     Page,
+    /// When a retry completes steps that the page (sent by an earlier run) reported as
+    /// failed: one update saying so. Not needed otherwise.
+    PageUpdate,
 }
 
 /// One interface and the groups it goes back to.
@@ -134,6 +138,9 @@ pub struct VpcIsolation {
     pub groups: QuarantineGroups,
 }
 
+/// The isolation step's action name: a release asks the ledger whether it was done.
+pub const ISOLATE_ACTION: &str = "isolate-interfaces";
+
 impl Step {
     /// The action's name as it appears in reports and ledger keys.
     #[must_use]
@@ -142,7 +149,7 @@ impl Step {
             Step::RecordEvidence => "record-evidence",
             Step::ProtectInstance { .. } => "protect-instance",
             Step::DetachFromAutoScaling { .. } => "detach-from-auto-scaling",
-            Step::IsolateInterfaces { .. } => "isolate-interfaces",
+            Step::IsolateInterfaces { .. } => ISOLATE_ACTION,
             Step::DisassociateAddresses { .. } => "disassociate-addresses",
             Step::SnapshotVolumes { .. } => "snapshot-volumes",
             Step::TagInstance { .. } => "tag-instance",
@@ -158,13 +165,45 @@ impl Step {
             Step::RestoreProtection { .. } => "restore-protection",
             Step::MarkReleased { .. } => "mark-released",
             Step::Page => "page",
+            Step::PageUpdate => "page-update",
         }
     }
 
     /// Whether the step changes the account (and so is only reported under dry run).
     #[must_use]
     pub fn mutates(&self) -> bool {
-        !matches!(self, Step::RecordEvidence | Step::VerifyIsolation { .. } | Step::Page)
+        !matches!(
+            self,
+            Step::RecordEvidence | Step::VerifyIsolation { .. } | Step::Page | Step::PageUpdate
+        )
+    }
+
+    /// Whether the step's service can say, without acting, if the deployed role may take it
+    /// (EC2's `DryRun`). IAM, S3 and Auto Scaling cannot: a dry run reports those unprobed.
+    #[must_use]
+    pub fn probes(&self) -> bool {
+        match self {
+            Step::ProtectInstance { .. }
+            | Step::IsolateInterfaces { .. }
+            | Step::DisassociateAddresses { .. }
+            | Step::SnapshotVolumes { .. }
+            | Step::TagInstance { .. }
+            | Step::RevokeGroupRules { .. }
+            | Step::RestoreInterfaces { .. }
+            | Step::RestoreAddresses { .. }
+            | Step::RestoreProtection { .. }
+            | Step::MarkReleased { .. } => true,
+            Step::RecordEvidence
+            | Step::DetachFromAutoScaling { .. }
+            | Step::VerifyIsolation { .. }
+            | Step::DeactivateAccessKey { .. }
+            | Step::DenyAllUser { .. }
+            | Step::RevokeRoleSessions { .. }
+            | Step::BlockPublicAccess { .. }
+            | Step::SetDefaultEncryption { .. }
+            | Step::Page
+            | Step::PageUpdate => false,
+        }
     }
 
     /// Whether the step must wait for `earlier`, planned before it, to finish: it reads what
@@ -174,15 +213,29 @@ impl Step {
         match self {
             // An Auto Scaling group would replace the isolated instance while it is a member.
             Step::IsolateInterfaces { .. } => matches!(earlier, Step::DetachFromAutoScaling { .. }),
-            // Verification and the page read the results of the steps before them; a release
+            // Verification and the pages read the results of the steps before them; a release
             // is rare and deliberate, one step at a time in the planned order.
             Step::VerifyIsolation { .. }
             | Step::Page
+            | Step::PageUpdate
             | Step::RestoreInterfaces { .. }
             | Step::RestoreAddresses { .. }
             | Step::RestoreProtection { .. }
             | Step::MarkReleased { .. } => true,
-            _ => false,
+            // Independent of one another: each changes its own resource or writes its own
+            // record, and reads nothing another step did.
+            Step::RecordEvidence
+            | Step::ProtectInstance { .. }
+            | Step::DetachFromAutoScaling { .. }
+            | Step::DisassociateAddresses { .. }
+            | Step::SnapshotVolumes { .. }
+            | Step::TagInstance { .. }
+            | Step::DeactivateAccessKey { .. }
+            | Step::DenyAllUser { .. }
+            | Step::RevokeRoleSessions { .. }
+            | Step::RevokeGroupRules { .. }
+            | Step::BlockPublicAccess { .. }
+            | Step::SetDefaultEncryption { .. } => false,
         }
     }
 }
@@ -209,63 +262,52 @@ impl Plan {
     }
 }
 
-/// Plans the response to `incident` from what was observed. Pure: no I/O, no clock.
+/// Plans the response to `incident` from its target (the routing decision) and what was
+/// observed of the resource the target named. Pure: no I/O, no clock.
 #[must_use]
-pub fn plan(incident: &Incident, observation: &Observation, policy: &Policy, now: SystemTime) -> Plan {
-    // Whole seconds: the time also goes into IAM conditions (`aws:TokenIssueTime`).
-    let planned_at = DateTime::from_secs(DateTime::from(now).secs())
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned());
+pub fn plan(incident: &Incident, target: &Target, observation: &Observation, policy: &Policy, now: SystemTime) -> Plan {
     let planner = Planner {
         incident,
         observation,
         policy,
-        planned_at,
+        planned_at: timestamp(now),
+    };
+    let (playbook, look) = match target {
+        Target::PageOnly { reason, critical } => {
+            return Plan {
+                critical: *critical,
+                ..planner.page_only(reason.clone())
+            };
+        }
+        Target::Act { playbook, look } => (*playbook, look),
     };
     let label = incident.resource.label();
-    let playbook = match policy.route(incident) {
-        Routing::Unrouted => {
-            return planner.page_only(format!(
-                "no playbook for {} findings on {label}; paging only",
-                incident.finding_type
-            ));
-        }
-        Routing::BelowFloor { playbook, floor } => {
-            return planner.page_only(format!(
-                "severity {:.1} is below the {} floor of {floor:.1}; paging only",
-                incident.severity,
-                playbook.as_str()
-            ));
-        }
-        Routing::Act { playbook, .. } => playbook,
-    };
-    if let Some(reason) = policy.foreign_account(incident) {
-        return planner.page_only(reason);
-    }
-    if let Observation::Unavailable { code, message } = observation {
-        return planner.page_only(format!(
+    match (playbook, observation) {
+        (_, Observation::Unavailable { code, message }) => planner.page_only(format!(
             "{label} could not be described ({code}: {message}); paging only"
-        ));
-    }
-    match (playbook, &incident.resource, observation) {
-        (Playbook::Ec2Compromise, Resource::Instance { .. }, Observation::Instance(state)) => planner.instance(state),
-        (
-            Playbook::CredentialCompromise,
-            Resource::AccessKey {
-                user_type,
-                access_key_id,
-                ..
-            },
-            _,
-        ) => planner.credentials(user_type.as_deref(), access_key_id.as_deref()),
-        (Playbook::CloseOpenPorts, _, Observation::SecurityGroup(group)) => planner.close_open_ports(group),
-        (Playbook::BlockPublicBucket | Playbook::EncryptBucket, _, Observation::Bucket(bucket)) => {
+        )),
+        (Playbook::Ec2Compromise, Observation::Instance(state)) => planner.instance(state),
+        (Playbook::CredentialCompromise, Observation::Principal(principal)) => {
+            let access_key_id = match look {
+                Look::User { access_key_id, .. } => access_key_id.as_deref(),
+                _ => None,
+            };
+            planner.credentials(principal, access_key_id)
+        }
+        (Playbook::CloseOpenPorts, Observation::SecurityGroup(group)) => planner.close_open_ports(group),
+        (Playbook::BlockPublicBucket | Playbook::EncryptBucket, Observation::Bucket(bucket)) => {
             planner.bucket(playbook, bucket)
         }
-        (Playbook::DeactivateStaleKeys, _, Observation::Principal(user)) => planner.stale_keys(user, now),
-        (Playbook::PageOnly, _, _) => planner.page_only("the policy routes this finding to a page".to_owned()),
-        (_, _, _) => planner.page_only(format!("{label} was not described; paging only")),
+        (Playbook::DeactivateStaleKeys, Observation::Principal(user)) => planner.stale_keys(user, now),
+        _ => planner.page_only(format!("{label} was not described; paging only")),
     }
+}
+
+/// Whole seconds, RFC 3339: the time also goes into IAM conditions (`aws:TokenIssueTime`).
+fn timestamp(now: SystemTime) -> String {
+    DateTime::from_secs(DateTime::from(now).secs())
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
 }
 
 /// The inputs of one plan, and the shapes a plan can take.
@@ -292,17 +334,7 @@ impl Planner<'_> {
     }
 
     fn page_only(&self, reason: String) -> Plan {
-        let steps = vec![
-            PlannedStep {
-                step: Step::RecordEvidence,
-                reason: "keep the event for the record".to_owned(),
-            },
-            PlannedStep {
-                step: Step::Page,
-                reason: "a person decides".to_owned(),
-            },
-        ];
-        self.plan(Playbook::PageOnly, reason, steps)
+        self.plan(Playbook::PageOnly, reason, steps(Vec::new()))
     }
 
     fn instance(&self, state: &InstanceState) -> Plan {
@@ -347,42 +379,21 @@ impl Planner<'_> {
         }
     }
 
-    fn credentials(&self, user_type: Option<&str>, access_key_id: Option<&str>) -> Plan {
-        let label = self.incident.resource.label();
-        match (user_type, self.observation) {
-            (Some("Root"), _) => Plan {
-                critical: true,
-                ..self.page_only(format!(
-                    "root credentials in use ({label}): IAM cannot revoke root keys or sessions. A person must: \
-                     sign in as root with MFA and change the password; delete the root access keys under \
-                     Security credentials; review CloudTrail for everything this key did; check for new IAM \
-                     users, roles, keys and policies; confirm MFA on the root user"
-                ))
-            },
-            (Some("IAMUser" | "AssumedRole"), Observation::Principal(principal)) => {
-                match principal_guard(principal, self.policy) {
-                    Some(reason) => self.page_only(format!("{reason}; paging only")),
-                    None => self.plan(
-                        Playbook::CredentialCompromise,
-                        format!(
-                            "severity {:.1} {} on {label}: revoke the credentials",
-                            self.incident.severity, self.incident.finding_type
-                        ),
-                        credential_compromise(principal, access_key_id, &self.planned_at),
-                    ),
-                }
-            }
-            (Some("IAMUser" | "AssumedRole"), _) => self.page_only(format!(
-                "{label}: the finding names no user or role to act on; paging only"
-            )),
-            (Some(other @ ("FederatedUser" | "AWSService")), _) => self.page_only(format!(
-                "{label} is a {other} principal: its credentials cannot be revoked through IAM; paging only"
-            )),
-            (other, _) => self.page_only(format!(
-                "{label} has principal type {}: no credential playbook for it; paging only",
-                other.unwrap_or("unknown")
-            )),
+    fn credentials(&self, principal: &PrincipalState, access_key_id: Option<&str>) -> Plan {
+        if let Some(reason) = principal_guard(principal, self.policy) {
+            return self.page_only(format!("{reason}; paging only"));
         }
+        let reason = format!(
+            "severity {:.1} {} on {}: revoke the credentials",
+            self.incident.severity,
+            self.incident.finding_type,
+            self.incident.resource.label()
+        );
+        self.plan(
+            Playbook::CredentialCompromise,
+            reason,
+            credential_compromise(principal, access_key_id, &self.planned_at),
+        )
     }
 }
 
@@ -406,20 +417,6 @@ impl Planner<'_> {
         )))
     }
 
-    /// Evidence first, the page last, `middle` between.
-    fn steps(middle: Vec<PlannedStep>) -> Vec<PlannedStep> {
-        let mut steps = vec![PlannedStep {
-            step: Step::RecordEvidence,
-            reason: "keep the raw event and the state (fixed in plan.json before anything changes)".to_owned(),
-        }];
-        steps.extend(middle);
-        steps.push(PlannedStep {
-            step: Step::Page,
-            reason: "a person takes it from here".to_owned(),
-        });
-        steps
-    }
-
     /// The Config rule's parameters: as the rule is configured (`DescribeConfigRules`), else
     /// as the event carried them. An error says why neither is there, for a rule whose
     /// response depends on them; a rule without parameters that matter goes on with none.
@@ -429,12 +426,7 @@ impl Planner<'_> {
         {
             return Ok(rule.parameters.clone());
         }
-        let carried: BTreeMap<String, String> = self
-            .incident
-            .details
-            .iter()
-            .filter_map(|(key, value)| Some((key.strip_prefix("param:")?.to_owned(), value.clone())))
-            .collect();
+        let carried = self.incident.rule_parameters.clone();
         let name = &self.incident.finding_type;
         if !carried.is_empty() || !config_rules::is_tunable(name) {
             return Ok(carried);
@@ -487,7 +479,7 @@ impl Planner<'_> {
             reason: "revoke exactly the offending rules; every other rule stays, and these are in the evidence"
                 .to_owned(),
         };
-        self.plan(Playbook::CloseOpenPorts, reason, Self::steps(vec![step]))
+        self.plan(Playbook::CloseOpenPorts, reason, steps(vec![step]))
     }
 
     fn bucket(&self, playbook: Playbook, bucket: &BucketState) -> Plan {
@@ -521,7 +513,7 @@ impl Planner<'_> {
             step,
             reason: "the previous configuration is in the evidence".to_owned(),
         };
-        self.plan(playbook, reason, Self::steps(vec![step]))
+        self.plan(playbook, reason, steps(vec![step]))
     }
 
     fn stale_keys(&self, user: &PrincipalState, now: SystemTime) -> Plan {
@@ -550,7 +542,7 @@ impl Planner<'_> {
         if stale.is_empty() {
             return self.page_only(format!("{name} has no active key older than {days} days; paging only"));
         }
-        let steps = stale
+        let middle: Vec<PlannedStep> = stale
             .iter()
             .map(|key| PlannedStep {
                 step: Step::DeactivateAccessKey {
@@ -564,7 +556,7 @@ impl Planner<'_> {
             "{name} has {} active key(s) older than {days} days: deactivate them",
             stale.len()
         );
-        self.plan(Playbook::DeactivateStaleKeys, reason, Self::steps(steps))
+        self.plan(Playbook::DeactivateStaleKeys, reason, steps(middle))
     }
 }
 
@@ -573,9 +565,7 @@ impl Planner<'_> {
 /// Pure, like [`plan`]. Evidence and snapshots are never touched.
 #[must_use]
 pub fn plan_release(contained: &Plan, before: &InstanceState, now: SystemTime) -> Plan {
-    let released_at = DateTime::from_secs(DateTime::from(now).secs())
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_default();
+    let released_at = timestamp(now);
     let id = &before.instance_id;
     let step = |step, reason: &str| PlannedStep {
         step,
@@ -620,6 +610,10 @@ pub fn plan_release(contained: &Plan, before: &InstanceState, now: SystemTime) -
         "the instance no longer counts as quarantined; its incident tag stays for the record",
     ));
     steps.push(step(Step::Page, "tell the people who were paged for the quarantine"));
+    steps.push(step(
+        Step::PageUpdate,
+        "if the page reported a failed step that a retry then completed, say so",
+    ));
     Plan {
         incident_id: contained.incident_id.clone(),
         playbook: Playbook::Release,
@@ -661,14 +655,11 @@ fn credential_compromise(
         step,
         reason: reason.to_owned(),
     };
-    let mut steps = vec![step(
-        Step::RecordEvidence,
-        "keep the raw event, the keys' status and the principal's policies (fixed in plan.json before anything changes)",
-    )];
+    let mut middle = Vec::new();
     match principal.kind {
         PrincipalKind::User => {
             if let Some(key) = access_key_id {
-                steps.push(step(
+                middle.push(step(
                     Step::DeactivateAccessKey {
                         user_name: principal.name.clone(),
                         access_key_id: key.to_owned(),
@@ -676,14 +667,14 @@ fn credential_compromise(
                     "the finding names this key: make it unusable, keep it for the investigation",
                 ));
             }
-            steps.push(step(
+            middle.push(step(
                 Step::DenyAllUser {
                     user_name: principal.name.clone(),
                 },
                 "deny everything to the user, so console sessions and any other key stop as well",
             ));
         }
-        PrincipalKind::Role => steps.push(step(
+        PrincipalKind::Role => middle.push(step(
             Step::RevokeRoleSessions {
                 role_name: principal.name.clone(),
                 issued_before: planned_at.to_owned(),
@@ -691,8 +682,7 @@ fn credential_compromise(
             "deny every session issued before now; new sessions (the legitimate workload) keep working",
         )),
     }
-    steps.push(step(Step::Page, "a person takes it from here"));
-    steps
+    steps(middle)
 }
 
 fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) -> Vec<PlannedStep> {
@@ -701,20 +691,14 @@ fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) 
         step,
         reason: reason.to_owned(),
     };
-    let mut steps = vec![
-        step(
-            Step::RecordEvidence,
-            "keep the raw event and the pre-containment state (fixed in plan.json before anything changes)",
-        ),
-        step(
-            Step::ProtectInstance {
-                instance_id: instance_id.clone(),
-            },
-            "keep the instance and its disks from being terminated while it is evidence",
-        ),
-    ];
+    let mut middle = vec![step(
+        Step::ProtectInstance {
+            instance_id: instance_id.clone(),
+        },
+        "keep the instance and its disks from being terminated while it is evidence",
+    )];
     if let Some(group) = &state.auto_scaling_group {
-        steps.push(step(
+        middle.push(step(
             Step::DetachFromAutoScaling {
                 instance_id: instance_id.clone(),
                 group: group.clone(),
@@ -729,7 +713,7 @@ fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) 
             .push(interface.id.clone());
     }
     let interfaces: Vec<String> = state.interfaces.iter().map(|i| i.id.clone()).collect();
-    steps.push(step(
+    middle.push(step(
         Step::IsolateInterfaces {
             instance_id: instance_id.clone(),
             vpcs: vpcs
@@ -744,7 +728,7 @@ fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) 
         "cut every network flow: all-open conversion group first so live connections become untracked, then the empty isolation group",
     ));
     if !state.addresses.is_empty() {
-        steps.push(step(
+        middle.push(step(
             Step::DisassociateAddresses {
                 instance_id: instance_id.clone(),
                 addresses: state.addresses.clone(),
@@ -762,7 +746,7 @@ fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) 
             ),
             (names::INSTANCE_TAG.to_owned(), instance_id.clone()),
         ]);
-        steps.push(step(
+        middle.push(step(
             Step::SnapshotVolumes {
                 instance_id: instance_id.clone(),
                 volume_ids: state.volumes.iter().map(|v| v.volume_id.clone()).collect(),
@@ -771,7 +755,7 @@ fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) 
             "preserve the disks, crash-consistent across volumes, for forensics",
         ));
     }
-    steps.push(step(
+    middle.push(step(
         Step::TagInstance {
             instance_id: instance_id.clone(),
             tags: BTreeMap::from([
@@ -785,14 +769,35 @@ fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) 
         },
         "mark the instance as quarantined, for people and for the blast-radius count",
     ));
-    steps.push(step(
+    middle.push(step(
         Step::VerifyIsolation {
             instance_id,
             interfaces,
         },
         "trust, but verify: read the interfaces back",
     ));
-    steps.push(step(Step::Page, "a person takes it from here"));
+    steps(middle)
+}
+
+/// Every response's steps: the evidence first, `middle`, then the page, and when anything
+/// can fail, the update page a retry may owe.
+fn steps(middle: Vec<PlannedStep>) -> Vec<PlannedStep> {
+    let can_fail = middle.iter().any(|s| s.step.mutates());
+    let mut steps = vec![PlannedStep {
+        step: Step::RecordEvidence,
+        reason: "keep the raw event and the state (fixed in plan.json before anything changes)".to_owned(),
+    }];
+    steps.extend(middle);
+    steps.push(PlannedStep {
+        step: Step::Page,
+        reason: "a person takes it from here".to_owned(),
+    });
+    if can_fail {
+        steps.push(PlannedStep {
+            step: Step::PageUpdate,
+            reason: "if this page reports a failed step that a retry then completes, say so".to_owned(),
+        });
+    }
     steps
 }
 
@@ -854,13 +859,24 @@ mod tests {
         }
     }
 
+    /// The planner as the responder runs it: routed first.
+    fn planned(incident: &Incident, observation: &Observation, policy: &Policy, now: SystemTime) -> Plan {
+        plan(
+            incident,
+            &crate::target::target(incident, policy),
+            observation,
+            policy,
+            now,
+        )
+    }
+
     fn actions(plan: &Plan) -> Vec<&'static str> {
         plan.steps.iter().map(|s| s.step.action()).collect()
     }
 
     #[test]
     fn high_severity_instance_is_contained_in_order() {
-        let plan = plan(
+        let plan = planned(
             &incident(8.0),
             &Observation::Instance(Box::new(instance())),
             &policy(false),
@@ -876,7 +892,8 @@ mod tests {
                 "snapshot-volumes",
                 "tag-instance",
                 "verify-isolation",
-                "page"
+                "page",
+                "page-update"
             ]
         );
         let Step::IsolateInterfaces { vpcs, .. } = &plan.steps[2].step else {
@@ -900,33 +917,34 @@ mod tests {
         let observed = Observation::Instance(Box::new(instance()));
         let mut theirs = incident(8.0);
         theirs.account = Some("210987654321".into());
-        let plan = plan(&theirs, &observed, &policy, SystemTime::UNIX_EPOCH);
+        let plan = planned(&theirs, &observed, &policy, SystemTime::UNIX_EPOCH);
         assert_eq!(plan.playbook, Playbook::PageOnly);
         assert!(plan.reason.contains("from account 210987654321"), "{}", plan.reason);
 
         let mut ours = incident(8.0);
         ours.account = Some("123456789012".into());
-        let plan = super::plan(&ours, &observed, &policy, SystemTime::UNIX_EPOCH);
+        let plan = planned(&ours, &observed, &policy, SystemTime::UNIX_EPOCH);
         assert_eq!(plan.playbook, Playbook::Ec2Compromise);
         // An incident that names no account is taken as this one's.
-        let plan = super::plan(&incident(8.0), &observed, &policy, SystemTime::UNIX_EPOCH);
+        let plan = planned(&incident(8.0), &observed, &policy, SystemTime::UNIX_EPOCH);
         assert_eq!(plan.playbook, Playbook::Ec2Compromise);
     }
 
     #[test]
     fn containment_runs_together_and_verification_waits_for_it() {
-        let plan = plan(
+        let plan = planned(
             &incident(8.0),
             &Observation::Instance(Box::new(instance())),
             &policy(false),
             SystemTime::UNIX_EPOCH,
         );
-        // Evidence, protection, isolation, snapshot and tag together; then verify; then page.
-        assert_eq!(plan.stages(), [0..5, 5..6, 6..7]);
+        // Evidence, protection, isolation, snapshot and tag together; then verify; then page;
+        // then the update page a retry may owe.
+        assert_eq!(plan.stages(), [0..5, 5..6, 6..7, 7..8]);
 
         let mut member = instance();
         member.auto_scaling_group = Some("web-asg".into());
-        let plan = super::plan(
+        let plan = planned(
             &incident(8.0),
             &Observation::Instance(Box::new(member)),
             &policy(false),
@@ -952,7 +970,7 @@ mod tests {
             allocation_id: Some("eipalloc-1".into()),
             ..AddressState::default()
         }];
-        let plan = plan(
+        let plan = planned(
             &incident(8.0),
             &Observation::Instance(Box::new(state)),
             &policy(false),
@@ -1001,7 +1019,7 @@ mod tests {
             ),
         ];
         for (incident, observation, why) in cases {
-            let plan = plan(&incident, &observation, &policy(false), SystemTime::UNIX_EPOCH);
+            let plan = planned(&incident, &observation, &policy(false), SystemTime::UNIX_EPOCH);
             assert_eq!(plan.playbook, Playbook::PageOnly, "{why}");
             assert_eq!(actions(&plan), ["record-evidence", "page"], "{why}");
             assert!(plan.reason.contains(why), "{} lacks {why}", plan.reason);
@@ -1012,7 +1030,7 @@ mod tests {
     fn the_blast_radius_limit_holds_isolation() {
         let mut busy = instance();
         busy.quarantined_elsewhere = Some(5);
-        let held = plan(
+        let held = planned(
             &incident(8.0),
             &Observation::Instance(Box::new(busy)),
             &policy(false),
@@ -1026,7 +1044,7 @@ mod tests {
         );
         let mut unknown = instance();
         unknown.quarantined_elsewhere = None;
-        let unknown = plan(
+        let unknown = planned(
             &incident(8.0),
             &Observation::Instance(Box::new(unknown)),
             &policy(false),
@@ -1037,13 +1055,13 @@ mod tests {
 
     #[test]
     fn dry_run_keeps_the_full_plan() {
-        let wet = plan(
+        let wet = planned(
             &incident(8.0),
             &Observation::Instance(Box::new(instance())),
             &policy(false),
             SystemTime::UNIX_EPOCH,
         );
-        let dry = plan(
+        let dry = planned(
             &incident(8.0),
             &Observation::Instance(Box::new(instance())),
             &policy(true),
@@ -1066,7 +1084,7 @@ mod tests {
             tags: Some(BTreeMap::new()),
             ..PrincipalState::default()
         };
-        let plan = plan(
+        let plan = planned(
             &incident,
             &Observation::Principal(Box::new(principal)),
             &policy(false),
@@ -1074,9 +1092,15 @@ mod tests {
         );
         assert_eq!(
             actions(&plan),
-            ["record-evidence", "deactivate-access-key", "deny-all-user", "page"]
+            [
+                "record-evidence",
+                "deactivate-access-key",
+                "deny-all-user",
+                "page",
+                "page-update"
+            ]
         );
-        assert_eq!(plan.stages(), [0..3, 3..4]);
+        assert_eq!(plan.stages(), [0..3, 3..4, 4..5]);
         let json = serde_json::to_string(&plan).unwrap();
         assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
     }
@@ -1094,7 +1118,7 @@ mod tests {
             tags_error: Some("AccessDenied".into()),
             ..PrincipalState::default()
         };
-        let plan = plan(
+        let plan = planned(
             &incident,
             &Observation::Principal(Box::new(principal)),
             &policy(false),
@@ -1110,7 +1134,7 @@ mod tests {
 
     #[test]
     fn plans_round_trip_through_json() {
-        let plan = plan(
+        let plan = planned(
             &incident(8.0),
             &Observation::Instance(Box::new(instance())),
             &policy(false),
@@ -1160,7 +1184,7 @@ mod tests {
             parameters: parameters.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
             error: error.map(Into::into),
         };
-        let at = |observation: &Observation| plan(&incident, observation, &policy(false), SystemTime::UNIX_EPOCH);
+        let at = |observation: &Observation| planned(&incident, observation, &policy(false), SystemTime::UNIX_EPOCH);
 
         // The rule authorizes 80 and 443: only 22 goes.
         let configured = at(&open_group(Some(rule(&[("authorizedTcpPorts", "80,443")], None))));
@@ -1183,7 +1207,7 @@ mod tests {
         // restricted-ssh has no parameters: an unreadable rule does not stop it.
         let mut ssh = incident.clone();
         ssh.finding_type = "securityhub-restricted-ssh-a1b2c3".into();
-        let plan = plan(
+        let plan = planned(
             &ssh,
             &open_group(Some(rule(&[], Some("NoSuchConfigRuleException: gone")))),
             &policy(false),

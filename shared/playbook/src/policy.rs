@@ -336,6 +336,7 @@ mod tests {
             resource,
             summary: String::new(),
             details: std::collections::BTreeMap::new(),
+            rule_parameters: std::collections::BTreeMap::new(),
             raw: serde_json::Value::Null,
         }
     }

@@ -1,20 +1,13 @@
-//! Release from quarantine, invoked by hand: find the record, plan the restore, run it, page.
-
-use std::time::SystemTime;
+//! Release from quarantine, invoked by hand: the request, and whether its incident quarantined
+//! the instance. The responder runs the release plan like any other.
 
 use serde_json::Value;
-use tracing::Instrument;
 
 use crate::error::Error;
-use crate::execute::{Budget, Run};
-use crate::intake::{self, IntakeError};
-use crate::ledger::{Created, Ledger};
-use crate::names;
-use crate::observation::Observation;
-use crate::plan::{Plan, plan_release};
+use crate::intake::IntakeError;
+use crate::ledger::Stored;
+use crate::observation::{InstanceState, Observation};
 use crate::policy::Playbook;
-use crate::report::Report;
-use crate::responder::Responder;
 
 /// `{"instance_id": "i-...", "incident_id": "..."}`; the incident is optional.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,112 +47,35 @@ impl ReleaseRequest {
             incident_id: text("incident_id")?,
         })
     }
+
+    /// The refusal of this request, for `reason`.
+    #[must_use]
+    pub fn refuse(&self, reason: &str) -> Error {
+        Error::NotQuarantined {
+            instance_id: self.instance_id.clone(),
+            reason: reason.to_owned(),
+        }
+    }
 }
 
-impl Responder {
-    /// Releases an instance from quarantine: restores each interface's groups, the Elastic IPs
-    /// and termination protection from the evidence, tags it released, records it, pages.
-    /// Refuses an instance without a quarantine record. Never deletes evidence or snapshots.
-    pub async fn release(&self, request: &Value, budget: Budget) -> Result<Report, Error> {
-        let request = ReleaseRequest::parse(request)?;
-        let span = tracing::info_span!("release", instance_id = request.instance_id);
-        self.release_instance(&request, budget).instrument(span).await
+/// The incident's record and the instance as it was before the quarantine, if incident
+/// `incident_id` (as the ledger holds it) quarantined the requested instance.
+pub fn quarantined(
+    stored: Option<Stored>,
+    incident_id: &str,
+    request: &ReleaseRequest,
+) -> Result<(Stored, InstanceState), Error> {
+    let instance_id = &request.instance_id;
+    let stored = stored
+        .ok_or_else(|| request.refuse(&format!("incident {incident_id} has no record in the evidence bucket")))?;
+    let Observation::Instance(before) = &stored.plan.observation else {
+        return Err(request.refuse(&format!("incident {incident_id} recorded no instance")));
+    };
+    if stored.plan.playbook != Playbook::Ec2Compromise || &before.instance_id != instance_id {
+        return Err(request.refuse(&format!("incident {incident_id} did not quarantine {instance_id}")));
     }
-
-    async fn release_instance(&self, request: &ReleaseRequest, budget: Budget) -> Result<Report, Error> {
-        let instance_id = &request.instance_id;
-        let refuse = |reason: String| Error::NotQuarantined {
-            instance_id: instance_id.clone(),
-            reason,
-        };
-        let incident_id = match &request.incident_id {
-            Some(id) => id.clone(),
-            None => self
-                .quarantine_tag(instance_id)
-                .await?
-                .ok_or_else(|| refuse("it carries no tourniquet:incident-id tag; name the incident".to_owned()))?,
-        };
-        let ledger = Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, &incident_id);
-        let plan: Plan = match ledger.read("plan.json").await.map_err(Error::Ledger)? {
-            Some(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| refuse(format!("plan.json does not read: {e}")))?
-            }
-            None => {
-                return Err(refuse(format!(
-                    "incident {incident_id} has no record in the evidence bucket"
-                )));
-            }
-        };
-        let Observation::Instance(before) = &plan.observation else {
-            return Err(refuse(format!("incident {incident_id} recorded no instance")));
-        };
-        if plan.playbook != Playbook::Ec2Compromise || &before.instance_id != instance_id {
-            return Err(refuse(format!(
-                "incident {incident_id} did not quarantine {instance_id}"
-            )));
-        }
-        if !ledger.done("isolate-interfaces").await.map_err(Error::Ledger)? {
-            return Err(refuse(format!("incident {incident_id} never isolated it")));
-        }
-        let event: Value = match ledger.read("event.json").await.map_err(Error::Ledger)? {
-            Some(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| refuse(format!("event.json does not read: {e}")))?
-            }
-            None => return Err(refuse("event.json is missing".to_owned())),
-        };
-        let incident = intake::parse(&event)?
-            .incident()
-            .ok_or_else(|| refuse("its event is not an incident".to_owned()))?;
-
-        let ledger = ledger.releasing();
-        let history = ledger.history().await.map_err(Error::Ledger)?;
-        // The release plan is made once and kept, like any plan: a retry resumes it.
-        let release = if let Some(kept) = history.release_plan.clone() {
-            kept
-        } else {
-            let release = plan_release(&plan, before, SystemTime::now());
-            let body = serde_json::to_vec_pretty(&release).unwrap_or_default();
-            match ledger.create("release/plan.json", body).await.map_err(Error::Ledger)? {
-                Created::Written(_) => release,
-                // Another invocation made one first: follow theirs.
-                Created::Exists => match ledger.read("release/plan.json").await.map_err(Error::Ledger)? {
-                    Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| refuse(format!("release plan: {e}")))?,
-                    None => release,
-                },
-            }
-        };
-        let run = Run {
-            clients: &self.clients,
-            topic_arn: &self.settings.topic_arn,
-            ledger: &ledger,
-            incident: &incident,
-            plan: &release,
-            budget,
-            approved: false,
-            received: std::time::Instant::now(),
-        };
-        let report = run.execute(history).await;
-        self.finish(&ledger, report).await
-    }
-
-    /// The incident id on a quarantined instance, if it has one.
-    async fn quarantine_tag(&self, instance_id: &str) -> Result<Option<String>, Error> {
-        let output = self
-            .clients
-            .ec2
-            .describe_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .map_err(|e| Error::Release(crate::actions::AwsError::from_sdk("DescribeInstances", &e)))?;
-        Ok(output
-            .reservations()
-            .iter()
-            .flat_map(aws_sdk_ec2::types::Reservation::instances)
-            .flat_map(aws_sdk_ec2::types::Instance::tags)
-            .find(|t| t.key() == Some(names::INCIDENT_TAG))
-            .and_then(|t| t.value().map(ToOwned::to_owned)))
-    }
+    let before = (**before).clone();
+    Ok((stored, before))
 }
 
 #[cfg(test)]

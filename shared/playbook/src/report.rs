@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::actions::AwsError;
 use crate::incident::Source;
 use crate::policy::Playbook;
 
@@ -20,6 +19,17 @@ pub enum Outcome {
     Held,
     /// Failed; `error_code` says why.
     Failed,
+    /// A conditional step whose condition did not hold (an update page with nothing to
+    /// update); not recorded, so a later run decides again.
+    NotNeeded,
+}
+
+/// What a step leaves for the steps after it, typed, and kept in its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "output", rename_all = "kebab-case")]
+pub enum StepOutput {
+    /// A page went out reporting these steps as failed.
+    PageSent { failed: Vec<String> },
 }
 
 /// One step's result.
@@ -37,6 +47,8 @@ pub struct StepReport {
     pub request_ids: Vec<String>,
     #[serde(default)]
     pub detail: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<StepOutput>,
 }
 
 impl StepReport {
@@ -52,13 +64,21 @@ impl StepReport {
             message: None,
             request_ids: Vec::new(),
             detail: serde_json::Value::Null,
+            output: None,
         }
     }
 
-    /// Whether the step's effect is in place (done now or before).
+    /// Whether the step's effect is in place (done now or before, or not needed).
     #[must_use]
     pub fn succeeded(&self) -> bool {
-        matches!(self.outcome, Outcome::Done | Outcome::AlreadyDone)
+        matches!(self.outcome, Outcome::Done | Outcome::AlreadyDone | Outcome::NotNeeded)
+    }
+
+    /// Whether this run put the step's effect in place, or found it not needed: a run that
+    /// had nothing left from an earlier one answers true for every step.
+    #[must_use]
+    pub fn done_now(&self) -> bool {
+        matches!(self.outcome, Outcome::Done | Outcome::NotNeeded)
     }
 
     /// The outcome as a person reads it in a page.
@@ -72,6 +92,7 @@ impl StepReport {
                 None => "dry run: not done".to_owned(),
             },
             Outcome::Held => "held for approval".to_owned(),
+            Outcome::NotNeeded => "not needed".to_owned(),
             Outcome::Failed => format!(
                 "FAILED {}: {}",
                 self.error_code.as_deref().unwrap_or("Unknown"),
@@ -106,9 +127,10 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     /// Evidence objects known for this incident and their SHA-256.
     pub objects: Vec<EvidenceObject>,
-    /// Ledger writes that failed after their step succeeded (the step may run again).
+    /// Ledger writes that failed after their step succeeded (the step may run again), each
+    /// with its causes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ledger_errors: Vec<AwsError>,
+    pub ledger_errors: Vec<String>,
     /// Milliseconds from the event's arrival to the end of the last step that changed the
     /// account (containment done), when this invocation changed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,9 +138,6 @@ pub struct Report {
     /// Why the run stopped before the last step (the deadline was near), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
-    /// The update page sent when a retry completed steps an earlier page reported as failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow_up: Option<StepReport>,
 }
 
 impl Report {
@@ -130,9 +149,6 @@ impl Report {
     /// Everything planned is in place (or reported, under dry run) and recorded.
     #[must_use]
     pub fn is_complete(&self) -> bool {
-        self.failures().next().is_none()
-            && self.ledger_errors.is_empty()
-            && self.interrupted.is_none()
-            && self.follow_up.as_ref().is_none_or(StepReport::succeeded)
+        self.failures().next().is_none() && self.ledger_errors.is_empty() && self.interrupted.is_none()
     }
 }

@@ -1,23 +1,27 @@
-//! The responder: one event in, one report out, through intake, observe, plan and execute.
+//! The responder: one event in, one report out, through intake, target, observe, plan and execute.
 
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::OnceCell;
 use tracing::Instrument;
 
 use crate::actions::{AwsError, ec2, iam, posture};
 use crate::clients::Clients;
 use crate::error::Error;
 use crate::execute::{Budget, Run};
-use crate::incident::{Incident, Resource, Source};
+use crate::incident::{Incident, Source};
 use crate::intake::{self, Ignored, Intake, IntakeError};
-use crate::ledger::{Created, History, Ledger};
+use crate::ledger::{Created, History, Ledger, RunKind, Stored};
+use crate::names::evidence;
 use crate::observation::Observation;
-use crate::plan::{Plan, plan};
-use crate::policy::{Playbook, Policy, Routing};
+use crate::plan::{self, Plan};
+use crate::policy::Policy;
+use crate::release::{self, ReleaseRequest};
 use crate::report::Report;
 use crate::settings::Settings;
+use crate::target::{Look, Target, target};
 
 /// What an invocation answers: the report of an incident, or why the event needed nothing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,9 +45,14 @@ impl Response {
 /// Built once per cold start; handles every event of the process's life.
 #[derive(Debug, Clone)]
 pub struct Responder {
-    pub(crate) clients: Clients,
-    pub(crate) settings: Settings,
+    clients: Clients,
+    settings: Settings,
+    /// The checked policy, before the responder knows its own identity.
     policy: Policy,
+    /// The policy with the responder's own identity (never acted on), learnt from STS on the
+    /// first event that needs it rather than before the first poll: a cold start waits for
+    /// no network call.
+    known: OnceCell<Policy>,
     /// The event sources this function answers; others are refused.
     sources: Vec<Source>,
     /// The function's name (`AWS_LAMBDA_FUNCTION_NAME`); metrics are printed only in Lambda.
@@ -51,20 +60,14 @@ pub struct Responder {
 }
 
 impl Responder {
-    /// Checks the policy and learns the responder's own identity (never acted on); fails the
-    /// cold start, by name, if either cannot be had.
-    pub async fn new(clients: Clients, settings: Settings) -> Result<Self, Error> {
-        let identity = clients
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| Error::Identity(AwsError::from_sdk("GetCallerIdentity", &e)))?;
-        let policy = Policy::new(&settings)?.with_own_arn(identity.arn().map(ToOwned::to_owned));
+    /// Checks the policy; fails the cold start, by name, if it is bad.
+    pub fn new(clients: Clients, settings: Settings) -> Result<Self, Error> {
+        let policy = Policy::new(&settings)?;
         Ok(Responder {
             clients,
             settings,
             policy,
+            known: OnceCell::new(),
             sources: vec![Source::GuardDuty, Source::Config, Source::CloudWatch],
             function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
         })
@@ -74,7 +77,7 @@ impl Responder {
     /// function that answers events from `sources`.
     pub async fn from_env(sources: &[Source]) -> Result<Self, Error> {
         let settings = Settings::from_env()?;
-        Ok(Self::new(Clients::from_env().await, settings).await?.accepting(sources))
+        Ok(Self::new(Clients::from_env().await, settings)?.accepting(sources))
     }
 
     /// The same responder, answering only events from `sources`.
@@ -89,6 +92,29 @@ impl Responder {
         &self.settings
     }
 
+    /// The policy, knowing the responder's own identity: learnt once per process. If it
+    /// cannot be had, nothing is planned (the invocation fails and Lambda retries).
+    async fn policy(&self) -> Result<&Policy, Error> {
+        self.known
+            .get_or_try_init(|| async {
+                let identity = self
+                    .clients
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| Error::Identity(AwsError::from_sdk("GetCallerIdentity", &e)))?;
+                Ok(self.policy.clone().with_own_arn(identity.arn().map(ToOwned::to_owned)))
+            })
+            .await
+    }
+
+    /// Learns the responder's own identity now, as the first incident otherwise does: for a
+    /// caller that measures warm responses apart from the cold start.
+    pub async fn learn_identity(&self) -> Result<(), Error> {
+        self.policy().await.map(drop)
+    }
+
     /// Handles one event. Errors are returned to Lambda: a bad event is not retried with
     /// hope; an incomplete response is retried and resumes where it stopped.
     pub async fn handle(&self, event: Value) -> Result<Response, Error> {
@@ -100,7 +126,7 @@ impl Responder {
     pub async fn handle_within(&self, event: Value, budget: Budget) -> Result<Response, Error> {
         let received = Instant::now();
         let intake = intake::parse(&event).inspect_err(|err| tracing::error!(error = %err, "event refused"))?;
-        let (incident, approved) = match intake {
+        let report = match intake {
             Intake::Ignored(ignored) => {
                 self.check_source(ignored.source)?;
                 tracing::info!(
@@ -110,21 +136,13 @@ impl Responder {
                 );
                 return Ok(Response::Ignored(ignored));
             }
-            Intake::Incident(incident) => (*incident, false),
-            Intake::Approve { incident_id } => (self.approve(&incident_id).await?, true),
+            Intake::Incident(incident) => {
+                self.check_source(incident.source)?;
+                let span = incident_span(&incident, false);
+                self.respond(&incident, budget, received).instrument(span).await?
+            }
+            Intake::Approve { incident_id } => self.approve(&incident_id, budget, received).await?,
         };
-        self.check_source(incident.source)?;
-        let span = tracing::info_span!(
-            "incident",
-            incident_id = incident.id,
-            finding_type = incident.finding_type,
-            severity = incident.severity,
-            approved
-        );
-        let report = self
-            .respond(&incident, budget, approved, received)
-            .instrument(span)
-            .await?;
         Ok(Response::Report(Box::new(report)))
     }
 
@@ -140,133 +158,180 @@ impl Responder {
         Err(err.into())
     }
 
-    /// A person's approval of a held incident: checks it was held, records the approval
-    /// (once; a second approval resumes the same run), and gives back the incident from the
-    /// event kept in evidence.
-    async fn approve(&self, incident_id: &str) -> Result<Incident, Error> {
-        let refuse = |reason: &str| Error::NotApprovable {
-            incident_id: incident_id.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let ledger = Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, incident_id);
-        let plan = ledger.read("plan.json").await.map_err(Error::Ledger)?;
-        let plan: Plan =
-            serde_json::from_slice(&plan.ok_or_else(|| refuse("no such incident in the evidence bucket"))?)
-                .map_err(|_| refuse("its plan.json does not read"))?;
-        if plan.hold.is_none() {
-            return Err(refuse("it was not held; there is nothing to approve"));
-        }
-        let event = ledger.read("event.json").await.map_err(Error::Ledger)?;
-        let event: Value = serde_json::from_slice(&event.ok_or_else(|| refuse("its event.json is missing"))?)
-            .map_err(|_| refuse("its event.json does not read"))?;
-        let incident = intake::parse(&event)?
-            .incident()
-            .ok_or_else(|| refuse("its event is not an incident"))?;
-        let approval = serde_json::json!({ "incident_id": incident_id, "approved_at": SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) });
-        let created = ledger
-            .create(
-                "approval.json",
-                serde_json::to_vec_pretty(&approval).unwrap_or_default(),
-            )
-            .await
-            .map_err(Error::Ledger)?;
-        tracing::info!(
-            incident_id,
-            first = matches!(created, Created::Written(_)),
-            "approval recorded"
-        );
-        Ok(incident)
+    fn ledger(&self, folder: &str) -> Ledger {
+        Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, folder)
     }
 
-    async fn respond(
-        &self,
-        incident: &Incident,
-        budget: Budget,
-        approved: bool,
-        received: Instant,
-    ) -> Result<Report, Error> {
+    /// Routes, observes and plans a new incident, or follows the plan already recorded for it.
+    async fn respond(&self, incident: &Incident, budget: Budget, received: Instant) -> Result<Report, Error> {
+        let policy = self.policy().await?;
         // A dry run keeps its own record, so the same event acts for real once dry run is off.
-        let folder = if self.policy.dry_run {
+        let folder = if policy.dry_run {
             format!("{}-dry-run", incident.id)
         } else {
             incident.id.clone()
         };
-        let ledger = Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, &folder);
-        let ledger = if approved { ledger.approved() } else { ledger };
+        let ledger = self.ledger(&folder);
+        let target = target(incident, policy);
         // The ledger is read while the resource is described: one round trip, not two. A
-        // redelivery, which finds its plan in the ledger, leaves the observation unused; an
-        // approval always finds it, so it describes nothing.
-        let observing = async {
-            if approved {
-                Observation::NotNeeded
-            } else {
-                self.observe(incident).await
+        // redelivery, which finds its plan in the ledger, leaves the observation unused.
+        let (history, observation) = tokio::join!(ledger.history(), self.observe(&target));
+        let history = history?;
+        let (plan, owner, history) = match history.plan.clone() {
+            Some(_) if history.maybe_running(SystemTime::now()) => self.after_owner(&ledger, &incident.id).await?,
+            Some(plan) => (plan, false, history),
+            None => {
+                let fresh = plan::plan(incident, &target, &observation, policy, SystemTime::now());
+                match ledger.plan_once(fresh).await? {
+                    (plan, true) => (plan, true, history),
+                    (_, false) => self.after_owner(&ledger, &incident.id).await?,
+                }
             }
         };
-        let (history, observation) = tokio::join!(ledger.history(), observing);
-        let history = history.map_err(Error::Ledger)?;
-        let history = match &history.plan {
-            // A person's approval is deliberate and comes long after the held run ended.
-            Some(_) if !approved && history.maybe_running(SystemTime::now()) => self.after_other_run(&ledger).await?,
-            Some(_) => history,
-            None => match self.new_plan(incident, &observation, &ledger).await? {
-                Some(plan) => History {
-                    plan: Some(plan),
-                    ..history
-                },
-                None => self.after_other_run(&ledger).await?,
-            },
+        let run = Run {
+            owner,
+            ..self.run(&ledger, incident, &plan, budget, received)
         };
-        let Some(plan) = history.plan.clone() else {
-            return Err(Error::Ledger(AwsError::check(
-                "GetObject",
-                "CorruptLedgerRecord",
-                "plan.json vanished".to_owned(),
-            )));
+        self.execute(run, history).await
+    }
+
+    /// Another invocation owns the run of this incident right now (EventBridge delivers at
+    /// least once): waits briefly for its report, then follows the plan for what is left.
+    /// If no report comes, the owner may still be running: this delivery fails, so Lambda
+    /// retries it later, rather than running beside the owner (a second conversion wave
+    /// after the owner's isolation would open the instance again for a moment).
+    async fn after_owner(&self, ledger: &Ledger, incident_id: &str) -> Result<(Plan, bool, History), Error> {
+        tracing::info!("another invocation is handling this incident; waiting for its report");
+        if !ledger.wait_for_report().await? {
+            return Err(Error::InProgress {
+                incident_id: incident_id.to_owned(),
+            });
+        }
+        let history = ledger.history().await?;
+        let plan = history
+            .plan
+            .clone()
+            .ok_or_else(|| crate::ledger::LedgerError::Missing {
+                name: evidence::PLAN.to_owned(),
+            })?;
+        Ok((plan, false, history))
+    }
+
+    /// A person's approval of a held incident: checks it was held, records the approval
+    /// (once: the first approval owns the approved run, a second one resumes it), and runs
+    /// the recorded plan in full.
+    async fn approve(&self, incident_id: &str, budget: Budget, received: Instant) -> Result<Report, Error> {
+        let refuse = |reason: &str| Error::NotApprovable {
+            incident_id: incident_id.to_owned(),
+            reason: reason.to_owned(),
         };
+        let ledger = self.ledger(incident_id);
+        let Stored { plan, incident } = ledger
+            .load()
+            .await?
+            .ok_or_else(|| refuse("no such incident in the evidence bucket"))?;
+        if plan.hold.is_none() {
+            return Err(refuse("it was not held; there is nothing to approve"));
+        }
+        self.check_source(incident.source)?;
+        let approval = serde_json::json!({ "incident_id": incident_id, "approved_at": SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) });
+        let owner = matches!(
+            ledger.create_json(evidence::APPROVAL, &approval).await?,
+            Created::Written(_)
+        );
+        tracing::info!(incident_id, first = owner, "approval recorded");
+        let ledger = ledger.for_run(RunKind::Approved);
+        let history = ledger.history().await?;
+        let run = Run {
+            owner,
+            approved: true,
+            ..self.run(&ledger, &incident, &plan, budget, received)
+        };
+        self.execute(run, history)
+            .instrument(incident_span(&incident, true))
+            .await
+    }
+
+    /// Releases an instance from quarantine: restores each interface's groups, the Elastic IPs
+    /// and termination protection from the evidence, tags it released, records it, pages.
+    /// Refuses an instance without a quarantine record. Never deletes evidence or snapshots.
+    pub async fn release(&self, request: &Value, budget: Budget) -> Result<Report, Error> {
+        let request = ReleaseRequest::parse(request)?;
+        let span = tracing::info_span!("release", instance_id = request.instance_id);
+        self.release_instance(&request, budget).instrument(span).await
+    }
+
+    async fn release_instance(&self, request: &ReleaseRequest, budget: Budget) -> Result<Report, Error> {
+        let incident_id = match &request.incident_id {
+            Some(id) => id.clone(),
+            None => crate::actions::release::incident_of(&self.clients.ec2, &request.instance_id)
+                .await
+                .map_err(Error::Release)?
+                .ok_or_else(|| request.refuse("it carries no tourniquet:incident-id tag; name the incident"))?,
+        };
+        let ledger = self.ledger(&incident_id);
+        let (Stored { plan, incident }, before) = release::quarantined(ledger.load().await?, &incident_id, request)?;
+        if !ledger.done(plan::ISOLATE_ACTION).await? {
+            return Err(request.refuse(&format!("incident {incident_id} never isolated it")));
+        }
+        let ledger = ledger.for_run(RunKind::Release);
+        let history = ledger.history().await?;
+        // The release plan is made once and kept, like any plan: a retry resumes it.
+        let (release, owner) = match history.plan.clone() {
+            Some(kept) => (kept, false),
+            None => {
+                ledger
+                    .plan_once(plan::plan_release(&plan, &before, SystemTime::now()))
+                    .await?
+            }
+        };
+        let run = Run {
+            owner,
+            ..self.run(&ledger, &incident, &release, budget, Instant::now())
+        };
+        self.execute(run, history).await
+    }
+
+    /// A run of `plan` as most runs are: not the owner's, not approved.
+    fn run<'a>(
+        &'a self,
+        ledger: &'a Ledger,
+        incident: &'a Incident,
+        plan: &'a Plan,
+        budget: Budget,
+        received: Instant,
+    ) -> Run<'a> {
+        Run {
+            clients: &self.clients,
+            topic_arn: &self.settings.topic_arn,
+            ledger,
+            incident,
+            plan,
+            budget,
+            approved: false,
+            owner: false,
+            received,
+        }
+    }
+
+    /// Runs what is left of the plan, keeps the report in the evidence bucket, and answers:
+    /// the report, or the error that makes Lambda retry.
+    async fn execute(&self, run: Run<'_>, history: History) -> Result<Report, Error> {
         if !history.steps.is_empty() {
             tracing::info!(steps_done = history.steps.len(), "resuming the recorded plan");
         }
         tracing::info!(
-            playbook = plan.playbook.as_str(),
-            dry_run = plan.dry_run,
-            reason = plan.reason,
+            playbook = run.plan.playbook.as_str(),
+            dry_run = run.plan.dry_run,
+            owner = run.owner,
+            reason = run.plan.reason,
             "plan"
         );
-        let run = Run {
-            clients: &self.clients,
-            topic_arn: &self.settings.topic_arn,
-            ledger: &ledger,
-            incident,
-            plan: &plan,
-            budget,
-            approved,
-            received,
-        };
-        let report = run.execute(history).await;
-        self.finish(&ledger, report).await
-    }
-
-    /// Another invocation is handling the same incident right now (EventBridge delivers at
-    /// least once): waits briefly for its report, then reads what it did, so that this run
-    /// does only what is left instead of racing it (a second conversion wave after the first
-    /// run's isolation would open the instance again for a moment).
-    async fn after_other_run(&self, ledger: &Ledger) -> Result<History, Error> {
-        tracing::info!("another invocation is handling this incident; waiting for its report");
-        if !ledger.wait_for_report().await.map_err(Error::Ledger)? {
-            tracing::warn!("no report came; resuming its plan");
-        }
-        ledger.history().await.map_err(Error::Ledger)
-    }
-
-    /// Keeps the report in the evidence bucket and answers: the report, or the error that
-    /// makes Lambda retry.
-    pub(crate) async fn finish(&self, ledger: &Ledger, mut report: Report) -> Result<Report, Error> {
-        let body = serde_json::to_vec_pretty(&report).unwrap_or_default();
-        match ledger.overwrite(&ledger.report_name(), body).await {
+        let mut report = run.execute(history).await;
+        match run.ledger.overwrite_json(&run.ledger.report_name(), &report).await {
             Ok(object) => report.objects.push(object),
-            Err(err) => report.ledger_errors.push(err),
+            Err(err) => report.ledger_errors.push(crate::error::chain(&err)),
         }
         // Metrics go to stdout, where Lambda's log agent reads the embedded metric format.
         if let Some(function) = &self.function {
@@ -282,65 +347,44 @@ impl Responder {
         }
     }
 
-    /// Plans from `observation` and records the plan before anything changes. `None` if
-    /// another invocation recorded one first: every delivery of an incident runs that one.
-    async fn new_plan(
-        &self,
-        incident: &Incident,
-        observation: &Observation,
-        ledger: &Ledger,
-    ) -> Result<Option<Plan>, Error> {
-        let plan = plan(incident, observation, &self.policy, SystemTime::now());
-        let body = serde_json::to_vec_pretty(&plan).unwrap_or_default();
-        match ledger.create("plan.json", body).await.map_err(Error::Ledger)? {
-            Created::Written(_) => Ok(Some(plan)),
-            Created::Exists => Ok(None),
-        }
-    }
-
-    /// Reads what the plan needs to know about the resource, only when a playbook will act.
-    async fn observe(&self, incident: &Incident) -> Observation {
-        let Routing::Act { playbook, .. } = self.policy.route(incident) else {
+    /// Reads what the target names, read-only; nothing when the target pages only.
+    async fn observe(&self, target: &Target) -> Observation {
+        let Target::Act { look, .. } = target else {
             return Observation::NotNeeded;
         };
-        if self.policy.foreign_account(incident).is_some() {
-            return Observation::NotNeeded;
-        }
-        match (playbook, &incident.resource) {
-            (Playbook::Ec2Compromise, Resource::Instance { instance_id }) => {
-                ec2::observe_instance(&self.clients.ec2, instance_id).await
-            }
-            (
-                Playbook::CredentialCompromise,
-                Resource::AccessKey {
-                    user_type: Some(user_type),
-                    user_name: Some(name),
-                    access_key_id,
-                    ..
-                },
-            ) => match user_type.as_str() {
-                "IAMUser" => iam::observe_user(&self.clients.iam, name, access_key_id.as_deref()).await,
-                "AssumedRole" => iam::observe_role(&self.clients.iam, name).await,
-                _ => Observation::NotNeeded,
-            },
-            (Playbook::CloseOpenPorts, Resource::SecurityGroup { group_id }) => {
+        let clients = &self.clients;
+        match look {
+            Look::Instance { instance_id } => ec2::observe_instance(&clients.ec2, instance_id).await,
+            Look::User {
+                user_name,
+                access_key_id,
+            } => iam::observe_user(&clients.iam, user_name, access_key_id.as_deref()).await,
+            Look::Role { role_name } => iam::observe_role(&clients.iam, role_name).await,
+            Look::SecurityGroup { group_id, rule } => {
                 let (group, rule) = tokio::join!(
-                    posture::observe_security_group(&self.clients.ec2, group_id),
-                    posture::observe_rule(&self.clients.config, &incident.finding_type),
+                    posture::observe_security_group(&clients.ec2, group_id),
+                    posture::observe_rule(&clients.config, rule),
                 );
                 group.with_rule(rule)
             }
-            (Playbook::BlockPublicBucket | Playbook::EncryptBucket, Resource::Bucket { name }) => {
-                posture::observe_bucket(&self.clients.s3, name).await
-            }
-            (Playbook::DeactivateStaleKeys, Resource::User { user_id }) => {
+            Look::Bucket { name } => posture::observe_bucket(&clients.s3, name).await,
+            Look::UserById { user_id, rule } => {
                 let (user, rule) = tokio::join!(
-                    posture::observe_user_by_id(&self.clients.iam, user_id),
-                    posture::observe_rule(&self.clients.config, &incident.finding_type),
+                    posture::observe_user_by_id(&clients.iam, user_id),
+                    posture::observe_rule(&clients.config, rule),
                 );
                 user.with_rule(rule)
             }
-            _ => Observation::NotNeeded,
         }
     }
+}
+
+fn incident_span(incident: &Incident, approved: bool) -> tracing::Span {
+    tracing::info_span!(
+        "incident",
+        incident_id = incident.id,
+        finding_type = incident.finding_type,
+        severity = incident.severity,
+        approved
+    )
 }

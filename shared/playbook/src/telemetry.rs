@@ -137,7 +137,6 @@ mod tests {
             ledger_errors: Vec::new(),
             interrupted: None,
             contained_after_ms: Some(840),
-            follow_up: None,
         };
         let line: serde_json::Value = serde_json::from_str(&metrics_line("guardduty-responder", &report)).unwrap();
         let declared = &line["_aws"]["CloudWatchMetrics"][0];

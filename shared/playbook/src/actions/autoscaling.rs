@@ -14,22 +14,35 @@ pub async fn detach(autoscaling: &Client, instance_id: &str, group: &str) -> Res
         .should_decrement_desired_capacity(false)
         .send()
         .await;
-    match result {
-        Ok(output) => Ok(Done {
-            request_ids: request_id(&output).into_iter().collect(),
-            detail: serde_json::json!({"group": group, "should_decrement_desired_capacity": false}),
-        }),
-        Err(err) => {
-            let err = sdk("DetachInstances")(err);
-            // AWS answers ValidationError when the instance is no longer in the group.
-            if err.code == "ValidationError" && err.message.contains("not part of Auto Scaling group") {
-                Ok(Done {
-                    request_ids: err.request_id.into_iter().collect(),
-                    detail: serde_json::json!({"group": group, "already_detached": true}),
-                })
-            } else {
-                Err(err)
-            }
+    let err = match result {
+        Ok(output) => {
+            return Ok(Done::new(
+                [request_id(&output)],
+                serde_json::json!({"group": group, "should_decrement_desired_capacity": false}),
+            ));
         }
+        Err(err) => sdk("DetachInstances")(err),
+    };
+    // AWS answers a plain ValidationError when the instance is no longer in the group; its
+    // model has no error type for it, so ask the group instead of reading the message.
+    if err.code != "ValidationError" {
+        return Err(err);
     }
+    let membership = autoscaling
+        .describe_auto_scaling_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .map_err(sdk("DescribeAutoScalingInstances"))?;
+    let still_member = membership
+        .auto_scaling_instances()
+        .iter()
+        .any(|i| i.auto_scaling_group_name() == Some(group));
+    if still_member {
+        return Err(err);
+    }
+    Ok(Done::new(
+        [request_id(&membership)],
+        serde_json::json!({"group": group, "already_detached": true}),
+    ))
 }

@@ -3,16 +3,14 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::config::http::HttpResponse;
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, Filter, Instance, InstanceAttributeName, InstanceNetworkInterfaceAttachment,
-    InstanceSpecification, IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup, Tag, TagSpecification,
+    InstanceSpecification, IpPermission, IpRange, Ipv6Range, NetworkInterface, ResourceType, SecurityGroup, Tag,
+    TagSpecification,
 };
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
 
-use super::{AwsError, Done, request_id, sdk};
+use super::{AwsError, Done, noted, request_id, sdk, tolerate};
 use crate::names;
 use crate::observation::{
     AddressState, GroupRef, InstanceState, InterfaceState, Observation, QuarantineGroups, VolumeState,
@@ -66,13 +64,7 @@ pub async fn observe_instance(ec2: &Client, instance_id: &str) -> Observation {
             .send(),
     );
     let instance = match instance {
-        Err(err) => {
-            let err = AwsError::from_sdk("DescribeInstances", &err);
-            return Observation::Unavailable {
-                code: err.code,
-                message: err.message,
-            };
-        }
+        Err(err) => return Observation::unavailable(&AwsError::from_sdk("DescribeInstances", &err)),
         Ok(output) => {
             let found = output
                 .reservations()
@@ -92,23 +84,23 @@ pub async fn observe_instance(ec2: &Client, instance_id: &str) -> Observation {
 
     let mut state = instance_state(instance_id, &instance);
     let mut notes = Vec::new();
-    if let Some(output) = best_effort(quarantined, "DescribeInstances", &mut notes) {
+    if let Some(output) = noted(quarantined.map_err(sdk("DescribeInstances")), &mut notes) {
         let instances = output
             .reservations()
             .iter()
             .flat_map(aws_sdk_ec2::types::Reservation::instances);
         state.quarantined_elsewhere = Some(instances.filter(|i| i.instance_id() != Some(instance_id)).count());
     }
-    if let Some(output) = best_effort(groups, "DescribeSecurityGroups", &mut notes) {
+    if let Some(output) = noted(groups.map_err(sdk("DescribeSecurityGroups")), &mut notes) {
         state.quarantine_groups = quarantine_groups(output.security_groups());
     }
-    if let Some(output) = best_effort(addresses, "DescribeAddresses", &mut notes) {
+    if let Some(output) = noted(addresses.map_err(sdk("DescribeAddresses")), &mut notes) {
         state.addresses = output.addresses().iter().map(address_state).collect();
     }
-    if let Some(output) = best_effort(termination, "DescribeInstanceAttribute", &mut notes) {
+    if let Some(output) = noted(termination.map_err(sdk("DescribeInstanceAttribute")), &mut notes) {
         state.termination_protection = output.disable_api_termination().and_then(AttributeBooleanValue::value);
     }
-    if let Some(output) = best_effort(shutdown, "DescribeInstanceAttribute", &mut notes) {
+    if let Some(output) = noted(shutdown.map_err(sdk("DescribeInstanceAttribute")), &mut notes) {
         let behavior = output
             .instance_initiated_shutdown_behavior()
             .and_then(AttributeValue::value);
@@ -116,20 +108,6 @@ pub async fn observe_instance(ec2: &Client, instance_id: &str) -> Observation {
     }
     state.notes = notes;
     Observation::Instance(Box::new(state))
-}
-
-/// A secondary look-up's output, or `None` with the failure noted: the response goes on.
-fn best_effort<T, E>(
-    result: Result<T, SdkError<E, HttpResponse>>,
-    operation: &str,
-    notes: &mut Vec<String>,
-) -> Option<T>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    result
-        .map_err(|err| notes.push(AwsError::from_sdk(operation, &err).to_string()))
-        .ok()
 }
 
 fn address_state(address: &aws_sdk_ec2::types::Address) -> AddressState {
@@ -225,13 +203,15 @@ fn quarantine_groups(groups: &[SecurityGroup]) -> BTreeMap<String, QuarantineGro
 }
 
 /// Termination protection on and shutdown behaviour `stop`, in parallel.
-pub async fn protect_instance(ec2: &Client, instance_id: &str) -> Result<Done, AwsError> {
+pub async fn protect_instance(ec2: &Client, instance_id: &str, dry_run: bool) -> Result<Done, AwsError> {
     let (termination, shutdown) = tokio::join!(
         ec2.modify_instance_attribute()
+            .dry_run(dry_run)
             .instance_id(instance_id)
             .disable_api_termination(AttributeBooleanValue::builder().value(true).build())
             .send(),
         ec2.modify_instance_attribute()
+            .dry_run(dry_run)
             .instance_id(instance_id)
             .instance_initiated_shutdown_behavior(AttributeValue::builder().value("stop").build())
             .send(),
@@ -244,45 +224,84 @@ pub async fn protect_instance(ec2: &Client, instance_id: &str) -> Result<Done, A
     ))
 }
 
-/// The groups isolation used in each VPC, as recorded in the isolation step's detail.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct IsolationDetail {
-    /// VPC id to (conversion group, isolation group).
-    pub groups: BTreeMap<String, QuarantineGroups>,
-}
-
 /// Isolates every interface: per VPC, all interfaces to the conversion group, then all to
 /// the isolation group. The two waves are sequential; the interfaces in a wave are parallel.
-pub async fn isolate(ec2: &Client, vpcs: &[VpcIsolation]) -> Result<Done, AwsError> {
+///
+/// With `resume` (an earlier run may have isolated some interfaces before it stopped), the
+/// interfaces are read first and one that already carries only the isolation group is not
+/// converted again: the conversion group allows everything, and moving an isolated interface
+/// back to it would open a compromised instance for a moment.
+pub async fn isolate(ec2: &Client, vpcs: &[VpcIsolation], resume: bool, dry_run: bool) -> Result<Done, AwsError> {
     let mut request_ids = Vec::new();
-    let mut detail = IsolationDetail::default();
+    let mut groups = BTreeMap::new();
     for vpc in vpcs {
-        let (conversion, isolation) = ensure_groups(ec2, &vpc.vpc_id, &vpc.groups, &mut request_ids).await?;
-        for group in [&conversion, &isolation] {
-            let results = join_all(vpc.interfaces.iter().map(|eni| {
+        let (ensured, current) = tokio::join!(ensure_groups(ec2, &vpc.vpc_id, &vpc.groups, dry_run), async {
+            if resume {
+                interface_groups(ec2, &vpc.interfaces).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        });
+        let (conversion, isolation, ids) = ensured?;
+        request_ids.extend(ids);
+        let already: Vec<&String> = match current? {
+            Some(current) => vpc
+                .interfaces
+                .iter()
+                .filter(|eni| current.get(*eni).is_some_and(|g| g == std::slice::from_ref(&isolation)))
+                .collect(),
+            None => Vec::new(),
+        };
+        let to_convert = vpc.interfaces.iter().filter(|eni| !already.contains(eni));
+        for (group, interfaces) in [
+            (&conversion, to_convert.collect::<Vec<_>>()),
+            (&isolation, vpc.interfaces.iter().collect()),
+        ] {
+            let results = join_all(interfaces.into_iter().map(|eni| {
                 ec2.modify_network_interface_attribute()
+                    .dry_run(dry_run)
                     .network_interface_id(eni)
                     .groups(group.as_str())
                     .send()
             }))
             .await;
             for result in results {
-                let output = result.map_err(sdk("ModifyNetworkInterfaceAttribute"))?;
-                request_ids.push(request_id(&output));
+                request_ids.push(request_id(&result.map_err(sdk("ModifyNetworkInterfaceAttribute"))?));
             }
         }
-        detail.groups.insert(
+        groups.insert(
             vpc.vpc_id.clone(),
-            QuarantineGroups {
-                conversion: Some(conversion),
-                isolation: Some(isolation),
-            },
+            serde_json::json!({"conversion": conversion, "isolation": isolation, "already_isolated": already}),
         );
     }
-    Ok(Done::new(request_ids, serde_json::to_value(detail).unwrap_or_default()))
+    Ok(Done::new(request_ids, serde_json::json!({ "groups": groups })))
 }
 
-/// The VPC's conversion and isolation groups, created when missing.
+/// Each interface's groups as EC2 reports them now.
+async fn interface_groups(ec2: &Client, interfaces: &[String]) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+    let output = ec2
+        .describe_network_interfaces()
+        .set_network_interface_ids(Some(interfaces.to_vec()))
+        .send()
+        .await
+        .map_err(sdk("DescribeNetworkInterfaces"))?;
+    Ok(output
+        .network_interfaces()
+        .iter()
+        .filter_map(|nic| Some((nic.network_interface_id()?.to_owned(), group_ids(nic))))
+        .collect())
+}
+
+fn group_ids(nic: &NetworkInterface) -> Vec<String> {
+    nic.groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .map(ToOwned::to_owned)
+        .collect()
+}
+
+/// The VPC's conversion and isolation groups, created when missing, and the request ids of
+/// the calls that took.
 ///
 /// A group is complete once it carries the ready tag, which goes on only after its rules are
 /// set; a run that died half-way leaves a group without it, which the next run finds by name
@@ -291,10 +310,11 @@ async fn ensure_groups(
     ec2: &Client,
     vpc_id: &str,
     known: &QuarantineGroups,
-    request_ids: &mut Vec<Option<String>>,
-) -> Result<(String, String), AwsError> {
+    dry_run: bool,
+) -> Result<(String, String, Vec<Option<String>>), AwsError> {
+    let mut request_ids = Vec::new();
     if let (Some(conversion), Some(isolation)) = (&known.conversion, &known.isolation) {
-        return Ok((conversion.clone(), isolation.clone()));
+        return Ok((conversion.clone(), isolation.clone(), request_ids));
     }
     let found = ec2
         .describe_security_groups()
@@ -310,37 +330,42 @@ async fn ensure_groups(
     let complete = quarantine_groups(found.security_groups())
         .remove(vpc_id)
         .unwrap_or_default();
-    let by_name = |name: &str| {
-        found
+    let mut ensured = Vec::new();
+    for (role, complete) in [
+        (names::CONVERSION_ROLE, complete.conversion),
+        (names::ISOLATION_ROLE, complete.isolation),
+    ] {
+        if let Some(id) = complete {
+            ensured.push(id);
+            continue;
+        }
+        let name = format!("tourniquet-{role}");
+        let existing = found
             .security_groups()
             .iter()
-            .find(|g| g.group_name() == Some(name))
+            .find(|g| g.group_name() == Some(name.as_str()))
             .and_then(|g| g.group_id())
-            .map(ToOwned::to_owned)
-    };
-    let conversion = if let Some(id) = complete.conversion {
-        id
-    } else {
-        let id = match by_name(names::CONVERSION_GROUP_NAME) {
+            .map(ToOwned::to_owned);
+        let id = match existing {
             Some(id) => id,
-            None => create_group(ec2, vpc_id, names::CONVERSION_ROLE, request_ids).await?,
+            None => create_group(ec2, vpc_id, role, dry_run, &mut request_ids).await?,
         };
-        open_conversion_group(ec2, &id, request_ids).await?;
-        mark_ready(ec2, &id, request_ids).await?;
-        id
-    };
-    let isolation = if let Some(id) = complete.isolation {
-        id
-    } else {
-        let id = match by_name(names::ISOLATION_GROUP_NAME) {
-            Some(id) => id,
-            None => create_group(ec2, vpc_id, names::ISOLATION_ROLE, request_ids).await?,
-        };
-        close_isolation_group(ec2, &id, request_ids).await?;
-        mark_ready(ec2, &id, request_ids).await?;
-        id
-    };
-    Ok((conversion, isolation))
+        if role == names::CONVERSION_ROLE {
+            open_conversion_group(ec2, &id, dry_run, &mut request_ids).await?;
+        } else {
+            close_isolation_group(ec2, &id, dry_run, &mut request_ids).await?;
+        }
+        mark_ready(ec2, &id, dry_run, &mut request_ids).await?;
+        ensured.push(id);
+    }
+    let [conversion, isolation] = <[String; 2]>::try_from(ensured).map_err(|_| {
+        AwsError::check(
+            "EnsureGroups",
+            "QuarantineGroupsIncomplete",
+            format!("VPC {vpc_id}: not both quarantine groups could be had"),
+        )
+    })?;
+    Ok((conversion, isolation, request_ids))
 }
 
 /// Creates the group for `role`, tagged with its role at creation (the deployed policy only
@@ -349,6 +374,7 @@ async fn create_group(
     ec2: &Client,
     vpc_id: &str,
     role: &str,
+    dry_run: bool,
     request_ids: &mut Vec<Option<String>>,
 ) -> Result<String, AwsError> {
     let name = format!("tourniquet-{role}");
@@ -358,43 +384,44 @@ async fn create_group(
         .tags(Tag::builder().key(names::ROLE_TAG).value(role).build())
         .tags(Tag::builder().key("Name").value(&name).build())
         .build();
-    match ec2
+    let created = ec2
         .create_security_group()
+        .dry_run(dry_run)
         .group_name(&name)
         .description(description)
         .vpc_id(vpc_id)
         .tag_specifications(tags)
         .send()
         .await
-    {
-        Ok(output) => {
-            request_ids.push(request_id(&output));
-            output
-                .group_id()
-                .map(ToOwned::to_owned)
-                .ok_or_else(|| AwsError::check("CreateSecurityGroup", "MissingGroupId", "no group id returned".into()))
-        }
-        Err(err) => {
-            let err = AwsError::from_sdk("CreateSecurityGroup", &err);
-            if err.code != "InvalidGroup.Duplicate" {
-                return Err(err);
-            }
-            // Another invocation created it a moment ago: use theirs.
-            let found = ec2
-                .describe_security_groups()
-                .filters(filter("vpc-id", &[vpc_id]))
-                .filters(filter("group-name", &[name.as_str()]))
-                .send()
-                .await
-                .map_err(sdk("DescribeSecurityGroups"))?;
-            found
-                .security_groups()
-                .first()
-                .and_then(|g| g.group_id())
-                .map(ToOwned::to_owned)
-                .ok_or(err)
-        }
+        .map_err(sdk("CreateSecurityGroup"));
+    if let Some(output) = tolerate(created, "InvalidGroup.Duplicate")? {
+        request_ids.push(request_id(&output));
+        return output
+            .group_id()
+            .map(ToOwned::to_owned)
+            .ok_or_else(|| AwsError::check("CreateSecurityGroup", "MissingGroupId", "no group id returned".into()));
     }
+    // Another invocation created it a moment ago: use theirs.
+    let found = ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", &[vpc_id]))
+        .filters(filter("group-name", &[name.as_str()]))
+        .send()
+        .await
+        .map_err(sdk("DescribeSecurityGroups"))?;
+    request_ids.push(request_id(&found));
+    found
+        .security_groups()
+        .first()
+        .and_then(|g| g.group_id())
+        .map(ToOwned::to_owned)
+        .ok_or_else(|| {
+            AwsError::check(
+                "DescribeSecurityGroups",
+                "InvalidGroup.NotFound",
+                format!("{name} was reported as a duplicate in {vpc_id} but cannot be found"),
+            )
+        })
 }
 
 fn all_traffic(v4: bool, v6: bool) -> IpPermission {
@@ -408,65 +435,69 @@ fn all_traffic(v4: bool, v6: bool) -> IpPermission {
     permission.build()
 }
 
-/// Converging rule changes: a rule that is already there (or already gone) is success.
-fn tolerate(err: AwsError, benign: &str) -> Result<Option<String>, AwsError> {
-    if err.code == benign { Ok(None) } else { Err(err) }
-}
-
-async fn open_conversion_group(ec2: &Client, id: &str, request_ids: &mut Vec<Option<String>>) -> Result<(), AwsError> {
+async fn open_conversion_group(
+    ec2: &Client,
+    id: &str,
+    dry_run: bool,
+    request_ids: &mut Vec<Option<String>>,
+) -> Result<(), AwsError> {
     let ingress = ec2
         .authorize_security_group_ingress()
+        .dry_run(dry_run)
         .group_id(id)
         .ip_permissions(all_traffic(true, true))
         .send()
         .await
         .map(|o| request_id(&o))
-        .or_else(|e| {
-            tolerate(
-                AwsError::from_sdk("AuthorizeSecurityGroupIngress", &e),
-                "InvalidPermission.Duplicate",
-            )
-        })?;
+        .map_err(sdk("AuthorizeSecurityGroupIngress"));
     // A new VPC group already allows all IPv4 egress; add IPv6.
     let egress = ec2
         .authorize_security_group_egress()
+        .dry_run(dry_run)
         .group_id(id)
         .ip_permissions(all_traffic(false, true))
         .send()
         .await
         .map(|o| request_id(&o))
-        .or_else(|e| {
-            tolerate(
-                AwsError::from_sdk("AuthorizeSecurityGroupEgress", &e),
-                "InvalidPermission.Duplicate",
-            )
-        })?;
-    request_ids.extend([ingress, egress]);
+        .map_err(sdk("AuthorizeSecurityGroupEgress"));
+    request_ids.extend(tolerate(ingress, "InvalidPermission.Duplicate")?);
+    request_ids.extend(tolerate(egress, "InvalidPermission.Duplicate")?);
     Ok(())
 }
 
-async fn close_isolation_group(ec2: &Client, id: &str, request_ids: &mut Vec<Option<String>>) -> Result<(), AwsError> {
-    let revoked = ec2
-        .revoke_security_group_egress()
-        .group_id(id)
-        .ip_permissions(all_traffic(true, false))
-        .send()
-        .await
-        .map(|o| request_id(&o))
-        .or_else(|e| {
-            tolerate(
-                AwsError::from_sdk("RevokeSecurityGroupEgress", &e),
-                "InvalidPermission.NotFound",
-            )
-        })?;
-    request_ids.push(revoked);
+/// Takes away the egress a new group starts with, IPv4 and (in a dual-stack VPC) IPv6: the
+/// isolation group has no rules at all.
+async fn close_isolation_group(
+    ec2: &Client,
+    id: &str,
+    dry_run: bool,
+    request_ids: &mut Vec<Option<String>>,
+) -> Result<(), AwsError> {
+    for (v4, v6) in [(true, false), (false, true)] {
+        let revoked = ec2
+            .revoke_security_group_egress()
+            .dry_run(dry_run)
+            .group_id(id)
+            .ip_permissions(all_traffic(v4, v6))
+            .send()
+            .await
+            .map(|o| request_id(&o))
+            .map_err(sdk("RevokeSecurityGroupEgress"));
+        request_ids.extend(tolerate(revoked, "InvalidPermission.NotFound")?);
+    }
     Ok(())
 }
 
 /// Marks a group's rules as set: from now on it is used as found.
-async fn mark_ready(ec2: &Client, id: &str, request_ids: &mut Vec<Option<String>>) -> Result<(), AwsError> {
+async fn mark_ready(
+    ec2: &Client,
+    id: &str,
+    dry_run: bool,
+    request_ids: &mut Vec<Option<String>>,
+) -> Result<(), AwsError> {
     let output = ec2
         .create_tags()
+        .dry_run(dry_run)
         .resources(id)
         .tags(Tag::builder().key(names::READY_TAG).value(names::READY).build())
         .send()
@@ -477,30 +508,23 @@ async fn mark_ready(ec2: &Client, id: &str, request_ids: &mut Vec<Option<String>
 }
 
 /// Disassociates each Elastic IP; one already gone counts as done.
-pub async fn disassociate_addresses(ec2: &Client, addresses: &[AddressState]) -> Result<Done, AwsError> {
+pub async fn disassociate_addresses(ec2: &Client, addresses: &[AddressState], dry_run: bool) -> Result<Done, AwsError> {
     let mut request_ids = Vec::new();
     for address in addresses {
         let Some(association) = &address.association_id else {
             continue;
         };
-        let id = ec2
+        let result = ec2
             .disassociate_address()
+            .dry_run(dry_run)
             .association_id(association)
             .send()
             .await
             .map(|o| request_id(&o))
-            .or_else(|e| {
-                tolerate(
-                    AwsError::from_sdk("DisassociateAddress", &e),
-                    "InvalidAssociationID.NotFound",
-                )
-            })?;
-        request_ids.push(id);
+            .map_err(sdk("DisassociateAddress"));
+        request_ids.extend(tolerate(result, "InvalidAssociationID.NotFound")?);
     }
-    Ok(Done::new(
-        request_ids,
-        serde_json::to_value(addresses).unwrap_or_default(),
-    ))
+    Ok(Done::new(request_ids, serde_json::json!({ "addresses": addresses })))
 }
 
 /// One crash-consistent snapshot set over every attached volume, tagged at creation. With
@@ -511,8 +535,9 @@ pub async fn snapshot_volumes(
     incident_id: &str,
     tag_pairs: &BTreeMap<String, String>,
     look_first: bool,
+    dry_run: bool,
 ) -> Result<Done, AwsError> {
-    if look_first {
+    if look_first && !dry_run {
         let found = ec2
             .describe_snapshots()
             .owner_ids("self")
@@ -522,15 +547,10 @@ pub async fn snapshot_volumes(
             .await
             .map_err(sdk("DescribeSnapshots"))?;
         if !found.snapshots().is_empty() {
-            let snapshots: Vec<serde_json::Value> = found
-                .snapshots()
-                .iter()
-                .map(|s| serde_json::json!({"snapshot_id": s.snapshot_id(), "volume_id": s.volume_id()}))
-                .collect();
             return Ok(Done::new(
                 [request_id(&found)],
                 serde_json::json!({
-                    "snapshots": snapshots,
+                    "snapshots": snapshot_list(found.snapshots()),
                     "adopted": "taken by an earlier invocation that stopped before recording it",
                 }),
             ));
@@ -542,6 +562,7 @@ pub async fn snapshot_volumes(
         .build();
     let output = ec2
         .create_snapshots()
+        .dry_run(dry_run)
         .instance_specification(spec)
         .description(format!("Tourniquet evidence for {incident_id}"))
         .tag_specifications(
@@ -553,15 +574,21 @@ pub async fn snapshot_volumes(
         .send()
         .await
         .map_err(sdk("CreateSnapshots"))?;
-    let snapshots: Vec<serde_json::Value> = output
-        .snapshots()
-        .iter()
-        .map(|s| serde_json::json!({"snapshot_id": s.snapshot_id(), "volume_id": s.volume_id()}))
-        .collect();
     Ok(Done::new(
         [request_id(&output)],
-        serde_json::json!({ "snapshots": snapshots }),
+        serde_json::json!({ "snapshots": output
+            .snapshots()
+            .iter()
+            .map(|s| serde_json::json!({"snapshot_id": s.snapshot_id(), "volume_id": s.volume_id()}))
+            .collect::<Vec<_>>() }),
     ))
+}
+
+fn snapshot_list(snapshots: &[aws_sdk_ec2::types::Snapshot]) -> Vec<serde_json::Value> {
+    snapshots
+        .iter()
+        .map(|s| serde_json::json!({"snapshot_id": s.snapshot_id(), "volume_id": s.volume_id()}))
+        .collect()
 }
 
 /// Tags the instance.
@@ -569,9 +596,11 @@ pub async fn tag_instance(
     ec2: &Client,
     instance_id: &str,
     tag_pairs: &BTreeMap<String, String>,
+    dry_run: bool,
 ) -> Result<Done, AwsError> {
     let output = ec2
         .create_tags()
+        .dry_run(dry_run)
         .resources(instance_id)
         .set_tags(Some(tags(tag_pairs)))
         .send()
@@ -579,46 +608,65 @@ pub async fn tag_instance(
         .map_err(sdk("CreateTags"))?;
     Ok(Done::new(
         [request_id(&output)],
-        serde_json::to_value(tag_pairs).unwrap_or_default(),
+        serde_json::json!({ "tags": tag_pairs }),
     ))
 }
 
-/// Reads the interfaces back: each must carry exactly its VPC's isolation group.
-pub async fn verify_isolation(
-    ec2: &Client,
-    interfaces: &[String],
-    isolation: &BTreeMap<String, QuarantineGroups>,
-) -> Result<Done, AwsError> {
-    let output = ec2
-        .describe_network_interfaces()
-        .set_network_interface_ids(Some(interfaces.to_vec()))
-        .send()
-        .await
-        .map_err(sdk("DescribeNetworkInterfaces"))?;
+/// Reads the interfaces and the quarantine groups back, together: each interface must carry
+/// exactly its VPC's isolation group, and that group must have no rules at all (a rule
+/// someone added to the shared group would open every instance isolated with it).
+pub async fn verify_isolation(ec2: &Client, interfaces: &[String]) -> Result<Done, AwsError> {
+    let (nics, groups) = tokio::join!(
+        ec2.describe_network_interfaces()
+            .set_network_interface_ids(Some(interfaces.to_vec()))
+            .send(),
+        ec2.describe_security_groups()
+            .filters(filter(&format!("tag:{}", names::ROLE_TAG), &[names::ISOLATION_ROLE]))
+            .send(),
+    );
+    let nics = nics.map_err(sdk("DescribeNetworkInterfaces"))?;
+    let groups = groups.map_err(sdk("DescribeSecurityGroups"))?;
+    let isolation = quarantine_groups(groups.security_groups());
     let mut seen = BTreeMap::new();
     let mut wrong = Vec::new();
-    for nic in output.network_interfaces() {
+    for nic in nics.network_interfaces() {
         let id = nic.network_interface_id().unwrap_or_default().to_owned();
-        let groups: Vec<String> = nic
-            .groups()
-            .iter()
-            .filter_map(|g| g.group_id())
-            .map(ToOwned::to_owned)
-            .collect();
+        let carried = group_ids(nic);
         let expected = nic
             .vpc_id()
             .and_then(|vpc| isolation.get(vpc))
             .and_then(|g| g.isolation.clone());
         match expected {
-            Some(expected) if groups == [expected.clone()] => {}
-            Some(expected) => wrong.push(format!("{id} carries {groups:?}, expected only {expected}")),
-            None => wrong.push(format!("{id} is in a VPC without an isolation group")),
+            Some(expected) if carried == std::slice::from_ref(&expected) => {}
+            Some(expected) => wrong.push(format!("{id} carries {carried:?}, expected only {expected}")),
+            None => wrong.push(format!("{id} is in a VPC without a ready isolation group")),
         }
-        seen.insert(id, groups);
+        seen.insert(id, carried);
     }
     for id in interfaces {
         if !seen.contains_key(id) {
             wrong.push(format!("{id} was not returned"));
+        }
+    }
+    for group in groups.security_groups() {
+        let rules: Vec<String> = super::posture::rules(group.ip_permissions())
+            .iter()
+            .map(|r| format!("ingress {}", r.describe()))
+            .chain(
+                super::posture::rules(group.ip_permissions_egress())
+                    .iter()
+                    .map(|r| format!("egress {}", r.describe())),
+            )
+            .collect();
+        let used = seen
+            .values()
+            .any(|carried| carried.iter().any(|g| Some(g.as_str()) == group.group_id()));
+        if used && !rules.is_empty() {
+            wrong.push(format!(
+                "isolation group {} has rules it must not have: {}",
+                group.group_id().unwrap_or_default(),
+                rules.join("; ")
+            ));
         }
     }
     if !wrong.is_empty() {
@@ -629,7 +677,7 @@ pub async fn verify_isolation(
         ));
     }
     Ok(Done::new(
-        [request_id(&output)],
+        [request_id(&nics), request_id(&groups)],
         serde_json::json!({ "interfaces": seen }),
     ))
 }

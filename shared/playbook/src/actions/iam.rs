@@ -6,20 +6,13 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::primitives::DateTimeFormat;
 use aws_sdk_iam::types::{AccessKeyMetadata, AttachedPolicy, StatusType, Tag};
 
-use super::{AwsError, Done, request_id, sdk};
+use super::{AwsError, Done, noted, request_id, sdk};
 use crate::observation::{AccessKeyState, Observation, PrincipalKind, PrincipalState};
 
 /// Inline policy that denies the user everything.
 pub const DENY_ALL_POLICY: &str = "tourniquet-deny-all";
 /// Inline policy that denies sessions issued before the response.
 pub const REVOKE_SESSIONS_POLICY: &str = "tourniquet-revoke-sessions";
-
-fn unavailable(err: &AwsError) -> Observation {
-    Observation::Unavailable {
-        code: err.code.clone(),
-        message: err.message.clone(),
-    }
-}
 
 /// Describes a user: ARN, tags, access keys, policies, in one round of parallel calls.
 /// A user that does not exist, or does not hold `access_key_id`, is `Unavailable`.
@@ -33,7 +26,7 @@ pub async fn observe_user(iam: &Client, user_name: &str, access_key_id: Option<&
     );
     let user = match user.map_err(sdk("GetUser")) {
         Ok(output) => output,
-        Err(err) => return unavailable(&err),
+        Err(err) => return Observation::unavailable(&err),
     };
     let mut state = PrincipalState {
         kind: PrincipalKind::User,
@@ -77,7 +70,7 @@ pub async fn observe_role(iam: &Client, role_name: &str) -> Observation {
     );
     let role = match role.map_err(sdk("GetRole")) {
         Ok(output) => output,
-        Err(err) => return unavailable(&err),
+        Err(err) => return Observation::unavailable(&err),
     };
     let mut state = PrincipalState {
         kind: PrincipalKind::Role,
@@ -98,11 +91,6 @@ pub async fn observe_role(iam: &Client, role_name: &str) -> Observation {
     }
     state.notes = notes;
     Observation::Principal(Box::new(state))
-}
-
-/// A secondary look-up's value, or `None` with its failure noted: the response goes on.
-fn noted<T>(result: Result<T, AwsError>, notes: &mut Vec<String>) -> Option<T> {
-    result.map_err(|err| notes.push(err.to_string())).ok()
 }
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
@@ -136,10 +124,10 @@ pub async fn deactivate_key(iam: &Client, user_name: &str, access_key_id: &str) 
         .send()
         .await
         .map_err(sdk("UpdateAccessKey"))?;
-    Ok(Done {
-        request_ids: request_id(&output).into_iter().collect(),
-        detail: serde_json::json!({"user": user_name, "access_key_id": access_key_id, "status": "Inactive"}),
-    })
+    Ok(Done::new(
+        [request_id(&output)],
+        serde_json::json!({"user": user_name, "access_key_id": access_key_id, "status": "Inactive"}),
+    ))
 }
 
 /// The deny-all policy document.
@@ -178,10 +166,10 @@ pub async fn deny_all_user(iam: &Client, user_name: &str) -> Result<Done, AwsErr
         .send()
         .await
         .map_err(sdk("PutUserPolicy"))?;
-    Ok(Done {
-        request_ids: request_id(&output).into_iter().collect(),
-        detail: serde_json::json!({"user": user_name, "policy": DENY_ALL_POLICY}),
-    })
+    Ok(Done::new(
+        [request_id(&output)],
+        serde_json::json!({"user": user_name, "policy": DENY_ALL_POLICY}),
+    ))
 }
 
 /// Puts the inline revoke-sessions policy on the role (idempotent for the same time).
@@ -194,8 +182,8 @@ pub async fn revoke_role_sessions(iam: &Client, role_name: &str, issued_before: 
         .send()
         .await
         .map_err(sdk("PutRolePolicy"))?;
-    Ok(Done {
-        request_ids: request_id(&output).into_iter().collect(),
-        detail: serde_json::json!({"role": role_name, "policy": REVOKE_SESSIONS_POLICY, "issued_before": issued_before}),
-    })
+    Ok(Done::new(
+        [request_id(&output)],
+        serde_json::json!({"role": role_name, "policy": REVOKE_SESSIONS_POLICY, "issued_before": issued_before}),
+    ))
 }

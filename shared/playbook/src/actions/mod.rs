@@ -5,7 +5,6 @@ pub mod ec2;
 pub mod iam;
 pub mod notify;
 pub mod posture;
-pub mod probe;
 pub mod release;
 
 use std::error::Error as StdError;
@@ -16,11 +15,14 @@ use aws_sdk_ec2::operation::RequestId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// What an AWS step did: request ids and what it is worth recording.
+use crate::report::StepOutput;
+
+/// What an AWS step did: request ids, what it is worth recording, and what later steps read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Done {
     pub request_ids: Vec<String>,
     pub detail: serde_json::Value,
+    pub output: Option<StepOutput>,
 }
 
 impl Done {
@@ -28,7 +30,46 @@ impl Done {
         Done {
             request_ids: request_ids.into_iter().flatten().collect(),
             detail,
+            output: None,
         }
+    }
+
+    /// The same, with an output the steps after it read.
+    #[must_use]
+    pub(crate) fn with_output(self, output: StepOutput) -> Self {
+        Done {
+            output: Some(output),
+            ..self
+        }
+    }
+}
+
+/// A converging change: the error code `benign` (the rule is already there, the association
+/// already gone) means the state is as wanted. `Ok(None)` then; the value otherwise.
+pub(crate) fn tolerate<T>(result: Result<T, AwsError>, benign: &str) -> Result<Option<T>, AwsError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if err.code == benign => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// A secondary look-up's value, or `None` with its failure noted: the response goes on.
+pub(crate) fn noted<T>(result: Result<T, AwsError>, notes: &mut Vec<String>) -> Option<T> {
+    result.map_err(|err| notes.push(err.to_string())).ok()
+}
+
+/// What a mutating EC2 call made with `DryRun` says about the deployed role: EC2 answers
+/// `DryRunOperation` when the call would have been allowed, and checks nothing else.
+#[must_use]
+pub fn dry_run_verdict<T>(result: &Result<T, AwsError>) -> String {
+    match result {
+        Err(err) if err.code == "DryRunOperation" => "the deployed role is allowed".to_owned(),
+        Err(err) if err.code == "UnauthorizedOperation" || err.code == "AccessDenied" => {
+            format!("the deployed role would be denied: {}", err.code)
+        }
+        Err(err) => format!("probe failed: {}", err.code),
+        Ok(_) => "not probed: nothing to change".to_owned(),
     }
 }
 

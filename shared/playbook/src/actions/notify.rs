@@ -5,6 +5,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 
 use super::{AwsError, Done, request_id, sdk};
 use crate::page::Page;
+use crate::report::StepOutput;
 
 fn attribute(data_type: &str, value: &str) -> Result<MessageAttributeValue, AwsError> {
     MessageAttributeValue::builder()
@@ -27,12 +28,10 @@ pub async fn publish(sns: &Client, topic_arn: &str, page: &Page) -> Result<Done,
         .send()
         .await
         .map_err(sdk("Publish"))?;
-    Ok(Done {
-        request_ids: request_id(&output).into_iter().collect(),
-        detail: serde_json::json!({
-            "message_id": output.message_id(),
-            "subject": page.subject,
-            "failed": page.failed,
+    let detail = serde_json::json!({ "message_id": output.message_id(), "subject": page.subject });
+    Ok(
+        Done::new([request_id(&output)], detail).with_output(StepOutput::PageSent {
+            failed: page.failed.clone(),
         }),
-    })
+    )
 }

@@ -7,18 +7,11 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 
-use super::{AwsError, Done, iam, request_id, sdk};
+use super::{AwsError, Done, iam, request_id, sdk, tolerate};
 use crate::observation::{BucketState, ConfigRuleState, GroupRule, Observation, SecurityGroupState};
 
-fn unavailable(err: AwsError) -> Observation {
-    Observation::Unavailable {
-        code: err.code,
-        message: err.message,
-    }
-}
-
 /// Flattens a permission into one rule per source.
-fn rules(permissions: &[IpPermission]) -> Vec<GroupRule> {
+pub(crate) fn rules(permissions: &[IpPermission]) -> Vec<GroupRule> {
     let mut out = Vec::new();
     for p in permissions {
         let base = GroupRule {
@@ -84,7 +77,7 @@ pub(crate) fn permission(rule: &GroupRule) -> IpPermission {
 pub async fn observe_security_group(ec2: &aws_sdk_ec2::Client, group_id: &str) -> Observation {
     let output = match ec2.describe_security_groups().group_ids(group_id).send().await {
         Ok(output) => output,
-        Err(err) => return unavailable(AwsError::from_sdk("DescribeSecurityGroups", &err)),
+        Err(err) => return Observation::unavailable(&AwsError::from_sdk("DescribeSecurityGroups", &err)),
     };
     let Some(group) = output.security_groups().first() else {
         return Observation::Unavailable {
@@ -113,42 +106,38 @@ pub async fn revoke_rules(
     group_id: &str,
     ingress: &[GroupRule],
     egress: &[GroupRule],
+    dry_run: bool,
 ) -> Result<Done, AwsError> {
     let mut request_ids = Vec::new();
     for rule in ingress {
         let result = ec2
             .revoke_security_group_ingress()
+            .dry_run(dry_run)
             .group_id(group_id)
             .ip_permissions(permission(rule))
             .send()
             .await
             .map(|o| request_id(&o))
             .map_err(sdk("RevokeSecurityGroupIngress"));
-        request_ids.extend(already_gone_is_done(result)?);
+        request_ids.extend(tolerate(result, "InvalidPermission.NotFound")?);
     }
     for rule in egress {
         let result = ec2
             .revoke_security_group_egress()
+            .dry_run(dry_run)
             .group_id(group_id)
             .ip_permissions(permission(rule))
             .send()
             .await
             .map(|o| request_id(&o))
             .map_err(sdk("RevokeSecurityGroupEgress"));
-        request_ids.extend(already_gone_is_done(result)?);
+        request_ids.extend(tolerate(result, "InvalidPermission.NotFound")?);
     }
     let removed: Vec<String> = ingress.iter().chain(egress).map(GroupRule::describe).collect();
-    Ok(Done {
+    Ok(Done::new(
         request_ids,
-        detail: serde_json::json!({"group": group_id, "revoked": removed, "ingress": ingress, "egress": egress}),
-    })
-}
-
-fn already_gone_is_done(result: Result<Option<String>, AwsError>) -> Result<Option<String>, AwsError> {
-    match result {
-        Err(err) if err.code == "InvalidPermission.NotFound" => Ok(None),
-        other => other,
-    }
+        serde_json::json!({"group": group_id, "revoked": removed, "ingress": ingress, "egress": egress}),
+    ))
 }
 
 /// Describes a bucket: tags, public access block, default encryption, in parallel.
@@ -173,7 +162,7 @@ pub async fn observe_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Observatio
             );
         }
         Err(err) if err.code == "NoSuchTagSet" => state.tags = Some(std::collections::BTreeMap::new()),
-        Err(err) if err.code == "NoSuchBucket" => return unavailable(err),
+        Err(err) if err.code == "NoSuchBucket" => return Observation::unavailable(&err),
         Err(err) => state.tags_error = Some(err.code),
     }
     match block.map_err(sdk("GetPublicAccessBlock")) {
@@ -220,10 +209,10 @@ pub async fn block_public_access(s3: &aws_sdk_s3::Client, bucket: &str) -> Resul
         .send()
         .await
         .map_err(sdk("PutPublicAccessBlock"))?;
-    Ok(Done {
-        request_ids: request_id(&output).into_iter().collect(),
-        detail: serde_json::json!({"bucket": bucket, "public_access_block": [true, true, true, true]}),
-    })
+    Ok(Done::new(
+        [request_id(&output)],
+        serde_json::json!({"bucket": bucket, "public_access_block": [true, true, true, true]}),
+    ))
 }
 
 /// Default encryption: SSE-KMS with `kms_key_id` (and a bucket key), else SSE-S3.
@@ -256,10 +245,11 @@ pub async fn set_default_encryption(
         .send()
         .await
         .map_err(sdk("PutBucketEncryption"))?;
-    Ok(Done {
-        request_ids: request_id(&output).into_iter().collect(),
-        detail: serde_json::json!({"bucket": bucket, "algorithm": if kms_key_id.is_some() { "aws:kms" } else { "AES256" }, "kms_key_id": kms_key_id}),
-    })
+    let algorithm = if kms_key_id.is_some() { "aws:kms" } else { "AES256" };
+    Ok(Done::new(
+        [request_id(&output)],
+        serde_json::json!({"bucket": bucket, "algorithm": algorithm, "kms_key_id": kms_key_id}),
+    ))
 }
 
 /// The user whose id (`AIDA...`) Config names, described like any other user.
@@ -272,7 +262,7 @@ pub async fn observe_user_by_id(client: &aws_sdk_iam::Client, user_id: &str) -> 
                     return iam::observe_user(client, user.user_name(), None).await;
                 }
             }
-            Err(err) => return unavailable(err),
+            Err(err) => return Observation::unavailable(&err),
         }
     }
     Observation::Unavailable {

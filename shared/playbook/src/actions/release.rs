@@ -9,9 +9,10 @@ use crate::observation::AddressState;
 use crate::plan::InterfaceGroups;
 
 /// Puts each interface's original groups back (one call per interface, in parallel).
-pub async fn restore_interfaces(ec2: &Client, interfaces: &[InterfaceGroups]) -> Result<Done, AwsError> {
+pub async fn restore_interfaces(ec2: &Client, interfaces: &[InterfaceGroups], dry_run: bool) -> Result<Done, AwsError> {
     let results = futures_util::future::join_all(interfaces.iter().map(|i| {
         ec2.modify_network_interface_attribute()
+            .dry_run(dry_run)
             .network_interface_id(&i.interface_id)
             .set_groups(Some(i.groups.clone()))
             .send()
@@ -19,18 +20,15 @@ pub async fn restore_interfaces(ec2: &Client, interfaces: &[InterfaceGroups]) ->
     .await;
     let mut request_ids = Vec::new();
     for result in results {
-        request_ids.extend(request_id(&result.map_err(sdk("ModifyNetworkInterfaceAttribute"))?));
+        request_ids.push(request_id(&result.map_err(sdk("ModifyNetworkInterfaceAttribute"))?));
     }
-    Ok(Done {
-        request_ids,
-        detail: serde_json::to_value(interfaces).unwrap_or_default(),
-    })
+    Ok(Done::new(request_ids, serde_json::json!({ "interfaces": interfaces })))
 }
 
 /// Associates each Elastic IP with the interface and private address it had. An address
 /// already on that interface (a retry after the record was lost) counts as done; one taken
 /// by anything else is an error, never moved.
-pub async fn restore_addresses(ec2: &Client, addresses: &[AddressState]) -> Result<Done, AwsError> {
+pub async fn restore_addresses(ec2: &Client, addresses: &[AddressState], dry_run: bool) -> Result<Done, AwsError> {
     let mut request_ids = Vec::new();
     for address in addresses {
         let Some(allocation) = &address.allocation_id else {
@@ -38,6 +36,7 @@ pub async fn restore_addresses(ec2: &Client, addresses: &[AddressState]) -> Resu
         };
         let result = ec2
             .associate_address()
+            .dry_run(dry_run)
             .allocation_id(allocation)
             .set_network_interface_id(address.network_interface_id.clone())
             .set_private_ip_address(address.private_ip.clone())
@@ -46,7 +45,7 @@ pub async fn restore_addresses(ec2: &Client, addresses: &[AddressState]) -> Resu
             .await
             .map_err(sdk("AssociateAddress"));
         match result {
-            Ok(output) => request_ids.extend(request_id(&output)),
+            Ok(output) => request_ids.push(request_id(&output)),
             Err(err) if err.code == "Resource.AlreadyAssociated" => {
                 let found = ec2
                     .describe_addresses()
@@ -65,10 +64,7 @@ pub async fn restore_addresses(ec2: &Client, addresses: &[AddressState]) -> Resu
             Err(err) => return Err(err),
         }
     }
-    Ok(Done {
-        request_ids,
-        detail: serde_json::to_value(addresses).unwrap_or_default(),
-    })
+    Ok(Done::new(request_ids, serde_json::json!({ "addresses": addresses })))
 }
 
 /// Termination protection and shutdown behaviour back to their recorded values (an unknown
@@ -78,41 +74,50 @@ pub async fn restore_protection(
     instance_id: &str,
     termination_protection: Option<bool>,
     shutdown_behavior: Option<&str>,
+    dry_run: bool,
 ) -> Result<Done, AwsError> {
     let mut request_ids = Vec::new();
     if let Some(value) = termination_protection {
         let output = ec2
             .modify_instance_attribute()
+            .dry_run(dry_run)
             .instance_id(instance_id)
             .disable_api_termination(AttributeBooleanValue::builder().value(value).build())
             .send()
             .await
             .map_err(sdk("ModifyInstanceAttribute"))?;
-        request_ids.extend(request_id(&output));
+        request_ids.push(request_id(&output));
     }
     if let Some(value) = shutdown_behavior {
         let output = ec2
             .modify_instance_attribute()
+            .dry_run(dry_run)
             .instance_id(instance_id)
             .instance_initiated_shutdown_behavior(AttributeValue::builder().value(value).build())
             .send()
             .await
             .map_err(sdk("ModifyInstanceAttribute"))?;
-        request_ids.extend(request_id(&output));
+        request_ids.push(request_id(&output));
     }
-    Ok(Done {
+    Ok(Done::new(
         request_ids,
-        detail: serde_json::json!({
+        serde_json::json!({
             "disable_api_termination": termination_protection,
             "instance_initiated_shutdown_behavior": shutdown_behavior,
         }),
-    })
+    ))
 }
 
 /// Tags the instance released and removes the quarantine tag.
-pub async fn mark_released(ec2: &Client, instance_id: &str, released_at: &str) -> Result<Done, AwsError> {
+pub async fn mark_released(
+    ec2: &Client,
+    instance_id: &str,
+    released_at: &str,
+    dry_run: bool,
+) -> Result<Done, AwsError> {
     let tagged = ec2
         .create_tags()
+        .dry_run(dry_run)
         .resources(instance_id)
         .tags(Tag::builder().key(names::RELEASED_AT_TAG).value(released_at).build())
         .send()
@@ -120,16 +125,31 @@ pub async fn mark_released(ec2: &Client, instance_id: &str, released_at: &str) -
         .map_err(sdk("CreateTags"))?;
     let untagged = ec2
         .delete_tags()
+        .dry_run(dry_run)
         .resources(instance_id)
         .tags(Tag::builder().key(names::QUARANTINED_AT_TAG).build())
         .send()
         .await
         .map_err(sdk("DeleteTags"))?;
-    Ok(Done {
-        request_ids: [request_id(&tagged), request_id(&untagged)]
-            .into_iter()
-            .flatten()
-            .collect(),
-        detail: serde_json::json!({ "released_at": released_at }),
-    })
+    Ok(Done::new(
+        [request_id(&tagged), request_id(&untagged)],
+        serde_json::json!({ "released_at": released_at }),
+    ))
+}
+
+/// The incident id a quarantined instance is tagged with, if it has one.
+pub async fn incident_of(ec2: &Client, instance_id: &str) -> Result<Option<String>, AwsError> {
+    let output = ec2
+        .describe_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .map_err(sdk("DescribeInstances"))?;
+    Ok(output
+        .reservations()
+        .iter()
+        .flat_map(aws_sdk_ec2::types::Reservation::instances)
+        .flat_map(aws_sdk_ec2::types::Instance::tags)
+        .find(|t| t.key() == Some(names::INCIDENT_TAG))
+        .and_then(|t| t.value().map(ToOwned::to_owned)))
 }

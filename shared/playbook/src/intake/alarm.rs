@@ -141,6 +141,7 @@ fn from_alarm(
         resource,
         summary,
         details,
+        rule_parameters: BTreeMap::new(),
         raw: raw.clone(),
     }
     .into())

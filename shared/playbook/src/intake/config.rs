@@ -79,7 +79,6 @@ pub(super) fn from_envelope(event: &Value, detail_type: &str) -> Result<Intake, 
     if let Some(annotation) = &annotation {
         details.insert("annotation".to_owned(), annotation.clone());
     }
-    details.extend(rule_parameters(detail));
     let summary = match annotation {
         Some(annotation) => format!("{resource_type} {resource_id} is NON_COMPLIANT with {rule}: {annotation}"),
         None => format!("{resource_type} {resource_id} is NON_COMPLIANT with {rule}"),
@@ -95,13 +94,14 @@ pub(super) fn from_envelope(event: &Value, detail_type: &str) -> Result<Intake, 
         resource,
         summary,
         details,
+        rule_parameters: rule_parameters(detail),
         raw: event.clone(),
     }
     .into())
 }
 
 /// The rule's parameters, when the event carries them (`ruleParameters`, an object or a JSON
-/// document in a string), as `param:<name>` details. Unreadable parameters are skipped: the
+/// document in a string). Unreadable parameters are skipped: the
 /// playbooks have defaults.
 fn rule_parameters(detail: &Value) -> BTreeMap<String, String> {
     let parsed;
@@ -123,7 +123,7 @@ fn rule_parameters(detail: &Value) -> BTreeMap<String, String> {
                 Value::Number(n) => n.to_string(),
                 _ => return None,
             };
-            Some((format!("param:{name}"), value))
+            Some((name.clone(), value))
         })
         .collect()
 }
@@ -166,7 +166,7 @@ mod tests {
             }
         );
         assert_eq!(
-            incident.details.get("param:maxAccessKeyAge").map(String::as_str),
+            incident.rule_parameters.get("maxAccessKeyAge").map(String::as_str),
             Some("90")
         );
         let incident = parse(&samples["restricted-ssh-noncompliant.json"])

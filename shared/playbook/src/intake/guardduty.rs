@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 use super::fields::{number, object, required_text, text, text_in};
 use super::{Intake, IntakeError};
-use crate::incident::{Incident, Resource, Source};
+use crate::incident::{Incident, Resource, Source, UserType};
 
 /// An EventBridge "GuardDuty Finding" event.
 pub(super) fn from_envelope(event: &Value) -> Result<Intake, IntakeError> {
@@ -74,6 +74,7 @@ fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Val
         resource,
         summary,
         details: std::collections::BTreeMap::new(),
+        rule_parameters: std::collections::BTreeMap::new(),
         raw: raw.clone(),
     }
     .into())
@@ -89,7 +90,7 @@ fn resource(value: &Value, base: &str) -> Result<Resource, IntakeError> {
             access_key_id: text_in(value, base, "accessKeyDetails.accessKeyId")?,
             principal_id: text_in(value, base, "accessKeyDetails.principalId")?,
             user_name: text_in(value, base, "accessKeyDetails.userName")?,
-            user_type: text_in(value, base, "accessKeyDetails.userType")?,
+            user_type: text_in(value, base, "accessKeyDetails.userType")?.map(|t| UserType::parse(&t)),
         },
         "S3Bucket" => match first_bucket(value, base)? {
             Some(name) => Resource::Bucket { name },

@@ -317,7 +317,14 @@ mod tests {
                 .expect("settings");
                 let policy = crate::policy::Policy::new(&settings).expect("policy");
                 let observation = crate::observation::Observation::NotNeeded;
-                let plan = crate::plan::plan(&incident, &observation, &policy, std::time::SystemTime::UNIX_EPOCH);
+                let target = crate::target::target(&incident, &policy);
+                let plan = crate::plan::plan(
+                    &incident,
+                    &target,
+                    &observation,
+                    &policy,
+                    std::time::SystemTime::UNIX_EPOCH,
+                );
                 prop_assert!(!plan.steps.is_empty());
                 prop_assert!(
                     plan.steps.iter().all(|s| !s.step.mutates()),
