@@ -1,11 +1,13 @@
-//! Isolation's hard cases: refused, across VPCs, half-built or raced groups.
+//! Isolation's hard cases: refused, across VPCs, half-built or raced groups, resumed twice at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use playbook::{Error, Outcome, Report, Responder};
-use tourniquet_tests::emulator::emulator;
+use serde_json::{Value, json};
+use tourniquet_tests::emulator::{Served, emulator};
 use tourniquet_tests::events;
 use tourniquet_tests::world::World;
 
@@ -34,6 +36,14 @@ fn step<'a>(report: &'a Report, action: &str) -> &'a playbook::report::StepRepor
         .iter()
         .find(|s| s.action == action)
         .unwrap_or_else(|| panic!("no {action} step: {report:#?}"))
+}
+
+/// The SSH brute-force finding, on `instance_id`, as finding `finding_id` (its own incident).
+fn finding_on(world: &World, instance_id: &str, finding_id: &str) -> Result<Value> {
+    let text = events::read(SSH_BRUTE_FORCE)?.replace(events::WEB_PLACEHOLDER, instance_id);
+    let mut event = events::for_world_text(&text, world)?;
+    event["detail"]["id"] = json!(finding_id);
+    Ok(event)
 }
 
 #[tokio::test]
@@ -291,6 +301,143 @@ async fn a_group_created_concurrently_is_used_not_duplicated() -> Result<()> {
     assert!(conversion.allows_all_in && conversion.allows_all_out, "{conversion:?}");
     for (eni, groups) in world.interface_groups(&world.web.interfaces).await? {
         assert_eq!(&groups, &vec![isolation.clone()], "{eni}");
+    }
+    Ok(())
+}
+
+/// Held on every call while the redeliveries run, so their waves interleave by round trips
+/// rather than by the emulator's speed.
+const LATENCY_MS: u64 = 100;
+
+/// The interfaces that a served `ModifyNetworkInterfaceAttribute` put back on `conversion`
+/// after they had carried `isolation`, each with the groups it was given in order; and every
+/// interface that got `isolation`.
+fn reopenings(served: &[Served], conversion: &str, isolation: &str) -> (Vec<(String, String)>, BTreeSet<String>) {
+    let mut isolated = BTreeSet::new();
+    let mut reopened = BTreeSet::new();
+    let mut history: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let moves = served
+        .iter()
+        .filter(|c| c.action == "ModifyNetworkInterfaceAttribute" && c.status == 200);
+    for call in moves {
+        let eni = call.params.get("NetworkInterfaceId").cloned().unwrap_or_default();
+        let groups = call.list("SecurityGroupId");
+        history.entry(eni.clone()).or_default().push(match groups.as_slice() {
+            [g] if *g == isolation => "isolation",
+            [g] if *g == conversion => "conversion",
+            _ => "other",
+        });
+        if isolated.contains(&eni) && groups.contains(&conversion) {
+            reopened.insert(eni.clone());
+        }
+        if groups.contains(&isolation) {
+            isolated.insert(eni);
+        }
+    }
+    let reopened = reopened
+        .into_iter()
+        .map(|eni| {
+            let seen = history[&eni].join(" -> ");
+            (eni, seen)
+        })
+        .collect();
+    (reopened, isolated)
+}
+
+/// A first delivery stops before isolation is done (the role lacked the permission for a
+/// moment); Lambda's retry and EventBridge's redelivery of the same event then arrive
+/// together, each in its own invocation. At no moment may an interface that carried the
+/// isolation group be put back on the all-open conversion group: that reopens the instance,
+/// and every connection the attacker makes then is untracked. The emulator records the
+/// calls in the order it applied them, and every interface's history is walked.
+///
+/// Redeliveries arrive at any offset: one pair here at the same instant, the others one,
+/// one and a half, and three round trips apart.
+#[tokio::test]
+async fn a_resumed_isolation_never_reopens_an_instance() -> Result<()> {
+    let world = world().await?;
+    let offsets_ms = [0, LATENCY_MS, LATENCY_MS * 3 / 2, LATENCY_MS * 3];
+    let mut hosts = vec![world.web.clone()];
+    for _ in 1..offsets_ms.len() {
+        let instance = world.launch_worker().await?;
+        hosts.push(world.host(&instance).await?);
+    }
+    let all_interfaces: Vec<String> = hosts.iter().flat_map(|h| h.interfaces.clone()).collect();
+    let before = world.interface_groups(&all_interfaces).await?;
+    let events: Vec<Value> = hosts
+        .iter()
+        .enumerate()
+        .map(|(n, host)| finding_on(&world, &host.instance_id, &format!("resumed-isolation-{n}")))
+        .collect::<Result<_>>()?;
+
+    // First delivery of each: isolation refused, the response incomplete.
+    emulator().deny(
+        &world.account.id,
+        "ec2",
+        "ModifyNetworkInterfaceAttribute",
+        403,
+        "UnauthorizedOperation",
+    )?;
+    let first = faulty_responder(&world).await?;
+    for event in &events {
+        let report = incomplete(first.handle(event.clone()).await);
+        assert_eq!(step(&report, "isolate-interfaces").outcome, Outcome::Failed);
+    }
+    emulator().clear(&world.account.id)?;
+    assert_eq!(
+        world.interface_groups(&all_interfaces).await?,
+        before,
+        "isolation was not done"
+    );
+    drop(world.pages().await?);
+
+    // Then two deliveries of each at once, every call recorded as the emulator applies it.
+    emulator().record(&world.account.id)?;
+    emulator().latency(&world.account.id, LATENCY_MS)?;
+    let mut outcomes = Vec::new();
+    for (event, offset) in events.iter().zip(offsets_ms) {
+        let (a, b) = (faulty_responder(&world).await?, faulty_responder(&world).await?);
+        let (one, other) = tokio::join!(a.handle(event.clone()), async {
+            tokio::time::sleep(Duration::from_millis(offset)).await;
+            b.handle(event.clone()).await
+        });
+        outcomes.push(format!(
+            "{offset} ms apart: {} / {}",
+            one.map_or_else(|e| e.to_string(), |_| "ok".to_owned()),
+            other.map_or_else(|e| e.to_string(), |_| "ok".to_owned())
+        ));
+    }
+    let served = emulator().served(&world.account.id)?;
+    emulator().clear(&world.account.id)?;
+
+    let isolation = world.quarantine_group("isolation").await?.expect("isolation group").id;
+    let conversion = world
+        .quarantine_group("conversion")
+        .await?
+        .expect("conversion group")
+        .id;
+    let (reopened, isolated) = reopenings(&served, &conversion, &isolation);
+    let offset_of = |eni: &str| {
+        hosts
+            .iter()
+            .zip(offsets_ms)
+            .find(|(h, _)| h.interfaces.iter().any(|i| i == eni))
+            .map_or(0, |(_, offset)| offset)
+    };
+    let reopened: Vec<String> = reopened
+        .iter()
+        .map(|(eni, seen)| format!("{eni} (deliveries {} ms apart): {seen}", offset_of(eni)))
+        .collect();
+    assert!(
+        reopened.is_empty(),
+        "an isolated interface was put back on the all-open conversion group:\n{}\nresponses: {outcomes:#?}",
+        reopened.join("\n")
+    );
+    for eni in &all_interfaces {
+        assert!(isolated.contains(eni), "{eni} was never isolated: {outcomes:#?}");
+    }
+    for (eni, groups) in world.interface_groups(&all_interfaces).await? {
+        assert_eq!(groups, vec![isolation.clone()], "{eni}: {outcomes:#?}");
     }
     Ok(())
 }
