@@ -227,3 +227,28 @@ async fn a_user_that_no_longer_exists_pages_once_and_succeeds() -> Result<()> {
     assert!(pages[0].message.contains("NoSuchEntity"));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_key_the_user_does_not_hold_deactivates_none_of_their_keys() -> Result<()> {
+    let world = world().await?;
+    // The finding names the deployer, and a key that is not one of the deployer's.
+    let unknown = "AKIAZ7QXW3EXAMPLE000";
+    assert!(!world.deployer_keys.iter().any(|k| k == unknown));
+    let text = events::read(USER_FINDING)?.replace(events::KEY_PLACEHOLDER, unknown);
+    let report = world.respond(events::for_world_text(&text, &world)?).await?;
+
+    // The user's real keys stay as they were: deactivating a key the finding does not name
+    // would cut off a healthy deployment on a guess. (Denying the user is acceptable.)
+    assert_eq!(world.deployer_key_status().await?, ["Active", "Active"], "{report:#?}");
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    let message = &pages[0].message;
+    assert!(message.contains(unknown), "the page names the key: {message}");
+    assert!(
+        ["no access key", "not found", "NoSuchEntity"]
+            .iter()
+            .any(|says| message.contains(says)),
+        "the page says the named key was not found: {message}"
+    );
+    Ok(())
+}

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use playbook::{Outcome, Playbook, Settings, report::StepReport};
 use serde_json::json;
+use tourniquet_tests::calls::{Recorder, recorded_clients};
 use tourniquet_tests::events;
 use tourniquet_tests::world::World;
 
@@ -311,11 +312,34 @@ async fn an_auto_scaling_instance_leaves_its_group_before_isolation() -> Result<
     let instance = before.first().expect("an instance in the group").clone();
 
     let text = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &instance);
-    let report = world.respond(events::for_world_text(&text, &world)?).await?;
-    let actions: Vec<&str> = report.steps.iter().map(|s| s.action.as_str()).collect();
-    let at = |a: &str| actions.iter().position(|x| *x == a).expect(a);
-    assert!(at("detach-from-auto-scaling") < at("isolate-interfaces"), "{actions:?}");
+    let recorder = Recorder::default();
+    let responder = playbook::Responder::new(recorded_clients(&world.account, &recorder), world.settings())?;
+    let report = responder
+        .handle(events::for_world_text(&text, &world)?)
+        .await?
+        .report()
+        .expect("an incident");
     assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+    // The group let go of the instance before any interface was moved: AWS answered the
+    // detach before the first isolation call went out.
+    let calls = recorder.take();
+    let detached = calls
+        .iter()
+        .filter(|c| c.action == "DetachInstances")
+        .map(|c| c.done.expect("DetachInstances answered"))
+        .max()
+        .expect("DetachInstances called");
+    let first_move = calls
+        .iter()
+        .filter(|c| c.action == "ModifyNetworkInterfaceAttribute")
+        .map(|c| c.sent)
+        .min()
+        .expect("ModifyNetworkInterfaceAttribute called");
+    let order: Vec<&str> = calls.iter().map(|c| c.action.as_str()).collect();
+    assert!(
+        detached <= first_move,
+        "an interface was moved before the instance left its group: {order:?}"
+    );
 
     let (desired, after) = members(
         autoscaling

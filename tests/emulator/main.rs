@@ -6,6 +6,7 @@ mod credential_compromise;
 mod delivery;
 mod ec2_compromise;
 mod fidelity;
+mod isolation;
 mod lambda_runtime;
 mod posture;
 mod round_trips;

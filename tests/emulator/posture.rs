@@ -1,7 +1,7 @@
 //! config-responder: exactly the offending rules, bucket protection, stale keys, and the guards.
 
 use anyhow::Result;
-use playbook::{Outcome, Playbook, Response, Settings, Source, report::StepReport};
+use playbook::{Playbook, Response, Settings, Source, report::StepReport};
 use tourniquet_tests::events;
 use tourniquet_tests::world::{World, put_config_rule};
 

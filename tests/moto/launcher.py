@@ -22,12 +22,26 @@ Standard input takes commands, one a line, each answered "DONE [n]" or "ERROR ..
     through the faulty port, holds each of the account's requests that long before serving
     it, as a far endpoint would: the critical path of a response, in round trips, then
     shows in its timing whatever the emulator's own speed.
+  race-create <account> <group-name>
+    through the faulty port, on the account's next CreateSecurityGroup of that name, first
+    creates the same group (same VPC, description and tags) in the emulator, as a concurrent
+    invocation would a moment earlier; the request itself then gets InvalidGroup.Duplicate.
+    Each race run counts as an injected fault.
+  record <account>
+    through the faulty port, records every request of the account that reaches the emulator:
+    service, action, parameters (Query protocol; S3 by method and path) and HTTP status. The
+    account's requests are then served one at a time (each still held its latency first, all
+    together), so the record's order is the order in which the emulator applied them.
+  served <account>
+    answers "DONE <JSON list>" on one line: the requests recorded since the last "served",
+    each {"service", "action", "params", "status"}, in the order they were served.
   clear <account>
-    no more faults for the account; answers "DONE <faults injected so far>".
+    no more faults, races or recording for the account; answers "DONE <faults injected so far>".
 """
 
 import datetime
 import io
+import json
 import logging
 import random
 import re
@@ -114,12 +128,22 @@ class Faults:
 
     def rules(self, account):
         return self.accounts.setdefault(
-            account, {"rate": 0.0, "rng": random.Random(0), "deny": {}, "count": 0, "latency": 0.0}
+            account,
+            {
+                "rate": 0.0,
+                "rng": random.Random(0),
+                "deny": {},
+                "count": 0,
+                "latency": 0.0,
+                "race_create": set(),
+                "record": None,
+                "serve_lock": threading.Lock(),
+            },
         )
 
 
 FAULTS = Faults()
-_CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/")
 
 
 def _error_body(service, code, message):
@@ -156,7 +180,7 @@ class FaultInjector:
         match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
         if not match:
             return self.app(environ, start_response)
-        access_key, service = match.groups()
+        access_key, region, service = match.groups()
         from moto.iam.models import get_account_id_from
 
         account = get_account_id_from(access_key)
@@ -164,17 +188,36 @@ class FaultInjector:
             rules = FAULTS.accounts.get(account)
             if not rules:
                 return self.app(environ, start_response)
-            action = self._action(environ, service)
+            params = self._params(environ, service)
+            action = self._action(environ, service, params)
             fault = rules["deny"].get((service, action))
             if fault is None and rules["rate"] > 0 and rules["rng"].random() < rules["rate"]:
                 fault = _throttle(service) if rules["rng"].random() < 0.5 else (500, "InternalError")
             if fault is not None:
                 rules["count"] += 1
+            race = (
+                fault is None
+                and service == "ec2"
+                and action == "CreateSecurityGroup"
+                and params.get("GroupName") in rules["race_create"]
+            )
+            if race:
+                rules["race_create"].discard(params["GroupName"])
+                rules["count"] += 1
             latency = rules["latency"]
+            record = rules["record"]
+            serve_lock = rules["serve_lock"]
         if fault is None:
             # A network round trip of a fixed length, as a far endpoint adds to every call.
             time.sleep(latency)
-            return self.app(environ, start_response)
+            if race:
+                try:
+                    _create_group_first(account, region, params)
+                except Exception as err:  # the request then goes on, unraced; the test sees it
+                    print(f"race-create failed: {err!r}", file=sys.stderr, flush=True)
+            if record is None:
+                return self.app(environ, start_response)
+            return self._serve_recorded(environ, start_response, record, serve_lock, service, action, params)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length and not isinstance(environ["wsgi.input"], io.BytesIO):
             environ["wsgi.input"].read(length)  # drain it, as a server answering early does
@@ -187,8 +230,44 @@ class FaultInjector:
         )
         return [body]
 
+    def _serve_recorded(self, environ, start_response, record, serve_lock, service, action, params):
+        """Serves one request of a recorded account, alone, and records it once answered."""
+        answered = {}
+
+        def capture(status, headers, exc_info=None):
+            answered["status"] = int(status.split()[0])
+            return start_response(status, headers, exc_info)
+
+        with serve_lock:
+            body = list(self.app(environ, capture))
+            record.append(
+                {
+                    "service": service,
+                    "action": action,
+                    "params": params if service != "s3" else {},
+                    "status": answered.get("status", 0),
+                }
+            )
+        return body
+
     @staticmethod
-    def _action(environ, service):
+    def _params(environ, service):
+        """The Query protocol's parameters (first value of each), from the query string and
+        the form body; the body is read once and put back for the emulator."""
+        params = {k: v[0] for k, v in urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).items()}
+        if service == "s3":
+            return params
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        if "json" in environ.get("CONTENT_TYPE", ""):
+            return params
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        params.update({k: v[0] for k, v in form.items()})
+        return params
+
+    @staticmethod
+    def _action(environ, service, params):
         if service == "s3":
             method = environ.get("REQUEST_METHOD", "")
             has_key = len([p for p in environ.get("PATH_INFO", "").split("/") if p]) > 1
@@ -197,14 +276,26 @@ class FaultInjector:
                     method, method
                 )
             return f"{method}Bucket"
-        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-        if "Action" in query:
-            return query["Action"][0]
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
-        return form.get("Action", [""])[0]
+        # JSON protocols (SQS, ...) name the action in a header instead.
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        return params.get("Action") or target.rsplit(".", 1)[-1]
+
+
+def _create_group_first(account, region, params):
+    """The race of `race-create`: the group the request asks for, created in the emulator
+    just before the request reaches it, with the request's own VPC, description and tags."""
+    from moto.ec2.models import ec2_backends
+
+    tags = {}
+    for key, value in params.items():
+        spec = re.fullmatch(r"TagSpecification\.(\d+)\.Tag\.(\d+)\.Key", key)
+        if spec:
+            kind = params.get(f"TagSpecification.{spec[1]}.ResourceType")
+            if kind == "security-group":
+                tags[value] = params.get(f"TagSpecification.{spec[1]}.Tag.{spec[2]}.Value", "")
+    description = params.get("GroupDescription") or params.get("Description") or "raced"
+    backend = ec2_backends[account][region]
+    backend.create_security_group(params["GroupName"], description, vpc_id=params.get("VpcId"), tags=tags)
 
 
 def command(words):
@@ -226,6 +317,24 @@ def command(words):
             with FAULTS.lock:
                 FAULTS.rules(account)["latency"] = int(millis) / 1000
             return "DONE"
+        if words[:1] == ["race-create"] and len(words) == 3:
+            _, account, name = words
+            with FAULTS.lock:
+                FAULTS.rules(account)["race_create"].add(name)
+            return "DONE"
+        if words[:1] == ["record"] and len(words) == 2:
+            with FAULTS.lock:
+                rules = FAULTS.rules(words[1])
+                if rules["record"] is None:
+                    rules["record"] = []
+            return "DONE"
+        if words[:1] == ["served"] and len(words) == 2:
+            with FAULTS.lock:
+                rules = FAULTS.accounts.get(words[1])
+                served = [] if rules is None or rules["record"] is None else rules["record"]
+                if rules is not None and rules["record"] is not None:
+                    rules["record"] = []
+            return f"DONE {json.dumps(served)}"
         if words[:1] == ["clear"] and len(words) == 2:
             with FAULTS.lock:
                 rules = FAULTS.accounts.pop(words[1], None)

@@ -1,5 +1,6 @@
 //! The emulator: moto in server mode on a free loopback port, started once per process.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -24,6 +25,11 @@ struct Control {
 impl Emulator {
     /// Sends one command to the launcher; the number after `DONE`, if any.
     fn command(&self, line: &str) -> Result<u64> {
+        Ok(self.answer(line)?.parse().unwrap_or(0))
+    }
+
+    /// Sends one command to the launcher; the text after `DONE`.
+    fn answer(&self, line: &str) -> Result<String> {
         let mut control = self
             .control
             .lock()
@@ -32,7 +38,7 @@ impl Emulator {
         let mut answer = String::new();
         control.stdout.read_line(&mut answer)?;
         match answer.trim().strip_prefix("DONE") {
-            Some(n) => Ok(n.trim().parse().unwrap_or(0)),
+            Some(rest) => Ok(rest.trim().to_owned()),
             None => bail!("emulator: {answer}"),
         }
     }
@@ -61,9 +67,52 @@ impl Emulator {
         self.command(&format!("latency {account} {millis}")).map(drop)
     }
 
+    /// Through the faulty endpoint, on the account's next `CreateSecurityGroup` of `group_name`,
+    /// first creates the same group (VPC, description, tags) in the emulator, as a concurrent
+    /// invocation would a moment earlier: the request gets `InvalidGroup.Duplicate`. Counts as
+    /// an injected fault in `clear`.
+    pub fn race_create(&self, account: &str, group_name: &str) -> Result<()> {
+        self.command(&format!("race-create {account} {group_name}")).map(drop)
+    }
+
+    /// Through the faulty endpoint, records every request of the account that reaches the
+    /// emulator, with its parameters, in the order the emulator applies them (the account's
+    /// requests are then served one at a time); read them with `served`.
+    pub fn record(&self, account: &str) -> Result<()> {
+        self.command(&format!("record {account}")).map(drop)
+    }
+
+    /// The account's requests served since `record` or the last `served`, in serving order.
+    pub fn served(&self, account: &str) -> Result<Vec<Served>> {
+        let text = self.answer(&format!("served {account}"))?;
+        serde_json::from_str(&text).with_context(|| format!("served: {text}"))
+    }
+
     /// No more faults for the account; how many were injected.
     pub fn clear(&self, account: &str) -> Result<u64> {
         self.command(&format!("clear {account}"))
+    }
+}
+
+/// One request the emulator served for a recorded account (see `Emulator::record`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Served {
+    pub service: String,
+    pub action: String,
+    /// The Query protocol's parameters (`NetworkInterfaceId`, `SecurityGroupId.1`, ...); empty
+    /// for S3 and JSON protocols.
+    pub params: BTreeMap<String, String>,
+    /// The HTTP status the emulator answered.
+    pub status: u16,
+}
+
+impl Served {
+    /// The values of a Query list parameter (`SecurityGroupId.1`, `SecurityGroupId.2`, ...).
+    #[must_use]
+    pub fn list(&self, name: &str) -> Vec<&str> {
+        (1..)
+            .map_while(|n| self.params.get(&format!("{name}.{n}")).map(String::as_str))
+            .collect()
     }
 }
 

@@ -439,7 +439,8 @@ impl World {
             .to_owned())
     }
 
-    async fn host(&self, instance_id: &str) -> Result<Host> {
+    /// An instance as a host: its interfaces (by device index) and volumes.
+    pub async fn host(&self, instance_id: &str) -> Result<Host> {
         let out = self
             .account
             .clients
@@ -680,12 +681,17 @@ impl World {
     /// The group in this VPC carrying `tourniquet:role=<role>`, with its rule count
     /// (ingress, egress) and whether it allows all traffic from and to anywhere (v4 and v6).
     pub async fn quarantine_group(&self, role: &str) -> Result<Option<QuarantineGroup>> {
+        self.quarantine_group_in(&self.vpc_id, role).await
+    }
+
+    /// Like `quarantine_group`, in the VPC `vpc_id`.
+    pub async fn quarantine_group_in(&self, vpc_id: &str, role: &str) -> Result<Option<QuarantineGroup>> {
         let out = self
             .account
             .clients
             .ec2
             .describe_security_groups()
-            .filters(Filter::builder().name("vpc-id").values(&self.vpc_id).build())
+            .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
             .filters(Filter::builder().name("tag:tourniquet:role").values(role).build())
             .send()
             .await?;
@@ -711,6 +717,32 @@ impl World {
                 allows_all_out: all(g.ip_permissions_egress()),
             }
         }))
+    }
+
+    /// The groups named `name` in the VPC `vpc_id`: each one's id and tags.
+    pub async fn groups_named(&self, vpc_id: &str, name: &str) -> Result<Vec<(String, BTreeMap<String, String>)>> {
+        let out = self
+            .account
+            .clients
+            .ec2
+            .describe_security_groups()
+            .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+            .filters(Filter::builder().name("group-name").values(name).build())
+            .send()
+            .await?;
+        Ok(out
+            .security_groups()
+            .iter()
+            .map(|g| {
+                (
+                    g.group_id().unwrap_or_default().to_owned(),
+                    g.tags()
+                        .iter()
+                        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                        .collect(),
+                )
+            })
+            .collect())
     }
 
     /// Snapshots carrying the incident tag for `instance_id`, with their tags.

@@ -239,13 +239,40 @@ mod tests {
         );
     }
 
+    /// A finding without an id is known by a hash of its JSON: the same finding serialized
+    /// with its keys in another order is the same incident, another finding another one.
     #[test]
-    fn finding_without_id_gets_a_stable_one() {
+    fn finding_without_id_is_known_by_its_content_not_its_key_order() {
         let mut event = finding();
         event["detail"].as_object_mut().unwrap().remove("id");
-        let a = parse(&event).unwrap();
-        let b = parse(&event).unwrap();
-        assert!(a.finding_id.starts_with("sha256:"));
-        assert_eq!(a.id, b.id);
+        let incident = parse(&event).unwrap();
+        assert!(incident.finding_id.starts_with("sha256:"), "{}", incident.finding_id);
+
+        let text = super::super::tests::reordered(&event);
+        assert_ne!(text, event.to_string(), "the bytes differ");
+        let redelivered: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parse(&redelivered).unwrap().id, incident.id);
+
+        let mut other = event.clone();
+        other["detail"]["resource"]["instanceDetails"]["instanceId"] = json!("i-2");
+        assert_ne!(parse(&other).unwrap().id, incident.id, "another finding");
+    }
+
+    /// With an id, the incident is the finding's: severity as a string (`"8.0"`, as some
+    /// forwarders send it) and any key order give the same incident; another id another one.
+    #[test]
+    fn incident_id_is_the_findings_whatever_its_serialization() {
+        let event = finding();
+        let incident = parse(&event).unwrap();
+        let mut variant = event.clone();
+        variant["detail"]["severity"] = json!("8.0");
+        let redelivered: Value = serde_json::from_str(&super::super::tests::reordered(&variant)).unwrap();
+        let again = parse(&redelivered).unwrap();
+        assert!((again.severity - 8.0).abs() < f64::EPSILON);
+        assert_eq!(again.id, incident.id);
+
+        let mut other = event.clone();
+        other["detail"]["id"] = json!("abd");
+        assert_ne!(parse(&other).unwrap().id, incident.id, "another finding");
     }
 }
