@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks template.yaml against the sample events and the code.
+"""Checks template.yaml and member.yaml against the sample events and the code.
 
 Run from anywhere as `.venv/bin/python scripts/check_template.py [--strict]` (it needs
 cfn-lint, moto and botocore, all in the project venv). Two kinds of check:
@@ -25,6 +25,14 @@ that function's role in the template, no role may allow Action "*", and every fu
 calls AWS must be reached from MODULES. Actions a role grants that no code calls are printed
 as notes, or counted as failures with --strict (for a function whose code all exists).
 
+Organization. member.yaml's role is what every function acts through in a member account, so
+it must allow every derived action of every function except those made in the home account
+whatever the incident's account: calls made in HOME_ONLY_MODULES (the ledger and evidence,
+pages) and on HOME_ONLY_SERVICES (STS: credentials for the member role). Its trust names
+exactly the template's function roles; every function role may assume it (MemberAccessPolicy);
+member.yaml forwards with the home rules' patterns to the bus template.yaml defines, whose
+rules route with the default bus's patterns; every function has the organization settings.
+
 Prints one line per check and ends with "N passed, M failed"; exits 1 if M > 0.
 """
 
@@ -43,6 +51,7 @@ from moto.events.models import EventPattern
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+MEMBER_TEMPLATE = ROOT / "member.yaml"
 EVENTS = ROOT / "events"
 PLAYBOOK_SRC = ROOT / "shared" / "playbook" / "src"
 
@@ -65,6 +74,31 @@ MODULES = {
     "actions/probe.rs": [],
     "actions/notify.rs": ALL,
     "ledger.rs": ALL,
+}
+
+# What stays in the home account whatever account an incident is in: modules whose calls are
+# always made with the function's own role (the ledger and evidence in ledger.rs, pages in
+# actions/notify.rs), and services the function calls as itself (STS: the member role's
+# credentials, the caller's identity). Every other derived action is made in the incident's
+# account, so member.yaml's role must allow it.
+HOME_ONLY_MODULES = {"ledger.rs", "actions/notify.rs"}
+HOME_ONLY_SERVICES = {"sts"}
+
+# Settings of the organization feature every function must have, and the parameter each
+# comes from.
+ORGANIZATION_ENV = {
+    "TOURNIQUET_MEMBER_ROLE": "MemberRoleName",
+    "TOURNIQUET_ACCOUNTS": "Accounts",
+    "TOURNIQUET_DRY_RUN_ACCOUNTS": "DryRunAccounts",
+}
+
+# Values for member.yaml's parameters that have no default, matching PSEUDO below (the home
+# stack is "tourniquet" in 123456789012).
+MEMBER_PARAMS = {
+    "HomeAccountId": "123456789012",
+    "HomeRegion": "us-east-1",
+    "HomeStackName": "tourniquet",
+    "OrganizationId": "o-exampleorgid",
 }
 
 # Which function each events/ folder is meant for (None: invoked by hand, no rule).
@@ -134,6 +168,8 @@ IAM_ACTION_OVERRIDES = {
 }
 
 # Granted for the Lambda runtime rather than for a call in the code; never "surplus".
+# sts:AssumeRole is the SDK's assume-role credentials provider (the member role), not a
+# client call the scanner could see.
 RUNTIME_ACTIONS = {
     "logs:CreateLogStream",
     "logs:PutLogEvents",
@@ -142,6 +178,7 @@ RUNTIME_ACTIONS = {
     "sqs:SendMessage",
     "kms:GenerateDataKey",
     "kms:Decrypt",
+    "sts:AssumeRole",
 }
 
 
@@ -167,12 +204,16 @@ class Checks:
 # ---------------------------------------------------------------------------
 
 
-def load_template() -> dict:
-    template, matches = decode_str(TEMPLATE.read_text())
+def load_template(path: Path = TEMPLATE) -> dict:
+    template, matches = decode_str(path.read_text())
     if template is None:
-        raise SystemExit(f"template.yaml does not parse: {matches}")
+        raise SystemExit(f"{path.name} does not parse: {matches}")
     # Plain dicts and lists from here on.
     return json.loads(json.dumps(template, default=str))
+
+
+def defaults(template: dict) -> dict:
+    return {name: p.get("Default") for name, p in template.get("Parameters", {}).items()}
 
 
 def resolve(node, params: dict):
@@ -214,7 +255,7 @@ def functions(template: dict) -> dict:
 
 
 def rule_patterns(template: dict, props: dict) -> list[tuple[str, dict]]:
-    params = {name: p.get("Default") for name, p in template.get("Parameters", {}).items()}
+    params = defaults(template)
     rules = []
     for name, event in (props.get("Events") or {}).items():
         if event.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
@@ -498,22 +539,46 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def branches(value) -> list:
+    """Both branches of an Fn::If (the role may hold either), without AWS::NoValue."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        return [v for branch in value["Fn::If"][1:] for v in branches(branch)]
+    if value == {"Ref": "AWS::NoValue"}:
+        return []
+    return [value]
+
+
 def role_statements(template: dict, role_id: str) -> tuple[list[tuple[str, dict]], list[str]]:
-    """(policy name, statement) for every statement of the role, and attached policies it cannot read."""
+    """(policy name, statement) for every statement of the role, and attached policies it cannot read.
+
+    A policy attached under a condition (Fn::If) counts as attached: the checks then cover the
+    deployment in which the role holds the most.
+    """
     resources = template["Resources"]
     role = resources[role_id]["Properties"]
     statements, unreadable = [], []
     for policy in role.get("Policies", []):
         for st in as_list(policy["PolicyDocument"].get("Statement", [])):
             statements.append((f"{role_id}/{policy['PolicyName']}", st))
-    for arn in role.get("ManagedPolicyArns", []):
-        ref = arn.get("Ref") if isinstance(arn, dict) else None
-        if ref in resources and resources[ref]["Type"] == "AWS::IAM::ManagedPolicy":
-            for st in as_list(resources[ref]["Properties"]["PolicyDocument"].get("Statement", [])):
-                statements.append((ref, st))
-        else:
-            unreadable.append(json.dumps(arn))
+    for attached in role.get("ManagedPolicyArns", []):
+        for arn in branches(attached):
+            ref = arn.get("Ref") if isinstance(arn, dict) else None
+            if ref in resources and resources[ref]["Type"] == "AWS::IAM::ManagedPolicy":
+                for st in as_list(resources[ref]["Properties"]["PolicyDocument"].get("Statement", [])):
+                    statements.append((ref, st))
+            else:
+                unreadable.append(json.dumps(arn))
     return statements, unreadable
+
+
+def star_statements(statements) -> list[str]:
+    """Allow statements with Action "*" or "<service>:*", or with NotAction."""
+    return [
+        f"{policy}:{st.get('Sid', '?')}"
+        for policy, st in statements
+        if st.get("Effect") == "Allow"
+        and ("NotAction" in st or any(a == "*" or a.endswith(":*") for a in as_list(st.get("Action", []))))
+    ]
 
 
 def action_matches(granted: str, action: str) -> bool:
@@ -543,7 +608,8 @@ def role_of(props: dict) -> str | None:
     return None
 
 
-def check_iam(checks: Checks, template: dict, strict: bool) -> None:
+def check_iam(checks: Checks, template: dict, strict: bool) -> dict:
+    """Checks each function's role; returns the derived actions (function -> action -> callers)."""
     fns = functions(template)
     code = Code(PLAYBOOK_SRC)
 
@@ -603,12 +669,7 @@ def check_iam(checks: Checks, template: dict, strict: bool) -> None:
             continue
         statements, unreadable = role_statements(template, role_id)
         checks.check(not unreadable, f"{fn}: every policy on {role_id} is in the template" + (f" (not: {', '.join(unreadable)})" if unreadable else ""))
-        star = [
-            f"{policy}:{st.get('Sid', '?')}"
-            for policy, st in statements
-            if st.get("Effect") == "Allow"
-            and ("NotAction" in st or any(a == "*" or a.endswith(":*") for a in as_list(st.get("Action", []))))
-        ]
+        star = star_statements(statements)
         checks.check(not star, f"{fn}: no statement allows Action \"*\" (or <service>:*) or uses NotAction" + (f" ({', '.join(star)})" if star else ""))
 
         for action, callers in sorted(derived[fn].items()):
@@ -635,6 +696,222 @@ def check_iam(checks: Checks, template: dict, strict: bool) -> None:
                 checks.check(False, text)
             else:
                 checks.note(text)
+    return derived
+
+# ---------------------------------------------------------------------------
+# Organization: settings, the member role, the organization bus
+# ---------------------------------------------------------------------------
+
+
+def check_settings(checks: Checks, template: dict) -> None:
+    """Every function has the organization settings, from their parameters."""
+    fns = functions(template)
+    global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    params = template.get("Parameters", {})
+    for fn in ALL:
+        if fn not in fns:
+            continue  # reported by check_iam
+        own_env = (fns[fn][1].get("Environment") or {}).get("Variables", {})
+        env = {**global_env, **own_env}
+        wrong = []
+        for name, param in ORGANIZATION_ENV.items():
+            if name not in env:
+                wrong.append(f"{name} missing")
+            elif env[name] != {"Ref": param} or param not in params:
+                wrong.append(f"{name} is {json.dumps(env[name])}, not the parameter {param}")
+        checks.check(not wrong, f"{fn}: has {', '.join(ORGANIZATION_ENV)}" + (f" ({'; '.join(wrong)})" if wrong else ""))
+
+
+def role_arn(resource: dict, params: dict) -> str | None:
+    props = resource.get("Properties", {})
+    if "RoleName" not in props:
+        return None
+    path = resolve(props.get("Path", "/"), params)
+    return f"arn:{PSEUDO['AWS::Partition']}:iam::{PSEUDO['AWS::AccountId']}:role{path}{resolve(props['RoleName'], params)}"
+
+
+def member_role_id(member: dict) -> str | None:
+    for logical_id, resource in member.get("Resources", {}).items():
+        if resource.get("Type") == "AWS::IAM::Role" and resource.get("Properties", {}).get("RoleName") == {"Ref": "MemberRoleName"}:
+            return logical_id
+    return None
+
+
+def events_rules(template: dict) -> dict:
+    return {lid: r for lid, r in template.get("Resources", {}).items() if r.get("Type") == "AWS::Events::Rule"}
+
+
+def canonical(pattern) -> str:
+    return json.dumps(pattern, sort_keys=True)
+
+
+def check_organization(checks: Checks, template: dict, derived: dict, strict: bool) -> None:
+    if not MEMBER_TEMPLATE.is_file():
+        checks.check(False, "member.yaml does not exist")
+        return
+    member = load_template(MEMBER_TEMPLATE)
+    home_params = defaults(template)
+    member_params = {**defaults(member), **{k: v for k, v in MEMBER_PARAMS.items()}}
+    fns = functions(template)
+    resources = template["Resources"]
+
+    # The member role's name is one setting: the same default on both sides.
+    home_name = template.get("Parameters", {}).get("MemberRoleName", {}).get("Default")
+    member_name = member.get("Parameters", {}).get("MemberRoleName", {}).get("Default")
+    checks.check(home_name is not None and home_name == member_name,
+                 f"MemberRoleName defaults agree (template.yaml {home_name!r}, member.yaml {member_name!r})")
+
+    # Home side: every function role may assume the member role, that role name only, only
+    # inside the organization, and only when OrganizationId is set.
+    assume = resources.get("MemberAccessPolicy")
+    if assume is None:
+        checks.check(False, "template.yaml declares MemberAccessPolicy (sts:AssumeRole on the member role)")
+    else:
+        statements = as_list(assume["Properties"]["PolicyDocument"].get("Statement", []))
+        allows = [st for st in statements if st.get("Effect") == "Allow"]
+        good = (
+            assume.get("Condition") == "IsOrganization"
+            and allows
+            and all(
+                as_list(st.get("Action")) == ["sts:AssumeRole"]
+                and [resolve(r, home_params) for r in as_list(st.get("Resource"))] == [f"arn:aws:iam::*:role/{home_name}"]
+                and st.get("Condition", {}).get("StringEquals", {}).get("aws:ResourceOrgID") == {"Ref": "OrganizationId"}
+                for st in allows
+            )
+        )
+        checks.check(bool(good), "MemberAccessPolicy: sts:AssumeRole only on role/<MemberRoleName>, only with aws:ResourceOrgID = OrganizationId, only when IsOrganization")
+    home_role_arns = set()
+    for fn in ALL:
+        if fn not in fns:
+            continue
+        role_id = role_of(fns[fn][1])
+        if role_id not in resources:
+            continue
+        attached = [b for a in resources[role_id]["Properties"].get("ManagedPolicyArns", []) for b in branches(a)]
+        checks.check({"Ref": "MemberAccessPolicy"} in attached, f"{fn}: {role_id} may assume the member role (MemberAccessPolicy attached)")
+        arn = role_arn(resources[role_id], home_params)
+        checks.check(arn is not None, f"{fn}: {role_id} has a RoleName member.yaml can trust" + (f" ({arn})" if arn else ""))
+        if arn:
+            home_role_arns.add(arn)
+
+    # Member side: the role trusts the home account's function roles and nothing else.
+    role_id = member_role_id(member)
+    if role_id is None:
+        checks.check(False, "member.yaml declares a role named by the parameter MemberRoleName")
+        return
+    trust = as_list(member["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"].get("Statement", []))
+    trusted, problems = set(), []
+    for st in trust:
+        if st.get("Effect") != "Allow":
+            continue
+        principal = resolve(st.get("Principal"), member_params)
+        if principal != {"AWS": f"arn:aws:iam::{MEMBER_PARAMS['HomeAccountId']}:root"}:
+            problems.append(f"principal {json.dumps(principal)} is not the home account")
+        arns = st.get("Condition", {}).get("ArnEquals", {}).get("aws:PrincipalArn")
+        if arns is None:
+            problems.append("no ArnEquals aws:PrincipalArn condition")
+        else:
+            trusted |= {resolve(a, member_params) for a in as_list(arns)}
+    if trusted != home_role_arns:
+        problems.append(f"trusts {sorted(trusted)}, the function roles are {sorted(home_role_arns)}")
+    checks.check(not problems, f"member.yaml {role_id}: trusted by exactly the home function roles" + (f" ({'; '.join(problems)})" if problems else ""))
+
+    # No role in member.yaml allows everything.
+    for lid, resource in member["Resources"].items():
+        if resource.get("Type") != "AWS::IAM::Role":
+            continue
+        statements, unreadable = role_statements(member, lid)
+        star = star_statements(statements)
+        checks.check(not star and not unreadable, f"member.yaml {lid}: every policy is in the template and none allows Action \"*\" (or <service>:*) or uses NotAction"
+                     + (f" ({', '.join(star + unreadable)})" if star or unreadable else ""))
+
+    # Coverage: what the code calls in a member account.
+    statements, _ = role_statements(member, role_id)
+    needed = {}  # action -> {function}, {caller}
+    for fn in ALL:
+        for action, callers in derived.get(fn, {}).items():
+            if action.split(":")[0] in HOME_ONLY_SERVICES:
+                continue
+            in_member = {c for c in callers if c.split("::")[0] not in HOME_ONLY_MODULES}
+            if in_member:
+                fns_, where = needed.setdefault(action, (set(), set()))
+                fns_.add(fn)
+                where.update(in_member)
+    for action, (users, callers) in sorted(needed.items()):
+        allows, blocks = allowed_by(statements, action)
+        label = f"member role: {action} ({', '.join(sorted(users))}: {', '.join(sorted(callers))})"
+        if blocks:
+            checks.check(False, f"{label} is denied by {', '.join(blocks)}")
+        else:
+            checks.check(bool(allows), f"{label} " + (f"allowed by {', '.join(allows)}" if allows else "is NOT allowed by member.yaml's role"))
+    home_side = sorted({a for fn in ALL for a, callers in derived.get(fn, {}).items()
+                        if a not in needed})
+    if home_side:
+        checks.note(f"member role: made in the home account (HOME_ONLY_MODULES, HOME_ONLY_SERVICES), not needed here: {', '.join(home_side)}")
+    granted = {
+        a for _, st in statements if st.get("Effect") == "Allow"
+        for a in as_list(st.get("Action", [])) if isinstance(a, str) and "*" not in a
+    }
+    surplus = sorted(granted - set(needed))
+    if surplus:
+        text = f"member role: granted but called by no code in a member account: {', '.join(surplus)}"
+        if strict:
+            checks.check(False, text)
+        else:
+            checks.note(text)
+
+    # The organization bus and its rules (template.yaml), and the forwarding (member.yaml).
+    buses = [r for r in resources.values() if r.get("Type") == "AWS::Events::EventBus"]
+    bus_names = [r["Properties"].get("Name") for r in buses]
+    checks.check(len(buses) == 1 and all(r.get("Condition") == "IsOrganization" for r in buses),
+                 f"template.yaml: one organization event bus, only when IsOrganization ({bus_names})")
+    bus_name = bus_names[0] if len(bus_names) == 1 else None
+    policies = [r for r in resources.values() if r.get("Type") == "AWS::Events::EventBusPolicy"]
+    org_only = bool(policies) and all(
+        r.get("Condition") == "IsOrganization"
+        and all(
+            st.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID") == {"Ref": "OrganizationId"}
+            and as_list(st.get("Action")) == ["events:PutEvents"]
+            for st in as_list(r["Properties"].get("Statement") or r["Properties"].get("Policy", {}).get("Statement", []))
+            if st.get("Effect") == "Allow"
+        )
+        for r in policies
+    )
+    checks.check(org_only, "template.yaml: the organization bus takes events:PutEvents from principals of the organization only (aws:PrincipalOrgID)")
+
+    # Home patterns per function (the SAM rules on the default bus).
+    home_patterns = {fn: {canonical(p) for _, p in rule_patterns(template, fns[fn][1])} for fn in ALL if fn in fns}
+    forwarded = {"config-responder", "alarm-responder"}
+    logical_fn = {lid: fn for fn, (lid, _) in fns.items()}
+    routed = set()
+    for lid, rule in events_rules(template).items():
+        props = rule["Properties"]
+        pattern = canonical(resolve(props.get("EventPattern"), home_params))
+        targets = [logical_fn.get((tg.get("Arn", {}).get("Fn::GetAtt") or [None])[0]) for tg in props.get("Targets", [])]
+        on_bus = props.get("EventBusName") == {"Ref": next((k for k, r in resources.items() if r.get("Type") == "AWS::Events::EventBus"), None)}
+        for fn in targets:
+            same = fn in home_patterns and pattern in home_patterns[fn]
+            checks.check(on_bus and same and rule.get("Condition") == "IsOrganization",
+                         f"template.yaml {lid}: on the organization bus, only when IsOrganization, to {fn} with its default-bus pattern")
+            routed.add(fn)
+    checks.check(routed == forwarded, f"template.yaml: the organization bus routes to {', '.join(sorted(forwarded))} (routes to {', '.join(sorted(f for f in routed if f)) or 'nothing'})")
+
+    expected_bus = f"arn:aws:events:{MEMBER_PARAMS['HomeRegion']}:{MEMBER_PARAMS['HomeAccountId']}:event-bus/{bus_name}"
+    wanted = {p for fn in forwarded for p in (home_patterns.get(fn) or set())}
+    seen = set()
+    for lid, rule in events_rules(member).items():
+        props = rule["Properties"]
+        pattern = canonical(resolve(props.get("EventPattern"), member_params))
+        seen.add(pattern)
+        targets = props.get("Targets", [])
+        ok = (
+            pattern in wanted
+            and props.get("EventBusName") in (None, "default")
+            and targets
+            and all(resolve(tg.get("Arn"), member_params) == expected_bus and tg.get("RoleArn") for tg in targets)
+        )
+        checks.check(bool(ok), f"member.yaml {lid}: a home pattern, from the default bus to {expected_bus}, with a role")
+    checks.check(seen == wanted, "member.yaml: forwards every pattern of " + ", ".join(sorted(forwarded)) + " and nothing else")
 
 
 def main() -> int:
@@ -644,7 +921,10 @@ def main() -> int:
     print("== event routing (template rules x events/)")
     check_routing(checks, template)
     print("== IAM coverage (calls in shared/playbook/src x roles)")
-    check_iam(checks, template, strict)
+    derived = check_iam(checks, template, strict)
+    print("== organization (settings, member.yaml's role and forwarding, the organization bus)")
+    check_settings(checks, template)
+    check_organization(checks, template, derived, strict)
     print(f"{checks.passed} passed, {checks.failed} failed")
     return 1 if checks.failed else 0
 

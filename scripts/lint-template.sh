@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lints the SAM template with cfn-lint and checkov, then checks it against the sample events
-# and the code (scripts/check_template.py); exits non-zero on any finding.
+# Lints the SAM template (template.yaml) and the member account template (member.yaml) with
+# cfn-lint and checkov, then checks them against the sample events and the code
+# (scripts/check_template.py); exits non-zero on any finding.
 #
 # Usage: scripts/lint-template.sh [VENV_BIN]
 #   VENV_BIN  directory holding cfn-lint, checkov and a python with moto (default: .venv/bin),
@@ -21,15 +22,21 @@ for tool in cfn-lint checkov python; do
     fi
 done
 
-echo "==> cfn-lint template.yaml"
-"$bin/cfn-lint" template.yaml
+templates=(template.yaml member.yaml)
 
-echo "==> checkov -f template.yaml"
-# No --soft-fail: any failed check exits non-zero. --skip-download keeps checkov
-# offline (no platform policies, no API key).
-"$bin/checkov" -f template.yaml --framework cloudformation --quiet --compact --skip-download
+for template in "${templates[@]}"; do
+    echo "==> cfn-lint $template"
+    "$bin/cfn-lint" "$template"
+done
 
-echo "==> check_template.py (event routing, IAM coverage)"
+for template in "${templates[@]}"; do
+    echo "==> checkov -f $template"
+    # No --soft-fail: any failed check exits non-zero. --skip-download keeps checkov
+    # offline (no platform policies, no API key).
+    "$bin/checkov" -f "$template" --framework cloudformation --quiet --compact --skip-download
+done
+
+echo "==> check_template.py (event routing, IAM coverage, member role, organization bus)"
 "$bin/python" scripts/check_template.py
 
 echo "==> template lint clean"
