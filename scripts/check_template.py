@@ -69,9 +69,6 @@ MODULES = {
     "actions/posture.rs": ["config-responder"],
     "release.rs": ["quarantine-release"],
     "actions/release.rs": ["quarantine-release"],
-    # Dry-run probes repeat, with DryRun, the first EC2 call of a step the function itself
-    # plans; EC2 authorizes them like the real call, so they need no permission of their own.
-    "actions/probe.rs": [],
     "actions/notify.rs": ALL,
     "ledger.rs": ALL,
 }
