@@ -74,10 +74,85 @@ async fn leaked_user_key_is_deactivated_and_the_user_denied() -> Result<()> {
     Ok(())
 }
 
+/// The role finding with its session (`principalId`'s part after the colon) replaced.
+fn role_finding(world: &World, session: Option<&str>) -> Result<serde_json::Value> {
+    let text = events::read(ROLE_FINDING)?;
+    let text = match session {
+        Some(session) => text.replace(
+            &format!("AROAJQABLZS4A3QDU576Q:{}", events::WEB_PLACEHOLDER),
+            &format!("AROAJQABLZS4A3QDU576Q:{session}"),
+        ),
+        None => text.replace(
+            &format!("\"AROAJQABLZS4A3QDU576Q:{}\"", events::WEB_PLACEHOLDER),
+            "null",
+        ),
+    };
+    events::for_world_text(&text, world)
+}
+
 #[tokio::test]
-async fn assumed_role_sessions_are_revoked() -> Result<()> {
+async fn an_instances_stolen_credentials_are_denied_for_that_instance_only() -> Result<()> {
     let world = world().await?;
+    // A second instance of the same tier (the fleet sharing the role) must keep working.
+    let worker = world.host(&world.launch_worker().await?).await?;
+    let worker_groups = world.interface_groups(&worker.interfaces).await?;
     let report = world.respond(events::for_world(ROLE_FINDING, &world)?).await?;
+    assert_eq!(report.playbook, Playbook::CredentialCompromise);
+    let instance_arn = format!(
+        "arn:aws:ec2:us-east-1:{}:instance/{}",
+        world.account.id, world.web.instance_id
+    );
+    let name = format!("tourniquet-deny-instance-{}", world.web.instance_id);
+    let policy = world
+        .role_policy(&world.web_role, &name)
+        .await?
+        .expect("the per-instance deny");
+    assert_eq!(
+        policy,
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{
+            "Sid": "TourniquetDenyInstanceCredentials", "Effect": "Deny", "Action": "*", "Resource": "*",
+            "Condition": {"StringEquals": {"ec2:SourceInstanceARN": instance_arn}}
+        }]})
+    );
+    // No role-wide deny: every other holder of the role keeps its credentials, and nothing
+    // else about the other instance changed.
+    assert_eq!(world.role_policy_names(&world.web_role).await?, [name]);
+    assert_eq!(world.interface_groups(&worker.interfaces).await?, worker_groups);
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].message.contains("ec2:SourceInstanceARN"),
+        "{}",
+        pages[0].message
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_persons_session_is_denied_by_its_user_id() -> Result<()> {
+    let world = world().await?;
+    let report = world.respond(role_finding(&world, Some("alice@example.com"))?).await?;
+    assert_eq!(report.playbook, Playbook::CredentialCompromise);
+    let names = world.role_policy_names(&world.web_role).await?;
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("tourniquet-deny-session-"), "{names:?}");
+    let policy = world
+        .role_policy(&world.web_role, &names[0])
+        .await?
+        .expect("the session deny");
+    assert_eq!(
+        policy["Statement"][0]["Condition"],
+        serde_json::json!({"StringEquals": {"aws:userid": "AROAJQABLZS4A3QDU576Q:alice@example.com"}})
+    );
+    let pages = world.pages().await?;
+    assert!(pages[0].message.contains("aws:userid"), "{}", pages[0].message);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_role_finding_without_a_session_revokes_older_sessions_and_says_so() -> Result<()> {
+    let world = world().await?;
+    let report = world.respond(role_finding(&world, None)?).await?;
     assert_eq!(report.playbook, Playbook::CredentialCompromise);
     let policy = world
         .role_policy(&world.web_role, "tourniquet-revoke-sessions")
@@ -92,7 +167,39 @@ async fn assumed_role_sessions_are_revoked() -> Result<()> {
         issued_before.ends_with('Z') && issued_before.len() == "2026-01-01T00:00:00Z".len(),
         "{issued_before}"
     );
-    assert_eq!(world.pages().await?.len(), 1);
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].message.contains("names no session") && pages[0].message.contains("healthy holders"),
+        "{}",
+        pages[0].message
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_users_temporary_key_is_denied_by_issue_time_and_no_key_is_deactivated() -> Result<()> {
+    let world = world().await?;
+    let text = events::read(USER_FINDING)?.replace(events::KEY_PLACEHOLDER, "ASIATEMPORARYEXAMPLE");
+    let report = world.respond(events::for_world_text(&text, &world)?).await?;
+    assert_eq!(report.playbook, Playbook::CredentialCompromise, "{report:#?}");
+    assert_eq!(world.deployer_key_status().await?, ["Active", "Active"]);
+    let policy = world
+        .user_policy(&world.deployer, "tourniquet-revoke-sessions")
+        .await?
+        .expect("the deny on the user's older session tokens");
+    assert!(
+        policy["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"].is_string(),
+        "{policy:#}"
+    );
+    assert!(
+        world
+            .user_policy(&world.deployer, "tourniquet-deny-all")
+            .await?
+            .is_none()
+    );
+    let pages = world.pages().await?;
+    assert!(pages[0].message.contains("temporary key"), "{}", pages[0].message);
     Ok(())
 }
 
@@ -106,10 +213,7 @@ async fn a_member_accounts_finding_never_touches_a_namesake_here() -> Result<()>
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(report.reason.contains("from account 210987654321"), "{}", report.reason);
     assert!(
-        world
-            .role_policy(&world.web_role, "tourniquet-revoke-sessions")
-            .await?
-            .is_none(),
+        world.role_policy_names(&world.web_role).await?.is_empty(),
         "this account's role of the same name is untouched"
     );
     assert_eq!(world.pages().await?.len(), 1);
@@ -206,12 +310,7 @@ async fn the_responder_never_revokes_its_own_role() -> Result<()> {
     let report = world.respond(events::for_world_text(&text, &world)?).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(report.reason.contains("own identity"), "{}", report.reason);
-    assert!(
-        world
-            .role_policy("tourniquet-harness", "tourniquet-revoke-sessions")
-            .await?
-            .is_none()
-    );
+    assert!(world.role_policy_names("tourniquet-harness").await?.is_empty());
     Ok(())
 }
 

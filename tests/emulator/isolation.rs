@@ -89,6 +89,11 @@ async fn isolation_refused_fails_verification_pages_it_and_errors() -> Result<()
 
     // Nothing moved: in particular no interface was left on the all-open conversion group.
     assert_eq!(world.interface_groups(&world.web.interfaces).await?, before);
+    // Nor is it marked quarantined: a later finding on it must not take it for isolated, and
+    // it must not count against the blast-radius limit.
+    let tags = world.instance_tags(&world.web.instance_id).await?;
+    assert!(!tags.contains_key("tourniquet:quarantined-at"), "{tags:?}");
+    assert_eq!(step(&report, "tag-instance").error_code.as_deref(), Some("NotIsolated"));
 
     // One page, which says isolation failed and could not be verified.
     let pages = world.pages().await?;

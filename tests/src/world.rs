@@ -543,6 +543,19 @@ impl World {
         .transpose()
     }
 
+    /// The names of the role's inline policies.
+    pub async fn role_policy_names(&self, role: &str) -> Result<Vec<String>> {
+        let listed = self
+            .account
+            .clients
+            .iam
+            .list_role_policies()
+            .role_name(role)
+            .send()
+            .await?;
+        Ok(listed.policy_names().to_vec())
+    }
+
     /// An inline role policy's document, if the role has it.
     pub async fn role_policy(&self, role: &str, name: &str) -> Result<Option<serde_json::Value>> {
         let iam = &self.account.clients.iam;

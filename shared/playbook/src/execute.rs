@@ -313,7 +313,7 @@ impl Run<'_> {
                 user_name,
                 access_key_id,
             } => format!("{access_key_id} of {user_name}"),
-            Step::DenyAllUser { user_name } => user_name.clone(),
+            Step::DenyAllUser { user_name, .. } => user_name.clone(),
             Step::RevokeRoleSessions { role_name, .. } => role_name.clone(),
             Step::RevokeGroupRules { group_id, .. } => group_id.clone(),
             Step::BlockPublicAccess { bucket } | Step::SetDefaultEncryption { bucket, .. } => bucket.clone(),
@@ -379,16 +379,24 @@ impl Run<'_> {
                     })
                     .await;
             }
-            Step::TagInstance { instance_id, tags } => ec2::tag_instance(ec2, instance_id, tags, dry).await,
+            Step::TagInstance { instance_id, tags } => {
+                if !dry && !isolated(self.plan, before) {
+                    return StepResult::Failed(AwsError::check(
+                        "TagInstance",
+                        "NotIsolated",
+                        format!(
+                            "{instance_id} is not isolated, so it is not marked quarantined; a retry tags it once it is"
+                        ),
+                    ));
+                }
+                ec2::tag_instance(ec2, instance_id, tags, dry).await
+            }
             Step::DeactivateAccessKey {
                 user_name,
                 access_key_id,
             } => iam::deactivate_key(&self.clients.iam, user_name, access_key_id).await,
-            Step::DenyAllUser { user_name } => iam::deny_all_user(&self.clients.iam, user_name).await,
-            Step::RevokeRoleSessions {
-                role_name,
-                issued_before,
-            } => iam::revoke_role_sessions(&self.clients.iam, role_name, issued_before).await,
+            Step::DenyAllUser { user_name, reach } => iam::deny_user(&self.clients.iam, user_name, reach).await,
+            Step::RevokeRoleSessions { role_name, reach } => iam::deny_role(&self.clients.iam, role_name, reach).await,
             Step::RevokeGroupRules {
                 group_id,
                 ingress,
@@ -512,6 +520,17 @@ impl Run<'_> {
     }
 }
 
+/// Whether the plan's isolation step is done, by this run or an earlier one.
+fn isolated(plan: &Plan, before: &[StepReport]) -> bool {
+    before.iter().any(|s| {
+        s.succeeded()
+            && matches!(
+                plan.steps.get(s.index).map(|p| &p.step),
+                Some(Step::IsolateInterfaces { .. })
+            )
+    })
+}
+
 /// The steps a page sent by an earlier run reported as failed, when every one of them has
 /// now succeeded: the person paged must not be left believing the response failed. `None`
 /// when no update is owed (the page went out in this run, reported nothing failed, or some
@@ -544,6 +563,92 @@ mod tests {
             left > Duration::from_secs(590) && left <= Duration::from_secs(600),
             "{left:?}"
         );
+    }
+
+    fn ec2_plan() -> Plan {
+        let event = serde_json::json!({
+            "id": "f1", "type": "Backdoor:EC2/C&CActivity.B", "severity": 8,
+            "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-1"}}
+        });
+        let incident = crate::intake::parse(&event).unwrap().incident().unwrap();
+        let settings = crate::settings::Settings::from_lookup(|var| match var {
+            "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:pages".into()),
+            "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
+            _ => None,
+        })
+        .unwrap();
+        let policy = crate::policy::Policy::new(&settings).unwrap();
+        let state = crate::observation::InstanceState {
+            instance_id: "i-1".into(),
+            quarantined_elsewhere: Some(0),
+            interfaces: vec![crate::observation::InterfaceState {
+                id: "eni-1".into(),
+                vpc_id: "vpc-1".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let target = crate::target::target(&incident, &policy);
+        let observation = crate::observation::Observation::Instance(Box::new(state));
+        crate::plan::plan(&incident, &target, &observation, &policy, SystemTime::UNIX_EPOCH)
+    }
+
+    fn report(plan: &Plan, action: &str, outcome: Outcome, output: Option<StepOutput>) -> StepReport {
+        let index = plan.steps.iter().position(|s| s.step.action() == action).unwrap();
+        StepReport {
+            outcome,
+            output,
+            ..StepReport::new(index, action, String::new())
+        }
+    }
+
+    #[test]
+    fn an_update_is_owed_only_for_an_earlier_page_that_reported_failures_now_mended() {
+        let plan = ec2_plan();
+        let sent = |outcome, failed: &[&str]| {
+            let failed = failed.iter().map(|f| (*f).to_owned()).collect();
+            report(&plan, "page", outcome, Some(StepOutput::PageSent { failed }))
+        };
+        let mended = report(&plan, "protect-instance", Outcome::Done, None);
+        let owed = owed_update(
+            &plan,
+            &[mended.clone(), sent(Outcome::AlreadyDone, &["protect-instance"])],
+        );
+        assert_eq!(owed, Some(vec!["protect-instance".to_owned()]));
+        // The page went out in this run: it already says what happened.
+        assert_eq!(
+            owed_update(&plan, &[mended.clone(), sent(Outcome::Done, &["protect-instance"])]),
+            None
+        );
+        // The earlier page reported nothing failed.
+        assert_eq!(owed_update(&plan, &[mended, sent(Outcome::AlreadyDone, &[])]), None);
+        // Still failing: a later retry decides again.
+        let failing = report(&plan, "protect-instance", Outcome::Failed, None);
+        assert_eq!(
+            owed_update(&plan, &[failing, sent(Outcome::AlreadyDone, &["protect-instance"])]),
+            None
+        );
+    }
+
+    #[test]
+    fn the_quarantine_tag_waits_for_a_done_isolation() {
+        let plan = ec2_plan();
+        assert!(isolated(
+            &plan,
+            &[report(&plan, "isolate-interfaces", Outcome::Done, None)]
+        ));
+        assert!(isolated(
+            &plan,
+            &[report(&plan, "isolate-interfaces", Outcome::AlreadyDone, None)]
+        ));
+        assert!(!isolated(
+            &plan,
+            &[report(&plan, "isolate-interfaces", Outcome::Failed, None)]
+        ));
+        assert!(!isolated(
+            &plan,
+            &[report(&plan, "protect-instance", Outcome::Done, None)]
+        ));
     }
 
     #[test]

@@ -83,10 +83,11 @@ pub enum Step {
     },
     /// Set the leaked key to Inactive (never delete it: it is evidence).
     DeactivateAccessKey { user_name: String, access_key_id: String },
-    /// Inline deny-all policy on the user: console sessions and every other key stop too.
-    DenyAllUser { user_name: String },
-    /// Inline policy denying every session issued before `issued_before` (`aws:TokenIssueTime`).
-    RevokeRoleSessions { role_name: String, issued_before: String },
+    /// Inline deny policy on the user: everything (console sessions and every other key stop
+    /// too), or only the temporary credentials issued before the response.
+    DenyAllUser { user_name: String, reach: Reach },
+    /// Inline deny policy on the role, reaching exactly the credentials the finding names.
+    RevokeRoleSessions { role_name: String, reach: Reach },
     /// Revoke exactly these rules (kept in the plan, so a person can restore them).
     RevokeGroupRules {
         group_id: String,
@@ -120,6 +121,37 @@ pub enum Step {
     /// When a retry completes steps that the page (sent by an earlier run) reported as
     /// failed: one update saying so. Not needed otherwise.
     PageUpdate,
+}
+
+/// Which credentials a deny policy reaches: exactly the attacker's where the finding says
+/// which, so healthy holders of the same role keep working.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reach", rename_all = "kebab-case")]
+pub enum Reach {
+    /// Every request.
+    Everything,
+    /// Temporary credentials issued before `time` (`aws:TokenIssueTime`).
+    IssuedBefore { time: String },
+    /// The credentials EC2 issued to one instance (`ec2:SourceInstanceARN`), wherever they
+    /// are used from.
+    Instance { instance_arn: String },
+    /// One assumed-role session (`aws:userid`, `<role id>:<session name>`).
+    Session { user_id: String },
+}
+
+impl Reach {
+    /// What the deny does, for the page.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Reach::Everything => "deny everything".to_owned(),
+            Reach::IssuedBefore { time } => format!("deny every session issued before {time} (aws:TokenIssueTime)"),
+            Reach::Instance { instance_arn } => {
+                format!("deny the credentials EC2 issued to {instance_arn} (ec2:SourceInstanceARN)")
+            }
+            Reach::Session { user_id } => format!("deny exactly the session {user_id} (aws:userid)"),
+        }
+    }
 }
 
 /// One interface and the groups it goes back to.
@@ -213,10 +245,14 @@ impl Step {
         match self {
             // An Auto Scaling group would replace the isolated instance while it is a member.
             Step::IsolateInterfaces { .. } => matches!(earlier, Step::DetachFromAutoScaling { .. }),
-            // Verification and the pages read the results of the steps before them; a release
-            // is rare and deliberate, one step at a time in the planned order.
-            Step::VerifyIsolation { .. }
-            | Step::Page
+            // The quarantine tag says the instance is isolated (later findings and the
+            // blast-radius count read it): it goes on once isolation is done.
+            Step::TagInstance { .. } => matches!(earlier, Step::IsolateInterfaces { .. }),
+            // Verification reads what isolation did, and runs beside the tag.
+            Step::VerifyIsolation { .. } => !matches!(earlier, Step::TagInstance { .. }),
+            // The pages read the results of the steps before them; a release is rare and
+            // deliberate, one step at a time in the planned order.
+            Step::Page
             | Step::PageUpdate
             | Step::RestoreInterfaces { .. }
             | Step::RestoreAddresses { .. }
@@ -229,7 +265,6 @@ impl Step {
             | Step::DetachFromAutoScaling { .. }
             | Step::DisassociateAddresses { .. }
             | Step::SnapshotVolumes { .. }
-            | Step::TagInstance { .. }
             | Step::DeactivateAccessKey { .. }
             | Step::DenyAllUser { .. }
             | Step::RevokeRoleSessions { .. }
@@ -383,17 +418,22 @@ impl Planner<'_> {
         if let Some(reason) = principal_guard(principal, self.policy) {
             return self.page_only(format!("{reason}; paging only"));
         }
+        let steps = credential_compromise(self.incident, principal, access_key_id, &self.planned_at);
+        // Which credentials the deny reaches, and why: the page says so.
+        let how = steps.iter().find_map(|s| match &s.step {
+            Step::DenyAllUser { reach, .. } | Step::RevokeRoleSessions { reach, .. } => {
+                Some(format!("{} ({})", reach.describe(), s.reason))
+            }
+            _ => None,
+        });
         let reason = format!(
-            "severity {:.1} {} on {}: revoke the credentials",
+            "severity {:.1} {} on {}: revoke the credentials; {}",
             self.incident.severity,
             self.incident.finding_type,
-            self.incident.resource.label()
+            self.incident.resource.label(),
+            how.unwrap_or_default()
         );
-        self.plan(
-            Playbook::CredentialCompromise,
-            reason,
-            credential_compromise(principal, access_key_id, &self.planned_at),
-        )
+        self.plan(Playbook::CredentialCompromise, reason, steps)
     }
 }
 
@@ -647,42 +687,110 @@ fn principal_guard(principal: &PrincipalState, policy: &Policy) -> Option<String
 }
 
 fn credential_compromise(
+    incident: &Incident,
     principal: &PrincipalState,
     access_key_id: Option<&str>,
     planned_at: &str,
 ) -> Vec<PlannedStep> {
-    let step = |step, reason: &str| PlannedStep {
-        step,
-        reason: reason.to_owned(),
-    };
-    let mut middle = Vec::new();
-    match principal.kind {
-        PrincipalKind::User => {
-            if let Some(key) = access_key_id {
-                middle.push(step(
+    let step = |step, reason: String| PlannedStep { step, reason };
+    let user_name = principal.name.clone();
+    let middle = match (principal.kind, access_key_id) {
+        (PrincipalKind::User, Some(key)) if crate::actions::iam::is_temporary_key(key) => vec![step(
+            Step::DenyAllUser {
+                user_name,
+                reach: Reach::IssuedBefore {
+                    time: planned_at.to_owned(),
+                },
+            },
+            format!(
+                "{key} is a temporary key (from GetSessionToken), which IAM cannot deactivate: deny every session \
+                 token the user was issued before now; its long-term keys and console sign-in keep working"
+            ),
+        )],
+        (PrincipalKind::User, key) => {
+            let deactivate = key.map(|key| {
+                step(
                     Step::DeactivateAccessKey {
-                        user_name: principal.name.clone(),
+                        user_name: user_name.clone(),
                         access_key_id: key.to_owned(),
                     },
-                    "the finding names this key: make it unusable, keep it for the investigation",
-                ));
-            }
-            middle.push(step(
+                    "the finding names this key: make it unusable, keep it for the investigation".to_owned(),
+                )
+            });
+            let deny = step(
                 Step::DenyAllUser {
-                    user_name: principal.name.clone(),
+                    user_name,
+                    reach: Reach::Everything,
                 },
-                "deny everything to the user, so console sessions and any other key stop as well",
-            ));
+                "deny everything to the user, so console sessions and any other key stop as well".to_owned(),
+            );
+            deactivate.into_iter().chain([deny]).collect()
         }
-        PrincipalKind::Role => middle.push(step(
-            Step::RevokeRoleSessions {
-                role_name: principal.name.clone(),
-                issued_before: planned_at.to_owned(),
-            },
-            "deny every session issued before now; new sessions (the legitimate workload) keep working",
-        )),
-    }
+        (PrincipalKind::Role, _) => {
+            let (reach, why) = role_reach(incident, principal, planned_at);
+            vec![step(
+                Step::RevokeRoleSessions {
+                    role_name: user_name,
+                    reach,
+                },
+                why,
+            )]
+        }
+    };
     steps(middle)
+}
+
+/// The narrowest deny that stops the role credentials a finding names, and why: the
+/// instance's own credentials when the session is an EC2 instance's, else that one session,
+/// and every session issued before now only when the finding names none (which also cuts off
+/// every healthy holder of the role until it takes new credentials).
+fn role_reach(incident: &Incident, principal: &PrincipalState, planned_at: &str) -> (Reach, String) {
+    let principal_id = match &incident.resource {
+        crate::incident::Resource::AccessKey { principal_id, .. } => principal_id.as_deref(),
+        _ => None,
+    };
+    let session = principal_id
+        .and_then(|id| id.split_once(':'))
+        .filter(|(_, s)| !s.is_empty());
+    let Some((_, session_name)) = session else {
+        return (
+            Reach::IssuedBefore {
+                time: planned_at.to_owned(),
+            },
+            "the finding names no session: deny every session of the role issued before now; its healthy \
+             holders must take new credentials (EC2 and Lambda do so on their own)"
+                .to_owned(),
+        );
+    };
+    let user_id = principal_id.unwrap_or_default().to_owned();
+    let partition = principal
+        .arn
+        .as_deref()
+        .and_then(|arn| arn.split(':').nth(1))
+        .filter(|p| !p.is_empty());
+    if is_instance_id(session_name)
+        && let (Some(partition), Some(region), Some(account)) =
+            (partition, incident.region.as_deref(), incident.account.as_deref())
+    {
+        let instance_arn = format!("arn:{partition}:ec2:{region}:{account}:instance/{session_name}");
+        return (
+            Reach::Instance { instance_arn },
+            format!(
+                "the session is EC2 instance {session_name}'s: deny the credentials EC2 issued to that instance, \
+                 wherever they are used; other instances with the role keep working"
+            ),
+        );
+    }
+    (
+        Reach::Session { user_id },
+        format!("deny exactly the session {session_name}; every other session of the role keeps working"),
+    )
+}
+
+/// `i-` and 8 or 17 hexadecimal digits: an EC2 instance id (instance credentials' session name).
+fn is_instance_id(text: &str) -> bool {
+    text.strip_prefix("i-")
+        .is_some_and(|hex| matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) -> Vec<PlannedStep> {
@@ -938,9 +1046,9 @@ mod tests {
             &policy(false),
             SystemTime::UNIX_EPOCH,
         );
-        // Evidence, protection, isolation, snapshot and tag together; then verify; then page;
-        // then the update page a retry may owe.
-        assert_eq!(plan.stages(), [0..5, 5..6, 6..7, 7..8]);
+        // Evidence, protection, isolation and snapshot together; then the tag and the
+        // verification; then the page; then the update page a retry may owe.
+        assert_eq!(plan.stages(), [0..4, 4..6, 6..7, 7..8]);
 
         let mut member = instance();
         member.auto_scaling_group = Some("web-asg".into());
@@ -1103,6 +1211,109 @@ mod tests {
         assert_eq!(plan.stages(), [0..3, 3..4, 4..5]);
         let json = serde_json::to_string(&plan).unwrap();
         assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
+    }
+
+    fn key_finding(user_type: &str, name: &str, key: &str, principal_id: Option<&str>) -> Incident {
+        let event = serde_json::json!({
+            "id": "f4", "type": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+            "severity": 8, "accountId": "123456789012", "region": "eu-west-1",
+            "resource": {"resourceType": "AccessKey", "accessKeyDetails": {
+                "accessKeyId": key, "userName": name, "userType": user_type, "principalId": principal_id}}
+        });
+        crate::intake::parse(&event).unwrap().incident().unwrap()
+    }
+
+    fn denied(incident: &Incident, kind: PrincipalKind) -> (Vec<&'static str>, Option<Reach>, String) {
+        let principal = PrincipalState {
+            kind,
+            name: "web-role".into(),
+            arn: Some("arn:aws-cn:iam::123456789012:role/web-role".into()),
+            tags: Some(BTreeMap::new()),
+            ..PrincipalState::default()
+        };
+        let plan = planned(
+            incident,
+            &Observation::Principal(Box::new(principal)),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        let reach = plan.steps.iter().find_map(|s| match &s.step {
+            Step::DenyAllUser { reach, .. } | Step::RevokeRoleSessions { reach, .. } => Some(reach.clone()),
+            _ => None,
+        });
+        (actions(&plan), reach, plan.reason)
+    }
+
+    #[test]
+    fn a_role_deny_reaches_exactly_the_credentials_the_finding_names() {
+        // An instance's credentials: that instance only, in the finding's partition, region
+        // and account.
+        let (_, reach, why) = denied(
+            &key_finding("AssumedRole", "web-role", "ASIA1", Some("AROA1:i-0123456789abcdef0")),
+            PrincipalKind::Role,
+        );
+        assert_eq!(
+            reach,
+            Some(Reach::Instance {
+                instance_arn: "arn:aws-cn:ec2:eu-west-1:123456789012:instance/i-0123456789abcdef0".into()
+            })
+        );
+        assert!(why.contains("ec2:SourceInstanceARN"), "{why}");
+        // A person's session: exactly that session.
+        let (_, reach, why) = denied(
+            &key_finding("AssumedRole", "web-role", "ASIA1", Some("AROA1:alice@example.com")),
+            PrincipalKind::Role,
+        );
+        assert_eq!(
+            reach,
+            Some(Reach::Session {
+                user_id: "AROA1:alice@example.com".into()
+            })
+        );
+        assert!(why.contains("aws:userid"), "{why}");
+        // No session named: every session issued before now, and the page says what that costs.
+        for principal_id in [None, Some("AROA1"), Some("AROA1:")] {
+            let (_, reach, why) = denied(
+                &key_finding("AssumedRole", "web-role", "ASIA1", principal_id),
+                PrincipalKind::Role,
+            );
+            assert_eq!(
+                reach,
+                Some(Reach::IssuedBefore {
+                    time: "1970-01-01T00:00:00Z".into()
+                }),
+                "{principal_id:?}"
+            );
+            assert!(
+                why.contains("names no session") && why.contains("healthy holders"),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_users_temporary_key_is_denied_by_issue_time_not_deactivated() {
+        let (actions, reach, why) = denied(&key_finding("IAMUser", "alice", "ASIATEMP1", None), PrincipalKind::User);
+        assert_eq!(actions, ["record-evidence", "deny-all-user", "page", "page-update"]);
+        assert_eq!(
+            reach,
+            Some(Reach::IssuedBefore {
+                time: "1970-01-01T00:00:00Z".into()
+            })
+        );
+        assert!(why.contains("temporary key"), "{why}");
+        let (actions, reach, _) = denied(&key_finding("IAMUser", "alice", "AKIALONG1", None), PrincipalKind::User);
+        assert_eq!(
+            actions,
+            [
+                "record-evidence",
+                "deactivate-access-key",
+                "deny-all-user",
+                "page",
+                "page-update"
+            ]
+        );
+        assert_eq!(reach, Some(Reach::Everything));
     }
 
     #[test]

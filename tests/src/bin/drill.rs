@@ -40,9 +40,10 @@ async fn look(world: &World) -> Result<Snapshot> {
             .await?
             .is_some(),
         role_revoked: world
-            .role_policy(&world.web_role, "tourniquet-revoke-sessions")
+            .role_policy_names(&world.web_role)
             .await?
-            .is_some(),
+            .iter()
+            .any(|name| name.starts_with("tourniquet-")),
     })
 }
 

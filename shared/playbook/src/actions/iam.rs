@@ -8,11 +8,19 @@ use aws_sdk_iam::types::{AccessKeyMetadata, AttachedPolicy, StatusType, Tag};
 
 use super::{AwsError, Done, noted, request_id, sdk};
 use crate::observation::{AccessKeyState, Observation, PrincipalKind, PrincipalState};
+use crate::plan::Reach;
 
 /// Inline policy that denies the user everything.
 pub const DENY_ALL_POLICY: &str = "tourniquet-deny-all";
 /// Inline policy that denies sessions issued before the response.
 pub const REVOKE_SESSIONS_POLICY: &str = "tourniquet-revoke-sessions";
+
+/// Whether an access key id is a temporary one (`ASIA...`, from STS), which IAM cannot
+/// deactivate and `ListAccessKeys` never lists.
+#[must_use]
+pub fn is_temporary_key(access_key_id: &str) -> bool {
+    access_key_id.starts_with("ASIA")
+}
 
 /// Describes a user: ARN, tags, access keys, policies, in one round of parallel calls.
 /// A user that does not exist, or does not hold `access_key_id`, is `Unavailable`.
@@ -42,6 +50,7 @@ pub async fn observe_user(iam: &Client, user_name: &str, access_key_id: Option<&
     if let Some(output) = noted(keys.map_err(sdk("ListAccessKeys")), &mut notes) {
         state.access_keys = output.access_key_metadata().iter().filter_map(key_state).collect();
         if let Some(key) = access_key_id
+            && !is_temporary_key(key)
             && !state.access_keys.iter().any(|k| k.access_key_id == key)
         {
             return Observation::Unavailable {
@@ -130,60 +139,152 @@ pub async fn deactivate_key(iam: &Client, user_name: &str, access_key_id: &str) 
     ))
 }
 
-/// The deny-all policy document.
+/// The inline policy Tourniquet puts for `reach`: one name per reach, so a deny for one
+/// session never replaces another's, and a retry puts the same document again.
 #[must_use]
-pub fn deny_all_document() -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "TourniquetDenyAll", "Effect": "Deny", "Action": "*", "Resource": "*"}]
-    })
-    .to_string()
+pub fn policy_name(reach: &Reach) -> String {
+    match reach {
+        Reach::Everything => DENY_ALL_POLICY.to_owned(),
+        Reach::IssuedBefore { .. } => REVOKE_SESSIONS_POLICY.to_owned(),
+        Reach::Instance { instance_arn } => {
+            let id = instance_arn.rsplit('/').next().unwrap_or(instance_arn);
+            format!("tourniquet-deny-instance-{}", policy_safe(id))
+        }
+        // Session names may hold characters policy names may not: name it by a hash.
+        Reach::Session { user_id } => format!(
+            "tourniquet-deny-session-{}",
+            &crate::ledger::sha256(user_id.as_bytes())[..16]
+        ),
+    }
 }
 
-/// The document denying sessions issued before `issued_before` (RFC 3339).
-#[must_use]
-pub fn revoke_sessions_document(issued_before: &str) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "TourniquetRevokeOlderSessions",
-            "Effect": "Deny",
-            "Action": "*",
-            "Resource": "*",
-            "Condition": {"DateLessThan": {"aws:TokenIssueTime": issued_before}}
-        }]
-    })
-    .to_string()
+/// Only the characters IAM allows in a policy name.
+fn policy_safe(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
+        .take(64)
+        .collect()
 }
 
-/// Attaches the inline deny-all policy to the user (idempotent: same name, same document).
-pub async fn deny_all_user(iam: &Client, user_name: &str) -> Result<Done, AwsError> {
+/// The deny-everything document for `reach`: every request, or only those signed with the
+/// credentials it names.
+#[must_use]
+pub fn deny_document(reach: &Reach) -> String {
+    let (sid, condition) = match reach {
+        Reach::Everything => ("TourniquetDenyAll", None),
+        Reach::IssuedBefore { time } => (
+            "TourniquetRevokeOlderSessions",
+            Some(serde_json::json!({"DateLessThan": {"aws:TokenIssueTime": time}})),
+        ),
+        Reach::Instance { instance_arn } => (
+            "TourniquetDenyInstanceCredentials",
+            Some(serde_json::json!({"StringEquals": {"ec2:SourceInstanceARN": instance_arn}})),
+        ),
+        Reach::Session { user_id } => (
+            "TourniquetDenySession",
+            Some(serde_json::json!({"StringEquals": {"aws:userid": user_id}})),
+        ),
+    };
+    let mut statement = serde_json::json!({"Sid": sid, "Effect": "Deny", "Action": "*", "Resource": "*"});
+    if let Some(condition) = condition {
+        statement["Condition"] = condition;
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": [statement]}).to_string()
+}
+
+/// Puts the user's inline deny for `reach` (idempotent: same name, same document).
+pub async fn deny_user(iam: &Client, user_name: &str, reach: &Reach) -> Result<Done, AwsError> {
+    let name = policy_name(reach);
     let output = iam
         .put_user_policy()
         .user_name(user_name)
-        .policy_name(DENY_ALL_POLICY)
-        .policy_document(deny_all_document())
+        .policy_name(&name)
+        .policy_document(deny_document(reach))
         .send()
         .await
         .map_err(sdk("PutUserPolicy"))?;
     Ok(Done::new(
         [request_id(&output)],
-        serde_json::json!({"user": user_name, "policy": DENY_ALL_POLICY}),
+        serde_json::json!({"user": user_name, "policy": name, "reach": reach}),
     ))
 }
 
-/// Puts the inline revoke-sessions policy on the role (idempotent for the same time).
-pub async fn revoke_role_sessions(iam: &Client, role_name: &str, issued_before: &str) -> Result<Done, AwsError> {
+/// Puts the role's inline deny for `reach` (idempotent: same name, same document).
+pub async fn deny_role(iam: &Client, role_name: &str, reach: &Reach) -> Result<Done, AwsError> {
+    let name = policy_name(reach);
     let output = iam
         .put_role_policy()
         .role_name(role_name)
-        .policy_name(REVOKE_SESSIONS_POLICY)
-        .policy_document(revoke_sessions_document(issued_before))
+        .policy_name(&name)
+        .policy_document(deny_document(reach))
         .send()
         .await
         .map_err(sdk("PutRolePolicy"))?;
     Ok(Done::new(
         [request_id(&output)],
-        serde_json::json!({"role": role_name, "policy": REVOKE_SESSIONS_POLICY, "issued_before": issued_before}),
+        serde_json::json!({"role": role_name, "policy": name, "reach": reach}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement(reach: &Reach) -> serde_json::Value {
+        let document: serde_json::Value = serde_json::from_str(&deny_document(reach)).unwrap();
+        assert_eq!(document["Version"], "2012-10-17");
+        assert_eq!(document["Statement"].as_array().map(Vec::len), Some(1));
+        document["Statement"][0].clone()
+    }
+
+    #[test]
+    fn each_reach_denies_exactly_its_credentials() {
+        let cases = [
+            (Reach::Everything, serde_json::Value::Null, "tourniquet-deny-all"),
+            (
+                Reach::IssuedBefore {
+                    time: "2026-11-29T06:00:00Z".into(),
+                },
+                serde_json::json!({"DateLessThan": {"aws:TokenIssueTime": "2026-11-29T06:00:00Z"}}),
+                "tourniquet-revoke-sessions",
+            ),
+            (
+                Reach::Instance {
+                    instance_arn: "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc".into(),
+                },
+                serde_json::json!({"StringEquals": {"ec2:SourceInstanceARN": "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc"}}),
+                "tourniquet-deny-instance-i-0abc",
+            ),
+            (
+                Reach::Session {
+                    user_id: "AROAEXAMPLE:alice@example.com".into(),
+                },
+                serde_json::json!({"StringEquals": {"aws:userid": "AROAEXAMPLE:alice@example.com"}}),
+                "tourniquet-deny-session-",
+            ),
+        ];
+        for (reach, condition, name) in cases {
+            let statement = statement(&reach);
+            assert_eq!(statement["Effect"], "Deny", "{reach:?}");
+            assert_eq!(statement["Action"], "*", "{reach:?}");
+            assert_eq!(statement["Resource"], "*", "{reach:?}");
+            assert_eq!(statement["Condition"], condition, "{reach:?}");
+            let policy = policy_name(&reach);
+            assert!(policy.starts_with(name), "{policy}");
+            assert!(
+                policy.len() <= 128
+                    && policy
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+            );
+        }
+        // Two sessions of one role get two policies: one never replaces the other.
+        let alice = policy_name(&Reach::Session {
+            user_id: "AROA1:alice".into(),
+        });
+        let bob = policy_name(&Reach::Session {
+            user_id: "AROA1:bob".into(),
+        });
+        assert_ne!(alice, bob);
+    }
 }
