@@ -66,6 +66,8 @@ MODULES = {
     "actions/iam.rs": ["guardduty-responder"],
     # Stale access keys: the Config responder deactivates them like a compromised key.
     "actions/iam.rs::deactivate_key": ["config-responder"],
+    # The EC2 playbook (also run by isolate alarms) denies the instance's own credentials.
+    "actions/iam.rs::deny_instance_role": ["alarm-responder"],
     "actions/posture.rs": ["config-responder"],
     "release.rs": ["quarantine-release"],
     "actions/release.rs": ["quarantine-release"],

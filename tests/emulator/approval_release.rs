@@ -133,6 +133,7 @@ async fn dry_run_probes_each_ec2_call_without_making_it() -> Result<()> {
 async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     let world = world().await?;
     let groups_before = world.interface_groups(&world.web.interfaces).await?;
+    let disks_before = world.delete_on_termination(&world.web.instance_id).await?;
     let responder = world.responder(world.settings())?;
     let report = responder
         .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
@@ -155,6 +156,11 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     assert!(
         !world.termination_protection(&world.web.instance_id).await?,
         "as recorded: off"
+    );
+    assert_eq!(
+        world.delete_on_termination(&world.web.instance_id).await?,
+        disks_before,
+        "each volume goes with the instance again as it did"
     );
     let tags = world.instance_tags(&world.web.instance_id).await?;
     assert!(tags.contains_key("tourniquet:released-at"));

@@ -356,3 +356,100 @@ async fn an_auto_scaling_instance_leaves_its_group_before_isolation() -> Result<
     assert!(!tags.contains_key("aws:autoscaling:groupName"));
     Ok(())
 }
+
+#[tokio::test]
+async fn the_instances_own_credentials_are_denied_and_its_disks_kept() -> Result<()> {
+    let world = world().await?;
+    let iam = &world.account.clients.iam;
+    iam.create_instance_profile()
+        .instance_profile_name("web-profile")
+        .send()
+        .await?;
+    iam.add_role_to_instance_profile()
+        .instance_profile_name("web-profile")
+        .role_name(&world.web_role)
+        .send()
+        .await?;
+    world
+        .account
+        .clients
+        .ec2
+        .associate_iam_instance_profile()
+        .instance_id(&world.web.instance_id)
+        .iam_instance_profile(
+            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                .name("web-profile")
+                .build(),
+        )
+        .send()
+        .await?;
+    // The root volume goes with the instance, as EC2 launches it by default.
+    let root = world
+        .delete_on_termination(&world.web.instance_id)
+        .await?
+        .into_keys()
+        .next()
+        .expect("a volume");
+    world
+        .account
+        .clients
+        .ec2
+        .modify_instance_attribute()
+        .instance_id(&world.web.instance_id)
+        .block_device_mappings(
+            aws_sdk_ec2::types::InstanceBlockDeviceMappingSpecification::builder()
+                .device_name(&root)
+                .ebs(
+                    aws_sdk_ec2::types::EbsInstanceBlockDeviceSpecification::builder()
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+    let before = world.delete_on_termination(&world.web.instance_id).await?;
+    assert_eq!(before.get(&root), Some(&true), "{before:?}");
+
+    let report = world.respond(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+
+    // The role carries a deny naming only this instance's ARN, and nothing role-wide.
+    let name = format!("tourniquet-deny-instance-{}", world.web.instance_id);
+    let policy = world
+        .role_policy(&world.web_role, &name)
+        .await?
+        .expect("the per-instance deny on the instance's role");
+    let instance_arn = format!(
+        "arn:aws:ec2:us-east-1:{}:instance/{}",
+        world.account.id, world.web.instance_id
+    );
+    assert_eq!(
+        policy,
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Sid": "TourniquetDenyInstanceCredentials", "Effect": "Deny", "Action": "*", "Resource": "*",
+            "Condition": {"StringEquals": {"ec2:SourceInstanceARN": instance_arn}}
+        }]})
+    );
+    assert_eq!(world.role_policy_names(&world.web_role).await?, [name]);
+    // Every disk now outlives a termination; the pre-state keeps what they were, and the
+    // instance profile.
+    let after = world.delete_on_termination(&world.web.instance_id).await?;
+    assert!(after.values().all(|d| !*d), "{after:?}");
+    let state = world
+        .evidence(&format!("incidents/{}/pre-state.json", report.incident_id))
+        .await?;
+    assert!(
+        state["instance_profile"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("instance-profile/web-profile")),
+        "{state:#}"
+    );
+    assert!(
+        state["volumes"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|v| v["delete_on_termination"] == true)),
+        "{state:#}"
+    );
+    Ok(())
+}

@@ -543,6 +543,30 @@ impl World {
         .transpose()
     }
 
+    /// Whether each of the instance's volumes goes with it on termination, by device.
+    pub async fn delete_on_termination(&self, instance_id: &str) -> Result<BTreeMap<String, bool>> {
+        let out = self
+            .account
+            .clients
+            .ec2
+            .describe_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await?;
+        Ok(out
+            .reservations()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
+            .flat_map(aws_sdk_ec2::types::Instance::block_device_mappings)
+            .filter_map(|m| {
+                Some((
+                    m.device_name()?.to_owned(),
+                    m.ebs()?.delete_on_termination().unwrap_or(false),
+                ))
+            })
+            .collect())
+    }
+
     /// The names of the role's inline policies.
     pub async fn role_policy_names(&self, role: &str) -> Result<Vec<String>> {
         let listed = self

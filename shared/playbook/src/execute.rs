@@ -292,7 +292,10 @@ impl Run<'_> {
     fn target(&self, step: &Step) -> String {
         match step {
             Step::RecordEvidence => self.ledger.uri(),
+            Step::DenyInstanceCredentials { instance_profile, .. } => instance_profile.clone(),
             Step::ProtectInstance { instance_id }
+            | Step::KeepVolumes { instance_id, .. }
+            | Step::RestoreVolumes { instance_id, .. }
             | Step::DetachFromAutoScaling { instance_id, .. }
             | Step::SnapshotVolumes { instance_id, .. }
             | Step::TagInstance { instance_id, .. }
@@ -353,6 +356,17 @@ impl Run<'_> {
         let result = match step {
             Step::RecordEvidence => self.record_evidence(objects).await,
             Step::ProtectInstance { instance_id } => ec2::protect_instance(ec2, instance_id, dry).await,
+            Step::KeepVolumes { instance_id, devices } => {
+                ec2::set_delete_on_termination(ec2, instance_id, devices, false, dry).await
+            }
+            Step::RestoreVolumes { instance_id, devices } => {
+                ec2::set_delete_on_termination(ec2, instance_id, devices, true, dry).await
+            }
+            Step::DenyInstanceCredentials {
+                instance_profile,
+                instance_arn,
+                ..
+            } => iam::deny_instance_role(&self.clients.iam, instance_profile, instance_arn).await,
             Step::DetachFromAutoScaling { instance_id, group } => {
                 autoscaling::detach(&self.clients.autoscaling, instance_id, group).await
             }

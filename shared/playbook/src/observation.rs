@@ -93,6 +93,9 @@ pub struct GroupRef {
 pub struct VolumeState {
     pub volume_id: String,
     pub device: Option<String>,
+    /// Whether the volume goes with the instance when it terminates; `None` if not reported.
+    #[serde(default)]
+    pub delete_on_termination: Option<bool>,
 }
 
 /// An Elastic IP associated with the instance.

@@ -53,6 +53,14 @@ pub enum Step {
     RecordEvidence,
     /// Termination protection on, shutdown behaviour `stop`.
     ProtectInstance { instance_id: String },
+    /// `DeleteOnTermination` off on these devices' volumes (on again at release).
+    KeepVolumes { instance_id: String, devices: Vec<String> },
+    /// Deny the credentials EC2 issued to the instance, on its instance profile's roles.
+    DenyInstanceCredentials {
+        instance_id: String,
+        instance_profile: String,
+        instance_arn: String,
+    },
     /// Detach from the Auto Scaling group without lowering desired capacity.
     DetachFromAutoScaling { instance_id: String, group: String },
     /// Move every interface to the conversion group, then to the isolation group, per VPC.
@@ -108,6 +116,8 @@ pub enum Step {
         instance_id: String,
         addresses: Vec<AddressState>,
     },
+    /// `DeleteOnTermination` back on for the volumes that had it.
+    RestoreVolumes { instance_id: String, devices: Vec<String> },
     /// Termination protection and shutdown behaviour as they were.
     RestoreProtection {
         instance_id: String,
@@ -180,6 +190,9 @@ impl Step {
         match self {
             Step::RecordEvidence => "record-evidence",
             Step::ProtectInstance { .. } => "protect-instance",
+            Step::KeepVolumes { .. } => "keep-volumes",
+            Step::DenyInstanceCredentials { .. } => "deny-instance-credentials",
+            Step::RestoreVolumes { .. } => "restore-volumes",
             Step::DetachFromAutoScaling { .. } => "detach-from-auto-scaling",
             Step::IsolateInterfaces { .. } => ISOLATE_ACTION,
             Step::DisassociateAddresses { .. } => "disassociate-addresses",
@@ -216,6 +229,8 @@ impl Step {
     pub fn probes(&self) -> bool {
         match self {
             Step::ProtectInstance { .. }
+            | Step::KeepVolumes { .. }
+            | Step::RestoreVolumes { .. }
             | Step::IsolateInterfaces { .. }
             | Step::DisassociateAddresses { .. }
             | Step::SnapshotVolumes { .. }
@@ -227,6 +242,7 @@ impl Step {
             | Step::MarkReleased { .. } => true,
             Step::RecordEvidence
             | Step::DetachFromAutoScaling { .. }
+            | Step::DenyInstanceCredentials { .. }
             | Step::VerifyIsolation { .. }
             | Step::DeactivateAccessKey { .. }
             | Step::DenyAllUser { .. }
@@ -256,12 +272,15 @@ impl Step {
             | Step::PageUpdate
             | Step::RestoreInterfaces { .. }
             | Step::RestoreAddresses { .. }
+            | Step::RestoreVolumes { .. }
             | Step::RestoreProtection { .. }
             | Step::MarkReleased { .. } => true,
             // Independent of one another: each changes its own resource or writes its own
             // record, and reads nothing another step did.
             Step::RecordEvidence
             | Step::ProtectInstance { .. }
+            | Step::KeepVolumes { .. }
+            | Step::DenyInstanceCredentials { .. }
             | Step::DetachFromAutoScaling { .. }
             | Step::DisassociateAddresses { .. }
             | Step::SnapshotVolumes { .. }
@@ -634,6 +653,21 @@ pub fn plan_release(contained: &Plan, before: &InstanceState, now: SystemTime) -
             "the Elastic IPs go back to their interfaces",
         ));
     }
+    let devices: Vec<String> = before
+        .volumes
+        .iter()
+        .filter(|v| v.delete_on_termination == Some(true))
+        .filter_map(|v| v.device.clone())
+        .collect();
+    if !devices.is_empty() {
+        steps.push(step(
+            Step::RestoreVolumes {
+                instance_id: id.clone(),
+                devices,
+            },
+            "the volumes that went with the instance on termination do so again",
+        ));
+    }
     steps.push(step(
         Step::RestoreProtection {
             instance_id: id.clone(),
@@ -805,6 +839,8 @@ fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) 
         },
         "keep the instance and its disks from being terminated while it is evidence",
     )];
+    middle.extend(keep_volumes(state));
+    middle.extend(deny_instance_credentials(incident, state));
     if let Some(group) = &state.auto_scaling_group {
         middle.push(step(
             Step::DetachFromAutoScaling {
@@ -887,6 +923,46 @@ fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) 
     steps(middle)
 }
 
+/// `DeleteOnTermination` off for every volume that has it (or does not say), so the disks
+/// outlive a termination that gets past termination protection.
+fn keep_volumes(state: &InstanceState) -> Option<PlannedStep> {
+    let devices: Vec<String> = state
+        .volumes
+        .iter()
+        .filter(|v| v.delete_on_termination != Some(false))
+        .filter_map(|v| v.device.clone())
+        .collect();
+    (!devices.is_empty()).then(|| PlannedStep {
+        step: Step::KeepVolumes {
+            instance_id: state.instance_id.clone(),
+            devices,
+        },
+        reason: "keep the disks if a termination gets past termination protection (recorded for release)".to_owned(),
+    })
+}
+
+/// The deny on the instance's own role credentials, which an attacker on the host may have
+/// copied and which isolation does not stop: conditioned on the instance's ARN, so every
+/// other instance with the role keeps working. None without an instance profile, or without
+/// the region and account that make up the instance's ARN.
+fn deny_instance_credentials(incident: &Incident, state: &InstanceState) -> Option<PlannedStep> {
+    let profile = state.instance_profile.as_deref()?;
+    let mut arn = profile.split(':');
+    let partition = arn.nth(1).filter(|p| !p.is_empty())?;
+    let account = arn.nth(2).filter(|a| !a.is_empty()).or(incident.account.as_deref())?;
+    let region = incident.region.as_deref()?;
+    Some(PlannedStep {
+        step: Step::DenyInstanceCredentials {
+            instance_id: state.instance_id.clone(),
+            instance_profile: profile.to_owned(),
+            instance_arn: format!("arn:{partition}:ec2:{region}:{account}:instance/{}", state.instance_id),
+        },
+        reason: "deny the credentials EC2 issued to this instance (ec2:SourceInstanceARN), wherever they are \
+                 used from; other instances with its role keep working"
+            .to_owned(),
+    })
+}
+
 /// Every response's steps: the evidence first, `middle`, then the page, and when anything
 /// can fail, the update page a retry may owe.
 fn steps(middle: Vec<PlannedStep>) -> Vec<PlannedStep> {
@@ -957,10 +1033,12 @@ mod tests {
                 VolumeState {
                     volume_id: "vol-1".into(),
                     device: Some("/dev/xvda".into()),
+                    delete_on_termination: Some(true),
                 },
                 VolumeState {
                     volume_id: "vol-2".into(),
                     device: Some("/dev/xvdb".into()),
+                    delete_on_termination: Some(false),
                 },
             ],
             ..InstanceState::default()
@@ -996,6 +1074,7 @@ mod tests {
             [
                 "record-evidence",
                 "protect-instance",
+                "keep-volumes",
                 "isolate-interfaces",
                 "snapshot-volumes",
                 "tag-instance",
@@ -1004,17 +1083,70 @@ mod tests {
                 "page-update"
             ]
         );
-        let Step::IsolateInterfaces { vpcs, .. } = &plan.steps[2].step else {
+        // Only the volume that would go with the instance is kept.
+        let Step::KeepVolumes { devices, .. } = &plan.steps[2].step else {
+            panic!("not keep-volumes")
+        };
+        assert_eq!(devices, &["/dev/xvda"]);
+        let Step::IsolateInterfaces { vpcs, .. } = &plan.steps[3].step else {
             panic!("not isolation")
         };
         assert_eq!(vpcs.len(), 1);
         assert_eq!(vpcs[0].interfaces, ["eni-1", "eni-2"]);
-        let Step::SnapshotVolumes { volume_ids, tags, .. } = &plan.steps[3].step else {
+        let Step::SnapshotVolumes { volume_ids, tags, .. } = &plan.steps[4].step else {
             panic!("not snapshot")
         };
         assert_eq!(volume_ids, &["vol-1", "vol-2"]);
         assert_eq!(tags[names::INCIDENT_TAG], plan.incident_id);
         assert_eq!(plan.planned_at, "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn the_instances_own_credentials_are_denied_for_it_alone_and_volumes_restored_at_release() {
+        let mut state = instance();
+        state.instance_profile = Some("arn:aws-us-gov:iam::123456789012:instance-profile/web".into());
+        let mut finding = incident(8.0);
+        finding.region = Some("us-gov-west-1".into());
+        let plan = planned(
+            &finding,
+            &Observation::Instance(Box::new(state.clone())),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        let deny = plan
+            .steps
+            .iter()
+            .find_map(|s| match &s.step {
+                Step::DenyInstanceCredentials {
+                    instance_profile,
+                    instance_arn,
+                    ..
+                } => Some((instance_profile.as_str(), instance_arn.as_str())),
+                _ => None,
+            })
+            .expect("a deny on the instance's credentials");
+        assert_eq!(
+            deny,
+            (
+                "arn:aws-us-gov:iam::123456789012:instance-profile/web",
+                "arn:aws-us-gov:ec2:us-gov-west-1:123456789012:instance/i-1"
+            )
+        );
+        // Without a region there is no instance ARN to name: no deny rather than a wrong one.
+        let no_region = planned(
+            &incident(8.0),
+            &Observation::Instance(Box::new(state.clone())),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert!(!actions(&no_region).contains(&"deny-instance-credentials"));
+
+        let release = plan_release(&plan, &state, SystemTime::UNIX_EPOCH);
+        let restored = release.steps.iter().find_map(|s| match &s.step {
+            Step::RestoreVolumes { devices, .. } => Some(devices.clone()),
+            _ => None,
+        });
+        assert_eq!(restored, Some(vec!["/dev/xvda".to_owned()]));
     }
 
     #[test]
@@ -1046,9 +1178,9 @@ mod tests {
             &policy(false),
             SystemTime::UNIX_EPOCH,
         );
-        // Evidence, protection, isolation and snapshot together; then the tag and the
+        // Evidence, protection, volumes, isolation and snapshot together; then the tag and the
         // verification; then the page; then the update page a retry may owe.
-        assert_eq!(plan.stages(), [0..4, 4..6, 6..7, 7..8]);
+        assert_eq!(plan.stages(), [0..5, 5..7, 7..8, 8..9]);
 
         let mut member = instance();
         member.auto_scaling_group = Some("web-asg".into());

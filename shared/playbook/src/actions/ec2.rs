@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, AttributeValue, Filter, Instance, InstanceAttributeName, InstanceNetworkInterfaceAttachment,
+    AttributeBooleanValue, AttributeValue, EbsInstanceBlockDeviceSpecification, Filter, Instance,
+    InstanceAttributeName, InstanceBlockDeviceMappingSpecification, InstanceNetworkInterfaceAttachment,
     InstanceSpecification, IpPermission, IpRange, Ipv6Range, NetworkInterface, ResourceType, SecurityGroup, Tag,
     TagSpecification,
 };
@@ -173,6 +174,7 @@ fn instance_state(instance_id: &str, instance: &Instance) -> InstanceState {
             Some(VolumeState {
                 volume_id: m.ebs()?.volume_id()?.to_owned(),
                 device: m.device_name().map(ToOwned::to_owned),
+                delete_on_termination: m.ebs()?.delete_on_termination(),
             })
         })
         .collect();
@@ -221,6 +223,39 @@ pub async fn protect_instance(ec2: &Client, instance_id: &str, dry_run: bool) ->
     Ok(Done::new(
         [request_id(&termination), request_id(&shutdown)],
         serde_json::json!({"disable_api_termination": true, "instance_initiated_shutdown_behavior": "stop"}),
+    ))
+}
+
+/// Sets `DeleteOnTermination` on the given devices' volumes, in one call: off, so the disks
+/// outlive a termination that gets past termination protection; back on, at release.
+pub async fn set_delete_on_termination(
+    ec2: &Client,
+    instance_id: &str,
+    devices: &[String],
+    delete: bool,
+    dry_run: bool,
+) -> Result<Done, AwsError> {
+    let mappings = devices.iter().map(|device| {
+        InstanceBlockDeviceMappingSpecification::builder()
+            .device_name(device)
+            .ebs(
+                EbsInstanceBlockDeviceSpecification::builder()
+                    .delete_on_termination(delete)
+                    .build(),
+            )
+            .build()
+    });
+    let output = ec2
+        .modify_instance_attribute()
+        .dry_run(dry_run)
+        .instance_id(instance_id)
+        .set_block_device_mappings(Some(mappings.collect()))
+        .send()
+        .await
+        .map_err(sdk("ModifyInstanceAttribute"))?;
+    Ok(Done::new(
+        [request_id(&output)],
+        serde_json::json!({ "devices": devices, "delete_on_termination": delete }),
     ))
 }
 

@@ -209,6 +209,41 @@ pub async fn deny_user(iam: &Client, user_name: &str, reach: &Reach) -> Result<D
     ))
 }
 
+/// Denies the credentials EC2 issued to one instance, on every role of its instance profile:
+/// requests signed with them carry `ec2:SourceInstanceARN` wherever they are sent from, so
+/// other instances with the same role keep working.
+pub async fn deny_instance_role(
+    iam: &Client,
+    instance_profile_arn: &str,
+    instance_arn: &str,
+) -> Result<Done, AwsError> {
+    let name = instance_profile_arn.rsplit('/').next().unwrap_or(instance_profile_arn);
+    let profile = iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(sdk("GetInstanceProfile"))?;
+    let reach = Reach::Instance {
+        instance_arn: instance_arn.to_owned(),
+    };
+    let mut request_ids = vec![request_id(&profile)];
+    let mut roles = Vec::new();
+    for role in profile
+        .instance_profile()
+        .map(aws_sdk_iam::types::InstanceProfile::roles)
+        .unwrap_or_default()
+    {
+        let done = deny_role(iam, role.role_name(), &reach).await?;
+        request_ids.extend(done.request_ids.into_iter().map(Some));
+        roles.push(role.role_name().to_owned());
+    }
+    Ok(Done::new(
+        request_ids,
+        serde_json::json!({"instance_profile": instance_profile_arn, "roles": roles, "policy": policy_name(&reach), "reach": reach}),
+    ))
+}
+
 /// Puts the role's inline deny for `reach` (idempotent: same name, same document).
 pub async fn deny_role(iam: &Client, role_name: &str, reach: &Reach) -> Result<Done, AwsError> {
     let name = policy_name(reach);
