@@ -224,3 +224,56 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     assert!(err.to_string().contains("no tourniquet:incident-id tag"), "{err}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_release_refuses_an_instance_changed_since_unless_forced() -> Result<()> {
+    let world = world().await?;
+    let responder = world.responder(world.settings())?;
+    responder
+        .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
+        .await?
+        .report()
+        .expect("an incident");
+    assert!(isolated(&world).await?);
+    world.pages().await?;
+
+    // Someone moves an interface to another group while the instance is in quarantine.
+    let moved = world.web.interfaces[1].clone();
+    world
+        .account
+        .clients
+        .ec2
+        .modify_network_interface_attribute()
+        .network_interface_id(&moved)
+        .groups(&world.web_group)
+        .send()
+        .await?;
+    let request = json!({ "instance_id": world.web.instance_id });
+    let err = responder
+        .release(&request, Budget::default())
+        .await
+        .expect_err("a changed instance is not released");
+    let text = playbook::error::chain(&err);
+    assert!(text.contains(&format!("{moved} carries")), "{text}");
+    assert!(text.contains("\"force\": true"), "{text}");
+    assert!(!err.is_retryable());
+    assert!(world.pages().await?.is_empty(), "nothing released, nobody paged");
+    let groups = world.interface_groups(std::slice::from_ref(&moved)).await?;
+    assert_eq!(groups[&moved], [world.web_group.as_str()], "left as the person set it");
+
+    // Forced: released, and the force is in the release plan kept as evidence.
+    let forced = json!({ "instance_id": world.web.instance_id, "force": true });
+    let released = responder.release(&forced, Budget::default()).await?;
+    assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
+    assert!(released.reason.contains("FORCED"), "{}", released.reason);
+    let kept = world
+        .evidence(&format!("incidents/{}/release/plan.json", released.incident_id))
+        .await?;
+    assert!(
+        kept["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&format!("{moved} carries"))),
+        "{kept:#}"
+    );
+    Ok(())
+}

@@ -6,14 +6,19 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::intake::IntakeError;
 use crate::ledger::Stored;
+use std::collections::BTreeSet;
+
+use crate::names;
 use crate::observation::{InstanceState, Observation};
 use crate::policy::Playbook;
 
-/// `{"instance_id": "i-...", "incident_id": "..."}`; the incident is optional.
+/// `{"instance_id": "i-...", "incident_id": "...", "force": true}`; the incident is optional,
+/// and `force` releases an instance that changed since its quarantine (recorded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseRequest {
     pub instance_id: String,
     pub incident_id: Option<String>,
+    pub force: bool,
 }
 
 impl ReleaseRequest {
@@ -42,9 +47,20 @@ impl ReleaseRequest {
                 reason: format!("{instance_id:?} is not an instance id"),
             });
         }
+        let force = match request.get("force") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(force)) => *force,
+            Some(_) => {
+                return Err(IntakeError::Invalid {
+                    path: "force".to_owned(),
+                    reason: "expected true or false".to_owned(),
+                });
+            }
+        };
         Ok(ReleaseRequest {
             instance_id,
             incident_id: text("incident_id")?,
+            force,
         })
     }
 
@@ -78,6 +94,49 @@ pub fn quarantined(
     Ok((stored, before))
 }
 
+/// What changed on a quarantined instance since the quarantine left it, as found `now`:
+/// every interface on its VPC's isolation group alone, the same interfaces, no Elastic IP,
+/// the quarantine tag. Empty when nothing did. A release over such a change would undo a
+/// person's (or an attacker's) later work without anyone noticing.
+#[must_use]
+pub fn drift(before: &InstanceState, now: &Observation) -> Vec<String> {
+    let now = match now {
+        Observation::Instance(now) => now,
+        Observation::Unavailable { code, message } => {
+            return vec![format!("the instance could not be described ({code}: {message})")];
+        }
+        _ => return vec!["the instance was not described".to_owned()],
+    };
+    let mut changes = Vec::new();
+    for interface in &now.interfaces {
+        let isolation = now
+            .quarantine_groups
+            .get(&interface.vpc_id)
+            .and_then(|g| g.isolation.as_deref());
+        let groups: Vec<&str> = interface.groups.iter().map(|g| g.id.as_str()).collect();
+        if isolation.is_none_or(|isolation| groups != [isolation]) {
+            changes.push(format!(
+                "{} carries {groups:?}, not the isolation group alone",
+                interface.id
+            ));
+        }
+    }
+    let ids = |state: &InstanceState| state.interfaces.iter().map(|i| i.id.clone()).collect::<BTreeSet<_>>();
+    let (then, current) = (ids(before), ids(now));
+    changes.extend(current.difference(&then).map(|id| format!("{id} was attached since")));
+    changes.extend(then.difference(&current).map(|id| format!("{id} was detached since")));
+    changes.extend(now.addresses.iter().map(|a| {
+        format!(
+            "Elastic IP {} is associated again",
+            a.public_ip.as_deref().unwrap_or("?")
+        )
+    }));
+    if !now.tags.contains_key(names::QUARANTINED_AT_TAG) {
+        changes.push(format!("its {} tag is gone", names::QUARANTINED_AT_TAG));
+    }
+    changes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,7 +148,8 @@ mod tests {
             ReleaseRequest::parse(&json!({"instance_id": "i-0abc"})),
             Ok(ReleaseRequest {
                 instance_id: "i-0abc".into(),
-                incident_id: None
+                incident_id: None,
+                force: false,
             })
         );
         assert_eq!(
@@ -101,9 +161,67 @@ mod tests {
             json!({}),
             json!({"instance_id": 7}),
             json!({"instance_id": "vol-1"}),
+            json!({"instance_id": "i-0abc", "force": "yes"}),
             json!([]),
         ] {
             assert!(ReleaseRequest::parse(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn drift_names_every_change_since_the_quarantine() {
+        use crate::observation::{AddressState, GroupRef, InterfaceState, QuarantineGroups};
+        let interface = |id: &str, group: &str| InterfaceState {
+            id: id.into(),
+            vpc_id: "vpc-1".into(),
+            groups: vec![GroupRef {
+                id: group.into(),
+                name: None,
+            }],
+            ..InterfaceState::default()
+        };
+        let before = InstanceState {
+            instance_id: "i-1".into(),
+            interfaces: vec![interface("eni-1", "sg-web"), interface("eni-2", "sg-app")],
+            ..InstanceState::default()
+        };
+        let mut quarantined = InstanceState {
+            interfaces: vec![interface("eni-1", "sg-iso"), interface("eni-2", "sg-iso")],
+            quarantine_groups: [(
+                "vpc-1".to_owned(),
+                QuarantineGroups {
+                    conversion: Some("sg-conv".into()),
+                    isolation: Some("sg-iso".into()),
+                },
+            )]
+            .into(),
+            tags: [(names::QUARANTINED_AT_TAG.to_owned(), "2026-11-29T00:00:00Z".to_owned())].into(),
+            ..before.clone()
+        };
+        let now = |state: &InstanceState| Observation::Instance(Box::new(state.clone()));
+        assert!(drift(&before, &now(&quarantined)).is_empty());
+
+        quarantined.interfaces[1] = interface("eni-2", "sg-web");
+        quarantined.interfaces.push(interface("eni-3", "sg-iso"));
+        quarantined.addresses.push(AddressState {
+            public_ip: Some("203.0.113.7".into()),
+            ..AddressState::default()
+        });
+        quarantined.tags.clear();
+        let changes = drift(&before, &now(&quarantined));
+        assert_eq!(
+            changes,
+            [
+                "eni-2 carries [\"sg-web\"], not the isolation group alone",
+                "eni-3 was attached since",
+                "Elastic IP 203.0.113.7 is associated again",
+                "its tourniquet:quarantined-at tag is gone",
+            ]
+        );
+        let gone = Observation::Unavailable {
+            code: "InvalidInstanceID.NotFound".into(),
+            message: "gone".into(),
+        };
+        assert!(drift(&before, &gone)[0].contains("InvalidInstanceID.NotFound"));
     }
 }

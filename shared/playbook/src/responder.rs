@@ -15,7 +15,7 @@ use crate::incident::{Incident, Source};
 use crate::intake::{self, Ignored, Intake, IntakeError};
 use crate::ledger::{Created, History, Ledger, RunKind, Stored};
 use crate::names::evidence;
-use crate::observation::Observation;
+use crate::observation::{InstanceState, Observation};
 use crate::plan::{self, Plan};
 use crate::policy::Policy;
 use crate::release::{self, ReleaseRequest};
@@ -282,7 +282,7 @@ impl Responder {
             Some(kept) => (kept, false),
             None => {
                 ledger
-                    .plan_once(plan::plan_release(&plan, &before, SystemTime::now()))
+                    .plan_once(self.release_plan(request, &plan, &before).await?)
                     .await?
             }
         };
@@ -291,6 +291,33 @@ impl Responder {
             ..self.run(&ledger, &incident, &release, budget, Instant::now())
         };
         self.execute(run, history).await
+    }
+
+    /// The release of `contained`'s instance, planned once what quarantine left is found
+    /// still so; a change since is refused, or recorded in the plan when the request forces it.
+    async fn release_plan(
+        &self,
+        request: &ReleaseRequest,
+        contained: &Plan,
+        before: &InstanceState,
+    ) -> Result<Plan, Error> {
+        let now = ec2::observe_instance(&self.clients.ec2, &request.instance_id).await;
+        let changes = release::drift(before, &now);
+        if !changes.is_empty() && !request.force {
+            return Err(request.refuse(&format!(
+                "it changed since the quarantine: {}; check these, then release with \"force\": true",
+                changes.join("; ")
+            )));
+        }
+        let mut release = plan::plan_release(contained, before, SystemTime::now());
+        if !changes.is_empty() {
+            release.reason = format!(
+                "{}; FORCED by the request despite changes since the quarantine: {}",
+                release.reason,
+                changes.join("; ")
+            );
+        }
+        Ok(release)
     }
 
     /// A run of `plan` as most runs are: not the owner's, not approved.
