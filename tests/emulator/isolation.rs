@@ -447,3 +447,51 @@ async fn a_resumed_isolation_never_reopens_an_instance() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_rule_added_to_the_shared_isolation_group_fails_the_next_verification() -> Result<()> {
+    let world = world().await?;
+    // The first incident creates the quarantine groups.
+    world.respond(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
+    let isolation = world.quarantine_group("isolation").await?.context("isolation group")?;
+    // Someone opens the shared isolation group "for a moment".
+    world
+        .account
+        .clients
+        .ec2
+        .authorize_security_group_ingress()
+        .group_id(&isolation.id)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await?;
+    world.pages().await?;
+
+    let worker = world.launch_worker().await?;
+    let text = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker);
+    let result = world
+        .responder(world.settings())?
+        .handle(events::for_world_text(&text, &world)?)
+        .await;
+    let report = incomplete(result);
+    let verify = step(&report, "verify-isolation");
+    assert_eq!(verify.error_code.as_deref(), Some("IsolationIncomplete"), "{verify:#?}");
+    let message = verify.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains(&isolation.id) && message.contains("ingress tcp 22 from 0.0.0.0/0"),
+        "the rule is named: {message}"
+    );
+    let pages = world.pages().await?;
+    assert!(
+        pages[0].message.contains("ingress tcp 22 from 0.0.0.0/0"),
+        "{}",
+        pages[0].message
+    );
+    Ok(())
+}
