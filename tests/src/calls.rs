@@ -115,7 +115,13 @@ impl Recorder {
 /// Every client of `account`, each with `recorder` attached.
 #[must_use]
 pub fn recorded_clients(account: &Account, recorder: &Recorder) -> Clients {
-    let config = &account.config;
+    recorded(&account.config, recorder)
+}
+
+/// Clients from `config` whose every call `recorder` records: also the builder of a
+/// responder's other places (`Responder::building_places_with`), so their calls count too.
+#[must_use]
+pub fn recorded(config: &aws_config::SdkConfig, recorder: &Recorder) -> Clients {
     Clients {
         autoscaling: aws_sdk_autoscaling::Client::from_conf(
             aws_sdk_autoscaling::config::Builder::from(config)
@@ -153,6 +159,7 @@ pub fn recorded_clients(account: &Account, recorder: &Recorder) -> Clients {
                 .interceptor(recorder.of("sts"))
                 .build(),
         ),
+        sdk_config: config.clone(),
     }
 }
 

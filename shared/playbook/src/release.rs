@@ -8,12 +8,16 @@ use crate::intake::IntakeError;
 use crate::ledger::Stored;
 use crate::observation::{InstanceState, Observation};
 use crate::policy::Playbook;
+use crate::target::Place;
 
-/// `{"instance_id": "i-...", "incident_id": "..."}`; the incident is optional.
+/// `{"instance_id": "i-...", "incident_id": "...", "account": "...", "region": "..."}`; all but
+/// the instance optional: the incident's record names its account and region.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseRequest {
     pub instance_id: String,
     pub incident_id: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
 }
 
 impl ReleaseRequest {
@@ -42,9 +46,20 @@ impl ReleaseRequest {
                 reason: format!("{instance_id:?} is not an instance id"),
             });
         }
+        let account = text("account")?;
+        if let Some(account) = &account
+            && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(IntakeError::Invalid {
+                path: "account".to_owned(),
+                reason: format!("{account:?} is not a 12-digit account id"),
+            });
+        }
         Ok(ReleaseRequest {
             instance_id,
             incident_id: text("incident_id")?,
+            account,
+            region: text("region")?,
         })
     }
 
@@ -74,6 +89,22 @@ pub fn quarantined(
     if stored.plan.playbook != Playbook::Ec2Compromise || &before.instance_id != instance_id {
         return Err(request.refuse(&format!("incident {incident_id} did not quarantine {instance_id}")));
     }
+    // The request may name the account and region; the record says where the incident was.
+    let home = Place {
+        account: String::new(),
+        region: String::new(),
+        home: true,
+        role_arn: None,
+        dry_run: false,
+    };
+    let place = stored.plan.place.as_ref().unwrap_or(&home);
+    let named = |asked: Option<&String>, recorded: &str| asked.is_none_or(|a| recorded.is_empty() || a == recorded);
+    if !named(request.account.as_ref(), &place.account) || !named(request.region.as_ref(), &place.region) {
+        return Err(request.refuse(&format!(
+            "incident {incident_id} quarantined it in {}, not where the request says",
+            place.label()
+        )));
+    }
     let before = (**before).clone();
     Ok((stored, before))
 }
@@ -89,9 +120,16 @@ mod tests {
             ReleaseRequest::parse(&json!({"instance_id": "i-0abc"})),
             Ok(ReleaseRequest {
                 instance_id: "i-0abc".into(),
-                incident_id: None
+                incident_id: None,
+                account: None,
+                region: None,
             })
         );
+        let member =
+            ReleaseRequest::parse(&json!({"instance_id": "i-0abc", "account": "222222222222", "region": "eu-west-1"}))
+                .unwrap();
+        assert_eq!(member.account.as_deref(), Some("222222222222"));
+        assert_eq!(member.region.as_deref(), Some("eu-west-1"));
         assert_eq!(
             ReleaseRequest::parse(&json!({"instance_id": "i-0abc", "incident_id": "guardduty-1"}))
                 .map(|r| r.incident_id),
@@ -102,6 +140,7 @@ mod tests {
             json!({"instance_id": 7}),
             json!({"instance_id": "vol-1"}),
             json!([]),
+            json!({"instance_id": "i-0abc", "account": "2222"}),
         ] {
             assert!(ReleaseRequest::parse(&bad).is_err(), "{bad}");
         }
