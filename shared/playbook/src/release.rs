@@ -109,6 +109,31 @@ pub fn quarantined(
     Ok((stored, before))
 }
 
+/// The one incident whose tag the requested instance carries among the places looked in
+/// (`candidates`: place and incident id); refused when none or several do, naming them.
+pub fn one_incident(
+    request: &ReleaseRequest,
+    searched: &[Place],
+    candidates: &[(Place, String)],
+) -> Result<String, Error> {
+    match candidates {
+        [] => Err(request.refuse(&format!(
+            "it carries no tourniquet:incident-id tag in {} (or is not there); name the incident, or \
+             the account and region",
+            searched.iter().map(Place::label).collect::<Vec<_>>().join("; ")
+        ))),
+        [(_, incident_id)] => Ok(incident_id.clone()),
+        several => Err(request.refuse(&format!(
+            "the instance id is ambiguous; name the account (or the incident) of one of: {}",
+            several
+                .iter()
+                .map(|(place, incident)| format!("{} (incident {incident})", place.label()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +169,40 @@ mod tests {
         ] {
             assert!(ReleaseRequest::parse(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_ambiguous_instance_id_is_refused_with_the_candidates() {
+        let request = ReleaseRequest::parse(&json!({"instance_id": "i-0abc"})).unwrap();
+        let place = |account: &str| Place {
+            account: account.to_owned(),
+            region: "us-east-1".to_owned(),
+            home: false,
+            role_arn: None,
+            dry_run: false,
+        };
+        let searched = [place("111111111111"), place("222222222222")];
+        assert_eq!(
+            one_incident(&request, &searched, &[(place("222222222222"), "guardduty-2".into())]).unwrap(),
+            "guardduty-2"
+        );
+        let err = one_incident(
+            &request,
+            &searched,
+            &[
+                (place("111111111111"), "guardduty-1".into()),
+                (place("222222222222"), "guardduty-2".into()),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("ambiguous")
+                && err.contains("account 111111111111, region us-east-1 (incident guardduty-1)")
+                && err.contains("guardduty-2"),
+            "{err}"
+        );
+        let none = one_incident(&request, &searched, &[]).unwrap_err().to_string();
+        assert!(none.contains("111111111111") && none.contains("222222222222"), "{none}");
     }
 }

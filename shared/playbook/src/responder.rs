@@ -406,25 +406,14 @@ impl Responder {
         let mut candidates = Vec::new();
         for (place, found) in futures_util::future::join_all(lookups).await {
             match found {
-                Ok(Some(incident_id)) => candidates.push((place, incident_id)),
+                Ok(Some(incident_id)) => candidates.push((place.clone(), incident_id)),
                 Ok(None) => {}
-                // Not in that account: the others may hold it.
-                Err(err) if err.code == "InvalidInstanceID.NotFound" && places.len() > 1 => {}
+                // Not in that account and region: another may hold it.
+                Err(err) if err.code == "InvalidInstanceID.NotFound" => {}
                 Err(err) => return Err(Error::Release(err)),
             }
         }
-        match candidates.as_slice() {
-            [] => Err(request.refuse("it carries no tourniquet:incident-id tag; name the incident")),
-            [(_, incident_id)] => Ok(incident_id.clone()),
-            several => Err(request.refuse(&format!(
-                "the instance id is ambiguous; name the account (or the incident) of one of: {}",
-                several
-                    .iter()
-                    .map(|(place, incident)| format!("{} (incident {incident})", place.label()))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))),
-        }
+        release::one_incident(request, &places, &candidates)
     }
 
     /// A run of `plan` as most runs are: not the owner's, not approved.
