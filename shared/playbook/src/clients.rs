@@ -260,7 +260,8 @@ impl Places {
         let region = Region::new(place.region.clone());
         let acting = match (&place.role_arn, place.home) {
             (Some(role_arn), false) => {
-                let member = self.member(&place.account, role_arn).await;
+                // Boxed: built once per account, and the provider's builder is a large future.
+                let member = Box::pin(self.member(&place.account, role_arn)).await;
                 let config = self
                     .home
                     .sdk_config

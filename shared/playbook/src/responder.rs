@@ -163,9 +163,11 @@ impl Responder {
             Intake::Incident(incident) => {
                 self.check_source(incident.source)?;
                 let span = incident_span(&incident, false);
-                self.respond(&incident, budget, received).instrument(span).await?
+                // Boxed: a response's future is large (every adapter's), and callers that run
+                // several deliveries side by side (tests, benches) would hold them on one stack.
+                Box::pin(self.respond(&incident, budget, received).instrument(span)).await?
             }
-            Intake::Approve { incident_id } => self.approve(&incident_id, budget, received).await?,
+            Intake::Approve { incident_id } => Box::pin(self.approve(&incident_id, budget, received)).await?,
         };
         Ok(Response::Report(Box::new(report)))
     }
@@ -208,8 +210,8 @@ impl Responder {
         if history.plan.is_none()
             && let Observation::RoleRefused { account, role_arn, .. } = &observation
         {
-            return self
-                .refused(incident, &target, &observation, &folder, (budget, received))
+            // Boxed, as rare: the common path's future stays small.
+            return Box::pin(self.refused(incident, &target, &observation, &folder, (budget, received)))
                 .await
                 .and_then(|report| {
                     Err(Error::RoleRefused {
