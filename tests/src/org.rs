@@ -27,15 +27,7 @@ impl Org {
             async { World::seed(Account::new().await?).await },
         )?;
         for member in [&a, &b] {
-            member
-                .account
-                .clients
-                .iam
-                .create_role()
-                .role_name(MEMBER_ROLE)
-                .assume_role_policy_document(trust(&home.account.id))
-                .send()
-                .await?;
+            create_member_role(member, &home.account.id).await?;
         }
         Ok(Org { home, a, b })
     }
@@ -67,6 +59,20 @@ impl Org {
         ));
         env
     }
+}
+
+/// Creates the member role in `member`, trusting the `home` account, as `member.yaml` does.
+pub async fn create_member_role(member: &World, home: &str) -> Result<()> {
+    member
+        .account
+        .clients
+        .iam
+        .create_role()
+        .role_name(MEMBER_ROLE)
+        .assume_role_policy_document(trust(home))
+        .send()
+        .await?;
+    Ok(())
 }
 
 /// The member role's trust policy: the home account's principals (member.yaml narrows it to
