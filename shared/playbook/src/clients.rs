@@ -10,7 +10,6 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
-use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
 
 use crate::actions::AwsError;
@@ -147,24 +146,10 @@ impl ProvideCredentials for MemberCredentials {
     }
 }
 
-/// STS's answer to the `AssumeRole` behind a credentials failure, with its code, when STS
-/// answered; else the failure's kind.
+/// Why the provider could not have credentials, typed (see `actions::credentials_failure`).
 fn refusal(err: &CredentialsError) -> AwsError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(cause) = source {
-        if let Some(sdk) = cause.downcast_ref::<aws_sdk_sts::error::SdkError<AssumeRoleError>>() {
-            return AwsError::from_sdk("AssumeRole", sdk);
-        }
-        source = cause.source();
-    }
-    let kind = match err {
-        CredentialsError::CredentialsNotLoaded(_) => "CredentialsNotLoaded",
-        CredentialsError::ProviderTimedOut(_) => "ProviderTimedOut",
-        CredentialsError::InvalidConfiguration(_) => "InvalidConfiguration",
-        CredentialsError::ProviderError(_) => "ProviderError",
-        _ => "CredentialsError",
-    };
-    AwsError::check("AssumeRole", kind, chain(err))
+    crate::actions::credentials_failure(err)
+        .unwrap_or_else(|| AwsError::check("AssumeRole", "CredentialsError", chain(err)))
 }
 
 /// A member account's credentials: one provider and one identity cache for every region.
