@@ -274,7 +274,11 @@ async fn a_members_instance_is_approved_then_released() -> Result<()> {
     assert!(held.steps.iter().any(|s| s.outcome == Outcome::Held), "{held:#?}");
     let pages = org.home.pages().await?;
     let hold = format!("in quarantine in account {}", org.a.account.id);
-    assert!(pages[0].message.contains(&hold), "the blast radius is A's: {}", pages[0].message);
+    assert!(
+        pages[0].message.contains(&hold),
+        "the blast radius is A's: {}",
+        pages[0].message
+    );
     assert!(!isolated(&org.a).await?);
 
     let approved = respond(&responder, json!({ "approve": held.incident_id })).await?;
