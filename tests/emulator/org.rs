@@ -273,9 +273,9 @@ async fn a_members_instance_is_approved_then_released() -> Result<()> {
     let held = respond(&responder, events::for_world(SSH_BRUTE_FORCE, &org.a)?).await?;
     assert!(held.steps.iter().any(|s| s.outcome == Outcome::Held), "{held:#?}");
     let pages = org.home.pages().await?;
-    let hold = format!("in quarantine in account {}", org.a.account.id);
+    let limit = format!("in quarantine in account {}", org.a.account.id);
     assert!(
-        pages[0].message.contains(&hold),
+        pages[0].message.contains(&limit),
         "the blast radius is A's: {}",
         pages[0].message
     );
