@@ -94,3 +94,24 @@ async fn shutdown_behaviour_is_set_and_groups_kept() -> Result<()> {
     assert_eq!(groups, vec![world.web_group.as_str()]);
     Ok(())
 }
+
+/// Divergence 4: moto lets anyone assume any role ARN; AWS refuses (403 AccessDenied) a role
+/// that does not exist or does not trust the caller. A role named by `refuse-role` is refused.
+#[tokio::test]
+async fn a_refused_role_cannot_be_assumed() -> Result<()> {
+    let account = tourniquet_tests::account::Account::new().await?;
+    let role_arn = format!("arn:aws:iam::{}:role/not-trusting", account.id);
+    tourniquet_tests::emulator::emulator().refuse_role(&role_arn)?;
+    let err = account
+        .clients
+        .sts
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name("fidelity")
+        .send()
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Some("AccessDenied"));
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+    Ok(())
+}

@@ -37,6 +37,10 @@ Standard input takes commands, one a line, each answered "DONE [n]" or "ERROR ..
     each {"service", "action", "params", "status"}, in the order they were served.
   clear <account>
     no more faults, races or recording for the account; answers "DONE <faults injected so far>".
+  refuse-role <role-arn>
+    on both ports, AssumeRole of that role is refused with 403 AccessDenied, as AWS refuses a
+    role that does not exist or does not trust the caller (a member account without the
+    member role). moto otherwise lets anyone assume any role ARN, existing or not.
 """
 
 import datetime
@@ -61,7 +65,9 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.core.exceptions import _RESTError
 from moto.server import ThreadedMotoServer
+from moto.sts.models import STSBackend
 from werkzeug.serving import make_server
 
 
@@ -117,6 +123,37 @@ def _shutdown_behavior_or_groups(self):
 
 
 InstanceResponse._security_grp_instance_attribute_handler = _shutdown_behavior_or_groups
+
+
+REFUSED_ROLES = set()
+_moto_assume_role = STSBackend.assume_role
+
+
+class _AssumeRoleDenied(_RESTError):
+    """STS's refusal, in the Query protocol's error shape (moto's own AccessDeniedError nests
+    it in <Errors>, as EC2 does, which the STS client cannot read)."""
+
+    code = 403
+
+    def __init__(self, role_arn):
+        message = f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+        super().__init__("AccessDenied", message)
+        self.description = (
+            '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+            f"<Code>AccessDenied</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+        )
+
+
+def _refuse_untrusted_roles(self, region_name, role_session_name, role_arn, *args, **kwargs):
+    """moto: "the role does not need to exist"; AWS refuses AssumeRole of a role that does not
+    exist or does not trust the caller. Role ARNs named by `refuse-role` are refused so."""
+    if role_arn in REFUSED_ROLES:
+        raise _AssumeRoleDenied(role_arn)
+    return _moto_assume_role(self, region_name, role_session_name, role_arn, *args, **kwargs)
+
+
+STSBackend.assume_role = _refuse_untrusted_roles
 
 
 class Faults:
@@ -335,6 +372,9 @@ def command(words):
                 if rules is not None and rules["record"] is not None:
                     rules["record"] = []
             return f"DONE {json.dumps(served)}"
+        if words[:1] == ["refuse-role"] and len(words) == 2:
+            REFUSED_ROLES.add(words[1])
+            return "DONE"
         if words[:1] == ["clear"] and len(words) == 2:
             with FAULTS.lock:
                 rules = FAULTS.accounts.pop(words[1], None)

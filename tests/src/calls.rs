@@ -7,6 +7,10 @@ use std::time::Instant;
 use aws_sdk_ec2::config::interceptors::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
 use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ec2::error::BoxError;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use playbook::Clients;
 
 use crate::account::Account;
@@ -106,6 +110,17 @@ impl Recorder {
         }
     }
 
+    /// `http` with this record's `AssumeRole` calls added: the SDK's assume-role credentials
+    /// provider makes them with an STS client of its own, which no interceptor of ours
+    /// reaches; its HTTP client is the configuration's.
+    #[must_use]
+    pub fn assume_role_calls(&self, http: SharedHttpClient) -> SharedHttpClient {
+        SharedHttpClient::new(AssumeRoleCalls {
+            inner: http,
+            recorder: self.of("sts"),
+        })
+    }
+
     /// The calls so far, and a fresh start.
     pub fn take(&self) -> Vec<Call> {
         std::mem::take(&mut *self.calls.lock().unwrap_or_else(PoisonError::into_inner))
@@ -115,7 +130,13 @@ impl Recorder {
 /// Every client of `account`, each with `recorder` attached.
 #[must_use]
 pub fn recorded_clients(account: &Account, recorder: &Recorder) -> Clients {
-    let config = &account.config;
+    recorded(&account.config, recorder)
+}
+
+/// Clients from `config` whose every call `recorder` records: also the builder of a
+/// responder's other places (`Responder::building_places_with`), so their calls count too.
+#[must_use]
+pub fn recorded(config: &aws_config::SdkConfig, recorder: &Recorder) -> Clients {
     Clients {
         autoscaling: aws_sdk_autoscaling::Client::from_conf(
             aws_sdk_autoscaling::config::Builder::from(config)
@@ -153,6 +174,7 @@ pub fn recorded_clients(account: &Account, recorder: &Recorder) -> Clients {
                 .interceptor(recorder.of("sts"))
                 .build(),
         ),
+        sdk_config: config.clone(),
     }
 }
 
@@ -169,4 +191,59 @@ pub fn depths(calls: &[Call]) -> Vec<usize> {
                 .unwrap_or(0);
     }
     depth
+}
+
+/// An HTTP client that records the `AssumeRole` requests it sends (see
+/// `Recorder::assume_role_calls`).
+#[derive(Debug, Clone)]
+struct AssumeRoleCalls {
+    inner: SharedHttpClient,
+    recorder: Recorder,
+}
+
+impl HttpClient for AssumeRoleCalls {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(AssumeRoleConnector {
+            inner: self.inner.http_connector(settings, components),
+            recorder: self.recorder.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct AssumeRoleConnector {
+    inner: SharedHttpConnector,
+    recorder: Recorder,
+}
+
+impl HttpConnector for AssumeRoleConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let body = request.body().bytes().unwrap_or_default();
+        if !String::from_utf8_lossy(body).contains("Action=AssumeRole") {
+            return self.inner.call(request);
+        }
+        let sent = Instant::now();
+        // A number of its own, so that its end is found among the others.
+        let operation = usize::MAX - self.recorder.calls.lock().unwrap_or_else(PoisonError::into_inner).len();
+        self.recorder
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Call {
+                service: "sts",
+                action: "AssumeRole".to_owned(),
+                operation,
+                sent,
+                done: None,
+            });
+        let (response, calls) = (self.inner.call(request), Arc::clone(&self.recorder.calls));
+        HttpConnectorFuture::new(async move {
+            let response = response.await;
+            let mut calls = calls.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(call) = calls.iter_mut().find(|c| c.operation == operation) {
+                call.done = Some(Instant::now());
+            }
+            response
+        })
+    }
 }

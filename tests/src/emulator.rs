@@ -88,6 +88,12 @@ impl Emulator {
         serde_json::from_str(&text).with_context(|| format!("served: {text}"))
     }
 
+    /// On both endpoints, refuses `AssumeRole` of `role_arn` with 403 AccessDenied, as AWS
+    /// refuses a role that does not exist or does not trust the caller.
+    pub fn refuse_role(&self, role_arn: &str) -> Result<()> {
+        self.command(&format!("refuse-role {role_arn}")).map(drop)
+    }
+
     /// No more faults for the account; how many were injected.
     pub fn clear(&self, account: &str) -> Result<u64> {
         self.command(&format!("clear {account}"))

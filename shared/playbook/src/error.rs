@@ -40,6 +40,14 @@ pub enum Error {
     /// follows its record.
     #[error("incident {incident_id} is being handled by another invocation; retry later")]
     InProgress { incident_id: String },
+    /// The member role of the incident's account could not be assumed: a page says so and
+    /// nothing was changed; a retry acts once the role can be assumed.
+    #[error("the member role {role_arn} could not be assumed in account {account}; nothing was changed")]
+    RoleRefused {
+        account: String,
+        role_arn: String,
+        report: Box<Report>,
+    },
     /// Some steps failed (or could not be recorded); the rest ran. A retry resumes.
     #[error("incident {}: {}", .0.incident_id, incomplete_summary(.0))]
     Incomplete(Box<Report>),
@@ -88,7 +96,12 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::Ledger(_) | Error::Incomplete(_) | Error::Identity(_) | Error::Release(_) | Error::InProgress { .. }
+            Error::Ledger(_)
+                | Error::Incomplete(_)
+                | Error::Identity(_)
+                | Error::Release(_)
+                | Error::InProgress { .. }
+                | Error::RoleRefused { .. }
         )
     }
 
@@ -104,6 +117,7 @@ impl Error {
             Error::Ledger(_) => "LedgerUnavailable",
             Error::InProgress { .. } => "InProgress",
             Error::Incomplete(_) => "Incomplete",
+            Error::RoleRefused { .. } => "MemberRoleRefused",
         }
     }
 }

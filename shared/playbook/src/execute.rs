@@ -68,7 +68,12 @@ impl Budget {
 
 /// Everything a run needs, borrowed.
 pub struct Run<'a> {
+    /// The clients that change the incident's place (its account and region).
     pub clients: &'a Clients,
+    /// The home account's clients: pages go out from there, whatever the place.
+    pub home: &'a Clients,
+    /// The member role session the place's clients act as, for the report.
+    pub acted_as: Option<&'a str>,
     pub topic_arn: &'a str,
     pub ledger: &'a Ledger,
     pub incident: &'a Incident,
@@ -251,6 +256,8 @@ impl Run<'_> {
             dry_run: self.plan.dry_run,
             reason: self.plan.reason.clone(),
             evidence: self.ledger.uri(),
+            place: self.plan.place.clone(),
+            acted_as: self.acted_as.map(ToOwned::to_owned),
             steps,
             objects,
             ledger_errors,
@@ -452,7 +459,7 @@ impl Run<'_> {
             Step::Page => {
                 let page = page::compose(self.incident, self.plan, before, &self.ledger.uri(), self.approved);
                 return self
-                    .once(name, |_| notify::publish(&self.clients.sns, self.topic_arn, &page))
+                    .once(name, |_| notify::publish(&self.home.sns, self.topic_arn, &page))
                     .await;
             }
             Step::PageUpdate => {
@@ -468,7 +475,7 @@ impl Run<'_> {
                     &earlier,
                 );
                 return self
-                    .once(name, |_| notify::publish(&self.clients.sns, self.topic_arn, &page))
+                    .once(name, |_| notify::publish(&self.home.sns, self.topic_arn, &page))
                     .await;
             }
         };

@@ -520,6 +520,7 @@ mod tests {
                 observation: Observation::NotNeeded,
                 critical: false,
                 hold: None,
+                place: None,
                 steps: Vec::new(),
             }),
             ..History::default()

@@ -20,6 +20,14 @@ pub enum Observation {
     Bucket(Box<BucketState>),
     /// The resource could not be described; `code` is AWS's error code.
     Unavailable { code: String, message: String },
+    /// The member role of the incident's account could not be assumed (STS refused it, or
+    /// its credentials could not be had): nothing there can be seen or changed.
+    RoleRefused {
+        role_arn: String,
+        account: String,
+        code: String,
+        message: String,
+    },
 }
 
 impl Observation {

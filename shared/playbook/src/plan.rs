@@ -15,7 +15,7 @@ use crate::observation::{
     QuarantineGroups, SecurityGroupState,
 };
 use crate::policy::{Playbook, Policy};
-use crate::target::{Look, Target};
+use crate::target::{Look, Place, Target};
 
 /// The response to one incident: ordered steps that leave the executor no choices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,10 @@ pub struct Plan {
     /// Why containment waits for a person's approval (the blast-radius limit), if it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<String>,
+    /// Where the steps observe and act (the target's place); `None`: the home account and
+    /// region (a page-only plan, or a record made before places were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<Place>,
     pub steps: Vec<PlannedStep>,
 }
 
@@ -320,40 +324,76 @@ impl Plan {
 /// observed of the resource the target named. Pure: no I/O, no clock.
 #[must_use]
 pub fn plan(incident: &Incident, target: &Target, observation: &Observation, policy: &Policy, now: SystemTime) -> Plan {
-    let planner = Planner {
+    let mut planner = Planner {
         incident,
         observation,
         policy,
         planned_at: timestamp(now),
+        now,
+        place: None,
     };
-    let (playbook, look) = match target {
+    let (playbook, look, place) = match target {
         Target::PageOnly { reason, critical } => {
             return Plan {
                 critical: *critical,
                 ..planner.page_only(reason.clone())
             };
         }
-        Target::Act { playbook, look } => (*playbook, look),
+        Target::Act { playbook, look, place } => (*playbook, look, place),
     };
-    let label = incident.resource.label();
-    match (playbook, observation) {
-        (_, Observation::Unavailable { code, message }) => planner.page_only(format!(
-            "{label} could not be described ({code}: {message}); paging only"
-        )),
-        (Playbook::Ec2Compromise, Observation::Instance(state)) => planner.instance(state),
-        (Playbook::CredentialCompromise, Observation::Principal(principal)) => {
-            let access_key_id = match look {
-                Look::User { access_key_id, .. } => access_key_id.as_deref(),
-                _ => None,
-            };
-            planner.credentials(principal, access_key_id)
+    planner.place = Some(place);
+    let mut plan = planner.acting(playbook, look);
+    plan.place = Some(place.clone());
+    if place.dry_run && !plan.dry_run {
+        plan.dry_run = true;
+        plan.reason = format!(
+            "{} (dry run: account {} is in TOURNIQUET_DRY_RUN_ACCOUNTS)",
+            plan.reason, place.account
+        );
+    }
+    plan
+}
+
+impl Planner<'_> {
+    /// The plan of a playbook that acts, from what was observed in its place.
+    fn acting(&self, playbook: Playbook, look: &Look) -> Plan {
+        let planner = self;
+        let incident = self.incident;
+        let observation = self.observation;
+        let label = incident.resource.label();
+        match (playbook, observation) {
+            (
+                _,
+                Observation::RoleRefused {
+                    role_arn,
+                    account,
+                    code,
+                    message,
+                },
+            ) => planner.page_only(format!(
+                "the member role {role_arn} could not be assumed in account {account} ({code}: {message}); \
+             nothing was changed and nothing will be in the home account instead. Fix: deploy member.yaml in \
+             account {account} (the StackSet), and check that the role's trust policy lets this deployment's \
+             function roles assume it; the retry acts once it can"
+            )),
+            (_, Observation::Unavailable { code, message }) => planner.page_only(format!(
+                "{label} could not be described ({code}: {message}); paging only"
+            )),
+            (Playbook::Ec2Compromise, Observation::Instance(state)) => planner.instance(state),
+            (Playbook::CredentialCompromise, Observation::Principal(principal)) => {
+                let access_key_id = match look {
+                    Look::User { access_key_id, .. } => access_key_id.as_deref(),
+                    _ => None,
+                };
+                planner.credentials(principal, access_key_id)
+            }
+            (Playbook::CloseOpenPorts, Observation::SecurityGroup(group)) => planner.close_open_ports(group),
+            (Playbook::BlockPublicBucket | Playbook::EncryptBucket, Observation::Bucket(bucket)) => {
+                planner.bucket(playbook, bucket)
+            }
+            (Playbook::DeactivateStaleKeys, Observation::Principal(user)) => planner.stale_keys(user, self.now),
+            _ => planner.page_only(format!("{label} was not described; paging only")),
         }
-        (Playbook::CloseOpenPorts, Observation::SecurityGroup(group)) => planner.close_open_ports(group),
-        (Playbook::BlockPublicBucket | Playbook::EncryptBucket, Observation::Bucket(bucket)) => {
-            planner.bucket(playbook, bucket)
-        }
-        (Playbook::DeactivateStaleKeys, Observation::Principal(user)) => planner.stale_keys(user, now),
-        _ => planner.page_only(format!("{label} was not described; paging only")),
     }
 }
 
@@ -370,6 +410,9 @@ struct Planner<'a> {
     observation: &'a Observation,
     policy: &'a Policy,
     planned_at: String,
+    now: SystemTime,
+    /// Where the playbook acts, once the target names it.
+    place: Option<&'a Place>,
 }
 
 impl Planner<'_> {
@@ -383,6 +426,7 @@ impl Planner<'_> {
             observation: self.observation.clone(),
             critical: false,
             hold: None,
+            place: None,
             steps,
         }
     }
@@ -418,7 +462,9 @@ impl Planner<'_> {
         let max = self.policy.max_quarantined;
         let hold = match state.quarantined_elsewhere {
             Some(count) if count >= max as usize => Some(format!(
-                "{count} instances are already in quarantine, the limit is {max}: isolating one more waits for a person"
+                "{count} instances are already in quarantine in account {}, the limit is {max}: isolating one more \
+                 waits for a person",
+                self.place.map_or("unknown", |p| p.account.as_str())
             )),
             Some(_) => None,
             None => Some("the instances in quarantine could not be counted, so the limit cannot be checked".to_owned()),
@@ -697,6 +743,7 @@ pub fn plan_release(contained: &Plan, before: &InstanceState, now: SystemTime) -
         observation: contained.observation.clone(),
         critical: false,
         hold: None,
+        place: contained.place.clone(),
         steps,
     }
 }
@@ -1002,6 +1049,9 @@ mod tests {
             protected_principals: vec![],
             kms_key_id: None,
             isolate_alarm_prefix: "tourniquet-isolate-".into(),
+            member_role: "tourniquet-member".into(),
+            accounts: crate::settings::Scope::Home,
+            dry_run_accounts: std::collections::BTreeSet::new(),
         };
         Policy::new(&settings).unwrap()
     }

@@ -1,12 +1,13 @@
 //! The policy: a declarative routing table from finding to playbook, plus the guard settings.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::incident::{Incident, ResourceKind, Source};
-use crate::settings::Settings;
+use crate::settings::{Scope, Settings};
 
 /// The playbooks Tourniquet can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +157,14 @@ pub struct Policy {
     pub protected_principals: Vec<String>,
     /// The responder's own identity (STS `GetCallerIdentity`), never acted on.
     pub own_arn: Option<String>,
+    /// The region the responder's own clients call; an incident naming no region is there.
+    pub home_region: Option<String>,
+    /// The role assumed in member accounts (a name), never acted on.
+    pub member_role: String,
+    /// The accounts it may act in besides its own.
+    pub accounts: Scope,
+    /// Accounts where every plan is a dry run.
+    pub dry_run_accounts: BTreeSet<String>,
 }
 
 impl Policy {
@@ -198,6 +207,10 @@ impl Policy {
             kms_key_id: settings.kms_key_id.clone(),
             protected_principals: settings.protected_principals.clone(),
             own_arn: None,
+            home_region: None,
+            member_role: settings.member_role.clone(),
+            accounts: settings.accounts.clone(),
+            dry_run_accounts: settings.dry_run_accounts.clone(),
         })
     }
 
@@ -214,20 +227,27 @@ impl Policy {
         self.own_arn.as_deref()?.split(':').nth(4).filter(|a| !a.is_empty())
     }
 
-    /// Why the responder must not act on `incident`'s resource, if the incident comes from
-    /// another account (a member account's finding forwarded to a delegated administrator):
-    /// names repeat across accounts (a role `Admin`, a user `deploy`), so acting here would
-    /// touch the wrong principal. An incident that names no account is taken as this one's.
+    /// The responder's partition (`aws`, `aws-cn`, `aws-us-gov`), from its identity's ARN.
     #[must_use]
-    pub fn foreign_account(&self, incident: &Incident) -> Option<String> {
-        let theirs = incident.account.as_deref()?;
-        let ours = self.own_account()?;
-        (theirs != ours).then(|| {
-            format!(
-                "the finding is from account {theirs}; this deployment acts only in its own account {ours}, \
-                 where the same names may belong to something else; paging only"
-            )
-        })
+    pub fn partition(&self) -> &str {
+        self.own_arn
+            .as_deref()
+            .and_then(|arn| arn.split(':').nth(1))
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+    }
+
+    /// The same policy, knowing the region its own clients call (the home region).
+    #[must_use]
+    pub fn with_home_region(mut self, region: Option<String>) -> Self {
+        self.home_region = region;
+        self
+    }
+
+    /// The member role's ARN in `account`.
+    #[must_use]
+    pub fn member_role_arn(&self, account: &str) -> String {
+        format!("arn:{}:iam::{account}:role/{}", self.partition(), self.member_role)
     }
 
     /// Why a principal must not be touched, if it must not: the responder itself, or a
@@ -239,6 +259,14 @@ impl Policy {
             if arn == Some(own.as_str()) || own_role == Some(name) {
                 return Some(format!("{name} is the responder's own identity"));
             }
+        }
+        let is_role = arn.is_none_or(|arn| arn.contains(":role/"));
+        if name == self.member_role && is_role {
+            return Some(format!(
+                "{name} is the member role through which Tourniquet acts in {}",
+                arn.and_then(|arn| arn.split(':').nth(4))
+                    .unwrap_or("each member account")
+            ));
         }
         self.protected_principals
             .iter()
@@ -321,6 +349,9 @@ mod tests {
             protected_principals: vec![],
             kms_key_id: None,
             isolate_alarm_prefix: "tourniquet-isolate-".into(),
+            member_role: "tourniquet-member".into(),
+            accounts: crate::settings::Scope::Home,
+            dry_run_accounts: std::collections::BTreeSet::new(),
         }
     }
 
@@ -405,6 +436,37 @@ mod tests {
                 .is_some()
         );
         assert_eq!(policy.principal_guard("alice", Some("arn:aws:iam::1:user/alice")), None);
+        let member = policy
+            .principal_guard(
+                "tourniquet-member",
+                Some("arn:aws:iam::222222222222:role/tourniquet-member"),
+            )
+            .unwrap();
+        assert!(
+            member.contains("member role") && member.contains("222222222222"),
+            "{member}"
+        );
+        assert_eq!(
+            policy.principal_guard("tourniquet-member", Some("arn:aws:iam::2:user/tourniquet-member")),
+            None
+        );
+        assert_eq!(policy.partition(), "aws");
+        // An account-qualified ARN protects that account's principal, not its namesakes.
+        settings.protected_principals = vec!["arn:aws:iam::222222222222:role/deploy".into()];
+        let qualified = Policy::new(&settings).unwrap();
+        assert!(
+            qualified
+                .principal_guard("deploy", Some("arn:aws:iam::222222222222:role/deploy"))
+                .is_some()
+        );
+        assert_eq!(
+            qualified.principal_guard("deploy", Some("arn:aws:iam::333333333333:role/deploy")),
+            None
+        );
+        assert_eq!(
+            policy.member_role_arn("222222222222"),
+            "arn:aws:iam::222222222222:role/tourniquet-member"
+        );
         assert_eq!(own_role_name("arn:aws:iam::1:role/path/Name"), Some("Name"));
     }
 

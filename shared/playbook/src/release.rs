@@ -11,13 +11,17 @@ use std::collections::BTreeSet;
 use crate::names;
 use crate::observation::{InstanceState, Observation};
 use crate::policy::Playbook;
+use crate::target::Place;
 
-/// `{"instance_id": "i-...", "incident_id": "...", "force": true}`; the incident is optional,
-/// and `force` releases an instance that changed since its quarantine (recorded).
+/// `{"instance_id": "i-...", "incident_id": "...", "account": "...", "region": "...",
+/// "force": true}`; all but the instance optional: the incident's record names its account and
+/// region, and `force` releases an instance that changed since its quarantine (recorded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseRequest {
     pub instance_id: String,
     pub incident_id: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
     pub force: bool,
 }
 
@@ -47,6 +51,15 @@ impl ReleaseRequest {
                 reason: format!("{instance_id:?} is not an instance id"),
             });
         }
+        let account = text("account")?;
+        if let Some(account) = &account
+            && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(IntakeError::Invalid {
+                path: "account".to_owned(),
+                reason: format!("{account:?} is not a 12-digit account id"),
+            });
+        }
         let force = match request.get("force") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(force)) => *force,
@@ -60,6 +73,8 @@ impl ReleaseRequest {
         Ok(ReleaseRequest {
             instance_id,
             incident_id: text("incident_id")?,
+            account,
+            region: text("region")?,
             force,
         })
     }
@@ -89,6 +104,22 @@ pub fn quarantined(
     };
     if stored.plan.playbook != Playbook::Ec2Compromise || &before.instance_id != instance_id {
         return Err(request.refuse(&format!("incident {incident_id} did not quarantine {instance_id}")));
+    }
+    // The request may name the account and region; the record says where the incident was.
+    let home = Place {
+        account: String::new(),
+        region: String::new(),
+        home: true,
+        role_arn: None,
+        dry_run: false,
+    };
+    let place = stored.plan.place.as_ref().unwrap_or(&home);
+    let named = |asked: Option<&String>, recorded: &str| asked.is_none_or(|a| recorded.is_empty() || a == recorded);
+    if !named(request.account.as_ref(), &place.account) || !named(request.region.as_ref(), &place.region) {
+        return Err(request.refuse(&format!(
+            "incident {incident_id} quarantined it in {}, not where the request says",
+            place.label()
+        )));
     }
     let before = (**before).clone();
     Ok((stored, before))
@@ -137,6 +168,31 @@ pub fn drift(before: &InstanceState, now: &Observation) -> Vec<String> {
     changes
 }
 
+/// The one incident whose tag the requested instance carries among the places looked in
+/// (`candidates`: place and incident id); refused when none or several do, naming them.
+pub fn one_incident(
+    request: &ReleaseRequest,
+    searched: &[Place],
+    candidates: &[(Place, String)],
+) -> Result<String, Error> {
+    match candidates {
+        [] => Err(request.refuse(&format!(
+            "it carries no tourniquet:incident-id tag in {} (or is not there); name the incident, or \
+             the account and region",
+            searched.iter().map(Place::label).collect::<Vec<_>>().join("; ")
+        ))),
+        [(_, incident_id)] => Ok(incident_id.clone()),
+        several => Err(request.refuse(&format!(
+            "the instance id is ambiguous; name the account (or the incident) of one of: {}",
+            several
+                .iter()
+                .map(|(place, incident)| format!("{} (incident {incident})", place.label()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,9 +205,16 @@ mod tests {
             Ok(ReleaseRequest {
                 instance_id: "i-0abc".into(),
                 incident_id: None,
+                account: None,
+                region: None,
                 force: false,
             })
         );
+        let member =
+            ReleaseRequest::parse(&json!({"instance_id": "i-0abc", "account": "222222222222", "region": "eu-west-1"}))
+                .unwrap();
+        assert_eq!(member.account.as_deref(), Some("222222222222"));
+        assert_eq!(member.region.as_deref(), Some("eu-west-1"));
         assert_eq!(
             ReleaseRequest::parse(&json!({"instance_id": "i-0abc", "incident_id": "guardduty-1"}))
                 .map(|r| r.incident_id),
@@ -163,6 +226,7 @@ mod tests {
             json!({"instance_id": "vol-1"}),
             json!({"instance_id": "i-0abc", "force": "yes"}),
             json!([]),
+            json!({"instance_id": "i-0abc", "account": "2222"}),
         ] {
             assert!(ReleaseRequest::parse(&bad).is_err(), "{bad}");
         }
@@ -223,5 +287,40 @@ mod tests {
             message: "gone".into(),
         };
         assert!(drift(&before, &gone)[0].contains("InvalidInstanceID.NotFound"));
+    }
+
+    #[test]
+    fn an_ambiguous_instance_id_is_refused_with_the_candidates() {
+        let request = ReleaseRequest::parse(&json!({"instance_id": "i-0abc"})).unwrap();
+        let place = |account: &str| Place {
+            account: account.to_owned(),
+            region: "us-east-1".to_owned(),
+            home: false,
+            role_arn: None,
+            dry_run: false,
+        };
+        let searched = [place("111111111111"), place("222222222222")];
+        assert_eq!(
+            one_incident(&request, &searched, &[(place("222222222222"), "guardduty-2".into())]).unwrap(),
+            "guardduty-2"
+        );
+        let err = one_incident(
+            &request,
+            &searched,
+            &[
+                (place("111111111111"), "guardduty-1".into()),
+                (place("222222222222"), "guardduty-2".into()),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("ambiguous")
+                && err.contains("account 111111111111, region us-east-1 (incident guardduty-1)")
+                && err.contains("guardduty-2"),
+            "{err}"
+        );
+        let none = one_incident(&request, &searched, &[]).unwrap_err().to_string();
+        assert!(none.contains("111111111111") && none.contains("222222222222"), "{none}");
     }
 }

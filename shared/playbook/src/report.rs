@@ -124,6 +124,14 @@ pub struct Report {
     pub reason: String,
     /// `s3://bucket/incidents/<id>/`.
     pub evidence: String,
+    /// Where the steps observed and acted (account, region, member role); `None`: the home
+    /// account and region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<crate::target::Place>,
+    /// The member role session that acted (`arn:...:assumed-role/<role>/<session>`, as the
+    /// member account's CloudTrail shows it); `None`: the function's own role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acted_as: Option<String>,
     pub steps: Vec<StepReport>,
     /// Evidence objects known for this incident and their SHA-256.
     pub objects: Vec<EvidenceObject>,

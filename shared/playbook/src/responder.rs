@@ -1,5 +1,6 @@
 //! The responder: one event in, one report out, through intake, target, observe, plan and execute.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
@@ -8,7 +9,7 @@ use tokio::sync::OnceCell;
 use tracing::Instrument;
 
 use crate::actions::{AwsError, ec2, iam, posture};
-use crate::clients::Clients;
+use crate::clients::{Acting, Build, Clients, Places};
 use crate::error::Error;
 use crate::execute::{Budget, Run};
 use crate::incident::{Incident, Source};
@@ -20,6 +21,7 @@ use crate::plan::{self, Plan};
 use crate::policy::Policy;
 use crate::release::{self, ReleaseRequest};
 use crate::report::Report;
+use crate::settings::Scope;
 use crate::settings::Settings;
 use crate::target::{Look, Target, target};
 
@@ -45,7 +47,8 @@ impl Response {
 /// Built once per cold start; handles every event of the process's life.
 #[derive(Debug, Clone)]
 pub struct Responder {
-    clients: Clients,
+    /// The home clients, and each place's, built on first use and kept.
+    places: Arc<Places>,
     settings: Settings,
     /// The checked policy, before the responder knows its own identity.
     policy: Policy,
@@ -62,15 +65,26 @@ pub struct Responder {
 impl Responder {
     /// Checks the policy; fails the cold start, by name, if it is bad.
     pub fn new(clients: Clients, settings: Settings) -> Result<Self, Error> {
-        let policy = Policy::new(&settings)?;
+        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
+        let places = Places::new(clients, function.as_deref());
+        let policy = Policy::new(&settings)?.with_home_region(places.home_region());
         Ok(Responder {
-            clients,
+            places: Arc::new(places),
             settings,
             policy,
             known: OnceCell::new(),
             sources: vec![Source::GuardDuty, Source::Config, Source::CloudWatch],
-            function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
+            function,
         })
+    }
+
+    /// The same responder, building the clients of other places (member accounts, other
+    /// regions) with `build`: tests record those calls too.
+    #[must_use]
+    pub fn building_places_with(mut self, build: Build) -> Self {
+        let places = Places::new(self.places.home().clone(), self.function.as_deref()).building_with(build);
+        self.places = Arc::new(places);
+        self
     }
 
     /// Settings from the environment and clients from the default AWS configuration, for a
@@ -98,13 +112,23 @@ impl Responder {
         self.known
             .get_or_try_init(|| async {
                 let identity = self
-                    .clients
+                    .places
+                    .home()
                     .sts
                     .get_caller_identity()
                     .send()
                     .await
                     .map_err(|e| Error::Identity(AwsError::from_sdk("GetCallerIdentity", &e)))?;
-                Ok(self.policy.clone().with_own_arn(identity.arn().map(ToOwned::to_owned)))
+                // Without its own ARN it knows neither its account nor its partition: it could
+                // not tell home from member, so it plans nothing.
+                let arn = identity.arn().ok_or_else(|| {
+                    Error::Identity(AwsError::check(
+                        "GetCallerIdentity",
+                        "NoArn",
+                        "STS named no ARN".to_owned(),
+                    ))
+                })?;
+                Ok(self.policy.clone().with_own_arn(Some(arn.to_owned())))
             })
             .await
     }
@@ -139,9 +163,11 @@ impl Responder {
             Intake::Incident(incident) => {
                 self.check_source(incident.source)?;
                 let span = incident_span(&incident, false);
-                self.respond(&incident, budget, received).instrument(span).await?
+                // Boxed: a response's future is large (every adapter's), and callers that run
+                // several deliveries side by side (tests, benches) would hold them on one stack.
+                Box::pin(self.respond(&incident, budget, received).instrument(span)).await?
             }
-            Intake::Approve { incident_id } => self.approve(&incident_id, budget, received).await?,
+            Intake::Approve { incident_id } => Box::pin(self.approve(&incident_id, budget, received)).await?,
         };
         Ok(Response::Report(Box::new(report)))
     }
@@ -159,24 +185,42 @@ impl Responder {
     }
 
     fn ledger(&self, folder: &str) -> Ledger {
-        Ledger::new(self.clients.s3.clone(), &self.settings.evidence_bucket, folder)
+        Ledger::new(self.places.home().s3.clone(), &self.settings.evidence_bucket, folder)
     }
 
     /// Routes, observes and plans a new incident, or follows the plan already recorded for it.
     async fn respond(&self, incident: &Incident, budget: Budget, received: Instant) -> Result<Report, Error> {
         let policy = self.policy().await?;
+        let target = target(incident, policy);
         // A dry run keeps its own record, so the same event acts for real once dry run is off.
-        let folder = if policy.dry_run {
+        let folder = if policy.dry_run || target.dry_run_account() {
             format!("{}-dry-run", incident.id)
         } else {
             incident.id.clone()
         };
         let ledger = self.ledger(&folder);
-        let target = target(incident, policy);
+        let acting = match target.place() {
+            Some(place) => self.places.at(place).await,
+            None => self.places.at_home(),
+        };
         // The ledger is read while the resource is described: one round trip, not two. A
         // redelivery, which finds its plan in the ledger, leaves the observation unused.
-        let (history, observation) = tokio::join!(ledger.history(), self.observe(&target));
+        let (history, observation) = tokio::join!(ledger.history(), self.observe(&target, &acting));
         let history = history?;
+        if history.plan.is_none()
+            && let Observation::RoleRefused { account, role_arn, .. } = &observation
+        {
+            // Boxed, as rare: the common path's future stays small.
+            return Box::pin(self.refused(incident, &target, &observation, &folder, (budget, received)))
+                .await
+                .and_then(|report| {
+                    Err(Error::RoleRefused {
+                        account: account.clone(),
+                        role_arn: role_arn.clone(),
+                        report: Box::new(report),
+                    })
+                });
+        }
         let (plan, owner, history) = match history.plan.clone() {
             Some(_) if history.maybe_running(SystemTime::now()) => self.after_owner(&ledger, &incident.id).await?,
             Some(plan) => (plan, false, history),
@@ -188,11 +232,53 @@ impl Responder {
                 }
             }
         };
+        let acting = self.acting_for(&plan).await;
         let run = Run {
             owner,
-            ..self.run(&ledger, incident, &plan, budget, received)
+            ..self.run(&ledger, incident, &plan, &acting, budget, received)
         };
         self.execute(run, history).await
+    }
+
+    /// A member role that cannot be assumed: one page naming the role, the account and the
+    /// fix, recorded apart from the incident's own run (its folder's `-role-refused` twin),
+    /// so that the retry, once the role can be assumed, plans and acts afresh; a retry
+    /// that is refused again finds the page sent and sends no other.
+    async fn refused(
+        &self,
+        incident: &Incident,
+        target: &Target,
+        observation: &Observation,
+        folder: &str,
+        (budget, received): (Budget, Instant),
+    ) -> Result<Report, Error> {
+        let policy = self.policy().await?;
+        let ledger = self.ledger(&format!("{folder}-role-refused"));
+        let history = ledger.history().await?;
+        let (plan, owner, history) = if let Some(plan) = history.plan.clone() {
+            (plan, false, history)
+        } else {
+            let fresh = plan::plan(incident, target, observation, policy, SystemTime::now());
+            match ledger.plan_once(fresh).await? {
+                (plan, true) => (plan, true, history),
+                (_, false) => self.after_owner(&ledger, &incident.id).await?,
+            }
+        };
+        // Nothing acts: a page-only plan runs on the home clients alone.
+        let home = self.places.at_home();
+        let run = Run {
+            owner,
+            ..self.run(&ledger, incident, &plan, &home, budget, received)
+        };
+        self.execute(run, history).await
+    }
+
+    /// The clients a recorded plan acts through: its place's (home for a plan that names none).
+    async fn acting_for(&self, plan: &Plan) -> Acting {
+        match &plan.place {
+            Some(place) => self.places.at(place).await,
+            None => self.places.at_home(),
+        }
     }
 
     /// Another invocation owns the run of this incident right now (EventBridge delivers at
@@ -243,10 +329,11 @@ impl Responder {
         tracing::info!(incident_id, first = owner, "approval recorded");
         let ledger = ledger.for_run(RunKind::Approved);
         let history = ledger.history().await?;
+        let acting = self.acting_for(&plan).await;
         let run = Run {
             owner,
             approved: true,
-            ..self.run(&ledger, &incident, &plan, budget, received)
+            ..self.run(&ledger, &incident, &plan, &acting, budget, received)
         };
         self.execute(run, history)
             .instrument(incident_span(&incident, true))
@@ -265,10 +352,8 @@ impl Responder {
     async fn release_instance(&self, request: &ReleaseRequest, budget: Budget) -> Result<Report, Error> {
         let incident_id = match &request.incident_id {
             Some(id) => id.clone(),
-            None => crate::actions::release::incident_of(&self.clients.ec2, &request.instance_id)
-                .await
-                .map_err(Error::Release)?
-                .ok_or_else(|| request.refuse("it carries no tourniquet:incident-id tag; name the incident"))?,
+            // Boxed: the look-up's future nests deep (every place's clients) and is rare.
+            None => Box::pin(self.incident_of(request)).await?,
         };
         let ledger = self.ledger(&incident_id);
         let (Stored { plan, incident }, before) = release::quarantined(ledger.load().await?, &incident_id, request)?;
@@ -286,9 +371,10 @@ impl Responder {
                     .await?
             }
         };
+        let acting = self.acting_for(&release).await;
         let run = Run {
             owner,
-            ..self.run(&ledger, &incident, &release, budget, Instant::now())
+            ..self.run(&ledger, &incident, &release, &acting, budget, Instant::now())
         };
         self.execute(run, history).await
     }
@@ -301,7 +387,9 @@ impl Responder {
         contained: &Plan,
         before: &InstanceState,
     ) -> Result<Plan, Error> {
-        let now = ec2::observe_instance(&self.clients.ec2, &request.instance_id).await;
+        // The instance is described where it was quarantined.
+        let acting = self.acting_for(contained).await;
+        let now = ec2::observe_instance(&acting.clients.ec2, &request.instance_id).await;
         let changes = release::drift(before, &now);
         if !changes.is_empty() && !request.force {
             return Err(request.refuse(&format!(
@@ -320,17 +408,59 @@ impl Responder {
         Ok(release)
     }
 
+    /// The incident that quarantined the requested instance, from its `tourniquet:incident-id`
+    /// tag, looked up where the request says, else in every account in scope (listed ones;
+    /// with `*`, the home account only) in the request's region or the home region.
+    /// Refused when no account or several hold such an instance.
+    async fn incident_of(&self, request: &ReleaseRequest) -> Result<String, Error> {
+        let policy = self.policy().await?;
+        let region = request.region.as_deref();
+        let accounts: Vec<Option<&str>> = match (&request.account, &policy.accounts) {
+            (Some(account), _) => vec![Some(account.as_str())],
+            (None, Scope::Listed(listed)) => std::iter::once(None)
+                .chain(listed.iter().map(|a| Some(a.as_str())))
+                .collect(),
+            (None, Scope::Home | Scope::Any) => vec![None],
+        };
+        let mut places = Vec::new();
+        for account in accounts {
+            let place = crate::target::place(account, region, policy).map_err(|reason| request.refuse(&reason))?;
+            if !places.contains(&place) {
+                places.push(place);
+            }
+        }
+        let lookups = places.iter().map(|place| async move {
+            let acting = self.places.at(place).await;
+            let found = crate::actions::release::incident_of(&acting.clients.ec2, &request.instance_id).await;
+            (place, found)
+        });
+        let mut candidates = Vec::new();
+        for (place, found) in futures_util::future::join_all(lookups).await {
+            match found {
+                Ok(Some(incident_id)) => candidates.push((place.clone(), incident_id)),
+                Ok(None) => {}
+                // Not in that account and region: another may hold it.
+                Err(err) if err.code == "InvalidInstanceID.NotFound" => {}
+                Err(err) => return Err(Error::Release(err)),
+            }
+        }
+        release::one_incident(request, &places, &candidates)
+    }
+
     /// A run of `plan` as most runs are: not the owner's, not approved.
     fn run<'a>(
         &'a self,
         ledger: &'a Ledger,
         incident: &'a Incident,
         plan: &'a Plan,
+        acting: &'a Acting,
         budget: Budget,
         received: Instant,
     ) -> Run<'a> {
         Run {
-            clients: &self.clients,
+            clients: &acting.clients,
+            home: self.places.home(),
+            acted_as: acting.session.as_deref(),
             topic_arn: &self.settings.topic_arn,
             ledger,
             incident,
@@ -374,12 +504,25 @@ impl Responder {
         }
     }
 
-    /// Reads what the target names, read-only; nothing when the target pages only.
-    async fn observe(&self, target: &Target) -> Observation {
-        let Target::Act { look, .. } = target else {
+    /// Reads what the target names, read-only, in its place; nothing when the target pages
+    /// only. When the place's member role was refused, that is what was seen.
+    async fn observe(&self, target: &Target, acting: &Acting) -> Observation {
+        let Target::Act { look, place, .. } = target else {
             return Observation::NotNeeded;
         };
-        let clients = &self.clients;
+        let observation = self.look(look, &acting.clients).await;
+        match (acting.refused(), &place.role_arn) {
+            (Some(err), Some(role_arn)) => Observation::RoleRefused {
+                role_arn: role_arn.clone(),
+                account: place.account.clone(),
+                code: err.code,
+                message: err.message,
+            },
+            _ => observation,
+        }
+    }
+
+    async fn look(&self, look: &Look, clients: &Clients) -> Observation {
         match look {
             Look::Instance { instance_id } => ec2::observe_instance(&clients.ec2, instance_id).await,
             Look::User {

@@ -1,5 +1,7 @@
 //! Deployment settings read from the environment at cold start; a bad one fails loudly, by name.
 
+use std::collections::BTreeSet;
+
 use thiserror::Error;
 
 /// Why the settings could not be read.
@@ -38,7 +40,41 @@ pub struct Settings {
     /// Alarms whose name starts with this isolate their instance
     /// (`TOURNIQUET_ISOLATE_ALARM_PREFIX`, default `tourniquet-isolate-`).
     pub isolate_alarm_prefix: String,
+    /// The role assumed in a member account (`TOURNIQUET_MEMBER_ROLE`, default
+    /// `tourniquet-member`), as `arn:<partition>:iam::<account>:role/<name>`.
+    pub member_role: String,
+    /// The accounts it may act in (`TOURNIQUET_ACCOUNTS`); default: its own account only.
+    pub accounts: Scope,
+    /// Accounts where it plans, probes and pages but changes nothing
+    /// (`TOURNIQUET_DRY_RUN_ACCOUNTS`, comma-separated ids).
+    pub dry_run_accounts: BTreeSet<String>,
 }
+
+/// The accounts Tourniquet may act in, besides its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Its own (home) account only.
+    #[default]
+    Home,
+    /// These accounts (the home account is always in scope).
+    Listed(BTreeSet<String>),
+    /// Any account whose member role lets it in (`*`).
+    Any,
+}
+
+impl Scope {
+    /// Whether `account`, not the home account, is in scope.
+    #[must_use]
+    pub fn admits(&self, account: &str) -> bool {
+        match self {
+            Scope::Home => false,
+            Scope::Listed(accounts) => accounts.contains(account),
+            Scope::Any => true,
+        }
+    }
+}
+
+pub const DEFAULT_MEMBER_ROLE: &str = "tourniquet-member";
 
 pub const DEFAULT_ISOLATE_ALARM_PREFIX: &str = "tourniquet-isolate-";
 
@@ -129,6 +165,7 @@ impl Settings {
                 expected: "an alarm name prefix without wildcards",
             });
         }
+        let (member_role, accounts, dry_run_accounts) = organization(&get)?;
         Ok(Settings {
             topic_arn,
             evidence_bucket,
@@ -139,8 +176,61 @@ impl Settings {
             protected_principals,
             kms_key_id: get("TOURNIQUET_KMS_KEY_ID"),
             isolate_alarm_prefix,
+            member_role,
+            accounts,
+            dry_run_accounts,
         })
     }
+}
+
+/// The organization settings: the member role's name, the accounts in scope, the dry-run ones.
+fn organization(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<(String, Scope, BTreeSet<String>), SettingsError> {
+    let member_role = get("TOURNIQUET_MEMBER_ROLE").unwrap_or_else(|| DEFAULT_MEMBER_ROLE.to_owned());
+    let role_ok = (1..=64).contains(&member_role.len())
+        && member_role
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if !role_ok {
+        return Err(SettingsError::Invalid {
+            var: "TOURNIQUET_MEMBER_ROLE",
+            value: member_role,
+            expected: "an IAM role name (no path, up to 64 of A-Z a-z 0-9 +=,.@_-)",
+        });
+    }
+    let accounts = match get("TOURNIQUET_ACCOUNTS") {
+        None => Scope::Home,
+        Some(value) if value == "*" => Scope::Any,
+        Some(value) => Scope::Listed(account_list("TOURNIQUET_ACCOUNTS", &value)?),
+    };
+    let dry_run_accounts = match get("TOURNIQUET_DRY_RUN_ACCOUNTS") {
+        None => BTreeSet::new(),
+        Some(value) => account_list("TOURNIQUET_DRY_RUN_ACCOUNTS", &value)?,
+    };
+    Ok((member_role, accounts, dry_run_accounts))
+}
+
+/// A comma-separated list of 12-digit account ids; blanks between commas are ignored.
+fn account_list(var: &'static str, value: &str) -> Result<BTreeSet<String>, SettingsError> {
+    let ids: BTreeSet<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(ToOwned::to_owned)
+        .collect();
+    if ids.is_empty()
+        || !ids
+            .iter()
+            .all(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(SettingsError::Invalid {
+            var,
+            value: value.to_owned(),
+            expected: "comma-separated 12-digit account ids",
+        });
+    }
+    Ok(ids)
 }
 
 #[cfg(test)]
@@ -166,6 +256,50 @@ mod tests {
         assert!((s.severity_threshold - 7.0).abs() < f64::EPSILON);
         assert_eq!(s.max_quarantined, 5);
         assert!(s.protected_principals.is_empty());
+        assert_eq!(s.member_role, DEFAULT_MEMBER_ROLE);
+        assert_eq!(s.accounts, Scope::Home);
+        assert!(s.dry_run_accounts.is_empty());
+    }
+
+    #[test]
+    fn organization_scope() {
+        let base = [
+            ("TOURNIQUET_TOPIC_ARN", TOPIC),
+            ("TOURNIQUET_EVIDENCE_BUCKET", "evidence"),
+        ];
+        let with_more = |more: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(more);
+            with(&pairs)
+        };
+        let s = with_more(&[
+            ("TOURNIQUET_ACCOUNTS", " 111111111111, 222222222222 ,"),
+            ("TOURNIQUET_DRY_RUN_ACCOUNTS", "222222222222"),
+            ("TOURNIQUET_MEMBER_ROLE", "ir-member"),
+        ])
+        .unwrap();
+        assert!(s.accounts.admits("111111111111") && s.accounts.admits("222222222222"));
+        assert!(!s.accounts.admits("333333333333"));
+        assert_eq!(s.dry_run_accounts.iter().collect::<Vec<_>>(), ["222222222222"]);
+        assert_eq!(s.member_role, "ir-member");
+        let any = with_more(&[("TOURNIQUET_ACCOUNTS", "*")]).unwrap();
+        assert!(any.accounts.admits("333333333333"));
+        assert!(!Scope::Home.admits("111111111111"));
+        for (var, value) in [
+            ("TOURNIQUET_ACCOUNTS", "12345"),
+            ("TOURNIQUET_ACCOUNTS", "111111111111,*"),
+            ("TOURNIQUET_ACCOUNTS", ","),
+            ("TOURNIQUET_DRY_RUN_ACCOUNTS", "*"),
+            ("TOURNIQUET_DRY_RUN_ACCOUNTS", "11111111111a"),
+            ("TOURNIQUET_MEMBER_ROLE", "path/role"),
+            ("TOURNIQUET_MEMBER_ROLE", "arn:aws:iam::111111111111:role/x"),
+        ] {
+            let err = with_more(&[(var, value)]).unwrap_err();
+            assert!(
+                matches!(err, SettingsError::Invalid { var: v, .. } if v == var),
+                "{var}={value}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::incident::{Incident, Resource, UserType};
 use crate::policy::{Playbook, Policy, Routing};
+use crate::settings::Scope;
 
 /// What to do about an incident, before anything is looked at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,8 +16,37 @@ pub enum Target {
     /// Page only, for this reason; `critical` pages as critical whatever the finding's
     /// severity (root credentials).
     PageOnly { reason: String, critical: bool },
-    /// `playbook` acts once `look` has been observed.
-    Act { playbook: Playbook, look: Look },
+    /// `playbook` acts in `place` once `look` has been observed there.
+    Act {
+        playbook: Playbook,
+        look: Look,
+        place: Place,
+    },
+}
+
+/// Where a playbook observes and acts: the incident's account and region. Ledger, evidence
+/// and pages stay in the home account whatever the place.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Place {
+    pub account: String,
+    pub region: String,
+    /// The responder's own account, reached with its own credentials; otherwise a member
+    /// account, reached through the member role.
+    pub home: bool,
+    /// The member role assumed there (`None` at home).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The account is in `TOURNIQUET_DRY_RUN_ACCOUNTS`: plan, probe and page, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl Place {
+    /// `account 111122223333, region eu-west-1`, for reasons and pages.
+    #[must_use]
+    pub fn label(&self) -> String {
+        format!("account {}, region {}", self.account, self.region)
+    }
 }
 
 /// The one resource a playbook must observe (read-only) before it can plan.
@@ -46,6 +76,21 @@ impl Target {
             reason,
             critical: false,
         }
+    }
+
+    /// Where the playbook acts, if one does.
+    #[must_use]
+    pub fn place(&self) -> Option<&Place> {
+        match self {
+            Target::Act { place, .. } => Some(place),
+            Target::PageOnly { .. } => None,
+        }
+    }
+
+    /// Whether a playbook acts in a dry-run account (`TOURNIQUET_DRY_RUN_ACCOUNTS`).
+    #[must_use]
+    pub fn dry_run_account(&self) -> bool {
+        self.place().is_some_and(|p| p.dry_run)
     }
 
     /// The playbook that acts, if one does.
@@ -79,9 +124,10 @@ pub fn target(incident: &Incident, policy: &Policy) -> Target {
         }
         Routing::Act { playbook, .. } => playbook,
     };
-    if let Some(reason) = policy.foreign_account(incident) {
-        return Target::page(reason);
-    }
+    let place = match place(incident.account.as_deref(), incident.region.as_deref(), policy) {
+        Ok(place) => place,
+        Err(reason) => return Target::page(reason),
+    };
     let look = match (playbook, &incident.resource) {
         (Playbook::Ec2Compromise, Resource::Instance { instance_id }) => Look::Instance {
             instance_id: instance_id.clone(),
@@ -123,10 +169,64 @@ pub fn target(incident: &Incident, policy: &Policy) -> Target {
             ));
         }
     };
-    Target::Act { playbook, look }
+    Target::Act { playbook, look, place }
+}
+
+/// Where an incident is acted on, or why it is not: its account (none named: the home
+/// account) when in scope (`TOURNIQUET_ACCOUNTS`), and its region (none named: the home
+/// region). Scope fails closed: an account not listed pages only, and nothing falls back to
+/// the home account. A policy that does not know its own identity (a pure caller; the
+/// responder always learns it first) plans as a single-account deployment: all is home.
+pub fn place(account: Option<&str>, region: Option<&str>, policy: &Policy) -> Result<Place, String> {
+    let home = policy.own_account();
+    let account = account.or(home).unwrap_or_default();
+    let at_home = home.is_none_or(|home| home == account);
+    if !(account.is_empty() && at_home || account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(format!(
+            "the finding names account {account:?}, which is not an account id; paging only"
+        ));
+    }
+    if !at_home && !policy.accounts.admits(account) {
+        return Err(format!(
+            "the finding is from account {account}, which is not in TOURNIQUET_ACCOUNTS (this deployment acts in \
+             its own account {}{}); add it there, with the member role deployed, to act on it; paging only",
+            home.unwrap_or_default(),
+            match &policy.accounts {
+                Scope::Listed(accounts) => format!(
+                    " and {}",
+                    accounts.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+                ),
+                Scope::Home | Scope::Any => String::new(),
+            }
+        ));
+    }
+    let region = region
+        .map(ToOwned::to_owned)
+        .or_else(|| policy.home_region.clone())
+        .unwrap_or_default();
+    // No region named and none known (a pure caller): the home clients' own.
+    let region_ok = region.is_empty() && at_home
+        || (1..=32).contains(&region.len())
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !region_ok {
+        return Err(format!(
+            "the finding names region {region:?}, which is not a region name; paging only"
+        ));
+    }
+    Ok(Place {
+        account: account.to_owned(),
+        region,
+        home: at_home,
+        role_arn: (!at_home).then(|| policy.member_role_arn(account)),
+        dry_run: policy.dry_run_accounts.contains(account),
+    })
 }
 
 /// The principal behind a key finding, or why it pages only.
+// The error is the page-only target itself, made once per incident: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
 fn credentials(
     label: &str,
     user_type: Option<&UserType>,
@@ -188,6 +288,16 @@ mod tests {
         crate::intake::parse(&event).unwrap().incident().unwrap()
     }
 
+    fn home() -> Place {
+        Place {
+            account: String::new(),
+            region: String::new(),
+            home: true,
+            role_arn: None,
+            dry_run: false,
+        }
+    }
+
     #[test]
     fn key_findings_look_at_exactly_their_principal() {
         let policy = policy();
@@ -198,7 +308,8 @@ mod tests {
                 look: Look::User {
                     user_name: "alice".into(),
                     access_key_id: Some("AKIA1".into())
-                }
+                },
+                place: home(),
             }
         );
         assert_eq!(
@@ -207,7 +318,8 @@ mod tests {
                 playbook: Playbook::CredentialCompromise,
                 look: Look::Role {
                     role_name: "Admin".into()
-                }
+                },
+                place: home(),
             }
         );
         let cases = [
@@ -244,5 +356,78 @@ mod tests {
             target(&finding("Backdoor:EC2/C&CActivity.B", 8.0), &policy).playbook(),
             Some(Playbook::Ec2Compromise)
         );
+    }
+
+    fn organization(accounts: &str, dry_run_accounts: &str) -> Policy {
+        let settings = Settings::from_lookup(|var| match var {
+            "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:111111111111:pages".into()),
+            "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
+            "TOURNIQUET_ACCOUNTS" => Some(accounts.into()),
+            "TOURNIQUET_DRY_RUN_ACCOUNTS" => Some(dry_run_accounts.into()),
+            _ => None,
+        })
+        .unwrap();
+        Policy::new(&settings)
+            .unwrap()
+            .with_own_arn(Some(
+                "arn:aws-cn:sts::111111111111:assumed-role/tourniquet-gd/fn".into(),
+            ))
+            .with_home_region(Some("cn-north-1".into()))
+    }
+
+    fn from(account: Option<&str>, region: Option<&str>) -> Incident {
+        let mut incident = key_finding("IAMUser", Some("alice"));
+        incident.account = account.map(ToOwned::to_owned);
+        incident.region = region.map(ToOwned::to_owned);
+        incident
+    }
+
+    #[test]
+    fn the_place_is_the_incidents_account_and_region_in_scope() {
+        let policy = organization("222222222222", "");
+        let place = |incident: &Incident| target(incident, &policy).place().cloned();
+        let home = place(&from(None, None)).unwrap();
+        assert_eq!(
+            (home.account.as_str(), home.region.as_str(), home.home, home.role_arn),
+            ("111111111111", "cn-north-1", true, None)
+        );
+        let member = place(&from(Some("222222222222"), Some("cn-northwest-1"))).unwrap();
+        assert_eq!(
+            (member.account.as_str(), member.region.as_str(), member.home),
+            ("222222222222", "cn-northwest-1", false)
+        );
+        assert_eq!(
+            member.role_arn.as_deref(),
+            Some("arn:aws-cn:iam::222222222222:role/tourniquet-member"),
+            "the partition is the responder's own"
+        );
+        assert!(!member.dry_run);
+        // Out of scope: page only, saying why; nothing falls back to home.
+        match target(&from(Some("333333333333"), None), &policy) {
+            Target::PageOnly { reason, .. } => {
+                assert!(
+                    reason.contains("333333333333") && reason.contains("not in TOURNIQUET_ACCOUNTS"),
+                    "{reason}"
+                );
+            }
+            other @ Target::Act { .. } => panic!("{other:?}"),
+        }
+        for (account, region) in [(Some("22222222222x"), None), (None, Some("../evil"))] {
+            assert!(
+                target(&from(account, region), &policy).place().is_none(),
+                "{account:?} {region:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn scope_defaults_to_home_and_star_admits_any_account() {
+        let home_only = policy().with_own_arn(Some("arn:aws:sts::111111111111:assumed-role/r/fn".into()));
+        assert!(target(&from(Some("222222222222"), None), &home_only).place().is_none());
+        assert!(target(&from(Some("111111111111"), None), &home_only).place().is_some());
+        let any = organization("*", "444444444444");
+        let member = target(&from(Some("444444444444"), None), &any);
+        assert!(member.dry_run_account(), "{member:?}");
+        assert!(!target(&from(Some("555555555555"), None), &any).dry_run_account());
     }
 }

@@ -132,6 +132,8 @@ mod tests {
             dry_run: false,
             reason: String::new(),
             evidence: String::new(),
+            place: None,
+            acted_as: None,
             steps: Vec::new(),
             objects: Vec::new(),
             ledger_errors: Vec::new(),

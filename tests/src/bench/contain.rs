@@ -1,14 +1,17 @@
 //! Time to contain per playbook, in process against the emulator, with every AWS call counted.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use playbook::{Outcome, Report, Responder};
+use playbook::settings::Scope;
+use playbook::{Outcome, Report, Responder, Settings};
 use serde_json::Value;
 use tourniquet_tests::account::Account;
-use tourniquet_tests::calls::{Call, Recorder, depths, recorded_clients};
+use tourniquet_tests::calls::{Call, Recorder, depths, recorded, recorded_clients};
 use tourniquet_tests::emulator::emulator;
 use tourniquet_tests::events;
+use tourniquet_tests::org::create_member_role;
 use tourniquet_tests::world::World;
 
 use super::{Row, as_new_finding, millis, progress};
@@ -109,7 +112,112 @@ pub async fn rows() -> Vec<Row> {
     rows.push(completion("credential compromise (IAM user key)", credentials.await));
     let posture = async { measure(&responder, &recorder, events::for_world(POSTURE, &world)?).await };
     rows.push(completion("Config posture (restricted-ssh)", posture.await));
+    rows.extend(member(&world).await);
     rows
+}
+
+const MEMBER_WARM: &str = "EC2 compromise, member account: round trips before isolation, warm process";
+const MEMBER_COLD: &str = "EC2 compromise, member account: round trips before isolation, cold process";
+const MEMBER_WARM_TARGET: &str = "≤ 4 (as at home)";
+const MEMBER_COLD_TARGET: &str = "≤ 6 (at home, cold: ≤ 5)";
+
+/// Containment in a member account from `home`, every call held `FAR_LATENCY_MS`: on a cold
+/// process (its identity and the member's credentials are learnt by the measured incident:
+/// `GetCallerIdentity`, then `AssumeRole`, both counted) and on a warm one (both kept).
+async fn member(home: &World) -> Vec<Row> {
+    let run = async {
+        let member = World::seed(Account::new().await?).await?;
+        create_member_role(&member, &home.account.id).await?;
+        let recorder = Recorder::default();
+        let far = home.account.through_faults().await?;
+        // The emulator is plain HTTP on loopback.
+        let http = far
+            .config
+            .http_client()
+            .unwrap_or_else(|| aws_smithy_http_client::Builder::new().build_http());
+        let config = far
+            .config
+            .to_builder()
+            .http_client(recorder.assume_role_calls(http))
+            .build();
+        let settings = Settings {
+            accounts: Scope::Listed([member.account.id.clone()].into()),
+            max_quarantined: MAX_QUARANTINED,
+            ..home.settings()
+        };
+        let responder = || {
+            let places = recorder.clone();
+            anyhow::Ok(
+                Responder::new(recorded(&config, &recorder), settings.clone())?
+                    .building_places_with(Arc::new(move |config| recorded(config, &places))),
+            )
+        };
+        // The quarantine groups exist in the member, as in the home rows' steady state.
+        responder()?.handle(events::for_world(EC2_FIRST, &member)?).await?;
+        let finding = |run: &str| {
+            let member = &member;
+            let run = run.to_owned();
+            async move {
+                let worker = member.launch_worker().await?;
+                let text = events::read(EC2_MEASURED)?.replace(events::WEB_PLACEHOLDER, &worker);
+                anyhow::Ok(as_new_finding(events::for_world_text(&text, member)?, &run))
+            }
+        };
+        let (cold_event, warm_event) = (finding("bench-member-cold").await?, finding("bench-member-warm").await?);
+        for account in [&home.account.id, &member.account.id] {
+            emulator().latency(account, FAR_LATENCY_MS)?;
+        }
+        let responder = responder()?;
+        let cold = measure(&responder, &recorder, cold_event).await;
+        let warm = match &cold {
+            Ok(_) => measure(&responder, &recorder, warm_event).await,
+            Err(_) => Err(anyhow::anyhow!("the cold run failed")),
+        };
+        for account in [&home.account.id, &member.account.id] {
+            emulator().clear(account)?;
+        }
+        anyhow::Ok((cold?, warm?))
+    };
+    match run.await {
+        Ok((cold, warm)) => {
+            trace(&cold);
+            vec![
+                member_row(MEMBER_WARM, MEMBER_WARM_TARGET, &warm, MAX_ROUND_TRIPS),
+                member_row(MEMBER_COLD, MEMBER_COLD_TARGET, &cold, MAX_ROUND_TRIPS + 2),
+            ]
+        }
+        Err(err) => vec![
+            Row::failed(MEMBER_WARM, MEMBER_WARM_TARGET, &err),
+            Row::failed(MEMBER_COLD, MEMBER_COLD_TARGET, &err),
+        ],
+    }
+}
+
+fn member_row(metric: &str, target: &str, measured: &Measured, max: usize) -> Row {
+    let Ok(isolation) = isolation(measured) else {
+        return Row::failed(metric, target, &anyhow::anyhow!("no isolation"));
+    };
+    let trips = measured.round_trips(isolation.last);
+    let setup: Vec<&str> = measured.calls[..=isolation.last]
+        .iter()
+        .filter(|c| matches!(c.action.as_str(), "GetCallerIdentity" | "AssumeRole"))
+        .map(|c| c.action.as_str())
+        .collect();
+    let setup = if setup.is_empty() {
+        "identity and credentials kept".to_owned()
+    } else {
+        format!("with {}", setup.join(" and "))
+    };
+    Row::checked(
+        metric,
+        format!(
+            "{trips} round trips, {} AWS calls, {setup}; {} to verified isolation",
+            isolation.last + 1,
+            millis(isolation.verified - measured.started)
+        ),
+        target,
+        trips <= max,
+    )
 }
 
 fn completion(playbook: &str, measured: Result<Measured>) -> Row {

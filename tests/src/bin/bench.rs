@@ -4,7 +4,8 @@
 //! Intake + plan throughput comes from criterion (`cargo bench -p playbook --bench
 //! intake_plan`, run first); cold start and peak memory drive the release
 //! `guardduty-responder` through a minimal Lambda Runtime API; time to contain runs the
-//! playbook in process with every AWS call recorded. A missed target is reported, not fatal.
+//! playbook in process with every AWS call recorded (`bench contain`: those rows alone). A
+//! missed target is reported, not fatal.
 
 #[path = "../bench/mod.rs"]
 mod bench;
@@ -16,6 +17,11 @@ use tourniquet_tests::world::World;
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // `bench contain`: the time-to-contain rows alone, on any build (no release binaries).
+    if std::env::args().nth(1).as_deref() == Some("contain") {
+        print!("{}", bench::table(&contain::rows().await));
+        return Ok(());
+    }
     let mut rows = vec![throughput::row()];
     progress("cold start and a burst of findings through the release guardduty-responder");
     rows.extend(through_runtime_api().await);

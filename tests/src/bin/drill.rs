@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use tourniquet_tests::account::Account;
 use tourniquet_tests::events;
+use tourniquet_tests::org::{MEMBER_ROLE, create_member_role};
 use tourniquet_tests::runtime::LambdaRuntime;
 use tourniquet_tests::world::World;
 
@@ -79,7 +80,85 @@ async fn main() -> Result<()> {
         run(function, folder, &world, &env)?;
     }
     print!("{}", changes(&world, &before).await?);
-    release(&world, &env).await
+    release(&world, &env).await?;
+    organization(&world, &env).await
+}
+
+/// The same home account as the organization's security account: a member account's finding
+/// contained in the member, through the member role, paged and recorded in home.
+async fn organization(home: &World, env: &[(String, String)]) -> Result<()> {
+    let member = World::seed(Account::new().await?).await?;
+    create_member_role(&member, &home.account.id).await?;
+    println!(
+        "\nOrganization: security account {} (the account above) and member account {}",
+        home.account.id, member.account.id
+    );
+    println!(
+        "  member web-1 {}  interfaces {}; role {MEMBER_ROLE} trusting the security account",
+        member.web.instance_id,
+        member.web.interfaces.join(", ")
+    );
+    let before = member.interface_groups(&member.web.interfaces).await?;
+    let mut env = env.to_vec();
+    env.push(("TOURNIQUET_ACCOUNTS".to_owned(), member.account.id.clone()));
+    let runtime = LambdaRuntime::start("guardduty-responder", &env)?;
+    let event = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &member)?;
+    println!(
+        "guardduty-responder in the security account (TOURNIQUET_ACCOUNTS={}), on the member's finding:",
+        member.account.id
+    );
+    match tokio::task::block_in_place(|| runtime.invoke(&event))? {
+        Ok(report) => {
+            let failed = report["steps"]
+                .as_array()
+                .map_or(0, |s| s.iter().filter(|s| s["outcome"] == "failed").count());
+            println!(
+                "  -> {} in account {}, region {} ({failed} failed steps), acting as {}",
+                report["playbook"].as_str().unwrap_or(""),
+                report["place"]["account"].as_str().unwrap_or("?"),
+                report["place"]["region"].as_str().unwrap_or("?"),
+                report["acted_as"].as_str().unwrap_or("the function's own role")
+            );
+            println!(
+                "  evidence (security account): {}",
+                report["evidence"].as_str().unwrap_or("")
+            );
+        }
+        Err(error) => println!("  refused: {}", error.lines().next().unwrap_or("")),
+    }
+    let quarantine: BTreeMap<String, String> = [("isolation", member.quarantine_group("isolation").await?)]
+        .into_iter()
+        .filter_map(|(role, group)| Some((group?.id, format!("tourniquet-{role}"))))
+        .collect();
+    let after = member.interface_groups(&member.web.interfaces).await?;
+    println!("Member's web-1 interfaces, before -> after:");
+    for (eni, groups) in &before {
+        let show = |groups: &Vec<String>| {
+            groups
+                .iter()
+                .map(|g| group_name(&member, &quarantine, g))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "  {eni}: {} -> {}",
+            show(groups),
+            after.get(eni).map(show).unwrap_or_default()
+        );
+    }
+    println!(
+        "  snapshots in the member: {}; pages from the member's own topic: {}",
+        member.snapshots(&member.web.instance_id).await?.len(),
+        member.pages().await?.len()
+    );
+    for page in home.pages().await? {
+        let names = page.message.contains(&member.account.id);
+        println!(
+            "  page (security account): {}  [names the member: {names}]",
+            page.subject
+        );
+    }
+    Ok(())
 }
 
 /// quarantine-release on the web host, and its interfaces afterwards.

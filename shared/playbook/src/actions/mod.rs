@@ -91,6 +91,17 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
+        // No credentials, no request: the SDK reports a dispatch (or construction) failure
+        // whose source is the credentials provider's error. Said as what it is.
+        if matches!(err, SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_))
+            && let Some(refused) = credentials_failure(err)
+        {
+            return AwsError {
+                operation: operation.to_owned(),
+                message: format!("no credentials: {}: {}", refused.code, refused.message),
+                ..refused
+            };
+        }
         let code = err.code().map_or_else(
             || {
                 match err {
@@ -127,6 +138,35 @@ impl AwsError {
     }
 }
 
+/// The credentials failure under `err`, if credentials are what failed: STS's answer to the
+/// `AssumeRole` behind it (code `AccessDenied`, ...) when STS answered, else the failure's
+/// kind. Found by type in the error's sources, never by its text.
+#[must_use]
+pub fn credentials_failure(err: &(dyn StdError + 'static)) -> Option<AwsError> {
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+
+    let mut source = Some(err);
+    let mut credentials = None;
+    while let Some(cause) = source {
+        if let Some(sts @ SdkError::ServiceError(_)) = cause.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
+            return Some(AwsError::from_sdk("AssumeRole", sts));
+        }
+        if credentials.is_none() {
+            credentials = cause.downcast_ref::<CredentialsError>();
+        }
+        source = cause.source();
+    }
+    let kind = match credentials? {
+        CredentialsError::CredentialsNotLoaded(_) => "CredentialsNotLoaded",
+        CredentialsError::ProviderTimedOut(_) => "ProviderTimedOut",
+        CredentialsError::InvalidConfiguration(_) => "InvalidConfiguration",
+        CredentialsError::ProviderError(_) => "ProviderError",
+        _ => "CredentialsError",
+    };
+    Some(AwsError::check("AssumeRole", kind, crate::error::chain(err)))
+}
+
 /// Builds an `AwsError` from an SDK result's error, naming the operation.
 pub(crate) fn sdk<E>(operation: &'static str) -> impl Fn(SdkError<E, HttpResponse>) -> AwsError
 where
@@ -138,4 +178,55 @@ where
 /// The request id of a successful SDK output, if the service sent one.
 pub(crate) fn request_id(output: &impl RequestId) -> Option<String> {
     output.request_id().map(ToOwned::to_owned)
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::*;
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_s3::primitives::SdkBody;
+    use aws_sdk_sts::error::ErrorMetadata;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_runtime_api::http::StatusCode;
+
+    /// What a client whose member role is refused gets: no service error, a dispatch failure
+    /// whose source is the provider's error, which holds STS's answer.
+    fn refused_call() -> SdkError<aws_sdk_ec2::operation::describe_instances::DescribeInstancesError, HttpResponse> {
+        let sts = SdkError::service_error(
+            AssumeRoleError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDenied")
+                    .message("not trusted")
+                    .build(),
+            ),
+            HttpResponse::new(StatusCode::try_from(403).unwrap(), SdkBody::empty()),
+        );
+        let credentials = CredentialsError::provider_error(sts);
+        SdkError::dispatch_failure(ConnectorError::other(Box::new(credentials), None))
+    }
+
+    #[test]
+    fn a_refused_member_role_is_recognised_by_type() {
+        let err = AwsError::from_sdk("DescribeInstances", &refused_call());
+        assert_eq!(err.operation, "DescribeInstances");
+        assert_eq!(err.code, "AccessDenied");
+        assert!(
+            err.message.contains("no credentials") && err.message.contains("not trusted"),
+            "{err}"
+        );
+        let timed_out = SdkError::<AssumeRoleError, HttpResponse>::dispatch_failure(ConnectorError::other(
+            Box::new(CredentialsError::provider_timed_out(std::time::Duration::from_secs(5))),
+            None,
+        ));
+        assert_eq!(
+            AwsError::from_sdk("DescribeInstances", &timed_out).code,
+            "ProviderTimedOut"
+        );
+        // A plain network failure is not a credentials failure.
+        let io = SdkError::<AssumeRoleError, HttpResponse>::dispatch_failure(ConnectorError::io(Box::new(
+            std::io::Error::other("connection reset"),
+        )));
+        assert_eq!(AwsError::from_sdk("DescribeInstances", &io).code, "DispatchFailure");
+    }
 }
