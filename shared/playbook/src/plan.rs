@@ -818,6 +818,7 @@ mod tests {
             protected_principals: vec![],
             kms_key_id: None,
             isolate_alarm_prefix: "tourniquet-isolate-".into(),
+            pages: crate::settings::PageSettings::default(),
         };
         Policy::new(&settings).unwrap()
     }

@@ -321,6 +321,7 @@ mod tests {
             protected_principals: vec![],
             kms_key_id: None,
             isolate_alarm_prefix: "tourniquet-isolate-".into(),
+            pages: crate::settings::PageSettings::default(),
         }
     }
 
@@ -337,6 +338,8 @@ mod tests {
             summary: String::new(),
             details: std::collections::BTreeMap::new(),
             rule_parameters: std::collections::BTreeMap::new(),
+            finding_arn: None,
+            attacker: None,
             raw: serde_json::Value::Null,
         }
     }

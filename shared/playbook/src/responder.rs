@@ -1,5 +1,7 @@
 //! The responder: one event in, one report out, through intake, target, observe, plan and execute.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
@@ -7,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
-use crate::actions::{AwsError, ec2, iam, posture};
+use crate::actions::{AwsError, account, ec2, iam, posture};
 use crate::clients::Clients;
 use crate::error::Error;
 use crate::execute::{Budget, Run};
@@ -57,6 +59,8 @@ pub struct Responder {
     sources: Vec<Source>,
     /// The function's name (`AWS_LAMBDA_FUNCTION_NAME`); metrics are printed only in Lambda.
     function: Option<String>,
+    /// Account aliases for pages, by account id, read once per process (`None`: no alias).
+    aliases: Arc<Mutex<HashMap<String, Option<String>>>>,
 }
 
 impl Responder {
@@ -70,6 +74,7 @@ impl Responder {
             known: OnceCell::new(),
             sources: vec![Source::GuardDuty, Source::Config, Source::CloudWatch],
             function: std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok(),
+            aliases: Arc::default(),
         })
     }
 
@@ -175,7 +180,8 @@ impl Responder {
         let target = target(incident, policy);
         // The ledger is read while the resource is described: one round trip, not two. A
         // redelivery, which finds its plan in the ledger, leaves the observation unused.
-        let (history, observation) = tokio::join!(ledger.history(), self.observe(&target));
+        // The account's alias for the page is read in the same round trip (once per process).
+        let (history, observation, alias) = tokio::join!(ledger.history(), self.observe(&target), self.alias(incident));
         let history = history?;
         let (plan, owner, history) = match history.plan.clone() {
             Some(_) if history.maybe_running(SystemTime::now()) => self.after_owner(&ledger, &incident.id).await?,
@@ -190,9 +196,36 @@ impl Responder {
         };
         let run = Run {
             owner,
-            ..self.run(&ledger, incident, &plan, budget, received)
+            ..self.run(&ledger, incident, &plan, budget, received, alias)
         };
         self.execute(run, history).await
+    }
+
+    /// The alias of the incident's account, for the page: read once per process and account,
+    /// only for the account these clients act in (the responder's own). `None` when there is
+    /// none or it cannot be read: the page then names the account by its id.
+    async fn alias(&self, incident: &Incident) -> Option<String> {
+        let account = incident.account.as_deref()?;
+        let own = self.known.get()?.own_arn.as_deref()?.split(':').nth(4)?;
+        if account != own {
+            return None;
+        }
+        if let Some(known) = self.aliases.lock().unwrap_or_else(PoisonError::into_inner).get(account) {
+            return known.clone();
+        }
+        match account::alias(&self.clients.iam).await {
+            Ok(alias) => {
+                self.aliases
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(account.to_owned(), alias.clone());
+                alias
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "account alias not read; the page names the account by its id");
+                None
+            }
+        }
     }
 
     /// Another invocation owns the run of this incident right now (EventBridge delivers at
@@ -236,17 +269,16 @@ impl Responder {
         self.check_source(incident.source)?;
         let approval = serde_json::json!({ "incident_id": incident_id, "approved_at": SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) });
-        let owner = matches!(
-            ledger.create_json(evidence::APPROVAL, &approval).await?,
-            Created::Written(_)
-        );
+        self.policy().await?;
+        let (created, alias) = tokio::join!(ledger.create_json(evidence::APPROVAL, &approval), self.alias(&incident));
+        let owner = matches!(created?, Created::Written(_));
         tracing::info!(incident_id, first = owner, "approval recorded");
         let ledger = ledger.for_run(RunKind::Approved);
         let history = ledger.history().await?;
         let run = Run {
             owner,
             approved: true,
-            ..self.run(&ledger, &incident, &plan, budget, received)
+            ..self.run(&ledger, &incident, &plan, budget, received, alias)
         };
         self.execute(run, history)
             .instrument(incident_span(&incident, true))
@@ -272,7 +304,9 @@ impl Responder {
         };
         let ledger = self.ledger(&incident_id);
         let (Stored { plan, incident }, before) = release::quarantined(ledger.load().await?, &incident_id, request)?;
-        if !ledger.done(plan::ISOLATE_ACTION).await? {
+        self.policy().await?;
+        let (isolated, alias) = tokio::join!(ledger.done(plan::ISOLATE_ACTION), self.alias(&incident));
+        if !isolated? {
             return Err(request.refuse(&format!("incident {incident_id} never isolated it")));
         }
         let ledger = ledger.for_run(RunKind::Release);
@@ -288,7 +322,7 @@ impl Responder {
         };
         let run = Run {
             owner,
-            ..self.run(&ledger, &incident, &release, budget, Instant::now())
+            ..self.run(&ledger, &incident, &release, budget, Instant::now(), alias)
         };
         self.execute(run, history).await
     }
@@ -301,8 +335,16 @@ impl Responder {
         plan: &'a Plan,
         budget: Budget,
         received: Instant,
+        account_alias: Option<String>,
     ) -> Run<'a> {
         Run {
+            page: crate::page::Context {
+                format: self.settings.pages.format,
+                account_alias,
+                home_region: self.clients.sns.config().region().map(ToString::to_string),
+                function: self.function.clone(),
+                release_function: self.settings.pages.release_function.clone(),
+            },
             clients: &self.clients,
             topic_arn: &self.settings.topic_arn,
             ledger,

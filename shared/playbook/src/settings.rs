@@ -38,6 +38,64 @@ pub struct Settings {
     /// Alarms whose name starts with this isolate their instance
     /// (`TOURNIQUET_ISOLATE_ALARM_PREFIX`, default `tourniquet-isolate-`).
     pub isolate_alarm_prefix: String,
+    /// How pages are written (`TOURNIQUET_PAGE_FORMAT`, `TOURNIQUET_RELEASE_FUNCTION`).
+    pub pages: PageSettings,
+}
+
+/// The JSON a page carries for every protocol but email: the Tourniquet page document, or an
+/// AWS Chatbot (Amazon Q Developer in chat applications) custom notification.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PageFormat {
+    #[default]
+    Tourniquet,
+    Chatbot,
+}
+
+/// Page settings, read apart from the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageSettings {
+    /// `TOURNIQUET_PAGE_FORMAT`: `tourniquet` (default) or `chatbot`.
+    pub format: PageFormat,
+    /// The quarantine-release function's name, for the release command in a page
+    /// (`TOURNIQUET_RELEASE_FUNCTION`, default `quarantine-release`).
+    pub release_function: String,
+}
+
+impl Default for PageSettings {
+    fn default() -> Self {
+        PageSettings {
+            format: PageFormat::Tourniquet,
+            release_function: DEFAULT_RELEASE_FUNCTION.to_owned(),
+        }
+    }
+}
+
+pub const DEFAULT_RELEASE_FUNCTION: &str = "quarantine-release";
+
+impl PageSettings {
+    /// Reads the page settings through `get` (trimmed, blanks as unset).
+    fn from_get(get: impl Fn(&'static str) -> Option<String>) -> Result<Self, SettingsError> {
+        let format = match get("TOURNIQUET_PAGE_FORMAT") {
+            None => PageFormat::Tourniquet,
+            Some(value) => match value.to_ascii_lowercase().as_str() {
+                "tourniquet" => PageFormat::Tourniquet,
+                "chatbot" => PageFormat::Chatbot,
+                _ => {
+                    return Err(SettingsError::Invalid {
+                        var: "TOURNIQUET_PAGE_FORMAT",
+                        value,
+                        expected: "tourniquet or chatbot",
+                    });
+                }
+            },
+        };
+        let release_function =
+            get("TOURNIQUET_RELEASE_FUNCTION").unwrap_or_else(|| DEFAULT_RELEASE_FUNCTION.to_owned());
+        Ok(PageSettings {
+            format,
+            release_function,
+        })
+    }
 }
 
 pub const DEFAULT_ISOLATE_ALARM_PREFIX: &str = "tourniquet-isolate-";
@@ -130,6 +188,7 @@ impl Settings {
             });
         }
         Ok(Settings {
+            pages: PageSettings::from_get(get)?,
             topic_arn,
             evidence_bucket,
             dry_run,
@@ -166,6 +225,20 @@ mod tests {
         assert!((s.severity_threshold - 7.0).abs() < f64::EPSILON);
         assert_eq!(s.max_quarantined, 5);
         assert!(s.protected_principals.is_empty());
+        assert_eq!(s.pages, PageSettings::default());
+    }
+
+    #[test]
+    fn page_format_and_release_function() {
+        let s = with(&[
+            ("TOURNIQUET_TOPIC_ARN", TOPIC),
+            ("TOURNIQUET_EVIDENCE_BUCKET", "evidence"),
+            ("TOURNIQUET_PAGE_FORMAT", " Chatbot "),
+            ("TOURNIQUET_RELEASE_FUNCTION", "prod-quarantine-release"),
+        ])
+        .unwrap();
+        assert_eq!(s.pages.format, PageFormat::Chatbot);
+        assert_eq!(s.pages.release_function, "prod-quarantine-release");
     }
 
     #[test]
@@ -205,6 +278,7 @@ mod tests {
             ("TOURNIQUET_MAX_QUARANTINED", "-1"),
             ("TOURNIQUET_TOPIC_ARN", "pages"),
             ("TOURNIQUET_EVIDENCE_BUCKET", "Evidence_Bucket"),
+            ("TOURNIQUET_PAGE_FORMAT", "slack"),
         ] {
             let mut pairs = base.to_vec();
             pairs.retain(|(k, _)| *k != var);
