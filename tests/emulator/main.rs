@@ -8,6 +8,7 @@ mod ec2_compromise;
 mod fidelity;
 mod isolation;
 mod lambda_runtime;
+mod pages;
 mod posture;
 mod round_trips;
 

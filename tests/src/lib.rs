@@ -7,6 +7,7 @@ pub mod calls;
 pub mod emulator;
 pub mod events;
 pub mod runtime;
+pub mod schema;
 pub mod world;
 
 /// The workspace root (the folder holding `events/` and `.venv/`).

@@ -494,19 +494,17 @@ fn snapshots(steps: &[StepReport]) -> Vec<String> {
         .collect()
 }
 
-/// `aws lambda invoke` of `function` with `payload`, in `region`.
-fn invoke(function: &str, region: Option<&str>, payload: &serde_json::Value, out: &str) -> String {
-    // `{"approve": "id"}`: the spaced form a person types, and the one the page quotes.
-    let payload = payload
-        .as_object()
-        .map(|o| {
-            let pairs: Vec<String> = o.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
-            format!("{{{}}}", pairs.join(", "))
-        })
-        .unwrap_or_default();
+/// `aws lambda invoke` of `function` with a payload of `pairs`, in `region`: the spaced form
+/// a person types (`{"approve": "<id>"}`), keys in the order given.
+fn invoke(function: &str, region: Option<&str>, pairs: &[(&str, &str)], out: &str) -> String {
+    let pairs: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}: {}", json!(k), json!(v)))
+        .collect();
     let region = region.map(|r| format!(" --region {r}")).unwrap_or_default();
     format!(
-        "aws lambda invoke{region} --function-name {function} --cli-binary-format raw-in-base64-out --payload '{payload}' {out}"
+        "aws lambda invoke{region} --function-name {function} --cli-binary-format raw-in-base64-out --payload '{{{}}}' {out}",
+        pairs.join(", ")
     )
 }
 
@@ -518,12 +516,11 @@ fn request(incident: &Incident, plan: &Plan, document: &Document, context: &Cont
                 .function
                 .clone()
                 .unwrap_or_else(|| incident.source.function().to_owned());
-            let payload = json!({ "approve": incident.id });
             Some(Request {
                 kind: "approve".to_owned(),
-                command: invoke(&function, region, &payload, "approve.json"),
+                command: invoke(&function, region, &[("approve", &incident.id)], "approve.json"),
                 function,
-                payload,
+                payload: json!({ "approve": incident.id }),
             })
         }
         Verdict::Contained | Verdict::Failed if plan.playbook == Playbook::Ec2Compromise && !plan.dry_run => {
@@ -532,12 +529,15 @@ fn request(incident: &Incident, plan: &Plan, document: &Document, context: &Cont
                 _ => None,
             })?;
             let function = context.release_function.clone();
-            let payload = json!({ "instance_id": instance_id, "incident_id": incident.id });
+            let pairs = [
+                ("instance_id", instance_id.as_str()),
+                ("incident_id", incident.id.as_str()),
+            ];
             Some(Request {
                 kind: "release".to_owned(),
-                command: invoke(&function, region, &payload, "release.json"),
+                command: invoke(&function, region, &pairs, "release.json"),
                 function,
-                payload,
+                payload: json!({ "instance_id": instance_id, "incident_id": incident.id }),
             })
         }
         _ => None,
@@ -1022,6 +1022,273 @@ fn subject(head: &str, finding_type: &str, tail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::PlannedStep;
+
+    fn incident() -> Incident {
+        let event: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../events/guardduty/ec2-ssh-brute-force-web-server.json"
+        ))
+        .unwrap();
+        crate::intake::parse(&event).unwrap().incident().unwrap()
+    }
+
+    fn plan(playbook: Playbook, steps: Vec<Step>) -> Plan {
+        Plan {
+            incident_id: incident().id,
+            playbook,
+            dry_run: false,
+            reason: "because".into(),
+            planned_at: "1970-01-01T00:00:00Z".into(),
+            observation: crate::observation::Observation::NotNeeded,
+            critical: false,
+            hold: None,
+            steps: steps
+                .into_iter()
+                .map(|step| PlannedStep {
+                    step,
+                    reason: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    fn isolation() -> Plan {
+        let instance_id = "i-99999999".to_owned();
+        plan(
+            Playbook::Ec2Compromise,
+            vec![
+                Step::RecordEvidence,
+                Step::IsolateInterfaces {
+                    instance_id: instance_id.clone(),
+                    vpcs: Vec::new(),
+                },
+                Step::SnapshotVolumes {
+                    instance_id,
+                    volume_ids: vec!["vol-1".into()],
+                    tags: BTreeMap::new(),
+                },
+                Step::Page,
+            ],
+        )
+    }
+
+    fn reports(plan: &Plan, failed: &[usize]) -> Vec<StepReport> {
+        plan.steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !matches!(s.step, Step::Page | Step::PageUpdate))
+            .map(|(i, s)| {
+                let mut report = StepReport::new(i, s.step.action(), "t".into());
+                if failed.contains(&i) {
+                    report.outcome = Outcome::Failed;
+                    report.error_code = Some("UnauthorizedOperation".into());
+                }
+                if s.step.action() == "snapshot-volumes" {
+                    report.detail = json!({"snapshots": [{"snapshot_id": "snap-1", "volume_id": "vol-1"}]});
+                }
+                report
+            })
+            .collect()
+    }
+
+    fn context() -> Context {
+        Context {
+            account_alias: Some("prod-payments".into()),
+            home_region: Some("us-east-1".into()),
+            function: Some("tourniquet-GuardDutyResponder-1A2B".into()),
+            release_function: "tourniquet-quarantine-release".into(),
+            ..Context::default()
+        }
+    }
+
+    const EVIDENCE: &str = "s3://evidence/incidents/guardduty-1/";
+
+    #[test]
+    fn verdicts_are_decided_in_one_order() {
+        let contained = isolation();
+        assert_eq!(
+            Verdict::of(&contained, &reports(&contained, &[]), false),
+            Verdict::Contained
+        );
+        assert_eq!(
+            Verdict::of(&contained, &reports(&contained, &[1]), false),
+            Verdict::Failed
+        );
+        let held = Plan {
+            hold: Some("limit".into()),
+            ..isolation()
+        };
+        assert_eq!(Verdict::of(&held, &[], false), Verdict::Held);
+        assert_eq!(Verdict::of(&held, &[], true), Verdict::Contained);
+        let dry = Plan {
+            dry_run: true,
+            ..held.clone()
+        };
+        assert_eq!(Verdict::of(&dry, &[], false), Verdict::DryRun);
+        let only = plan(Playbook::PageOnly, vec![Step::RecordEvidence, Step::Page]);
+        assert_eq!(Verdict::of(&only, &[], false), Verdict::PageOnly);
+        let released = plan(Playbook::Release, vec![Step::Page]);
+        assert_eq!(Verdict::of(&released, &[], false), Verdict::Released);
+    }
+
+    #[test]
+    fn a_containment_page_in_every_form() {
+        let plan = isolation();
+        let page = compose(&incident(), &plan, &reports(&plan, &[]), EVIDENCE, false, &context());
+        let account = "prod-payments (123456789012)";
+        assert!(
+            page.subject.starts_with(&format!("[HIGH 8.0] {account} ")),
+            "{}",
+            page.subject
+        );
+        assert!(page.subject.ends_with("i-99999999 isolated"), "{}", page.subject);
+        for needle in [
+            "account prod-payments (123456789012), region us-east-1",
+            "Attacker: 198.51.100.23",
+            "Take a memory image of i-99999999",
+            "Snapshots snap-1 are tagged tourniquet:incident-id=",
+            "aws lambda invoke --region us-east-1 --function-name tourniquet-quarantine-release",
+            "#InstanceDetails:instanceId=i-99999999",
+            "#SnapshotDetails:snapshotId=snap-1",
+            "Evidence: s3://evidence/incidents/guardduty-1/",
+        ] {
+            assert!(page.email.contains(needle), "{needle} missing from\n{}", page.email);
+        }
+        // The JSON is the document, and the email text is the document's.
+        let doc: Document = serde_json::from_str(&page.json).unwrap();
+        assert_eq!(doc, page.document);
+        assert_eq!(email_text(&doc), page.email);
+        let names: Vec<&str> = page.attributes.iter().map(|a| a.name).collect();
+        assert_eq!(
+            names,
+            [
+                "severity",
+                "severity_label",
+                "playbook",
+                "verdict",
+                "account",
+                "source",
+                "incident_id",
+                "finding_type",
+                "kind"
+            ]
+        );
+        let message: BTreeMap<String, String> = serde_json::from_str(&page.message()).unwrap();
+        assert_eq!(message["default"], page.json);
+        assert_eq!(message["email"], page.email);
+
+        let chat = compose(
+            &incident(),
+            &plan,
+            &reports(&plan, &[]),
+            EVIDENCE,
+            false,
+            &Context {
+                format: PageFormat::Chatbot,
+                ..context()
+            },
+        );
+        let json: serde_json::Value = serde_json::from_str(&chat.json).unwrap();
+        assert_eq!(
+            (json["version"].as_str(), json["source"].as_str()),
+            (Some("1.0"), Some("custom"))
+        );
+        assert_eq!(json["content"]["title"], chat.subject);
+        assert_eq!(chat.email, page.email, "email is the same in either format");
+    }
+
+    #[test]
+    fn a_held_page_carries_the_exact_approve_command() {
+        let held = Plan {
+            hold: Some("5 instances are already in quarantine".into()),
+            ..isolation()
+        };
+        let page = compose(&incident(), &held, &[], EVIDENCE, false, &context());
+        let request = page.document.request.clone().unwrap();
+        assert_eq!(request.kind, "approve");
+        let id = incident().id;
+        assert_eq!(
+            request.command,
+            format!(
+                "aws lambda invoke --region us-east-1 --function-name tourniquet-GuardDutyResponder-1A2B \
+                 --cli-binary-format raw-in-base64-out --payload '{{\"approve\": \"{id}\"}}' approve.json"
+            )
+        );
+        assert!(page.email.contains(&request.command));
+        assert_eq!(page.document.verdict, Verdict::Held);
+    }
+
+    #[test]
+    fn without_an_alias_the_account_is_its_id_and_updates_say_so_first() {
+        let plan = isolation();
+        let context = Context {
+            account_alias: None,
+            ..context()
+        };
+        let update = compose_follow_up(
+            &incident(),
+            &plan,
+            &reports(&plan, &[]),
+            EVIDENCE,
+            false,
+            &["isolate-interfaces".to_owned()],
+            &context,
+        );
+        assert!(
+            update.subject.starts_with("[HIGH 8.0] 123456789012 "),
+            "{}",
+            update.subject
+        );
+        assert!(
+            update.subject.ends_with("isolated, done on retry"),
+            "{}",
+            update.subject
+        );
+        assert_eq!(update.document.kind, Kind::Update);
+        assert!(update.email.starts_with("UPDATE: an earlier page"), "{}", update.email);
+    }
+
+    #[test]
+    fn thousands_of_steps_keep_the_failures_and_say_what_was_left_out() {
+        let keys: Vec<Step> = (0..5_000)
+            .map(|i| Step::DeactivateAccessKey {
+                user_name: format!("user-{i}"),
+                access_key_id: format!("AKIA{i:016}"),
+            })
+            .collect();
+        let mut steps = vec![Step::RecordEvidence];
+        steps.extend(keys);
+        steps.push(Step::Page);
+        let plan = Plan {
+            reason: "stale ".repeat(20_000),
+            ..plan(Playbook::DeactivateStaleKeys, steps)
+        };
+        let failed = [17, 2_500, 4_999];
+        let page = compose(
+            &incident(),
+            &plan,
+            &reports(&plan, &failed),
+            EVIDENCE,
+            false,
+            &context(),
+        );
+        assert!(page.message().len() <= MESSAGE_BUDGET, "{}", page.message().len());
+        let doc = &page.document;
+        assert_eq!(doc.verdict, Verdict::Failed);
+        let kept: Vec<usize> = doc
+            .steps
+            .iter()
+            .filter(|s| s.outcome == Outcome::Failed)
+            .map(|s| s.number - 1)
+            .collect();
+        assert_eq!(kept, failed, "every failure is kept");
+        let truncated = doc.truncated.as_ref().unwrap();
+        assert_eq!(truncated.steps_left_out, 5_001 - doc.steps.len());
+        assert!(truncated.note.contains("report.json"), "{}", truncated.note);
+        assert!(page.email.contains(&truncated.note));
+        assert!(doc.links.iter().any(|l| l.rel == "evidence"));
+        assert_eq!(doc.failed.len(), 3);
+    }
 
     #[test]
     fn subjects_are_short_ascii_lines() {

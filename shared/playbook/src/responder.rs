@@ -213,7 +213,8 @@ impl Responder {
         if let Some(known) = self.aliases.lock().unwrap_or_else(PoisonError::into_inner).get(account) {
             return known.clone();
         }
-        match account::alias(&self.clients.iam).await {
+        // Boxed: an SDK call's future is tens of KiB, and this one sits beside the describes.
+        match Box::pin(account::alias(&self.clients.iam)).await {
             Ok(alias) => {
                 self.aliases
                     .lock()
