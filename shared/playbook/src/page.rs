@@ -696,7 +696,9 @@ fn next_steps(incident: &Incident, plan: &Plan, document: &Document) -> Vec<Stri
             document.resource.id
         )),
         Playbook::DeactivateStaleKeys if acted => {
-            next.push("Give the user's workloads new keys; delete the deactivated ones once nothing breaks.".to_owned())
+            next.push(
+                "Give the user's workloads new keys; delete the deactivated ones once nothing breaks.".to_owned(),
+            );
         }
         _ => {}
     }
