@@ -206,7 +206,9 @@ impl Responder {
     /// none or it cannot be read: the page then names the account by its id.
     async fn alias(&self, incident: &Incident) -> Option<String> {
         let account = incident.account.as_deref()?;
-        let own = self.known.get()?.own_arn.as_deref()?.split(':').nth(4)?;
+        // Known already when an incident is planned; an approval or a release after a cold
+        // start learns it here, beside its own reads. Not known, no alias: nothing fails.
+        let own = self.policy().await.ok()?.own_arn.as_deref()?.split(':').nth(4)?;
         if account != own {
             return None;
         }
@@ -270,7 +272,6 @@ impl Responder {
         self.check_source(incident.source)?;
         let approval = serde_json::json!({ "incident_id": incident_id, "approved_at": SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) });
-        self.policy().await?;
         let (created, alias) = tokio::join!(ledger.create_json(evidence::APPROVAL, &approval), self.alias(&incident));
         let owner = matches!(created?, Created::Written(_));
         tracing::info!(incident_id, first = owner, "approval recorded");
@@ -305,7 +306,6 @@ impl Responder {
         };
         let ledger = self.ledger(&incident_id);
         let (Stored { plan, incident }, before) = release::quarantined(ledger.load().await?, &incident_id, request)?;
-        self.policy().await?;
         let (isolated, alias) = tokio::join!(ledger.done(plan::ISOLATE_ACTION), self.alias(&incident));
         if !isolated? {
             return Err(request.refuse(&format!("incident {incident_id} never isolated it")));
