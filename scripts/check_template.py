@@ -72,6 +72,8 @@ MODULES = {
     "release.rs": ["quarantine-release"],
     "actions/release.rs": ["quarantine-release"],
     "actions/notify.rs": ALL,
+    # The account's alias, for every page.
+    "actions/account.rs": ALL,
     "ledger.rs": ALL,
 }
 

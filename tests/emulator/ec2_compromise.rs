@@ -84,8 +84,8 @@ async fn high_severity_finding_contains_the_instance() -> Result<()> {
     assert_eq!(
         pages[0].subject,
         format!(
-            "[HIGH 8.0] UnauthorizedAccess:EC2/SSHBruteForce: {} isolated",
-            world.web.instance_id
+            "[HIGH 8.0] {} UnauthorizedAccess:EC2/SSHBruteForce: {} isolated",
+            world.account.id, world.web.instance_id
         )
     );
     assert!(pages[0].message.contains("isolate-interfaces"));
@@ -204,9 +204,10 @@ async fn low_severity_pages_only() -> Result<()> {
     let pages = world.pages().await?;
     assert_eq!(pages.len(), 1);
     assert!(
-        pages[0]
-            .subject
-            .starts_with("[LOW 2.0] Recon:EC2/PortProbeUnprotectedPort"),
+        pages[0].subject.starts_with(&format!(
+            "[LOW 2.0] {} Recon:EC2/PortProbeUnprotectedPort",
+            world.account.id
+        )),
         "{}",
         pages[0].subject
     );

@@ -9,6 +9,7 @@ mod fidelity;
 mod isolation;
 mod lambda_runtime;
 mod org;
+mod pages;
 mod posture;
 mod round_trips;
 

@@ -8,6 +8,7 @@ pub mod emulator;
 pub mod events;
 pub mod org;
 pub mod runtime;
+pub mod schema;
 pub mod world;
 
 /// The workspace root (the folder holding `events/` and `.venv/`).

@@ -108,8 +108,28 @@ pub async fn put_config_rule(account: &Account, name: &str, identifier: &str, pa
 #[derive(Debug, Clone)]
 pub struct Page {
     pub subject: String,
+    /// The page as its email showed it: the text rendered from the document the queue got
+    /// (or the message itself, when it is not a page document).
     pub message: String,
+    /// The JSON the queue got (the page document, or a Chatbot notification).
+    pub json: serde_json::Value,
     pub attributes: serde_json::Value,
+}
+
+impl Page {
+    /// The page document, when the queue got one.
+    #[must_use]
+    pub fn document(&self) -> Option<playbook::page::Document> {
+        serde_json::from_value(self.json.clone()).ok()
+    }
+}
+
+/// A message as it reached a raw-delivery queue: the body as published, its attributes.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    pub body: String,
+    /// Attribute name to its string value.
+    pub attributes: BTreeMap<String, String>,
 }
 
 fn tag_spec(kind: ResourceType, pairs: &[(&str, &str)]) -> TagSpecification {
@@ -899,30 +919,86 @@ impl World {
     /// Drains the page queue: every page that arrived since the last call.
     pub async fn pages(&self) -> Result<Vec<Page>> {
         let mut pages = Vec::new();
+        for message in self.drain(&self.queue_url).await? {
+            let envelope: serde_json::Value = serde_json::from_str(&message.body)?;
+            let text = envelope["Message"].as_str().unwrap_or_default().to_owned();
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+            let message = serde_json::from_value::<playbook::page::Document>(json.clone())
+                .map_or(text, |doc| playbook::page::email_text(&doc));
+            pages.push(Page {
+                subject: envelope["Subject"].as_str().unwrap_or_default().to_owned(),
+                message,
+                json,
+                attributes: envelope["MessageAttributes"].clone(),
+            });
+        }
+        Ok(pages)
+    }
+
+    /// Subscribes a new queue `name` to the page topic: with raw message delivery (the body is
+    /// the message as published, attributes as SQS attributes) and a filter policy on the
+    /// message attributes, if given. The queue's URL.
+    pub async fn subscribe_queue(&self, name: &str, raw: bool, filter_policy: Option<&str>) -> Result<String> {
+        let queue_url = self
+            .account
+            .sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await?
+            .queue_url()
+            .context("queue url")?
+            .to_owned();
+        let queue_arn = format!("arn:aws:sqs:{}:{}:{name}", crate::account::REGION, self.account.id);
+        let mut subscribe = self
+            .account
+            .clients
+            .sns
+            .subscribe()
+            .topic_arn(&self.topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn);
+        if raw {
+            subscribe = subscribe.attributes("RawMessageDelivery", "true");
+        }
+        if let Some(policy) = filter_policy {
+            subscribe = subscribe.attributes("FilterPolicy", policy);
+        }
+        subscribe.send().await?;
+        Ok(queue_url)
+    }
+
+    /// Drains a queue: every message that arrived since the last call.
+    pub async fn drain(&self, queue_url: &str) -> Result<Vec<RawMessage>> {
+        let mut messages = Vec::new();
         loop {
             let out = self
                 .account
                 .sqs
                 .receive_message()
-                .queue_url(&self.queue_url)
+                .queue_url(queue_url)
                 .max_number_of_messages(10)
+                .message_attribute_names("All")
                 .send()
                 .await?;
             if out.messages().is_empty() {
-                return Ok(pages);
+                return Ok(messages);
             }
             for message in out.messages() {
-                let envelope: serde_json::Value = serde_json::from_str(message.body().unwrap_or("{}"))?;
-                pages.push(Page {
-                    subject: envelope["Subject"].as_str().unwrap_or_default().to_owned(),
-                    message: envelope["Message"].as_str().unwrap_or_default().to_owned(),
-                    attributes: envelope["MessageAttributes"].clone(),
+                messages.push(RawMessage {
+                    body: message.body().unwrap_or_default().to_owned(),
+                    attributes: message
+                        .message_attributes()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(k, v)| Some((k.clone(), v.string_value()?.to_owned())))
+                        .collect(),
                 });
                 if let Some(handle) = message.receipt_handle() {
                     self.account
                         .sqs
                         .delete_message()
-                        .queue_url(&self.queue_url)
+                        .queue_url(queue_url)
                         .receipt_handle(handle)
                         .send()
                         .await?;

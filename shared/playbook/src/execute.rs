@@ -88,6 +88,8 @@ pub struct Run<'a> {
     pub owner: bool,
     /// When the event arrived, for the time to contain.
     pub received: Instant,
+    /// What the page needs beyond the incident (format, account alias, function names).
+    pub page: page::Context,
 }
 
 /// What running one step gave, before it is recorded.
@@ -457,7 +459,14 @@ impl Run<'_> {
                 ec2::verify_isolation(ec2, interfaces).await
             }
             Step::Page => {
-                let page = page::compose(self.incident, self.plan, before, &self.ledger.uri(), self.approved);
+                let page = page::compose(
+                    self.incident,
+                    self.plan,
+                    before,
+                    &self.ledger.uri(),
+                    self.approved,
+                    &self.page,
+                );
                 return self
                     .once(name, |_| notify::publish(&self.home.sns, self.topic_arn, &page))
                     .await;
@@ -473,6 +482,7 @@ impl Run<'_> {
                     &self.ledger.uri(),
                     self.approved,
                     &earlier,
+                    &self.page,
                 );
                 return self
                     .once(name, |_| notify::publish(&self.home.sns, self.topic_arn, &page))

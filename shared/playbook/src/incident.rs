@@ -206,9 +206,107 @@ pub struct Incident {
     /// as configured is read when the response needs it).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub rule_parameters: std::collections::BTreeMap<String, String>,
+    /// The finding's ARN, when the source gives one (GuardDuty's `arn`): Security Hub knows
+    /// the finding by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding_arn: Option<String>,
+    /// The other side of the finding (remote address, port, API called), where the source
+    /// says; never a reason to refuse an event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attacker: Option<Attacker>,
     /// The event exactly as it arrived, kept for the evidence record.
     #[serde(skip)]
     pub raw: Value,
+}
+
+/// The attacker's side of a finding, as GuardDuty's `service.action` describes it. Every
+/// field is optional: findings carry what their action type has.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attacker {
+    /// GuardDuty's `actionType` (`NETWORK_CONNECTION`, `AWS_API_CALL`, `PORT_PROBE`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// The network's organization (`org`, else `asnOrg`, else `isp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asn: Option<String>,
+    /// The port on our side that was reached or probed, and its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// `INBOUND` or `OUTBOUND`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// The API called, as `service:Operation` (`iam.amazonaws.com:ListUsers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// The domain asked for (DNS findings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+impl Attacker {
+    /// Whether anything is known about the other side.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.describe().is_empty()
+    }
+
+    /// One line a person reads: `198.51.100.23 (China, Shanghai; China Telecom, AS4134) ->
+    /// port 22 (SSH), TCP INBOUND; API iam.amazonaws.com:ListUsers`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(ip) = &self.remote_ip {
+            let place: Vec<&str> = [self.country.as_deref(), self.city.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            let mut network: Vec<String> = self.organization.iter().cloned().collect();
+            network.extend(self.asn.iter().map(|asn| format!("AS{asn}")));
+            let mut about = Vec::new();
+            if !place.is_empty() {
+                about.push(place.join(", "));
+            }
+            if !network.is_empty() {
+                about.push(network.join(", "));
+            }
+            if about.is_empty() {
+                parts.push(ip.clone());
+            } else {
+                parts.push(format!("{ip} ({})", about.join("; ")));
+            }
+        }
+        if let Some(port) = self.port {
+            let name = self.port_name.as_deref().filter(|n| *n != "Unknown");
+            let mut text = match name {
+                Some(name) => format!("port {port} ({name})"),
+                None => format!("port {port}"),
+            };
+            for extra in [&self.protocol, &self.direction].into_iter().flatten() {
+                text.push(' ');
+                text.push_str(extra);
+            }
+            parts.push(text);
+        }
+        if let Some(api) = &self.api {
+            parts.push(format!("API {api}"));
+        }
+        if let Some(domain) = &self.domain {
+            parts.push(format!("domain {domain}"));
+        }
+        parts.join(", ")
+    }
 }
 
 impl Incident {

@@ -49,6 +49,7 @@ pub mod execute;
 pub mod incident;
 pub mod intake;
 pub mod ledger;
+pub mod links;
 pub mod names;
 pub mod observation;
 pub mod page;

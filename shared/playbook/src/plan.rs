@@ -1052,6 +1052,7 @@ mod tests {
             member_role: "tourniquet-member".into(),
             accounts: crate::settings::Scope::Home,
             dry_run_accounts: std::collections::BTreeSet::new(),
+            pages: crate::settings::PageSettings::default(),
         };
         Policy::new(&settings).unwrap()
     }

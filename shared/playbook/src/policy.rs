@@ -352,6 +352,7 @@ mod tests {
             member_role: "tourniquet-member".into(),
             accounts: crate::settings::Scope::Home,
             dry_run_accounts: std::collections::BTreeSet::new(),
+            pages: crate::settings::PageSettings::default(),
         }
     }
 
@@ -368,6 +369,8 @@ mod tests {
             summary: String::new(),
             details: std::collections::BTreeMap::new(),
             rule_parameters: std::collections::BTreeMap::new(),
+            finding_arn: None,
+            attacker: None,
             raw: serde_json::Value::Null,
         }
     }

@@ -1,6 +1,7 @@
 //! The responder: one event in, one report out, through intake, target, observe, plan and execute.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
@@ -8,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
-use crate::actions::{AwsError, ec2, iam, posture};
+use crate::actions::{AwsError, account, ec2, iam, posture};
 use crate::clients::{Acting, Build, Clients, Places};
 use crate::error::Error;
 use crate::execute::{Budget, Run};
@@ -60,6 +61,8 @@ pub struct Responder {
     sources: Vec<Source>,
     /// The function's name (`AWS_LAMBDA_FUNCTION_NAME`); metrics are printed only in Lambda.
     function: Option<String>,
+    /// Account aliases for pages, by account id, read once per process (`None`: no alias).
+    aliases: Arc<Mutex<HashMap<String, Option<String>>>>,
 }
 
 impl Responder {
@@ -75,6 +78,7 @@ impl Responder {
             known: OnceCell::new(),
             sources: vec![Source::GuardDuty, Source::Config, Source::CloudWatch],
             function,
+            aliases: Arc::default(),
         })
     }
 
@@ -205,7 +209,9 @@ impl Responder {
         };
         // The ledger is read while the resource is described: one round trip, not two. A
         // redelivery, which finds its plan in the ledger, leaves the observation unused.
-        let (history, observation) = tokio::join!(ledger.history(), self.observe(&target, &acting));
+        // The account's alias for the page is read in the same round trip (once per process).
+        let (history, observation, alias) =
+            tokio::join!(ledger.history(), self.observe(&target, &acting), self.alias(incident));
         let history = history?;
         if history.plan.is_none()
             && let Observation::RoleRefused { account, role_arn, .. } = &observation
@@ -235,7 +241,7 @@ impl Responder {
         let acting = self.acting_for(&plan).await;
         let run = Run {
             owner,
-            ..self.run(&ledger, incident, &plan, &acting, budget, received)
+            ..self.run(&ledger, incident, &plan, &acting, (budget, received), alias)
         };
         self.execute(run, history).await
     }
@@ -268,7 +274,7 @@ impl Responder {
         let home = self.places.at_home();
         let run = Run {
             owner,
-            ..self.run(&ledger, incident, &plan, &home, budget, received)
+            ..self.run(&ledger, incident, &plan, &home, (budget, received), None)
         };
         self.execute(run, history).await
     }
@@ -278,6 +284,36 @@ impl Responder {
         match &plan.place {
             Some(place) => self.places.at(place).await,
             None => self.places.at_home(),
+        }
+    }
+
+    /// The alias of the incident's account, for the page: read once per process and account,
+    /// only for the account these clients act in (the responder's own). `None` when there is
+    /// none or it cannot be read: the page then names the account by its id.
+    async fn alias(&self, incident: &Incident) -> Option<String> {
+        let account = incident.account.as_deref()?;
+        // Known already when an incident is planned; an approval or a release after a cold
+        // start learns it here, beside its own reads. Not known, no alias: nothing fails.
+        let own = self.policy().await.ok()?.own_arn.as_deref()?.split(':').nth(4)?;
+        if account != own {
+            return None;
+        }
+        if let Some(known) = self.aliases.lock().unwrap_or_else(PoisonError::into_inner).get(account) {
+            return known.clone();
+        }
+        // Boxed: an SDK call's future is tens of KiB, and this one sits beside the describes.
+        match Box::pin(account::alias(&self.places.home().iam)).await {
+            Ok(alias) => {
+                self.aliases
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(account.to_owned(), alias.clone());
+                alias
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "account alias not read; the page names the account by its id");
+                None
+            }
         }
     }
 
@@ -322,10 +358,8 @@ impl Responder {
         self.check_source(incident.source)?;
         let approval = serde_json::json!({ "incident_id": incident_id, "approved_at": SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) });
-        let owner = matches!(
-            ledger.create_json(evidence::APPROVAL, &approval).await?,
-            Created::Written(_)
-        );
+        let (created, alias) = tokio::join!(ledger.create_json(evidence::APPROVAL, &approval), self.alias(&incident));
+        let owner = matches!(created?, Created::Written(_));
         tracing::info!(incident_id, first = owner, "approval recorded");
         let ledger = ledger.for_run(RunKind::Approved);
         let history = ledger.history().await?;
@@ -333,7 +367,7 @@ impl Responder {
         let run = Run {
             owner,
             approved: true,
-            ..self.run(&ledger, &incident, &plan, &acting, budget, received)
+            ..self.run(&ledger, &incident, &plan, &acting, (budget, received), alias)
         };
         self.execute(run, history)
             .instrument(incident_span(&incident, true))
@@ -357,7 +391,8 @@ impl Responder {
         };
         let ledger = self.ledger(&incident_id);
         let (Stored { plan, incident }, before) = release::quarantined(ledger.load().await?, &incident_id, request)?;
-        if !ledger.done(plan::ISOLATE_ACTION).await? {
+        let (isolated, alias) = tokio::join!(ledger.done(plan::ISOLATE_ACTION), self.alias(&incident));
+        if !isolated? {
             return Err(request.refuse(&format!("incident {incident_id} never isolated it")));
         }
         let ledger = ledger.for_run(RunKind::Release);
@@ -374,7 +409,7 @@ impl Responder {
         let acting = self.acting_for(&release).await;
         let run = Run {
             owner,
-            ..self.run(&ledger, &incident, &release, &acting, budget, Instant::now())
+            ..self.run(&ledger, &incident, &release, &acting, (budget, Instant::now()), alias)
         };
         self.execute(run, history).await
     }
@@ -454,10 +489,17 @@ impl Responder {
         incident: &'a Incident,
         plan: &'a Plan,
         acting: &'a Acting,
-        budget: Budget,
-        received: Instant,
+        (budget, received): (Budget, Instant),
+        account_alias: Option<String>,
     ) -> Run<'a> {
         Run {
+            page: crate::page::Context {
+                format: self.settings.pages.format,
+                account_alias,
+                home_region: self.places.home().sns.config().region().map(ToString::to_string),
+                function: self.function.clone(),
+                release_function: self.settings.pages.release_function.clone(),
+            },
             clients: &acting.clients,
             home: self.places.home(),
             acted_as: acting.session.as_deref(),

@@ -48,6 +48,64 @@ pub struct Settings {
     /// Accounts where it plans, probes and pages but changes nothing
     /// (`TOURNIQUET_DRY_RUN_ACCOUNTS`, comma-separated ids).
     pub dry_run_accounts: BTreeSet<String>,
+    /// How pages are written (`TOURNIQUET_PAGE_FORMAT`, `TOURNIQUET_RELEASE_FUNCTION`).
+    pub pages: PageSettings,
+}
+
+/// The JSON a page carries for every protocol but email: the Tourniquet page document, or an
+/// AWS Chatbot (Amazon Q Developer in chat applications) custom notification.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PageFormat {
+    #[default]
+    Tourniquet,
+    Chatbot,
+}
+
+/// Page settings, read apart from the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageSettings {
+    /// `TOURNIQUET_PAGE_FORMAT`: `tourniquet` (default) or `chatbot`.
+    pub format: PageFormat,
+    /// The quarantine-release function's name, for the release command in a page
+    /// (`TOURNIQUET_RELEASE_FUNCTION`, default `quarantine-release`).
+    pub release_function: String,
+}
+
+impl Default for PageSettings {
+    fn default() -> Self {
+        PageSettings {
+            format: PageFormat::Tourniquet,
+            release_function: DEFAULT_RELEASE_FUNCTION.to_owned(),
+        }
+    }
+}
+
+pub const DEFAULT_RELEASE_FUNCTION: &str = "quarantine-release";
+
+impl PageSettings {
+    /// Reads the page settings through `get` (trimmed, blanks as unset).
+    fn from_get(get: impl Fn(&'static str) -> Option<String>) -> Result<Self, SettingsError> {
+        let format = match get("TOURNIQUET_PAGE_FORMAT") {
+            None => PageFormat::Tourniquet,
+            Some(value) => match value.to_ascii_lowercase().as_str() {
+                "tourniquet" => PageFormat::Tourniquet,
+                "chatbot" => PageFormat::Chatbot,
+                _ => {
+                    return Err(SettingsError::Invalid {
+                        var: "TOURNIQUET_PAGE_FORMAT",
+                        value,
+                        expected: "tourniquet or chatbot",
+                    });
+                }
+            },
+        };
+        let release_function =
+            get("TOURNIQUET_RELEASE_FUNCTION").unwrap_or_else(|| DEFAULT_RELEASE_FUNCTION.to_owned());
+        Ok(PageSettings {
+            format,
+            release_function,
+        })
+    }
 }
 
 /// The accounts Tourniquet may act in, besides its own.
@@ -167,6 +225,7 @@ impl Settings {
         }
         let (member_role, accounts, dry_run_accounts) = organization(&get)?;
         Ok(Settings {
+            pages: PageSettings::from_get(get)?,
             topic_arn,
             evidence_bucket,
             dry_run,
@@ -259,6 +318,7 @@ mod tests {
         assert_eq!(s.member_role, DEFAULT_MEMBER_ROLE);
         assert_eq!(s.accounts, Scope::Home);
         assert!(s.dry_run_accounts.is_empty());
+        assert_eq!(s.pages, PageSettings::default());
     }
 
     #[test]
@@ -303,6 +363,19 @@ mod tests {
     }
 
     #[test]
+    fn page_format_and_release_function() {
+        let s = with(&[
+            ("TOURNIQUET_TOPIC_ARN", TOPIC),
+            ("TOURNIQUET_EVIDENCE_BUCKET", "evidence"),
+            ("TOURNIQUET_PAGE_FORMAT", " Chatbot "),
+            ("TOURNIQUET_RELEASE_FUNCTION", "prod-quarantine-release"),
+        ])
+        .unwrap();
+        assert_eq!(s.pages.format, PageFormat::Chatbot);
+        assert_eq!(s.pages.release_function, "prod-quarantine-release");
+    }
+
+    #[test]
     fn protected_principals_are_a_list() {
         let s = with(&[
             ("TOURNIQUET_TOPIC_ARN", TOPIC),
@@ -339,6 +412,7 @@ mod tests {
             ("TOURNIQUET_MAX_QUARANTINED", "-1"),
             ("TOURNIQUET_TOPIC_ARN", "pages"),
             ("TOURNIQUET_EVIDENCE_BUCKET", "Evidence_Bucket"),
+            ("TOURNIQUET_PAGE_FORMAT", "slack"),
         ] {
             let mut pairs = base.to_vec();
             pairs.retain(|(k, _)| *k != var);

@@ -344,10 +344,7 @@ async fn changes(world: &World, before: &Snapshot) -> Result<String> {
     }
     let isolated = pages.iter().find(|p| p.subject.ends_with("isolated"));
     if let Some(page) = isolated {
-        writeln!(out, "\nThe containment page, in full:")?;
-        for line in page.message.lines() {
-            writeln!(out, "  | {line}")?;
-        }
+        show_page(&mut out, page)?;
     }
     let keys = world.evidence_keys().await?;
     let incidents: std::collections::BTreeSet<&str> = keys.iter().filter_map(|k| k.split('/').nth(1)).collect();
@@ -364,6 +361,41 @@ async fn changes(world: &World, before: &Snapshot) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// One page in each form it is sent in: the email text, the JSON document (every other
+/// protocol), and the AWS Chatbot custom notification it becomes with
+/// `TOURNIQUET_PAGE_FORMAT=chatbot`; each JSON checked against its schema in `docs/`.
+fn show_page(out: &mut String, page: &tourniquet_tests::world::Page) -> Result<()> {
+    writeln!(out, "\nThe containment page, as email (subject: {}):", page.subject)?;
+    for line in page.message.lines() {
+        writeln!(out, "  | {line}")?;
+    }
+    let verdict = |schema, value: &serde_json::Value| match tourniquet_tests::schema::check(schema, value) {
+        Ok(()) => "valid".to_owned(),
+        Err(err) => format!("INVALID: {err:#}"),
+    };
+    writeln!(
+        out,
+        "\nThe same page as JSON, for sqs, lambda, https and firehose (docs/page.schema.json: {}):",
+        verdict(tourniquet_tests::schema::page(), &page.json)
+    )?;
+    for line in serde_json::to_string_pretty(&page.json)?.lines() {
+        writeln!(out, "  | {line}")?;
+    }
+    if let Some(document) = page.document() {
+        let chatbot = playbook::page::chatbot(&document);
+        writeln!(
+            out,
+            "\nThe same page as an AWS Chatbot custom notification, with TOURNIQUET_PAGE_FORMAT=chatbot \
+             (docs/chatbot.schema.json: {}):",
+            verdict(tourniquet_tests::schema::chatbot(), &chatbot)
+        )?;
+        for line in serde_json::to_string_pretty(&chatbot)?.lines() {
+            writeln!(out, "  | {line}")?;
+        }
+    }
+    Ok(())
 }
 
 fn yes(on: bool) -> &'static str {

@@ -1,5 +1,6 @@
 //! The AWS side of each step: thin adapters over the SDK that return plain data or `AwsError`.
 
+pub mod account;
 pub mod autoscaling;
 pub mod ec2;
 pub mod iam;

@@ -1,4 +1,4 @@
-//! SNS: publish one page, with attributes subscribers can filter on.
+//! SNS: publish one page, a message per protocol, with attributes subscribers can filter on.
 
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -15,20 +15,24 @@ fn attribute(data_type: &str, value: &str) -> Result<MessageAttributeValue, AwsE
         .map_err(|e| AwsError::check("Publish", "InvalidMessageAttribute", e.to_string()))
 }
 
-/// Publishes `page` to `topic_arn`.
+/// Publishes `page` to `topic_arn`: one publish, `MessageStructure: json`, so email gets the
+/// text and every other protocol the JSON.
 pub async fn publish(sns: &Client, topic_arn: &str, page: &Page) -> Result<Done, AwsError> {
-    let output = sns
+    let mut publish = sns
         .publish()
         .topic_arn(topic_arn)
         .subject(&page.subject)
-        .message(&page.body)
-        .message_attributes("severity", attribute("Number", &format!("{:.1}", page.severity))?)
-        .message_attributes("incident_id", attribute("String", &page.incident_id)?)
-        .message_attributes("finding_type", attribute("String", &page.finding_type)?)
-        .send()
-        .await
-        .map_err(sdk("Publish"))?;
-    let detail = serde_json::json!({ "message_id": output.message_id(), "subject": page.subject });
+        .message_structure("json")
+        .message(page.message());
+    for a in &page.attributes {
+        publish = publish.message_attributes(a.name, attribute(a.data_type, &a.value)?);
+    }
+    let output = publish.send().await.map_err(sdk("Publish"))?;
+    let detail = serde_json::json!({
+        "message_id": output.message_id(),
+        "subject": page.subject,
+        "verdict": page.document.verdict,
+    });
     Ok(
         Done::new([request_id(&output)], detail).with_output(StepOutput::PageSent {
             failed: page.failed.clone(),

@@ -142,6 +142,8 @@ fn from_alarm(
         summary,
         details,
         rule_parameters: BTreeMap::new(),
+        finding_arn: None,
+        attacker: None,
         raw: raw.clone(),
     }
     .into())

@@ -95,6 +95,8 @@ pub(super) fn from_envelope(event: &Value, detail_type: &str) -> Result<Intake, 
         summary,
         details,
         rule_parameters: rule_parameters(detail),
+        finding_arn: None,
+        attacker: None,
         raw: event.clone(),
     }
     .into())

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 use super::fields::{number, object, required_text, text, text_in};
 use super::{Intake, IntakeError};
-use crate::incident::{Incident, Resource, Source, UserType};
+use crate::incident::{Attacker, Incident, Resource, Source, UserType};
 
 /// An EventBridge "GuardDuty Finding" event.
 pub(super) fn from_envelope(event: &Value) -> Result<Intake, IntakeError> {
@@ -75,6 +75,8 @@ fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Val
         summary,
         details: std::collections::BTreeMap::new(),
         rule_parameters: std::collections::BTreeMap::new(),
+        finding_arn: lenient_text(finding, "arn"),
+        attacker: attacker(finding),
         raw: raw.clone(),
     }
     .into())
@@ -104,6 +106,65 @@ fn resource(value: &Value, base: &str) -> Result<Resource, IntakeError> {
             Resource::Other { resource_type, name }
         }
     })
+}
+
+/// A text field read for the page only: a value of the wrong type is dropped, never an error.
+fn lenient_text(value: &Value, path: &str) -> Option<String> {
+    text_in(value, "", path).ok().flatten()
+}
+
+/// The attacker's side of the finding from `service.action`, for whichever action type it
+/// has. Read for the page only: anything missing or of the wrong type is left out.
+fn attacker(finding: &Value) -> Option<Attacker> {
+    let action = super::fields::at(finding, "service.action")?;
+    let kinds = [
+        "networkConnectionAction",
+        "awsApiCallAction",
+        "dnsRequestAction",
+        "kubernetesApiCallAction",
+        "rdsLoginAttemptAction",
+    ];
+    let detail = kinds.iter().find_map(|k| action.get(*k).filter(|v| v.is_object()));
+    // A port probe lists its probes: the first one speaks for them.
+    let probe = super::fields::at(action, "portProbeAction.portProbeDetails")
+        .and_then(Value::as_array)
+        .and_then(|probes| probes.first());
+    let detail = detail.or(probe)?;
+    let remote = detail.get("remoteIpDetails");
+    let remote_text = |path: &str| remote.and_then(|r| lenient_text(r, path));
+    let port = super::fields::at(detail, "localPortDetails.port").and_then(|p| match p {
+        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    });
+    let api = lenient_text(detail, "api").map(|api| match lenient_text(detail, "serviceName") {
+        Some(service) => format!("{service}:{api}"),
+        None => api,
+    });
+    let api = api.or_else(|| {
+        let verb = lenient_text(detail, "verb")?;
+        Some(match lenient_text(detail, "requestUri") {
+            Some(uri) => format!("{verb} {uri}"),
+            None => verb,
+        })
+    });
+    let attacker = Attacker {
+        action_type: lenient_text(action, "actionType"),
+        remote_ip: remote_text("ipAddressV4").or_else(|| remote_text("ipAddressV6")),
+        country: remote_text("country.countryName"),
+        city: remote_text("city.cityName"),
+        organization: remote_text("organization.org")
+            .or_else(|| remote_text("organization.asnOrg"))
+            .or_else(|| remote_text("organization.isp")),
+        asn: remote_text("organization.asn"),
+        port,
+        port_name: lenient_text(detail, "localPortDetails.portName"),
+        protocol: lenient_text(detail, "protocol"),
+        direction: lenient_text(detail, "connectionDirection"),
+        api,
+        domain: lenient_text(detail, "domain").or_else(|| lenient_text(detail, "domainDetails.domain")),
+    };
+    (!attacker.is_empty()).then_some(attacker)
 }
 
 /// The first bucket of `s3BucketDetails`, which GuardDuty sends as a list.
@@ -174,6 +235,64 @@ mod tests {
             }
         );
         assert_eq!(incident.summary, "SSH brute force (i-1)");
+    }
+
+    #[test]
+    fn reads_the_attackers_side_leniently() {
+        let event: Value = serde_json::from_str(include_str!(
+            "../../../../events/guardduty/ec2-ssh-brute-force-web-server.json"
+        ))
+        .unwrap();
+        let incident = parse(&event).unwrap();
+        let attacker = incident.attacker.clone().expect("an attacker");
+        assert_eq!(attacker.remote_ip.as_deref(), Some("198.51.100.23"));
+        assert_eq!(attacker.country.as_deref(), Some("China"));
+        assert_eq!(attacker.organization.as_deref(), Some("China Telecom"));
+        assert_eq!(attacker.port, Some(22));
+        assert!(
+            attacker.describe().contains("port 22 (SSH) TCP INBOUND"),
+            "{}",
+            attacker.describe()
+        );
+        assert!(
+            incident
+                .finding_arn
+                .as_deref()
+                .is_some_and(|a| a.starts_with("arn:aws:guardduty:"))
+        );
+
+        let mut api = finding();
+        api["detail"]["service"] = json!({"action": {"actionType": "AWS_API_CALL", "awsApiCallAction": {
+            "api": "ListUsers", "serviceName": "iam.amazonaws.com",
+            "remoteIpDetails": {"ipAddressV4": "203.0.113.9", "country": {"countryName": "Nowhere"}}}}});
+        let attacker = parse(&api).unwrap().attacker.unwrap();
+        assert_eq!(attacker.api.as_deref(), Some("iam.amazonaws.com:ListUsers"));
+        assert_eq!(
+            attacker.describe(),
+            "203.0.113.9 (Nowhere), API iam.amazonaws.com:ListUsers"
+        );
+
+        // Wrong types, odd shapes: the event is still an incident, the fields are left out.
+        for service in [
+            json!("x"),
+            json!({"action": []}),
+            json!({"action": {"networkConnectionAction": {"remoteIpDetails": {"ipAddressV4": ["x"]},
+                "localPortDetails": {"port": "twenty"}}}}),
+            json!({"action": {"portProbeAction": {"portProbeDetails": {}}}}),
+        ] {
+            let mut odd = finding();
+            odd["detail"]["service"] = service.clone();
+            let incident = parse(&odd).unwrap_or_else(|e| panic!("{service}: {e}"));
+            assert_eq!(incident.attacker, None, "{service}");
+        }
+        let mut probe = finding();
+        probe["detail"]["service"] = json!({"action": {"portProbeAction": {"portProbeDetails": [
+            {"localPortDetails": {"port": "3389", "portName": "RDP"}, "remoteIpDetails": {"ipAddressV4": "192.0.2.1"}}]}}});
+        let attacker = parse(&probe).unwrap().attacker.unwrap();
+        assert_eq!(
+            (attacker.port, attacker.remote_ip.as_deref()),
+            (Some(3389), Some("192.0.2.1"))
+        );
     }
 
     #[test]
