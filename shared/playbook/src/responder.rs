@@ -294,7 +294,13 @@ impl Responder {
         let account = incident.account.as_deref()?;
         // Known already when an incident is planned; an approval or a release after a cold
         // start learns it here, beside its own reads. Not known, no alias: nothing fails.
-        let own = self.policy().await.ok()?.own_arn.as_deref()?.split(':').nth(4)?;
+        let own = Box::pin(self.policy())
+            .await
+            .ok()?
+            .own_arn
+            .as_deref()?
+            .split(':')
+            .nth(4)?;
         if account != own {
             return None;
         }
