@@ -41,6 +41,15 @@ async fn untouched(world: &World) -> Result<()> {
 async fn an_ec2_finding_from_a_member_is_contained_in_the_member() -> Result<()> {
     let org = Org::seed().await?;
     let responder = org.home.responder(org.settings(&[&org.a, &org.b], &[]))?;
+    // The member account has an alias: the page names it, read through the member role.
+    org.a
+        .account
+        .clients
+        .iam
+        .create_account_alias()
+        .account_alias("member-a-prod")
+        .send()
+        .await?;
     let report = respond(&responder, events::for_world(SSH_BRUTE_FORCE, &org.a)?).await?;
     assert!(report.is_complete(), "{report:#?}");
     assert_eq!(report.playbook, Playbook::Ec2Compromise);
@@ -73,6 +82,15 @@ async fn an_ec2_finding_from_a_member_is_contained_in_the_member() -> Result<()>
     let pages = org.home.pages().await?;
     assert_eq!(pages.len(), 1);
     assert!(pages[0].message.contains(&org.a.account.id), "{}", pages[0].message);
+    assert!(
+        pages[0].subject.contains("member-a-prod")
+            || pages[0]
+                .message
+                .contains(&format!("member-a-prod ({})", org.a.account.id)),
+        "the member's alias: {} / {}",
+        pages[0].subject,
+        pages[0].message
+    );
     assert!(org.a.pages().await?.is_empty(), "no page from the member");
     Ok(())
 }

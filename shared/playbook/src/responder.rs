@@ -210,8 +210,11 @@ impl Responder {
         // The ledger is read while the resource is described: one round trip, not two. A
         // redelivery, which finds its plan in the ledger, leaves the observation unused.
         // The account's alias for the page is read in the same round trip (once per process).
-        let (history, observation, alias) =
-            tokio::join!(ledger.history(), self.observe(&target, &acting), self.alias(incident));
+        let (history, observation, alias) = tokio::join!(
+            ledger.history(),
+            self.observe(&target, &acting),
+            self.alias(incident, &acting)
+        );
         let history = history?;
         if history.plan.is_none()
             && let Observation::RoleRefused { account, role_arn, .. } = &observation
@@ -288,27 +291,15 @@ impl Responder {
     }
 
     /// The alias of the incident's account, for the page: read once per process and account,
-    /// only for the account these clients act in (the responder's own). `None` when there is
-    /// none or it cannot be read: the page then names the account by its id.
-    async fn alias(&self, incident: &Incident) -> Option<String> {
+    /// through the clients that act there (the member role in a member account). `None` when
+    /// there is none or it cannot be read: the page then names the account by its id.
+    async fn alias(&self, incident: &Incident, acting: &Acting) -> Option<String> {
         let account = incident.account.as_deref()?;
-        // Known already when an incident is planned; an approval or a release after a cold
-        // start learns it here, beside its own reads. Not known, no alias: nothing fails.
-        let own = Box::pin(self.policy())
-            .await
-            .ok()?
-            .own_arn
-            .as_deref()?
-            .split(':')
-            .nth(4)?;
-        if account != own {
-            return None;
-        }
         if let Some(known) = self.aliases.lock().unwrap_or_else(PoisonError::into_inner).get(account) {
             return known.clone();
         }
         // Boxed: an SDK call's future is tens of KiB, and this one sits beside the describes.
-        match Box::pin(account::alias(&self.places.home().iam)).await {
+        match Box::pin(account::alias(&acting.clients.iam)).await {
             Ok(alias) => {
                 self.aliases
                     .lock()
@@ -364,12 +355,15 @@ impl Responder {
         self.check_source(incident.source)?;
         let approval = serde_json::json!({ "incident_id": incident_id, "approved_at": SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) });
-        let (created, alias) = tokio::join!(ledger.create_json(evidence::APPROVAL, &approval), self.alias(&incident));
+        let acting = self.acting_for(&plan).await;
+        let (created, alias) = tokio::join!(
+            ledger.create_json(evidence::APPROVAL, &approval),
+            self.alias(&incident, &acting)
+        );
         let owner = matches!(created?, Created::Written(_));
         tracing::info!(incident_id, first = owner, "approval recorded");
         let ledger = ledger.for_run(RunKind::Approved);
         let history = ledger.history().await?;
-        let acting = self.acting_for(&plan).await;
         let run = Run {
             owner,
             approved: true,
@@ -397,7 +391,8 @@ impl Responder {
         };
         let ledger = self.ledger(&incident_id);
         let (Stored { plan, incident }, before) = release::quarantined(ledger.load().await?, &incident_id, request)?;
-        let (isolated, alias) = tokio::join!(ledger.done(plan::ISOLATE_ACTION), self.alias(&incident));
+        let acting = self.acting_for(&plan).await;
+        let (isolated, alias) = tokio::join!(ledger.done(plan::ISOLATE_ACTION), self.alias(&incident, &acting));
         if !isolated? {
             return Err(request.refuse(&format!("incident {incident_id} never isolated it")));
         }
