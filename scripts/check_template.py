@@ -64,8 +64,12 @@ MODULES = {
     "actions/ec2.rs": ["guardduty-responder", "alarm-responder"],
     "actions/autoscaling.rs": ["guardduty-responder", "alarm-responder"],
     "actions/iam.rs": ["guardduty-responder"],
-    # Stale access keys: the Config responder deactivates them like a compromised key.
-    "actions/iam.rs::deactivate_key": ["config-responder"],
+    # Stale access keys: the Config responder deactivates them like a compromised key; a
+    # release sets keys Active again when asked.
+    "actions/iam.rs::set_key_status": ["config-responder", "quarantine-release"],
+    # A release reads the user or role again, to refuse one changed since its containment.
+    "actions/iam.rs::observe_user": ["quarantine-release"],
+    "actions/iam.rs::observe_role": ["quarantine-release"],
     # The EC2 playbook (also run by isolate alarms) denies the instance's own credentials.
     "actions/iam.rs::deny_instance_role": ["alarm-responder"],
     "actions/posture.rs": ["config-responder"],

@@ -361,29 +361,7 @@ async fn an_auto_scaling_instance_leaves_its_group_before_isolation() -> Result<
 #[tokio::test]
 async fn the_instances_own_credentials_are_denied_and_its_disks_kept() -> Result<()> {
     let world = world().await?;
-    let iam = &world.account.clients.iam;
-    iam.create_instance_profile()
-        .instance_profile_name("web-profile")
-        .send()
-        .await?;
-    iam.add_role_to_instance_profile()
-        .instance_profile_name("web-profile")
-        .role_name(&world.web_role)
-        .send()
-        .await?;
-    world
-        .account
-        .clients
-        .ec2
-        .associate_iam_instance_profile()
-        .instance_id(&world.web.instance_id)
-        .iam_instance_profile(
-            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
-                .name("web-profile")
-                .build(),
-        )
-        .send()
-        .await?;
+    world.give_web_role(&[&world.web.instance_id]).await?;
     // The root volume goes with the instance, as EC2 launches it by default.
     let root = world
         .delete_on_termination(&world.web.instance_id)

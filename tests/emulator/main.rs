@@ -11,6 +11,7 @@ mod lambda_runtime;
 mod org;
 mod pages;
 mod posture;
+mod principal_release;
 mod round_trips;
 
 use anyhow::Result;

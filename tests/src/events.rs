@@ -18,6 +18,8 @@ pub const DEFAULT_GROUP_PLACEHOLDER: &str = "sg-0defa017000000000";
 pub const BUCKET_PLACEHOLDER: &str = "tourniquet-drill-public-assets";
 /// The IAM user id in sample Config events (the deployer).
 pub const USER_ID_PLACEHOLDER: &str = "AIDACKCEVSQ6C2EXAMPLE";
+/// The incident a sample manual request names (`events/manual/`).
+pub const INCIDENT_PLACEHOLDER: &str = "guardduty-000000000000000000000000";
 /// The account in sample findings.
 pub const ACCOUNT_PLACEHOLDER: &str = "123456789012";
 

@@ -19,6 +19,9 @@ pub struct Host {
     pub volumes: Vec<String>,
 }
 
+/// The instance profile of the web role ([`World::give_web_role`]).
+pub const WEB_PROFILE: &str = "web-profile";
+
 /// What `seed` built.
 #[derive(Debug, Clone)]
 pub struct World {
@@ -457,6 +460,44 @@ impl World {
             .and_then(|i| i.instance_id())
             .context("instance id")?
             .to_owned())
+    }
+
+    /// Gives each instance the web role, through the instance profile `web-profile` (made on
+    /// first use): the fleet that shares one role.
+    pub async fn give_web_role(&self, instance_ids: &[&str]) -> Result<()> {
+        let iam = &self.account.clients.iam;
+        if iam
+            .get_instance_profile()
+            .instance_profile_name(WEB_PROFILE)
+            .send()
+            .await
+            .is_err()
+        {
+            iam.create_instance_profile()
+                .instance_profile_name(WEB_PROFILE)
+                .send()
+                .await?;
+            iam.add_role_to_instance_profile()
+                .instance_profile_name(WEB_PROFILE)
+                .role_name(&self.web_role)
+                .send()
+                .await?;
+        }
+        for instance_id in instance_ids {
+            self.account
+                .clients
+                .ec2
+                .associate_iam_instance_profile()
+                .instance_id(*instance_id)
+                .iam_instance_profile(
+                    aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                        .name(WEB_PROFILE)
+                        .build(),
+                )
+                .send()
+                .await?;
+        }
+        Ok(())
     }
 
     /// An instance as a host: its interfaces (by device index) and volumes.

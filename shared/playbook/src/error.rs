@@ -27,11 +27,12 @@ pub enum Error {
     /// An approval names an incident that cannot be approved.
     #[error("cannot approve incident {incident_id}: {reason}")]
     NotApprovable { incident_id: String, reason: String },
-    /// A release names an instance Tourniquet did not quarantine.
-    #[error("cannot release {instance_id}: {reason}")]
-    NotQuarantined { instance_id: String, reason: String },
-    /// A release could not look at the instance.
-    #[error("release could not read the instance")]
+    /// A release names an instance or principal Tourniquet did not contain, or one that
+    /// changed since.
+    #[error("cannot release {subject}: {reason}")]
+    NotQuarantined { subject: String, reason: String },
+    /// A release could not look at the instance or principal.
+    #[error("release could not read what it would release")]
     Release(#[source] AwsError),
     /// The evidence bucket could not be read or written; nothing was changed.
     #[error("evidence ledger unavailable")]

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use aws_sdk_iam::types::StatusType;
 use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -301,7 +302,8 @@ impl Run<'_> {
     fn target(&self, step: &Step) -> String {
         match step {
             Step::RecordEvidence => self.ledger.uri(),
-            Step::DenyInstanceCredentials { instance_profile, .. } => instance_profile.clone(),
+            Step::DenyInstanceCredentials { instance_profile, .. }
+            | Step::RemoveInstanceDeny { instance_profile, .. } => instance_profile.clone(),
             Step::ProtectInstance { instance_id }
             | Step::KeepVolumes { instance_id, .. }
             | Step::RestoreVolumes { instance_id, .. }
@@ -324,9 +326,14 @@ impl Run<'_> {
             Step::DeactivateAccessKey {
                 user_name,
                 access_key_id,
+            }
+            | Step::ReactivateAccessKey {
+                user_name,
+                access_key_id,
             } => format!("{access_key_id} of {user_name}"),
             Step::DenyAllUser { user_name, .. } => user_name.clone(),
             Step::RevokeRoleSessions { role_name, .. } => role_name.clone(),
+            Step::RemoveDeny { name, .. } => name.clone(),
             Step::RevokeGroupRules { group_id, .. } => group_id.clone(),
             Step::BlockPublicAccess { bucket } | Step::SetDefaultEncryption { bucket, .. } => bucket.clone(),
             Step::RestoreInterfaces { interfaces, .. } => interfaces
@@ -417,7 +424,7 @@ impl Run<'_> {
             Step::DeactivateAccessKey {
                 user_name,
                 access_key_id,
-            } => iam::deactivate_key(&self.clients.iam, user_name, access_key_id).await,
+            } => iam::set_key_status(&self.clients.iam, user_name, access_key_id, StatusType::Inactive).await,
             Step::DenyAllUser { user_name, reach } => iam::deny_user(&self.clients.iam, user_name, reach).await,
             Step::RevokeRoleSessions { role_name, reach } => iam::deny_role(&self.clients.iam, role_name, reach).await,
             Step::RevokeGroupRules {
@@ -449,6 +456,18 @@ impl Run<'_> {
                 instance_id,
                 released_at,
             } => release::mark_released(ec2, instance_id, released_at, dry).await,
+            Step::RemoveInstanceDeny {
+                instance_profile,
+                policy,
+                ..
+            } => release::remove_instance_deny(&self.clients.iam, instance_profile, policy).await,
+            Step::RemoveDeny { kind, name, policy } => {
+                release::remove_deny(&self.clients.iam, *kind, name, policy).await
+            }
+            Step::ReactivateAccessKey {
+                user_name,
+                access_key_id,
+            } => iam::set_key_status(&self.clients.iam, user_name, access_key_id, StatusType::Active).await,
             Step::VerifyIsolation { interfaces, .. } => {
                 if self.plan.dry_run {
                     return StepResult::DryRun(None);

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::actions::iam::{DENY_ALL_POLICY, REVOKE_SESSIONS_POLICY};
+use crate::actions::iam;
 use crate::incident::{Attacker, Incident, Resource, Source, UserType};
 use crate::links::{Console, Link};
 use crate::names;
@@ -523,21 +523,20 @@ fn request(incident: &Incident, plan: &Plan, document: &Document, context: &Cont
                 payload: json!({ "approve": incident.id }),
             })
         }
-        Verdict::Contained | Verdict::Failed if plan.playbook == Playbook::Ec2Compromise && !plan.dry_run => {
-            let instance_id = plan.steps.iter().find_map(|s| match &s.step {
-                Step::IsolateInterfaces { instance_id, .. } => Some(instance_id.clone()),
+        Verdict::Contained | Verdict::Failed if !plan.dry_run => {
+            let subject = plan.steps.iter().find_map(|s| match &s.step {
+                Step::IsolateInterfaces { instance_id, .. } => Some(("instance_id", instance_id.as_str())),
+                Step::DenyAllUser { user_name, .. } => Some(("user_name", user_name.as_str())),
+                Step::RevokeRoleSessions { role_name, .. } => Some(("role_name", role_name.as_str())),
                 _ => None,
             })?;
             let function = context.release_function.clone();
-            let pairs = [
-                ("instance_id", instance_id.as_str()),
-                ("incident_id", incident.id.as_str()),
-            ];
+            let pairs = [subject, ("incident_id", incident.id.as_str())];
             Some(Request {
                 kind: "release".to_owned(),
                 command: invoke(&function, region, &pairs, "release.json"),
                 function,
-                payload: json!({ "instance_id": instance_id, "incident_id": incident.id }),
+                payload: json!({ subject.0: subject.1, "incident_id": incident.id }),
             })
         }
         _ => None,
@@ -615,10 +614,39 @@ fn next_steps(incident: &Incident, plan: &Plan, document: &Document) -> Vec<Stri
         Verdict::PageOnly => {
             next.push("Tourniquet changed nothing: review the finding (links below) and decide.".to_owned());
         }
-        Verdict::Released => next.push(format!(
-            "The instance has its groups, Elastic IPs and protection back; the evidence in {evidence} and the \
-             snapshots are kept."
-        )),
+        Verdict::Released
+            if plan
+                .steps
+                .iter()
+                .any(|s| matches!(s.step, Step::RestoreInterfaces { .. })) =>
+        {
+            next.push(format!(
+                "The instance has its groups, Elastic IPs, protection and credentials back; the evidence in \
+                 {evidence} and the snapshots are kept."
+            ));
+        }
+        Verdict::Released => {
+            next.push(format!(
+                "Tourniquet's deny policies are removed; the evidence in {evidence} is kept."
+            ));
+            if plan
+                .steps
+                .iter()
+                .any(|s| matches!(s.step, Step::ReactivateAccessKey { .. }))
+            {
+                next.push(
+                    "The deactivated keys are Active again, as the request asked. AWS advises against \
+                     reactivating a leaked key: rotate it now."
+                        .to_owned(),
+                );
+            } else {
+                next.push(
+                    "Deactivated keys stay inactive: AWS advises against reactivating a leaked key; create a new \
+                     one and delete the old."
+                        .to_owned(),
+                );
+            }
+        }
         Verdict::Contained | Verdict::Failed => {}
     }
     let acted = matches!(document.verdict, Verdict::Contained | Verdict::Failed);
@@ -667,18 +695,32 @@ fn next_steps(incident: &Incident, plan: &Plan, document: &Document) -> Vec<Stri
                     ));
                 }
                 let who = user_name.as_deref().unwrap_or("the principal");
-                if user_type == &Some(UserType::AssumedRole) {
+                if user_type != &Some(UserType::AssumedRole)
+                    && access_key_id.as_deref().is_some_and(|k| !iam::is_temporary_key(k))
+                {
                     next.push(format!(
-                        "Sessions of role {who} issued before the response are denied (inline policy \
-                         {REVOKE_SESSIONS_POLICY}); new sessions work. Remove the policy once the role's holders \
-                         are cleared."
-                    ));
-                } else {
-                    next.push(format!(
-                        "The key is Inactive, not deleted, and {who} has the inline policy {DENY_ALL_POLICY}: give \
-                         the workload a new key, then delete the old one and remove the policy once {who} is cleared."
+                        "The key is Inactive, not deleted: give {who}'s workload a new key, then delete the old one."
                     ));
                 }
+            }
+            for planned in &plan.steps {
+                let (who, reach) = match &planned.step {
+                    Step::DenyAllUser { user_name, reach } => (format!("User {user_name}"), reach),
+                    Step::RevokeRoleSessions { role_name, reach } => (format!("Role {role_name}"), reach),
+                    _ => continue,
+                };
+                next.push(format!(
+                    "{who} carries the inline policy {}: {}.",
+                    iam::policy_name(reach),
+                    reach.describe()
+                ));
+            }
+            if let Some(request) = document.request.as_ref().filter(|r| r.kind == "release") {
+                next.push(format!(
+                    "Once it is cleared, remove Tourniquet's deny policies: {} (keys stay inactive; add \
+                     \"reactivate_keys\": true only if you must: AWS advises against reactivating a leaked key)",
+                    request.command
+                ));
             }
         }
         Playbook::CloseOpenPorts if acted => next.push(format!(

@@ -17,6 +17,9 @@ use crate::observation::{
 use crate::policy::{Playbook, Policy};
 use crate::target::{Look, Place, Target};
 
+mod release;
+pub use release::{plan_release, plan_release_principal};
+
 /// The response to one incident: ordered steps that leave the executor no choices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -130,6 +133,20 @@ pub enum Step {
     },
     /// Tag the instance as released; it no longer counts as quarantined.
     MarkReleased { instance_id: String, released_at: String },
+    /// Delete the per-instance deny from the roles of the instance's profile.
+    RemoveInstanceDeny {
+        instance_id: String,
+        instance_profile: String,
+        policy: String,
+    },
+    /// Delete Tourniquet's inline deny policy from a user or role.
+    RemoveDeny {
+        kind: PrincipalKind,
+        name: String,
+        policy: String,
+    },
+    /// Set a deactivated key Active again (only when a release asks for it).
+    ReactivateAccessKey { user_name: String, access_key_id: String },
     /// Tell a person what happened.
     Page,
     /// When a retry completes steps that the page (sent by an earlier run) reported as
@@ -213,6 +230,9 @@ impl Step {
             Step::RestoreAddresses { .. } => "restore-addresses",
             Step::RestoreProtection { .. } => "restore-protection",
             Step::MarkReleased { .. } => "mark-released",
+            Step::RemoveInstanceDeny { .. } => "remove-instance-deny",
+            Step::RemoveDeny { .. } => "remove-deny",
+            Step::ReactivateAccessKey { .. } => "reactivate-access-key",
             Step::Page => "page",
             Step::PageUpdate => "page-update",
         }
@@ -253,6 +273,9 @@ impl Step {
             | Step::RevokeRoleSessions { .. }
             | Step::BlockPublicAccess { .. }
             | Step::SetDefaultEncryption { .. }
+            | Step::RemoveInstanceDeny { .. }
+            | Step::RemoveDeny { .. }
+            | Step::ReactivateAccessKey { .. }
             | Step::Page
             | Step::PageUpdate => false,
         }
@@ -278,7 +301,10 @@ impl Step {
             | Step::RestoreAddresses { .. }
             | Step::RestoreVolumes { .. }
             | Step::RestoreProtection { .. }
-            | Step::MarkReleased { .. } => true,
+            | Step::MarkReleased { .. }
+            | Step::RemoveInstanceDeny { .. }
+            | Step::RemoveDeny { .. }
+            | Step::ReactivateAccessKey { .. } => true,
             // Independent of one another: each changes its own resource or writes its own
             // record, and reads nothing another step did.
             Step::RecordEvidence
@@ -662,89 +688,6 @@ impl Planner<'_> {
             stale.len()
         );
         self.plan(Playbook::DeactivateStaleKeys, reason, steps(middle))
-    }
-}
-
-/// Plans the release of a quarantined instance from its incident's plan: every interface gets
-/// its groups back, the Elastic IPs their associations, protection its recorded values.
-/// Pure, like [`plan`]. Evidence and snapshots are never touched.
-#[must_use]
-pub fn plan_release(contained: &Plan, before: &InstanceState, now: SystemTime) -> Plan {
-    let released_at = timestamp(now);
-    let id = &before.instance_id;
-    let step = |step, reason: &str| PlannedStep {
-        step,
-        reason: reason.to_owned(),
-    };
-    let mut steps = vec![step(
-        Step::RestoreInterfaces {
-            instance_id: id.clone(),
-            interfaces: before
-                .interfaces
-                .iter()
-                .map(|i| InterfaceGroups {
-                    interface_id: i.id.clone(),
-                    groups: i.groups.iter().map(|g| g.id.clone()).collect(),
-                })
-                .collect(),
-        },
-        "every interface goes back to the groups it had before the quarantine",
-    )];
-    if !before.addresses.is_empty() {
-        steps.push(step(
-            Step::RestoreAddresses {
-                instance_id: id.clone(),
-                addresses: before.addresses.clone(),
-            },
-            "the Elastic IPs go back to their interfaces",
-        ));
-    }
-    let devices: Vec<String> = before
-        .volumes
-        .iter()
-        .filter(|v| v.delete_on_termination == Some(true))
-        .filter_map(|v| v.device.clone())
-        .collect();
-    if !devices.is_empty() {
-        steps.push(step(
-            Step::RestoreVolumes {
-                instance_id: id.clone(),
-                devices,
-            },
-            "the volumes that went with the instance on termination do so again",
-        ));
-    }
-    steps.push(step(
-        Step::RestoreProtection {
-            instance_id: id.clone(),
-            termination_protection: before.termination_protection,
-            shutdown_behavior: before.shutdown_behavior.clone(),
-        },
-        "termination protection and shutdown behaviour as they were",
-    ));
-    steps.push(step(
-        Step::MarkReleased {
-            instance_id: id.clone(),
-            released_at: released_at.clone(),
-        },
-        "the instance no longer counts as quarantined; its incident tag stays for the record",
-    ));
-    steps.push(step(Step::Page, "tell the people who were paged for the quarantine"));
-    steps.push(step(
-        Step::PageUpdate,
-        "if the page reported a failed step that a retry then completed, say so",
-    ));
-    Plan {
-        incident_id: contained.incident_id.clone(),
-        playbook: Playbook::Release,
-        dry_run: false,
-        reason: format!("release {id} from the quarantine of incident {}", contained.incident_id),
-        planned_at: released_at,
-        observation: contained.observation.clone(),
-        critical: false,
-        hold: None,
-        place: contained.place.clone(),
-        steps,
     }
 }
 

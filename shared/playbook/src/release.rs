@@ -1,5 +1,6 @@
-//! Release from quarantine, invoked by hand: the request, and whether its incident quarantined
-//! the instance. The responder runs the release plan like any other.
+//! Release from quarantine, invoked by hand: the request, whether its incident contained the
+//! instance or principal, and what changed since. The responder runs the release plan like
+//! any other.
 
 use serde_json::Value;
 
@@ -8,74 +9,130 @@ use crate::intake::IntakeError;
 use crate::ledger::Stored;
 use std::collections::BTreeSet;
 
+use crate::actions::iam;
 use crate::names;
-use crate::observation::{InstanceState, Observation};
+use crate::observation::{InstanceState, Observation, PrincipalKind};
+use crate::plan::{Plan, Step};
 use crate::policy::Playbook;
 use crate::target::Place;
 
-/// `{"instance_id": "i-...", "incident_id": "...", "account": "...", "region": "...",
-/// "force": true}`; all but the instance optional: the incident's record names its account and
-/// region, and `force` releases an instance that changed since its quarantine (recorded).
+/// What a release undoes: an instance's quarantine, or the deny policies (and, if asked,
+/// the deactivated keys) of a user or role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Instance(String),
+    User(String),
+    Role(String),
+}
+
+impl Subject {
+    /// `i-0abc`, `user alice`, `role web`: for refusals and logs.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self {
+            Subject::Instance(id) => id.clone(),
+            Subject::User(name) => format!("user {name}"),
+            Subject::Role(name) => format!("role {name}"),
+        }
+    }
+}
+
+/// `{"instance_id": "i-..."}`, `{"user_name": "..."}` or `{"role_name": "..."}`, with
+/// `"incident_id"`, `"account"`, `"region"` and `"force": true` optional, and for a user
+/// `"reactivate_keys": true`. A user or role carries no quarantine tag, so its release names
+/// the incident (its page gives the request). `force` releases what changed since its
+/// containment (recorded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseRequest {
-    pub instance_id: String,
+    pub subject: Subject,
     pub incident_id: Option<String>,
     pub account: Option<String>,
     pub region: Option<String>,
     pub force: bool,
+    /// Set the keys the incident deactivated Active again (users only; AWS advises against it).
+    pub reactivate_keys: bool,
 }
 
 impl ReleaseRequest {
     /// Reads a release request; a malformed one names the field.
     pub fn parse(request: &Value) -> Result<Self, IntakeError> {
+        let invalid = |path: &str, reason: String| IntakeError::Invalid {
+            path: path.to_owned(),
+            reason,
+        };
         let text = |key: &str| match request.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_owned())),
-            Some(_) => Err(IntakeError::Invalid {
-                path: key.to_owned(),
-                reason: "expected a non-empty string".to_owned(),
-            }),
+            Some(_) => Err(invalid(key, "expected a non-empty string".to_owned())),
+        };
+        let flag = |key: &str| match request.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(set)) => Ok(*set),
+            Some(_) => Err(invalid(key, "expected true or false".to_owned())),
         };
         if !request.is_object() {
-            return Err(IntakeError::Invalid {
-                path: String::new(),
-                reason: "a release request is an object: {\"instance_id\": \"i-...\"}".to_owned(),
-            });
+            return Err(invalid(
+                "",
+                "a release request is an object: {\"instance_id\": \"i-...\"}, {\"user_name\": ...} or \
+                 {\"role_name\": ...}"
+                    .to_owned(),
+            ));
         }
-        let instance_id = text("instance_id")?.ok_or_else(|| IntakeError::Missing {
-            path: "instance_id".to_owned(),
-        })?;
-        if !instance_id.starts_with("i-") || !instance_id[2..].bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(IntakeError::Invalid {
-                path: "instance_id".to_owned(),
-                reason: format!("{instance_id:?} is not an instance id"),
-            });
-        }
+        let named = [
+            ("instance_id", text("instance_id")?),
+            ("user_name", text("user_name")?),
+            ("role_name", text("role_name")?),
+        ];
+        let subject = match named {
+            [(_, Some(id)), (_, None), (_, None)] => {
+                if !id.starts_with("i-") || !id[2..].bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(invalid("instance_id", format!("{id:?} is not an instance id")));
+                }
+                Subject::Instance(id)
+            }
+            [(_, None), (_, Some(name)), (_, None)] => Subject::User(principal_name("user_name", name)?),
+            [(_, None), (_, None), (_, Some(name))] => Subject::Role(principal_name("role_name", name)?),
+            [(_, None), (_, None), (_, None)] => {
+                return Err(IntakeError::Missing {
+                    path: "instance_id".to_owned(),
+                });
+            }
+            several => {
+                return Err(invalid(
+                    several.iter().find(|(_, v)| v.is_some()).map_or("", |(k, _)| *k),
+                    "name one of instance_id, user_name and role_name".to_owned(),
+                ));
+            }
+        };
         let account = text("account")?;
         if let Some(account) = &account
             && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
         {
-            return Err(IntakeError::Invalid {
-                path: "account".to_owned(),
-                reason: format!("{account:?} is not a 12-digit account id"),
-            });
+            return Err(invalid("account", format!("{account:?} is not a 12-digit account id")));
         }
-        let force = match request.get("force") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(force)) => *force,
-            Some(_) => {
-                return Err(IntakeError::Invalid {
-                    path: "force".to_owned(),
-                    reason: "expected true or false".to_owned(),
-                });
-            }
-        };
+        let incident_id = text("incident_id")?;
+        if incident_id.is_none() && !matches!(subject, Subject::Instance(_)) {
+            return Err(invalid(
+                "incident_id",
+                "a user or role carries no quarantine tag: name the incident whose containment to undo (its \
+                 page gives the request)"
+                    .to_owned(),
+            ));
+        }
+        let reactivate_keys = flag("reactivate_keys")?;
+        if reactivate_keys && !matches!(subject, Subject::User(_)) {
+            return Err(invalid(
+                "reactivate_keys",
+                "only a user's release reactivates keys".to_owned(),
+            ));
+        }
         Ok(ReleaseRequest {
-            instance_id,
-            incident_id: text("incident_id")?,
+            subject,
+            incident_id,
             account,
             region: text("region")?,
-            force,
+            force: flag("force")?,
+            reactivate_keys,
         })
     }
 
@@ -83,9 +140,30 @@ impl ReleaseRequest {
     #[must_use]
     pub fn refuse(&self, reason: &str) -> Error {
         Error::NotQuarantined {
-            instance_id: self.instance_id.clone(),
+            subject: self.subject.label(),
             reason: reason.to_owned(),
         }
+    }
+
+    /// The instance the request names, if it names one.
+    #[must_use]
+    pub fn instance_id(&self) -> Option<&str> {
+        match &self.subject {
+            Subject::Instance(id) => Some(id),
+            Subject::User(_) | Subject::Role(_) => None,
+        }
+    }
+}
+
+/// A user or role name as IAM allows it (1 to 128 of `\w+=,.@-`), or the field's error.
+fn principal_name(path: &str, name: String) -> Result<String, IntakeError> {
+    if name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)) {
+        Ok(name)
+    } else {
+        Err(IntakeError::Invalid {
+            path: path.to_owned(),
+            reason: format!("{name:?} is not an IAM name"),
+        })
     }
 }
 
@@ -95,16 +173,36 @@ pub fn quarantined(
     stored: Option<Stored>,
     incident_id: &str,
     request: &ReleaseRequest,
+    instance_id: &str,
 ) -> Result<(Stored, InstanceState), Error> {
-    let instance_id = &request.instance_id;
-    let stored = stored
-        .ok_or_else(|| request.refuse(&format!("incident {incident_id} has no record in the evidence bucket")))?;
+    let stored = recorded(stored, incident_id, request)?;
     let Observation::Instance(before) = &stored.plan.observation else {
         return Err(request.refuse(&format!("incident {incident_id} recorded no instance")));
     };
-    if stored.plan.playbook != Playbook::Ec2Compromise || &before.instance_id != instance_id {
+    if stored.plan.playbook != Playbook::Ec2Compromise || before.instance_id != instance_id {
         return Err(request.refuse(&format!("incident {incident_id} did not quarantine {instance_id}")));
     }
+    let before = (**before).clone();
+    Ok((stored, before))
+}
+
+/// The incident's record, if incident `incident_id` contained the requested user or role:
+/// put a deny policy on it or deactivated one of its keys.
+pub fn contained(stored: Option<Stored>, incident_id: &str, request: &ReleaseRequest) -> Result<Stored, Error> {
+    let stored = recorded(stored, incident_id, request)?;
+    if undo(&stored.plan, &request.subject).is_empty() && deactivated(&stored.plan, &request.subject).is_empty() {
+        return Err(request.refuse(&format!(
+            "incident {incident_id} put no deny policy on it and deactivated none of its keys"
+        )));
+    }
+    Ok(stored)
+}
+
+/// The record of incident `incident_id`, refused when there is none or it happened elsewhere
+/// than the request says.
+fn recorded(stored: Option<Stored>, incident_id: &str, request: &ReleaseRequest) -> Result<Stored, Error> {
+    let stored = stored
+        .ok_or_else(|| request.refuse(&format!("incident {incident_id} has no record in the evidence bucket")))?;
     // The request may name the account and region; the record says where the incident was.
     let home = Place {
         account: String::new(),
@@ -117,12 +215,86 @@ pub fn quarantined(
     let named = |asked: Option<&String>, recorded: &str| asked.is_none_or(|a| recorded.is_empty() || a == recorded);
     if !named(request.account.as_ref(), &place.account) || !named(request.region.as_ref(), &place.region) {
         return Err(request.refuse(&format!(
-            "incident {incident_id} quarantined it in {}, not where the request says",
+            "incident {incident_id} contained it in {}, not where the request says",
             place.label()
         )));
     }
-    let before = (**before).clone();
-    Ok((stored, before))
+    Ok(stored)
+}
+
+/// The deny policies `contained` put on `subject` (a user or role): kind, name, policy name.
+#[must_use]
+pub fn undo(contained: &Plan, subject: &Subject) -> Vec<(PrincipalKind, String, String)> {
+    contained
+        .steps
+        .iter()
+        .filter_map(|planned| match (&planned.step, subject) {
+            (Step::DenyAllUser { user_name, reach }, Subject::User(name)) if user_name == name => {
+                Some((PrincipalKind::User, name.clone(), iam::policy_name(reach)))
+            }
+            (Step::RevokeRoleSessions { role_name, reach }, Subject::Role(name)) if role_name == name => {
+                Some((PrincipalKind::Role, name.clone(), iam::policy_name(reach)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The keys `contained` deactivated, if `subject` is their user.
+#[must_use]
+pub fn deactivated(contained: &Plan, subject: &Subject) -> Vec<String> {
+    contained
+        .steps
+        .iter()
+        .filter_map(|planned| match (&planned.step, subject) {
+            (
+                Step::DeactivateAccessKey {
+                    user_name,
+                    access_key_id,
+                },
+                Subject::User(name),
+            ) if user_name == name => Some(access_key_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What changed on a contained user or role since the containment, as found `now`: each deny
+/// policy the incident put is still there; for a user, each key it deactivated is still
+/// inactive and no key was created since. Empty when nothing did.
+#[must_use]
+pub fn principal_drift(contained: &Plan, subject: &Subject, now: &Observation) -> Vec<String> {
+    let now = match now {
+        Observation::Principal(now) => now,
+        Observation::Unavailable { code, message } => {
+            return vec![format!("it could not be described ({code}: {message})")];
+        }
+        _ => return vec!["it was not described".to_owned()],
+    };
+    let mut changes: Vec<String> = undo(contained, subject)
+        .into_iter()
+        .filter(|(_, _, policy)| !now.inline_policies.contains(policy))
+        .map(|(_, _, policy)| format!("its deny policy {policy} is gone"))
+        .collect();
+    for key in deactivated(contained, subject) {
+        match now.access_keys.iter().find(|k| k.access_key_id == key) {
+            Some(found) if found.status.as_deref() == Some("Inactive") => {}
+            Some(found) => changes.push(format!(
+                "key {key} is {} again",
+                found.status.as_deref().unwrap_or("of unknown status")
+            )),
+            None => changes.push(format!("key {key} was deleted")),
+        }
+    }
+    if let Observation::Principal(before) = &contained.observation {
+        changes.extend(
+            now.access_keys
+                .iter()
+                .filter(|k| !before.access_keys.iter().any(|b| b.access_key_id == k.access_key_id))
+                .map(|k| format!("key {} was created since the containment", k.access_key_id)),
+        );
+    }
+    changes
 }
 
 /// What changed on a quarantined instance since the quarantine left it, as found `now`:
@@ -196,6 +368,7 @@ pub fn one_incident(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observation::PrincipalState;
     use serde_json::json;
 
     #[test]
@@ -203,11 +376,12 @@ mod tests {
         assert_eq!(
             ReleaseRequest::parse(&json!({"instance_id": "i-0abc"})),
             Ok(ReleaseRequest {
-                instance_id: "i-0abc".into(),
+                subject: Subject::Instance("i-0abc".into()),
                 incident_id: None,
                 account: None,
                 region: None,
                 force: false,
+                reactivate_keys: false,
             })
         );
         let member =
@@ -220,16 +394,129 @@ mod tests {
                 .map(|r| r.incident_id),
             Ok(Some("guardduty-1".into()))
         );
-        for bad in [
-            json!({}),
-            json!({"instance_id": 7}),
-            json!({"instance_id": "vol-1"}),
-            json!({"instance_id": "i-0abc", "force": "yes"}),
-            json!([]),
-            json!({"instance_id": "i-0abc", "account": "2222"}),
+        let user = ReleaseRequest::parse(
+            &json!({"user_name": "alice", "incident_id": "guardduty-1", "reactivate_keys": true, "force": true}),
+        )
+        .unwrap();
+        assert_eq!(
+            (user.subject, user.reactivate_keys, user.force),
+            (Subject::User("alice".into()), true, true)
+        );
+        assert_eq!(
+            ReleaseRequest::parse(&json!({"role_name": "web-tier", "incident_id": "guardduty-1"})).map(|r| r.subject),
+            Ok(Subject::Role("web-tier".into()))
+        );
+        for (bad, field) in [
+            (json!({}), "instance_id"),
+            (json!({"instance_id": 7}), "instance_id"),
+            (json!({"instance_id": "vol-1"}), "instance_id"),
+            (json!({"instance_id": "i-0abc", "force": "yes"}), "force"),
+            (json!([]), ""),
+            (json!({"instance_id": "i-0abc", "account": "2222"}), "account"),
+            // A principal carries no quarantine tag to find its incident by.
+            (json!({"user_name": "alice"}), "incident_id"),
+            (
+                json!({"user_name": "alice", "role_name": "web", "incident_id": "x"}),
+                "user_name",
+            ),
+            (json!({"user_name": "a b", "incident_id": "x"}), "user_name"),
+            (
+                json!({"role_name": "web", "incident_id": "x", "reactivate_keys": true}),
+                "reactivate_keys",
+            ),
+            (
+                json!({"user_name": "alice", "incident_id": "x", "reactivate_keys": 1}),
+                "reactivate_keys",
+            ),
         ] {
-            assert!(ReleaseRequest::parse(&bad).is_err(), "{bad}");
+            let err = ReleaseRequest::parse(&bad).unwrap_err();
+            let path = match &err {
+                IntakeError::Invalid { path, .. } | IntakeError::Missing { path } => path.clone(),
+                other => panic!("{bad}: {other:?}"),
+            };
+            assert_eq!(path, field, "{bad}: {err}");
         }
+    }
+
+    fn credential_plan(before: PrincipalState) -> Plan {
+        let step = |step| crate::plan::PlannedStep {
+            step,
+            reason: String::new(),
+        };
+        Plan {
+            incident_id: "guardduty-1".into(),
+            playbook: Playbook::CredentialCompromise,
+            dry_run: false,
+            reason: String::new(),
+            planned_at: String::new(),
+            observation: Observation::Principal(Box::new(before)),
+            critical: false,
+            hold: None,
+            place: None,
+            steps: vec![
+                step(Step::DeactivateAccessKey {
+                    user_name: "alice".into(),
+                    access_key_id: "AKIA1".into(),
+                }),
+                step(Step::DenyAllUser {
+                    user_name: "alice".into(),
+                    reach: crate::plan::Reach::Everything,
+                }),
+                step(Step::Page),
+            ],
+        }
+    }
+
+    #[test]
+    fn principal_drift_names_every_change_since_the_containment() {
+        use crate::observation::AccessKeyState;
+        let key = |id: &str, status: &str| AccessKeyState {
+            access_key_id: id.into(),
+            status: Some(status.into()),
+            created: None,
+        };
+        let before = PrincipalState {
+            name: "alice".into(),
+            access_keys: vec![key("AKIA1", "Active"), key("AKIA2", "Active")],
+            ..PrincipalState::default()
+        };
+        let contained = credential_plan(before.clone());
+        let alice = Subject::User("alice".into());
+        assert_eq!(
+            undo(&contained, &alice),
+            [(
+                PrincipalKind::User,
+                "alice".to_owned(),
+                "tourniquet-deny-all".to_owned()
+            )]
+        );
+        assert!(undo(&contained, &Subject::User("bob".into())).is_empty());
+        assert!(undo(&contained, &Subject::Role("alice".into())).is_empty());
+        assert_eq!(deactivated(&contained, &alice), ["AKIA1"]);
+
+        let mut now = PrincipalState {
+            access_keys: vec![key("AKIA1", "Inactive"), key("AKIA2", "Active")],
+            inline_policies: vec!["tourniquet-deny-all".into()],
+            ..before
+        };
+        let observed = |state: &PrincipalState| Observation::Principal(Box::new(state.clone()));
+        assert!(principal_drift(&contained, &alice, &observed(&now)).is_empty());
+
+        now.inline_policies.clear();
+        now.access_keys = vec![key("AKIA1", "Active"), key("AKIA3", "Active")];
+        assert_eq!(
+            principal_drift(&contained, &alice, &observed(&now)),
+            [
+                "its deny policy tourniquet-deny-all is gone",
+                "key AKIA1 is Active again",
+                "key AKIA3 was created since the containment",
+            ]
+        );
+        let gone = Observation::Unavailable {
+            code: "NoSuchEntity".into(),
+            message: "gone".into(),
+        };
+        assert!(principal_drift(&contained, &alice, &gone)[0].contains("NoSuchEntity"));
     }
 
     #[test]

@@ -18,9 +18,9 @@ use crate::intake::{self, Ignored, Intake, IntakeError};
 use crate::ledger::{Created, History, Ledger, RunKind, Stored};
 use crate::names::evidence;
 use crate::observation::{InstanceState, Observation};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Plan, Reach, Step};
 use crate::policy::Policy;
-use crate::release::{self, ReleaseRequest};
+use crate::release::{self, ReleaseRequest, Subject};
 use crate::report::Report;
 use crate::settings::Scope;
 use crate::settings::Settings;
@@ -374,38 +374,74 @@ impl Responder {
             .await
     }
 
-    /// Releases an instance from quarantine: restores each interface's groups, the Elastic IPs
-    /// and termination protection from the evidence, tags it released, records it, pages.
-    /// Refuses an instance without a quarantine record. Never deletes evidence or snapshots.
+    /// Releases an instance from quarantine (each interface's groups, the Elastic IPs,
+    /// protection and its own credentials back as the evidence says; tagged released), or a
+    /// user or role from its containment (Tourniquet's deny policies removed; keys back only
+    /// when asked). Refuses what no incident contained, and what changed since unless forced.
+    /// Recorded and paged. Never deletes evidence or snapshots.
     pub async fn release(&self, request: &Value, budget: Budget) -> Result<Report, Error> {
         let request = ReleaseRequest::parse(request)?;
-        let span = tracing::info_span!("release", instance_id = request.instance_id);
-        self.release_instance(&request, budget).instrument(span).await
+        let span = tracing::info_span!("release", subject = request.subject.label());
+        self.release_subject(&request, budget).instrument(span).await
     }
 
-    async fn release_instance(&self, request: &ReleaseRequest, budget: Budget) -> Result<Report, Error> {
+    async fn release_subject(&self, request: &ReleaseRequest, budget: Budget) -> Result<Report, Error> {
         let incident_id = match &request.incident_id {
             Some(id) => id.clone(),
             // Boxed: the look-up's future nests deep (every place's clients) and is rare.
             None => Box::pin(self.incident_of(request)).await?,
         };
         let ledger = self.ledger(&incident_id);
-        let (Stored { plan, incident }, before) = release::quarantined(ledger.load().await?, &incident_id, request)?;
+        let stored = ledger.load().await?;
+        let (Stored { plan, incident }, before) = match request.instance_id() {
+            Some(instance_id) => {
+                let (stored, before) = release::quarantined(stored, &incident_id, request, instance_id)?;
+                (stored, Some(before))
+            }
+            None => (release::contained(stored, &incident_id, request)?, None),
+        };
         let acting = self.acting_for(&plan).await;
-        let (isolated, alias) = tokio::join!(ledger.done(plan::ISOLATE_ACTION), self.alias(&incident, &acting));
-        if !isolated? {
-            return Err(request.refuse(&format!("incident {incident_id} never isolated it")));
+        // A held or dry-run containment changed nothing: there is nothing to undo.
+        let undone: &[&str] = match before {
+            Some(_) => &[plan::ISOLATE_ACTION],
+            None => &["deny-all-user", "revoke-role-sessions", "deactivate-access-key"],
+        };
+        let (done, alias) = tokio::join!(
+            futures_util::future::try_join_all(undone.iter().map(|action| ledger.done(action))),
+            self.alias(&incident, &acting)
+        );
+        if !done?.contains(&true) {
+            return Err(request.refuse(&format!("incident {incident_id} never contained it")));
         }
         let ledger = ledger.for_run(RunKind::Release);
         let history = ledger.history().await?;
         // The release plan is made once and kept, like any plan: a retry resumes it.
-        let (release, owner) = match history.plan.clone() {
-            Some(kept) => (kept, false),
-            None => {
-                ledger
-                    .plan_once(self.release_plan(request, &plan, &before).await?)
-                    .await?
+        let (release, owner) = if let Some(kept) = history.plan.clone() {
+            (kept, false)
+        } else {
+            let (mut release, changes) = if let Some(before) = &before {
+                let changes = self.instance_drift(&plan, before, &acting).await;
+                (plan::plan_release(&plan, before, SystemTime::now()), changes)
+            } else {
+                let changes = self.principal_drift(&plan, request, &acting).await;
+                let release =
+                    plan::plan_release_principal(&plan, &request.subject, request.reactivate_keys, SystemTime::now());
+                (release, changes)
+            };
+            if !changes.is_empty() {
+                if !request.force {
+                    return Err(request.refuse(&format!(
+                        "it changed since the containment: {}; check these, then release with \"force\": true",
+                        changes.join("; ")
+                    )));
+                }
+                release.reason = format!(
+                    "{}; FORCED by the request despite changes since the containment: {}",
+                    release.reason,
+                    changes.join("; ")
+                );
             }
+            ledger.plan_once(release).await?
         };
         let acting = self.acting_for(&release).await;
         let run = Run {
@@ -415,33 +451,43 @@ impl Responder {
         self.execute(run, history).await
     }
 
-    /// The release of `contained`'s instance, planned once what quarantine left is found
-    /// still so; a change since is refused, or recorded in the plan when the request forces it.
-    async fn release_plan(
-        &self,
-        request: &ReleaseRequest,
-        contained: &Plan,
-        before: &InstanceState,
-    ) -> Result<Plan, Error> {
-        // The instance is described where it was quarantined.
-        let acting = self.acting_for(contained).await;
-        let now = ec2::observe_instance(&acting.clients.ec2, &request.instance_id).await;
-        let changes = release::drift(before, &now);
-        if !changes.is_empty() && !request.force {
-            return Err(request.refuse(&format!(
-                "it changed since the quarantine: {}; check these, then release with \"force\": true",
-                changes.join("; ")
-            )));
+    /// What changed on a quarantined instance since its quarantine, described where it was
+    /// quarantined: its interfaces, addresses and tag, and the deny on its own credentials.
+    async fn instance_drift(&self, contained: &Plan, before: &InstanceState, acting: &Acting) -> Vec<String> {
+        let now = ec2::observe_instance(&acting.clients.ec2, &before.instance_id).await;
+        let mut changes = release::drift(before, &now);
+        for planned in &contained.steps {
+            if let Step::DenyInstanceCredentials {
+                instance_profile,
+                instance_arn,
+                ..
+            } = &planned.step
+            {
+                let policy = iam::policy_name(&Reach::Instance {
+                    instance_arn: instance_arn.clone(),
+                });
+                match crate::actions::release::roles_without(&acting.clients.iam, instance_profile, &policy).await {
+                    Ok(roles) => changes.extend(
+                        roles
+                            .into_iter()
+                            .map(|role| format!("role {role} no longer carries the deny policy {policy}")),
+                    ),
+                    Err(err) => changes.push(format!("the deny on its credentials could not be checked ({err})")),
+                }
+            }
         }
-        let mut release = plan::plan_release(contained, before, SystemTime::now());
-        if !changes.is_empty() {
-            release.reason = format!(
-                "{}; FORCED by the request despite changes since the quarantine: {}",
-                release.reason,
-                changes.join("; ")
-            );
-        }
-        Ok(release)
+        changes
+    }
+
+    /// What changed on a contained user or role since its containment.
+    async fn principal_drift(&self, contained: &Plan, request: &ReleaseRequest, acting: &Acting) -> Vec<String> {
+        let iam = &acting.clients.iam;
+        let now = match &request.subject {
+            Subject::User(name) => iam::observe_user(iam, name, None).await,
+            Subject::Role(name) => iam::observe_role(iam, name).await,
+            Subject::Instance(_) => Observation::NotNeeded,
+        };
+        release::principal_drift(contained, &request.subject, &now)
     }
 
     /// The incident that quarantined the requested instance, from its `tourniquet:incident-id`
@@ -449,6 +495,10 @@ impl Responder {
     /// with `*`, the home account only) in the request's region or the home region.
     /// Refused when no account or several hold such an instance.
     async fn incident_of(&self, request: &ReleaseRequest) -> Result<String, Error> {
+        // Intake asks a user's or role's release for its incident: only instances carry a tag.
+        let Some(instance_id) = request.instance_id() else {
+            return Err(request.refuse("name the incident whose containment to undo"));
+        };
         let policy = self.policy().await?;
         let region = request.region.as_deref();
         let accounts: Vec<Option<&str>> = match (&request.account, &policy.accounts) {
@@ -467,7 +517,7 @@ impl Responder {
         }
         let lookups = places.iter().map(|place| async move {
             let acting = self.places.at(place).await;
-            let found = crate::actions::release::incident_of(&acting.clients.ec2, &request.instance_id).await;
+            let found = crate::actions::release::incident_of(&acting.clients.ec2, instance_id).await;
             (place, found)
         });
         let mut candidates = Vec::new();

@@ -81,7 +81,94 @@ async fn main() -> Result<()> {
     }
     print!("{}", changes(&world, &before).await?);
     release(&world, &env).await?;
+    release_user(&world, &env).await?;
+    fleet().await?;
     organization(&world, &env).await
+}
+
+/// quarantine-release on the deployer, whose leaked key the credential finding contained.
+async fn release_user(world: &World, env: &[(String, String)]) -> Result<()> {
+    // Redelivered, the finding changes nothing and names its incident.
+    let finding = events::for_world("guardduty/iam-user-malicious-ip-caller.json", world)?;
+    let responder = LambdaRuntime::start("guardduty-responder", env)?;
+    let Ok(report) = tokio::task::block_in_place(|| responder.invoke(&finding))? else {
+        println!("\nthe credential finding was refused; no user to release");
+        return Ok(());
+    };
+    let incident = report["incident_id"].as_str().unwrap_or_default();
+    let text = events::read("manual/release-user.json")?.replace(events::INCIDENT_PLACEHOLDER, incident);
+    let request = events::for_world_text(&text, world)?;
+    let runtime = LambdaRuntime::start("quarantine-release", env)?;
+    println!("\nquarantine-release {request}:");
+    match tokio::task::block_in_place(|| runtime.invoke(&request))? {
+        Ok(report) => println!("  {}", report["reason"].as_str().unwrap_or("")),
+        Err(error) => println!("  refused: {}", error.lines().next().unwrap_or("")),
+    }
+    let after = look(world).await?;
+    println!(
+        "  {}: deny-all {}; keys {}",
+        world.deployer,
+        yes(after.user_denied),
+        world
+            .deployer_keys
+            .iter()
+            .zip(&after.keys)
+            .map(|(key, status)| format!("{key} {status}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(page) = world.pages().await?.first() {
+        println!("  page: {}", page.subject);
+    }
+    Ok(())
+}
+
+/// Two instances share one role and one is compromised: only its own credentials are denied,
+/// the other instance keeps its network and its AWS access.
+async fn fleet() -> Result<()> {
+    let world = World::seed(Account::new().await?).await?;
+    let worker = world.host(&world.launch_worker().await?).await?;
+    world
+        .give_web_role(&[&world.web.instance_id, &worker.instance_id])
+        .await?;
+    println!(
+        "\nFleet: web-1 {} and web-2 {} share instance role {} (account {})",
+        world.web.instance_id, worker.instance_id, world.web_role, world.account.id
+    );
+    let mut both = world.web.interfaces.clone();
+    both.extend(worker.interfaces.iter().cloned());
+    let before = world.interface_groups(&both).await?;
+    let mut env = world.account.env().await?;
+    env.extend(world.env_settings());
+    let runtime = LambdaRuntime::start("guardduty-responder", &env)?;
+    let event = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;
+    if let Ok(report) = tokio::task::block_in_place(|| runtime.invoke(&event))? {
+        println!(
+            "guardduty-responder on web-1's finding -> {}",
+            report["playbook"].as_str().unwrap_or("")
+        );
+    }
+    let after = world.interface_groups(&both).await?;
+    for (eni, groups) in &before {
+        let host = if world.web.interfaces.contains(eni) {
+            "web-1"
+        } else {
+            "web-2"
+        };
+        let now = after.get(eni).cloned().unwrap_or_default();
+        let changed = if &now == groups { "unchanged" } else { "isolated" };
+        println!("  {host} {eni}: {changed}");
+    }
+    for name in world.role_policy_names(&world.web_role).await? {
+        let document = world.role_policy(&world.web_role, &name).await?.unwrap_or_default();
+        println!(
+            "  role {} policy {name}: {} {}",
+            world.web_role,
+            document["Statement"][0]["Effect"].as_str().unwrap_or("?"),
+            document["Statement"][0]["Condition"]
+        );
+    }
+    Ok(())
 }
 
 /// The same home account as the organization's security account: a member account's finding

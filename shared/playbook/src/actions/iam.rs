@@ -1,4 +1,4 @@
-//! IAM: describe a user or role, deactivate a key, deny a user, revoke a role's sessions.
+//! IAM: describe a user or role, set a key's status, put and remove deny policies.
 
 use std::collections::BTreeMap;
 
@@ -123,19 +123,25 @@ fn key_state(key: &AccessKeyMetadata) -> Option<AccessKeyState> {
     })
 }
 
-/// Sets exactly this key to Inactive; the user's other keys are not touched.
-pub async fn deactivate_key(iam: &Client, user_name: &str, access_key_id: &str) -> Result<Done, AwsError> {
+/// Sets exactly this key to `status` (Inactive to contain, Active when a release asks); the
+/// user's other keys are not touched.
+pub async fn set_key_status(
+    iam: &Client,
+    user_name: &str,
+    access_key_id: &str,
+    status: StatusType,
+) -> Result<Done, AwsError> {
     let output = iam
         .update_access_key()
         .user_name(user_name)
         .access_key_id(access_key_id)
-        .status(StatusType::Inactive)
+        .status(status.clone())
         .send()
         .await
         .map_err(sdk("UpdateAccessKey"))?;
     Ok(Done::new(
         [request_id(&output)],
-        serde_json::json!({"user": user_name, "access_key_id": access_key_id, "status": "Inactive"}),
+        serde_json::json!({"user": user_name, "access_key_id": access_key_id, "status": status.as_str()}),
     ))
 }
 
@@ -217,26 +223,14 @@ pub async fn deny_instance_role(
     instance_profile_arn: &str,
     instance_arn: &str,
 ) -> Result<Done, AwsError> {
-    let name = instance_profile_arn.rsplit('/').next().unwrap_or(instance_profile_arn);
-    let profile = iam
-        .get_instance_profile()
-        .instance_profile_name(name)
-        .send()
-        .await
-        .map_err(sdk("GetInstanceProfile"))?;
+    let (roles, profile_request) = profile_roles(iam, instance_profile_arn).await?;
     let reach = Reach::Instance {
         instance_arn: instance_arn.to_owned(),
     };
-    let mut request_ids = vec![request_id(&profile)];
-    let mut roles = Vec::new();
-    for role in profile
-        .instance_profile()
-        .map(aws_sdk_iam::types::InstanceProfile::roles)
-        .unwrap_or_default()
-    {
-        let done = deny_role(iam, role.role_name(), &reach).await?;
+    let mut request_ids = vec![profile_request];
+    for role in &roles {
+        let done = deny_role(iam, role, &reach).await?;
         request_ids.extend(done.request_ids.into_iter().map(Some));
-        roles.push(role.role_name().to_owned());
     }
     Ok(Done::new(
         request_ids,
@@ -259,6 +253,28 @@ pub async fn deny_role(iam: &Client, role_name: &str, reach: &Reach) -> Result<D
         [request_id(&output)],
         serde_json::json!({"role": role_name, "policy": name, "reach": reach}),
     ))
+}
+
+/// The roles of an instance profile (by ARN or name).
+pub(crate) async fn profile_roles(
+    iam: &Client,
+    instance_profile: &str,
+) -> Result<(Vec<String>, Option<String>), AwsError> {
+    let name = instance_profile.rsplit('/').next().unwrap_or(instance_profile);
+    let profile = iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(sdk("GetInstanceProfile"))?;
+    let roles = profile
+        .instance_profile()
+        .map(aws_sdk_iam::types::InstanceProfile::roles)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.role_name().to_owned())
+        .collect();
+    Ok((roles, request_id(&profile)))
 }
 
 #[cfg(test)]

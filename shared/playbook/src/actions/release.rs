@@ -1,11 +1,12 @@
-//! Release from quarantine: groups, Elastic IPs, protection and tags back as the evidence says.
+//! Release: an instance's groups, Elastic IPs, protection and tags back as the evidence says,
+//! and Tourniquet's deny policies off a user, a role or an instance's own credentials.
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{AttributeBooleanValue, AttributeValue, Tag};
 
-use super::{AwsError, Done, request_id, sdk};
+use super::{AwsError, Done, iam, request_id, sdk, tolerate};
 use crate::names;
-use crate::observation::AddressState;
+use crate::observation::{AddressState, PrincipalKind};
 use crate::plan::InterfaceGroups;
 
 /// Puts each interface's original groups back (one call per interface, in parallel).
@@ -152,4 +153,81 @@ pub async fn incident_of(ec2: &Client, instance_id: &str) -> Result<Option<Strin
         .flat_map(aws_sdk_ec2::types::Instance::tags)
         .find(|t| t.key() == Some(names::INCIDENT_TAG))
         .and_then(|t| t.value().map(ToOwned::to_owned)))
+}
+/// The roles of `instance_profile` that no longer carry the inline policy `policy`: what a
+/// release's drift check reports.
+pub async fn roles_without(
+    iam: &aws_sdk_iam::Client,
+    instance_profile: &str,
+    policy: &str,
+) -> Result<Vec<String>, AwsError> {
+    let (roles, _) = iam::profile_roles(iam, instance_profile).await?;
+    let mut missing = Vec::new();
+    for role in roles {
+        let carried = iam
+            .list_role_policies()
+            .role_name(&role)
+            .send()
+            .await
+            .map_err(sdk("ListRolePolicies"))?;
+        if !carried.policy_names().iter().any(|p| p == policy) {
+            missing.push(role);
+        }
+    }
+    Ok(missing)
+}
+
+/// Deletes Tourniquet's inline policy `policy` from a user or role; one already gone counts
+/// as done.
+pub async fn remove_deny(
+    iam: &aws_sdk_iam::Client,
+    kind: PrincipalKind,
+    name: &str,
+    policy: &str,
+) -> Result<Done, AwsError> {
+    let request = match kind {
+        PrincipalKind::User => tolerate(
+            iam.delete_user_policy()
+                .user_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map_err(sdk("DeleteUserPolicy"))
+                .map(|o| request_id(&o)),
+            "NoSuchEntity",
+        )?,
+        PrincipalKind::Role => tolerate(
+            iam.delete_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map_err(sdk("DeleteRolePolicy"))
+                .map(|o| request_id(&o)),
+            "NoSuchEntity",
+        )?,
+    };
+    let removed = request.is_some();
+    Ok(Done::new(
+        [request.flatten()],
+        serde_json::json!({"principal": name, "policy": policy, "removed": removed}),
+    ))
+}
+
+/// Deletes the per-instance deny `policy` from every role of the instance's profile.
+pub async fn remove_instance_deny(
+    iam: &aws_sdk_iam::Client,
+    instance_profile: &str,
+    policy: &str,
+) -> Result<Done, AwsError> {
+    let (roles, profile_request) = iam::profile_roles(iam, instance_profile).await?;
+    let mut request_ids = vec![profile_request];
+    for role in &roles {
+        let done = remove_deny(iam, PrincipalKind::Role, role, policy).await?;
+        request_ids.extend(done.request_ids.into_iter().map(Some));
+    }
+    Ok(Done::new(
+        request_ids,
+        serde_json::json!({"instance_profile": instance_profile, "roles": roles, "policy": policy}),
+    ))
 }
