@@ -369,6 +369,9 @@ fn document(
             Playbook::BlockPublicBucket => "public access blocked",
             Playbook::EncryptBucket => "encryption on",
             Playbook::DeactivateStaleKeys => "stale keys deactivated",
+            Playbook::Release if plan.steps.iter().any(|s| matches!(s.step, Step::RemoveDeny { .. })) => {
+                "released: deny policies removed"
+            }
             Playbook::Release => "released from quarantine",
             Playbook::PageOnly => "no action",
         }
