@@ -2,15 +2,19 @@
 
 mod alarms;
 mod approval_release;
+mod buckets;
+mod containers;
 mod credential_compromise;
 mod delivery;
 mod ec2_compromise;
 mod fidelity;
 mod isolation;
+mod lambda;
 mod lambda_runtime;
 mod org;
 mod pages;
 mod posture;
+mod rds;
 mod round_trips;
 
 use anyhow::Result;

@@ -6,6 +6,7 @@ pub mod account;
 pub mod calls;
 pub mod emulator;
 pub mod events;
+pub mod functions;
 pub mod org;
 pub mod runtime;
 pub mod schema;

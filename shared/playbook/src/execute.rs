@@ -6,7 +6,9 @@ use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::actions::{AwsError, Done, autoscaling, dry_run_verdict, ec2, iam, notify, posture, release};
+use crate::actions::{
+    AwsError, Done, autoscaling, dry_run_verdict, ec2, iam, lambda, notify, posture, rds, release,
+};
 use crate::clients::Clients;
 use crate::error::chain;
 use crate::incident::Incident;
@@ -340,6 +342,15 @@ impl Run<'_> {
                 .collect::<Vec<_>>()
                 .join(", "),
             Step::Page | Step::PageUpdate => self.topic_arn.to_owned(),
+            Step::PublishFunctionVersion { function_name, .. }
+            | Step::ThrottleFunction { function_name }
+            | Step::RestoreFunctionConcurrency { function_name, .. } => function_name.clone(),
+            Step::RemoveRoleDeny { role_name, .. } => role_name.clone(),
+            Step::SnapshotDatabase {
+                db_instance_id,
+                cluster_id,
+                ..
+            } => cluster_id.clone().unwrap_or_else(|| db_instance_id.clone()),
         }
     }
 
@@ -449,6 +460,32 @@ impl Run<'_> {
                 instance_id,
                 released_at,
             } => release::mark_released(ec2, instance_id, released_at, dry).await,
+            Step::PublishFunctionVersion {
+                function_name,
+                code_sha256,
+            } => {
+                lambda::publish_version(
+                    &self.clients.lambda,
+                    function_name,
+                    code_sha256.as_deref(),
+                    &self.incident.id,
+                )
+                .await
+            }
+            Step::ThrottleFunction { function_name } => lambda::throttle(&self.clients.lambda, function_name).await,
+            Step::RestoreFunctionConcurrency {
+                function_name,
+                reserved,
+            } => lambda::restore_concurrency(&self.clients.lambda, function_name, *reserved).await,
+            Step::RemoveRoleDeny { role_name, policy_name } => {
+                lambda::remove_role_deny(&self.clients.iam, role_name, policy_name).await
+            }
+            Step::SnapshotDatabase {
+                db_instance_id,
+                cluster_id,
+                snapshot_id,
+                tags,
+            } => rds::snapshot_database(&self.clients.rds, db_instance_id, cluster_id.as_deref(), snapshot_id, tags).await,
             Step::VerifyIsolation { interfaces, .. } => {
                 if self.plan.dry_run {
                     return StepResult::DryRun(None);

@@ -46,6 +46,7 @@ pub mod clients;
 pub mod config_rules;
 pub mod error;
 pub mod execute;
+pub mod function_release;
 pub mod incident;
 pub mod intake;
 pub mod ledger;

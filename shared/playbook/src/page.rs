@@ -371,6 +371,8 @@ fn document(
             Playbook::DeactivateStaleKeys => "stale keys deactivated",
             Playbook::Release => "released from quarantine",
             Playbook::PageOnly => "no action",
+            Playbook::LambdaCompromise => "function throttled",
+            Playbook::RdsCompromise => "database snapshot taken",
         }
         .to_owned(),
     };

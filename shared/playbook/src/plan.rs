@@ -17,6 +17,11 @@ use crate::observation::{
 use crate::policy::{Playbook, Policy};
 use crate::target::{Look, Place, Target};
 
+mod lambda;
+mod rds;
+
+pub use lambda::plan_function_release;
+
 /// The response to one incident: ordered steps that leave the executor no choices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -135,6 +140,29 @@ pub enum Step {
     /// When a retry completes steps that the page (sent by an earlier run) reported as
     /// failed: one update saying so. Not needed otherwise.
     PageUpdate,
+    /// Publish a version of exactly the observed code (`CodeSha256`): the code that ran,
+    /// kept immutable.
+    PublishFunctionVersion {
+        function_name: String,
+        code_sha256: Option<String>,
+    },
+    /// Reserved concurrency 0: no new invocation of the function runs.
+    ThrottleFunction { function_name: String },
+    /// Reserved concurrency as recorded before the throttle; `None`: the setting removed.
+    RestoreFunctionConcurrency {
+        function_name: String,
+        reserved: Option<i32>,
+    },
+    /// Remove the inline deny Tourniquet put on a role.
+    RemoveRoleDeny { role_name: String, policy_name: String },
+    /// A manual snapshot of the DB instance (of its cluster, on Aurora), tagged with the
+    /// incident; the database itself is left as it is.
+    SnapshotDatabase {
+        db_instance_id: String,
+        cluster_id: Option<String>,
+        snapshot_id: String,
+        tags: BTreeMap<String, String>,
+    },
 }
 
 /// Which credentials a deny policy reaches: exactly the attacker's where the finding says
@@ -215,6 +243,11 @@ impl Step {
             Step::MarkReleased { .. } => "mark-released",
             Step::Page => "page",
             Step::PageUpdate => "page-update",
+            Step::PublishFunctionVersion { .. } => "publish-function-version",
+            Step::ThrottleFunction { .. } => "throttle-function",
+            Step::RestoreFunctionConcurrency { .. } => "restore-function-concurrency",
+            Step::RemoveRoleDeny { .. } => "remove-role-deny",
+            Step::SnapshotDatabase { .. } => "snapshot-database",
         }
     }
 
@@ -254,7 +287,12 @@ impl Step {
             | Step::BlockPublicAccess { .. }
             | Step::SetDefaultEncryption { .. }
             | Step::Page
-            | Step::PageUpdate => false,
+            | Step::PageUpdate
+            | Step::PublishFunctionVersion { .. }
+            | Step::ThrottleFunction { .. }
+            | Step::RestoreFunctionConcurrency { .. }
+            | Step::RemoveRoleDeny { .. }
+            | Step::SnapshotDatabase { .. } => false,
         }
     }
 
@@ -278,7 +316,9 @@ impl Step {
             | Step::RestoreAddresses { .. }
             | Step::RestoreVolumes { .. }
             | Step::RestoreProtection { .. }
-            | Step::MarkReleased { .. } => true,
+            | Step::MarkReleased { .. }
+            | Step::RestoreFunctionConcurrency { .. }
+            | Step::RemoveRoleDeny { .. } => true,
             // Independent of one another: each changes its own resource or writes its own
             // record, and reads nothing another step did.
             Step::RecordEvidence
@@ -293,7 +333,10 @@ impl Step {
             | Step::RevokeRoleSessions { .. }
             | Step::RevokeGroupRules { .. }
             | Step::BlockPublicAccess { .. }
-            | Step::SetDefaultEncryption { .. } => false,
+            | Step::SetDefaultEncryption { .. }
+            | Step::PublishFunctionVersion { .. }
+            | Step::ThrottleFunction { .. }
+            | Step::SnapshotDatabase { .. } => false,
         }
     }
 }
@@ -392,6 +435,8 @@ impl Planner<'_> {
                 planner.bucket(playbook, bucket)
             }
             (Playbook::DeactivateStaleKeys, Observation::Principal(user)) => planner.stale_keys(user, self.now),
+            (Playbook::LambdaCompromise, Observation::Function(function)) => planner.function(function),
+            (Playbook::RdsCompromise, Observation::Database(database)) => planner.database(database),
             _ => planner.page_only(format!("{label} was not described; paging only")),
         }
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
-use crate::actions::{AwsError, account, ec2, iam, posture};
+use crate::actions::{AwsError, account, buckets, ec2, iam, lambda, posture, rds};
 use crate::clients::{Acting, Build, Clients, Places};
 use crate::error::Error;
 use crate::execute::{Budget, Run};
@@ -25,6 +25,8 @@ use crate::report::Report;
 use crate::settings::Scope;
 use crate::settings::Settings;
 use crate::target::{Look, Target, target};
+
+mod functions;
 
 /// What an invocation answers: the report of an incident, or why the event needed nothing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -378,6 +380,10 @@ impl Responder {
     /// and termination protection from the evidence, tags it released, records it, pages.
     /// Refuses an instance without a quarantine record. Never deletes evidence or snapshots.
     pub async fn release(&self, request: &Value, budget: Budget) -> Result<Report, Error> {
+        // A function's release is its own request shape (`function_name`): responder/functions.rs.
+        if request.get("function_name").is_some() {
+            return self.release_function(request, budget).await;
+        }
         let request = ReleaseRequest::parse(request)?;
         let span = tracing::info_span!("release", instance_id = request.instance_id);
         self.release_instance(&request, budget).instrument(span).await
@@ -581,6 +587,11 @@ impl Responder {
                 group.with_rule(rule)
             }
             Look::Bucket { name } => posture::observe_bucket(&clients.s3, name).await,
+            Look::ExposedBucket { name } => buckets::observe_exposed_bucket(&clients.s3, name).await,
+            Look::Function { function_name } => {
+                lambda::observe_function(&clients.lambda, &clients.iam, function_name).await
+            }
+            Look::Database { db_instance_id } => rds::observe_database(&clients.rds, db_instance_id).await,
             Look::UserById { user_id, rule } => {
                 let (user, rule) = tokio::join!(
                     posture::observe_user_by_id(&clients.iam, user_id),
