@@ -50,10 +50,7 @@ async fn a_bucket_whose_block_was_disabled_is_blocked_and_its_policy_kept() -> R
     let report = world.respond(events::for_world(BLOCK_DISABLED, &world)?).await?;
     assert_eq!(report.playbook, Playbook::BlockPublicBucket, "{}", report.reason);
     assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
-    assert_eq!(
-        world.public_access_block(&world.assets_bucket).await?,
-        Some([true; 4])
-    );
+    assert_eq!(world.public_access_block(&world.assets_bucket).await?, Some([true; 4]));
     // The policy itself stays (the block makes it ineffective), and the evidence keeps it,
     // the ACL and the previous block (none).
     assert_eq!(bucket_policy(&world).await?.as_deref(), Some(policy.as_str()));
@@ -65,14 +62,18 @@ async fn a_bucket_whose_block_was_disabled_is_blocked_and_its_policy_kept() -> R
     assert_eq!(kept["Statement"][0]["Sid"], "PublicRead");
     assert_eq!(pre["public_access_block"], serde_json::Value::Null);
     assert!(
-        pre["acl"]
-            .as_array()
-            .is_some_and(|grants| grants.iter().any(|g| g.as_str().is_some_and(|g| g.ends_with("FULL_CONTROL")))),
+        pre["acl"].as_array().is_some_and(|grants| grants
+            .iter()
+            .any(|g| g.as_str().is_some_and(|g| g.ends_with("FULL_CONTROL")))),
         "{pre}"
     );
     let pages = world.pages().await?;
     assert_eq!(pages.len(), 1);
-    assert!(pages[0].subject.ends_with("public access blocked"), "{}", pages[0].subject);
+    assert!(
+        pages[0].subject.ends_with("public access blocked"),
+        "{}",
+        pages[0].subject
+    );
     Ok(())
 }
 
@@ -82,20 +83,14 @@ async fn a_public_bucket_is_blocked() -> Result<()> {
     open_bucket(&world).await?;
     let report = world.respond(events::for_world(PUBLIC_GRANTED, &world)?).await?;
     assert_eq!(report.playbook, Playbook::BlockPublicBucket, "{}", report.reason);
-    assert_eq!(
-        world.public_access_block(&world.assets_bucket).await?,
-        Some([true; 4])
-    );
+    assert_eq!(world.public_access_block(&world.assets_bucket).await?, Some([true; 4]));
 
     // Any S3 finding GuardDuty reports with the bucket effectively PUBLIC: the same.
     let world = super::world().await?;
     let text = events::read(EXFILTRATION)?.replace("\"NOT_PUBLIC\"", "\"PUBLIC\"");
     let report = world.respond(events::for_world_text(&text, &world)?).await?;
     assert_eq!(report.playbook, Playbook::BlockPublicBucket, "{}", report.reason);
-    assert_eq!(
-        world.public_access_block(&world.assets_bucket).await?,
-        Some([true; 4])
-    );
+    assert_eq!(world.public_access_block(&world.assets_bucket).await?, Some([true; 4]));
     Ok(())
 }
 

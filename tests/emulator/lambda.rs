@@ -138,7 +138,11 @@ async fn a_protected_function_pages_only_and_dry_run_changes_nothing() -> Result
     assert_eq!(report.playbook, Playbook::LambdaCompromise);
     // Lambda has no DryRun: the report says each change was not probed.
     for step in report.steps.iter().filter(|s| s.outcome == Outcome::DryRun) {
-        assert_eq!(step.detail["probe"], "not probed: the service has no DryRun", "{}", step.action);
+        assert_eq!(
+            step.detail["probe"], "not probed: the service has no DryRun",
+            "{}",
+            step.action
+        );
     }
     assert_eq!(functions::reserved_concurrency(&world, FUNCTION).await?, Some(5));
     assert!(functions::versions(&world, FUNCTION).await?.is_empty());

@@ -33,7 +33,11 @@ async fn database(world: &World) -> Result<String> {
 
 async fn create_instance(world: &World, cluster: Option<&str>) -> Result<()> {
     let rds = &world.account.clients.rds;
-    let engine = if cluster.is_some() { "aurora-postgresql" } else { "postgres" };
+    let engine = if cluster.is_some() {
+        "aurora-postgresql"
+    } else {
+        "postgres"
+    };
     if let Some(cluster) = cluster {
         rds.create_db_cluster()
             .db_cluster_identifier(cluster)
@@ -167,11 +171,7 @@ async fn a_plain_instance_gets_a_db_snapshot_and_a_protected_one_pages_only() ->
                 .context("the snapshot step")?;
             assert_eq!(step.detail["probe"], "not probed: the service has no DryRun");
         }
-        let manual = rds
-            .describe_db_snapshots()
-            .snapshot_type("manual")
-            .send()
-            .await?;
+        let manual = rds.describe_db_snapshots().snapshot_type("manual").send().await?;
         assert!(manual.db_snapshots().is_empty(), "{manual:?}");
     }
     Ok(())

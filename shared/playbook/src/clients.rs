@@ -87,7 +87,9 @@ impl Clients {
                 aws_sdk_sts::config::Builder::from(config).interceptor(CallLog).build(),
             ),
             lambda: aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(config).interceptor(CallLog).build(),
+                aws_sdk_lambda::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .build(),
             ),
             rds: aws_sdk_rds::Client::from_conf(
                 aws_sdk_rds::config::Builder::from(config).interceptor(CallLog).build(),

@@ -6,9 +6,7 @@ use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::actions::{
-    AwsError, Done, autoscaling, dry_run_verdict, ec2, iam, lambda, notify, posture, rds, release,
-};
+use crate::actions::{AwsError, Done, autoscaling, dry_run_verdict, ec2, iam, lambda, notify, posture, rds, release};
 use crate::clients::Clients;
 use crate::error::chain;
 use crate::incident::Incident;
@@ -328,7 +326,7 @@ impl Run<'_> {
                 access_key_id,
             } => format!("{access_key_id} of {user_name}"),
             Step::DenyAllUser { user_name, .. } => user_name.clone(),
-            Step::RevokeRoleSessions { role_name, .. } => role_name.clone(),
+            Step::RevokeRoleSessions { role_name, .. } | Step::RemoveRoleDeny { role_name, .. } => role_name.clone(),
             Step::RevokeGroupRules { group_id, .. } => group_id.clone(),
             Step::BlockPublicAccess { bucket } | Step::SetDefaultEncryption { bucket, .. } => bucket.clone(),
             Step::RestoreInterfaces { interfaces, .. } => interfaces
@@ -345,7 +343,6 @@ impl Run<'_> {
             Step::PublishFunctionVersion { function_name, .. }
             | Step::ThrottleFunction { function_name }
             | Step::RestoreFunctionConcurrency { function_name, .. } => function_name.clone(),
-            Step::RemoveRoleDeny { role_name, .. } => role_name.clone(),
             Step::SnapshotDatabase {
                 db_instance_id,
                 cluster_id,
@@ -485,7 +482,16 @@ impl Run<'_> {
                 cluster_id,
                 snapshot_id,
                 tags,
-            } => rds::snapshot_database(&self.clients.rds, db_instance_id, cluster_id.as_deref(), snapshot_id, tags).await,
+            } => {
+                rds::snapshot_database(
+                    &self.clients.rds,
+                    db_instance_id,
+                    cluster_id.as_deref(),
+                    snapshot_id,
+                    tags,
+                )
+                .await
+            }
             Step::VerifyIsolation { interfaces, .. } => {
                 if self.plan.dry_run {
                     return StepResult::DryRun(None);

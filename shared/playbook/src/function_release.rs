@@ -68,8 +68,8 @@ impl FunctionReleaseRequest {
 /// throttled exactly this function.
 pub fn throttled(stored: Option<Stored>, request: &FunctionReleaseRequest) -> Result<(Stored, FunctionState), Error> {
     let incident_id = &request.incident_id;
-    let stored =
-        stored.ok_or_else(|| request.refuse(&format!("incident {incident_id} has no record in the evidence bucket")))?;
+    let stored = stored
+        .ok_or_else(|| request.refuse(&format!("incident {incident_id} has no record in the evidence bucket")))?;
     let Observation::Function(before) = &stored.plan.observation else {
         return Err(request.refuse(&format!("incident {incident_id} recorded no function")));
     };

@@ -382,7 +382,8 @@ impl Responder {
     pub async fn release(&self, request: &Value, budget: Budget) -> Result<Report, Error> {
         // A function's release is its own request shape (`function_name`): responder/functions.rs.
         if request.get("function_name").is_some() {
-            return self.release_function(request, budget).await;
+            // Boxed: the function release's future would deepen every release's.
+            return Box::pin(self.release_function(request, budget)).await;
         }
         let request = ReleaseRequest::parse(request)?;
         let span = tracing::info_span!("release", instance_id = request.instance_id);

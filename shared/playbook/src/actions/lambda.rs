@@ -79,19 +79,22 @@ fn describe(configuration: &aws_sdk_lambda::types::FunctionConfiguration) -> BTr
     put("last_modified", configuration.last_modified().map(ToOwned::to_owned));
     put("code_size", Some(configuration.code_size().to_string()));
     put("timeout", configuration.timeout().as_ref().map(ToString::to_string));
-    put("memory_size", configuration.memory_size().as_ref().map(ToString::to_string));
-    put("package_type", configuration.package_type().map(|p| p.as_str().to_owned()));
+    put(
+        "memory_size",
+        configuration.memory_size().as_ref().map(ToString::to_string),
+    );
+    put(
+        "package_type",
+        configuration.package_type().map(|p| p.as_str().to_owned()),
+    );
     put("description", configuration.description().map(ToOwned::to_owned));
     put(
         "environment_names",
-        configuration
-            .environment()
-            .and_then(|e| e.variables())
-            .map(|v| {
-                let mut names: Vec<&str> = v.keys().map(String::as_str).collect();
-                names.sort_unstable();
-                names.join(",")
-            }),
+        configuration.environment().and_then(|e| e.variables()).map(|v| {
+            let mut names: Vec<&str> = v.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            names.join(",")
+        }),
     );
     put(
         "layers",
@@ -220,8 +223,7 @@ mod tests {
     #[test]
     fn the_deny_reaches_the_functions_sessions_only() {
         let reach = function_reach("AROAEXAMPLEROLEID", "image-resizer");
-        let document: serde_json::Value =
-            serde_json::from_str(&crate::actions::iam::deny_document(&reach)).unwrap();
+        let document: serde_json::Value = serde_json::from_str(&crate::actions::iam::deny_document(&reach)).unwrap();
         assert_eq!(
             document,
             serde_json::json!({"Version": "2012-10-17", "Statement": [{

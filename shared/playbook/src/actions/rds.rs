@@ -52,31 +52,31 @@ pub async fn snapshot_database(
         .iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
-    let (kind, request_id) = match cluster_id {
-        Some(cluster) => {
-            let result = rds
-                .create_db_cluster_snapshot()
-                .db_cluster_identifier(cluster)
-                .db_cluster_snapshot_identifier(snapshot_id)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map(|o| request_id(&o))
-                .map_err(sdk("CreateDBClusterSnapshot"));
-            ("cluster", tolerate(result, "DBClusterSnapshotAlreadyExistsFault")?.flatten())
-        }
-        None => {
-            let result = rds
-                .create_db_snapshot()
-                .db_instance_identifier(db_instance_id)
-                .db_snapshot_identifier(snapshot_id)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map(|o| request_id(&o))
-                .map_err(sdk("CreateDBSnapshot"));
-            ("instance", tolerate(result, "DBSnapshotAlreadyExists")?.flatten())
-        }
+    let (kind, request_id) = if let Some(cluster) = cluster_id {
+        let result = rds
+            .create_db_cluster_snapshot()
+            .db_cluster_identifier(cluster)
+            .db_cluster_snapshot_identifier(snapshot_id)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map(|o| request_id(&o))
+            .map_err(sdk("CreateDBClusterSnapshot"));
+        (
+            "cluster",
+            tolerate(result, "DBClusterSnapshotAlreadyExistsFault")?.flatten(),
+        )
+    } else {
+        let result = rds
+            .create_db_snapshot()
+            .db_instance_identifier(db_instance_id)
+            .db_snapshot_identifier(snapshot_id)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map(|o| request_id(&o))
+            .map_err(sdk("CreateDBSnapshot"));
+        ("instance", tolerate(result, "DBSnapshotAlreadyExists")?.flatten())
     };
     Ok(Done::new(
         [request_id],

@@ -47,7 +47,10 @@ fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Val
     let (resource, details) =
         match workloads::resource(finding, resource_value, &resource_base, &resource_type, &finding_type)? {
             Some(read) => read,
-            None => (resource(resource_value, &resource_base)?, std::collections::BTreeMap::new()),
+            None => (
+                resource(resource_value, &resource_base)?,
+                std::collections::BTreeMap::new(),
+            ),
         };
     let severity = number(finding, base, "severity")?.ok_or_else(|| IntakeError::Missing {
         path: super::fields::join(base, "severity"),

@@ -227,7 +227,11 @@ mod tests {
         }
         let low = planned(function(), 5.0);
         assert_eq!(low.playbook, Playbook::PageOnly);
-        assert!(low.reason.contains("below the lambda-compromise floor"), "{}", low.reason);
+        assert!(
+            low.reason.contains("below the lambda-compromise floor"),
+            "{}",
+            low.reason
+        );
     }
 
     #[test]

@@ -14,7 +14,10 @@ pub fn snapshot_id(incident_id: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    format!("tourniquet-{}", safe.trim_matches('-')).chars().take(255).collect()
+    format!("tourniquet-{}", safe.trim_matches('-'))
+        .chars()
+        .take(255)
+        .collect()
 }
 
 impl Planner<'_> {

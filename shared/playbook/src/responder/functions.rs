@@ -35,28 +35,27 @@ impl Responder {
         }
         let ledger = ledger.for_run(RunKind::Release);
         let history = ledger.history().await?;
-        let (release, owner) = match history.plan.clone() {
-            Some(kept) => (kept, false),
-            None => {
-                let now =
-                    lambda::observe_function(&acting.clients.lambda, &acting.clients.iam, &request.function_name).await;
-                let changes = function_release::drift(&before, &now);
-                if !changes.is_empty() && !request.force {
-                    return Err(request.refuse(&format!(
-                        "it changed since the throttle: {}; check these, then release with \"force\": true",
-                        changes.join("; ")
-                    )));
-                }
-                let mut release = plan::plan_function_release(&plan, &before, SystemTime::now());
-                if !changes.is_empty() {
-                    release.reason = format!(
-                        "{}; FORCED by the request despite changes since the throttle: {}",
-                        release.reason,
-                        changes.join("; ")
-                    );
-                }
-                ledger.plan_once(release).await?
+        let (release, owner) = if let Some(kept) = history.plan.clone() {
+            (kept, false)
+        } else {
+            let now =
+                lambda::observe_function(&acting.clients.lambda, &acting.clients.iam, &request.function_name).await;
+            let changes = function_release::drift(&before, &now);
+            if !changes.is_empty() && !request.force {
+                return Err(request.refuse(&format!(
+                    "it changed since the throttle: {}; check these, then release with \"force\": true",
+                    changes.join("; ")
+                )));
             }
+            let mut release = plan::plan_function_release(&plan, &before, SystemTime::now());
+            if !changes.is_empty() {
+                release.reason = format!(
+                    "{}; FORCED by the request despite changes since the throttle: {}",
+                    release.reason,
+                    changes.join("; ")
+                );
+            }
+            ledger.plan_once(release).await?
         };
         let run = crate::execute::Run {
             owner,

@@ -56,7 +56,12 @@ mod tests {
             ("Policy:S3/BucketAnonymousAccessGranted", "NOT_PUBLIC", 8.0, block),
             ("Policy:S3/BucketPublicAccessGranted", "NOT_PUBLIC", 8.0, block),
             ("Stealth:S3/ServerAccessLoggingDisabled", "PUBLIC", 2.0, block),
-            ("Stealth:S3/ServerAccessLoggingDisabled", "NOT_PUBLIC", 8.0, Routing::Unrouted),
+            (
+                "Stealth:S3/ServerAccessLoggingDisabled",
+                "NOT_PUBLIC",
+                8.0,
+                Routing::Unrouted,
+            ),
         ] {
             assert_eq!(
                 route(&finding(finding_type, permission, severity), &policy),

@@ -19,20 +19,30 @@ pub const EFFECTIVE_PERMISSION: &str = "effective_permission";
 
 /// The finding families in which an S3 finding's IAM actor is the one to contain: the bucket
 /// is the victim there, and stays untouched.
-const ACTOR_FAMILIES: [&str; 4] = ["Exfiltration:S3/", "Impact:S3/", "UnauthorizedAccess:S3/", "Discovery:S3/"];
+const ACTOR_FAMILIES: [&str; 4] = [
+    "Exfiltration:S3/",
+    "Impact:S3/",
+    "UnauthorizedAccess:S3/",
+    "Discovery:S3/",
+];
 
-/// The resource of an S3 or container finding, and the facts the page needs about the rest;
-/// `None` for other resource types (read as before).
+/// A finding's resource, and facts for the page (`Incident::details`).
+type Read = (Resource, BTreeMap<String, String>);
+
+/// The resource of an S3, container or database finding, and the facts the page needs about
+/// the rest; `None` for other resource types (read as before).
 pub(super) fn resource(
     finding: &Value,
     value: &Value,
     base: &str,
     resource_type: &str,
     finding_type: &str,
-) -> Result<Option<(Resource, BTreeMap<String, String>)>, IntakeError> {
+) -> Result<Option<Read>, IntakeError> {
     match resource_type {
         "S3Bucket" => bucket(value, base, finding_type).map(Some),
-        "ECSCluster" | "Container" | "EKSCluster" => container(finding, value, base, resource_type, finding_type).map(Some),
+        "ECSCluster" | "Container" | "EKSCluster" => {
+            container(finding, value, base, resource_type, finding_type).map(Some)
+        }
         "RDSDBInstance" => Ok(Some(database(finding, value))),
         _ => Ok(None),
     }
@@ -41,7 +51,7 @@ pub(super) fn resource(
 /// An S3 finding: the bucket when it is public or the finding is about its configuration
 /// (`Policy:S3/*`); the IAM actor (`accessKeyDetails`) in the families where the actor is at
 /// fault; else the bucket.
-fn bucket(value: &Value, base: &str, finding_type: &str) -> Result<(Resource, BTreeMap<String, String>), IntakeError> {
+fn bucket(value: &Value, base: &str, finding_type: &str) -> Result<Read, IntakeError> {
     let mut details = BTreeMap::new();
     let name = super::first_bucket(value, base)?;
     let first = value
@@ -57,7 +67,12 @@ fn bucket(value: &Value, base: &str, finding_type: &str) -> Result<(Resource, BT
     }
     if finding_type == "Policy:S3/AccountBlockPublicAccessDisabled" {
         let block = first
-            .and_then(|b| at(b, "publicAccess.permissionConfiguration.accountLevelPermissions.blockPublicAccess"))
+            .and_then(|b| {
+                at(
+                    b,
+                    "publicAccess.permissionConfiguration.accountLevelPermissions.blockPublicAccess",
+                )
+            })
             .map_or_else(|| "not in the finding".to_owned(), describe_block);
         details.insert("previous_account_block".to_owned(), block);
         details.insert(
@@ -71,7 +86,10 @@ fn bucket(value: &Value, base: &str, finding_type: &str) -> Result<(Resource, BT
     let public = permission.as_deref() == Some("PUBLIC");
     let actor_family = ACTOR_FAMILIES.iter().any(|f| finding_type.starts_with(f));
     let actor = value.get("accessKeyDetails").filter(|a| a.is_object());
-    if !public && actor_family && let Some(actor) = actor {
+    if !public
+        && actor_family
+        && let Some(actor) = actor
+    {
         let base = super::super::fields::join(base, "accessKeyDetails");
         let resource = Resource::AccessKey {
             access_key_id: text_in(actor, &base, "accessKeyId")?,
@@ -93,17 +111,22 @@ fn bucket(value: &Value, base: &str, finding_type: &str) -> Result<(Resource, BT
 
 /// The four block settings as a person reads them.
 fn describe_block(block: &Value) -> String {
-    ["blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy", "restrictPublicBuckets"]
-        .iter()
-        .map(|key| {
-            let value = match block.get(*key) {
-                Some(Value::Bool(b)) => b.to_string(),
-                _ => "unknown".to_owned(),
-            };
-            format!("{key}={value}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    [
+        "blockPublicAcls",
+        "ignorePublicAcls",
+        "blockPublicPolicy",
+        "restrictPublicBuckets",
+    ]
+    .iter()
+    .map(|key| {
+        let value = match block.get(*key) {
+            Some(Value::Bool(b)) => b.to_string(),
+            _ => "unknown".to_owned(),
+        };
+        format!("{key}={value}")
+    })
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 /// A container workload finding (Runtime Monitoring, EKS audit logs): the host instance when
@@ -115,15 +138,15 @@ fn container(
     base: &str,
     resource_type: &str,
     finding_type: &str,
-) -> Result<(Resource, BTreeMap<String, String>), IntakeError> {
+) -> Result<Read, IntakeError> {
     let mut details = BTreeMap::new();
     let mut put = |key: &str, text: Option<String>| {
         if let Some(text) = text {
             details.insert(key.to_owned(), text);
         }
     };
-    let ecs_cluster = lenient_text(value, "ecsClusterDetails.name");
-    let eks_cluster = lenient_text(value, "eksClusterDetails.name");
+    let ecs_name = lenient_text(value, "ecsClusterDetails.name");
+    let kubernetes_name = lenient_text(value, "eksClusterDetails.name");
     let task = lenient_text(value, "ecsClusterDetails.taskDetails.arn");
     let launch_type = lenient_text(value, "ecsClusterDetails.taskDetails.launchType");
     let service = lenient_text(value, "ecsClusterDetails.taskDetails.group")
@@ -139,20 +162,23 @@ fn container(
             .or_else(|| lenient_text(p, "name"))
             .unwrap_or_else(|| "unknown".to_owned());
         if let Some(sha) = lenient_text(p, "executableSha256") {
-            text.push_str(&format!(" (sha256 {sha})"));
+            text = format!("{text} (sha256 {sha})");
         }
         text
     });
-    let cluster = ecs_cluster.clone().or_else(|| eks_cluster.clone());
+    let cluster = ecs_name.clone().or_else(|| kubernetes_name.clone());
     put("cluster", cluster);
     put("task", task.clone());
     put("launch_type", launch_type);
     put("service", service.clone());
-    put("pod", match (&namespace, &pod) {
-        (Some(ns), Some(pod)) => Some(format!("{ns}/{pod}")),
-        (None, Some(pod)) => Some(pod.clone()),
-        _ => None,
-    });
+    put(
+        "pod",
+        match (&namespace, &pod) {
+            (Some(ns), Some(pod)) => Some(format!("{ns}/{pod}")),
+            (None, Some(pod)) => Some(pod.clone()),
+            _ => None,
+        },
+    );
     put("image", image);
     put("process", process);
     put("container", lenient_text(value, "containerDetails.name"));
@@ -161,7 +187,7 @@ fn container(
         details.insert("host".to_owned(), instance_id.clone());
         return Ok((Resource::Instance { instance_id }, details));
     }
-    let runbook = match (&ecs_cluster, &task, &eks_cluster, &pod) {
+    let runbook = match (&ecs_name, &task, &kubernetes_name, &pod) {
         (Some(cluster), Some(task), _, _) => {
             let mut text = format!(
                 "Tourniquet does not act inside a cluster. Keep the task for forensics, then stop it: aws ecs \
@@ -169,11 +195,11 @@ fn container(
                  {task} --reason \"GuardDuty {finding_type}\""
             );
             if let Some(service) = &service {
-                text.push_str(&format!(
-                    ". The service starts a fresh task from the same image: stop it from doing so first with aws \
+                text = format!(
+                    "{text}. The service starts a fresh task from the same image: stop it from doing so first with aws \
                      ecs update-service --cluster {cluster} --service {service} --desired-count 0, and rebuild \
                      the image"
-                ));
+                );
             }
             text
         }
@@ -192,8 +218,8 @@ fn container(
             .to_owned(),
     };
     details.insert("runbook".to_owned(), runbook);
-    let name = ecs_cluster
-        .or(eks_cluster)
+    let name = ecs_name
+        .or(kubernetes_name)
         .or_else(|| lenient_text(value, "containerDetails.name"));
     Ok((
         Resource::Other {
@@ -206,7 +232,7 @@ fn container(
 
 /// A database finding (RDS Protection): the instance, and who logged in from where, with the
 /// runbook. Tourniquet does not isolate a database: it snapshots it and pages.
-fn database(finding: &Value, value: &Value) -> (Resource, BTreeMap<String, String>) {
+fn database(finding: &Value, value: &Value) -> Read {
     let mut details = BTreeMap::new();
     let instance = lenient_text(value, "rdsDbInstanceDetails.dbInstanceIdentifier");
     let cluster = lenient_text(value, "rdsDbInstanceDetails.dbClusterIdentifier");
@@ -337,12 +363,19 @@ mod tests {
             "{runbook}"
         );
         assert!(runbook.contains("--service drill-api --desired-count 0"), "{runbook}");
-        assert_eq!(fargate.details["image"], "123456789012.dkr.ecr.us-east-1.amazonaws.com/drill-api:2.0.7");
+        assert_eq!(
+            fargate.details["image"],
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/drill-api:2.0.7"
+        );
         assert!(fargate.details["process"].starts_with("/opt/.cache/xmrig"));
 
         let pod = parse(&sample("eks-exec-in-kube-system-pod.json"));
         assert_eq!(pod.details["pod"], "kube-system/aws-node-7xk2p");
-        assert!(pod.details["runbook"].contains("kubectl cordon"), "{}", pod.details["runbook"]);
+        assert!(
+            pod.details["runbook"].contains("kubectl cordon"),
+            "{}",
+            pod.details["runbook"]
+        );
 
         let bare = parse(&sample("container-runtime-new-binary-executed.json"));
         assert!(bare.details["runbook"].contains("names no host"));
