@@ -2,14 +2,13 @@
 
 use anyhow::{Context, Result};
 use playbook::{Playbook, Settings, report::StepReport};
+use tourniquet_tests::databases::{self, CLUSTER, INSTANCE};
 use tourniquet_tests::events;
 use tourniquet_tests::world::World;
 
 use crate::world;
 
 const LOGIN: &str = "guardduty/rds-anomalous-successful-login.json";
-const INSTANCE: &str = "drill-db-instance-1";
-const CLUSTER: &str = "drill-db-cluster";
 
 /// The instance as a person checks it: status, class, groups, public accessibility.
 async fn database(world: &World) -> Result<String> {
@@ -32,32 +31,7 @@ async fn database(world: &World) -> Result<String> {
 }
 
 async fn create_instance(world: &World, cluster: Option<&str>) -> Result<()> {
-    let rds = &world.account.clients.rds;
-    let engine = if cluster.is_some() {
-        "aurora-postgresql"
-    } else {
-        "postgres"
-    };
-    if let Some(cluster) = cluster {
-        rds.create_db_cluster()
-            .db_cluster_identifier(cluster)
-            .engine(engine)
-            .master_username("postgres")
-            .master_user_password("drill-password-1")
-            .send()
-            .await?;
-    }
-    rds.create_db_instance()
-        .db_instance_identifier(INSTANCE)
-        .db_instance_class("db.r6g.large")
-        .engine(engine)
-        .set_db_cluster_identifier(cluster.map(ToOwned::to_owned))
-        .set_master_username(cluster.is_none().then(|| "postgres".to_owned()))
-        .set_master_user_password(cluster.is_none().then(|| "drill-password-1".to_owned()))
-        .set_allocated_storage(cluster.is_none().then_some(20))
-        .send()
-        .await?;
-    Ok(())
+    databases::create(world, cluster).await
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod calls;
+pub mod databases;
 pub mod emulator;
 pub mod events;
 pub mod functions;
