@@ -73,6 +73,18 @@ MODULES = {
     # The EC2 playbook (also run by isolate alarms) denies the instance's own credentials.
     "actions/iam.rs::deny_instance_role": ["alarm-responder"],
     "actions/posture.rs": ["config-responder"],
+    # GuardDuty's exposed buckets: described as the posture fix does, plus policy and ACL,
+    # then blocked with the posture fix's public access block.
+    "actions/buckets.rs": ["guardduty-responder"],
+    "actions/posture.rs::block_public_access": ["guardduty-responder"],
+    # A compromised Lambda function: described, a version kept, throttled (the role's deny is
+    # iam.rs's deny_role); released by hand: described again, concurrency back, deny removed.
+    "actions/lambda.rs::observe_function": ["guardduty-responder", "quarantine-release"],
+    "actions/lambda.rs::publish_version": ["guardduty-responder"],
+    "actions/lambda.rs::throttle": ["guardduty-responder"],
+    "actions/lambda.rs::restore_concurrency": ["quarantine-release"],
+    # A database a suspicious login reached: described, snapshotted (no isolation).
+    "actions/rds.rs": ["guardduty-responder"],
     "release.rs": ["quarantine-release"],
     "actions/release.rs": ["quarantine-release"],
     "actions/notify.rs": ALL,
@@ -138,6 +150,8 @@ SERVICES = {
     "cloudwatch": "cloudwatch",
     "sqs": "sqs",
     "kms": "kms",
+    "lambda": "lambda",
+    "rds": "rds",
 }
 
 # Operations whose IAM action is not "<service>:<OperationName>".
@@ -170,6 +184,11 @@ IAM_ACTION_OVERRIDES = {
     },
     # Every caller may ask who it is; no permission is involved.
     "sts": {"GetCallerIdentity": []},
+    # Tags given at creation need the tagging permission too.
+    "rds": {
+        "CreateDBSnapshot": ["rds:CreateDBSnapshot", "rds:AddTagsToResource"],
+        "CreateDBClusterSnapshot": ["rds:CreateDBClusterSnapshot", "rds:AddTagsToResource"],
+    },
 }
 
 # Granted for the Lambda runtime rather than for a call in the code; never "surplus".

@@ -2,16 +2,20 @@
 
 mod alarms;
 mod approval_release;
+mod buckets;
+mod containers;
 mod credential_compromise;
 mod delivery;
 mod ec2_compromise;
 mod fidelity;
 mod isolation;
+mod lambda;
 mod lambda_runtime;
 mod org;
 mod pages;
 mod posture;
 mod principal_release;
+mod rds;
 mod round_trips;
 
 use anyhow::Result;

@@ -174,6 +174,16 @@ pub fn recorded(config: &aws_config::SdkConfig, recorder: &Recorder) -> Clients 
                 .interceptor(recorder.of("sts"))
                 .build(),
         ),
+        lambda: aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(config)
+                .interceptor(recorder.of("lambda"))
+                .build(),
+        ),
+        rds: aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::config::Builder::from(config)
+                .interceptor(recorder.of("rds"))
+                .build(),
+        ),
         sdk_config: config.clone(),
     }
 }

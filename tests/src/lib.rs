@@ -4,8 +4,10 @@
 
 pub mod account;
 pub mod calls;
+pub mod databases;
 pub mod emulator;
 pub mod events;
+pub mod functions;
 pub mod org;
 pub mod runtime;
 pub mod schema;

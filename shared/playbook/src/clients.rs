@@ -30,6 +30,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sns: aws_sdk_sns::Client,
     pub sts: aws_sdk_sts::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub rds: aws_sdk_rds::Client,
     /// The configuration they were built from: the clients of other places derive from it.
     pub sdk_config: SdkConfig,
 }
@@ -83,6 +85,14 @@ impl Clients {
             ),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(config).interceptor(CallLog).build(),
+            ),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
+            rds: aws_sdk_rds::Client::from_conf(
+                aws_sdk_rds::config::Builder::from(config).interceptor(CallLog).build(),
             ),
             sdk_config: config.clone(),
         }

@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::actions::{AwsError, Done, autoscaling, dry_run_verdict, ec2, iam, notify, posture, release};
+use crate::actions::{AwsError, Done, autoscaling, dry_run_verdict, ec2, iam, lambda, notify, posture, rds, release};
 use crate::clients::Clients;
 use crate::error::chain;
 use crate::incident::Incident;
@@ -347,6 +347,14 @@ impl Run<'_> {
                 .collect::<Vec<_>>()
                 .join(", "),
             Step::Page | Step::PageUpdate => self.topic_arn.to_owned(),
+            Step::PublishFunctionVersion { function_name, .. }
+            | Step::ThrottleFunction { function_name }
+            | Step::RestoreFunctionConcurrency { function_name, .. } => function_name.clone(),
+            Step::SnapshotDatabase {
+                db_instance_id,
+                cluster_id,
+                ..
+            } => cluster_id.clone().unwrap_or_else(|| db_instance_id.clone()),
         }
     }
 
@@ -468,6 +476,38 @@ impl Run<'_> {
                 user_name,
                 access_key_id,
             } => iam::set_key_status(&self.clients.iam, user_name, access_key_id, StatusType::Active).await,
+            Step::PublishFunctionVersion {
+                function_name,
+                code_sha256,
+            } => {
+                lambda::publish_version(
+                    &self.clients.lambda,
+                    function_name,
+                    code_sha256.as_deref(),
+                    &self.incident.id,
+                )
+                .await
+            }
+            Step::ThrottleFunction { function_name } => lambda::throttle(&self.clients.lambda, function_name).await,
+            Step::RestoreFunctionConcurrency {
+                function_name,
+                reserved,
+            } => lambda::restore_concurrency(&self.clients.lambda, function_name, *reserved).await,
+            Step::SnapshotDatabase {
+                db_instance_id,
+                cluster_id,
+                snapshot_id,
+                tags,
+            } => {
+                rds::snapshot_database(
+                    &self.clients.rds,
+                    db_instance_id,
+                    cluster_id.as_deref(),
+                    snapshot_id,
+                    tags,
+                )
+                .await
+            }
             Step::VerifyIsolation { interfaces, .. } => {
                 if self.plan.dry_run {
                     return StepResult::DryRun(None);

@@ -18,6 +18,10 @@ pub enum Observation {
     SecurityGroup(Box<SecurityGroupState>),
     /// A bucket's tags, public access block and default encryption.
     Bucket(Box<BucketState>),
+    /// A Lambda function, its code's hash and concurrency, and its execution role.
+    Function(Box<FunctionState>),
+    /// An RDS DB instance, its cluster and tags.
+    Database(Box<DatabaseState>),
     /// The resource could not be described; `code` is AWS's error code.
     Unavailable { code: String, message: String },
     /// The member role of the incident's account could not be assumed (STS refused it, or
@@ -248,4 +252,48 @@ pub struct BucketState {
     /// Default encryption algorithm (`AES256`, `aws:kms`), if set.
     pub encryption: Option<String>,
     pub notes: Vec<String>,
+    /// The bucket policy as S3 returned it (read for GuardDuty's exposed buckets), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The ACL's grants, `<grantee>: <permission>` (read for GuardDuty's exposed buckets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acl: Vec<String>,
+}
+
+/// A Lambda function as `GetFunction` and friends showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FunctionState {
+    pub name: String,
+    pub arn: Option<String>,
+    /// `CodeSha256` (base64 of the deployment package's SHA-256): the code that ran.
+    pub code_sha256: Option<String>,
+    /// The version GetFunction described (`$LATEST`).
+    pub version: Option<String>,
+    /// Runtime, handler, role, sizes, the environment's variable names (never their values).
+    pub configuration: BTreeMap<String, String>,
+    /// Reserved concurrency before the response; `None` when none was set.
+    pub reserved_concurrency: Option<i32>,
+    /// Why the reserved concurrency could not be read: a release could not restore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_error: Option<String>,
+    pub role_arn: Option<String>,
+    pub role_name: Option<String>,
+    /// The role's unique id (`AROA...`): the function's sessions are `<role id>:<function>`.
+    pub role_id: Option<String>,
+    /// `None` when the tags could not be read: the protection guard then fails closed.
+    pub tags: Option<BTreeMap<String, String>>,
+    pub tags_error: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// An RDS DB instance as `DescribeDBInstances` showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DatabaseState {
+    pub db_instance_id: String,
+    pub arn: Option<String>,
+    pub engine: Option<String>,
+    pub status: Option<String>,
+    /// The Aurora cluster the instance belongs to: the snapshot is the cluster's.
+    pub cluster_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
 }

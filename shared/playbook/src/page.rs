@@ -374,6 +374,8 @@ fn document(
             }
             Playbook::Release => "released from quarantine",
             Playbook::PageOnly => "no action",
+            Playbook::LambdaCompromise => "function throttled",
+            Playbook::RdsCompromise => "database snapshot taken",
         }
         .to_owned(),
     };

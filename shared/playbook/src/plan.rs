@@ -17,7 +17,11 @@ use crate::observation::{
 use crate::policy::{Playbook, Policy};
 use crate::target::{Look, Place, Target};
 
+mod lambda;
+mod rds;
 mod release;
+
+pub use lambda::plan_function_release;
 pub use release::{plan_release, plan_release_principal};
 
 /// The response to one incident: ordered steps that leave the executor no choices.
@@ -152,6 +156,27 @@ pub enum Step {
     /// When a retry completes steps that the page (sent by an earlier run) reported as
     /// failed: one update saying so. Not needed otherwise.
     PageUpdate,
+    /// Publish a version of exactly the observed code (`CodeSha256`): the code that ran,
+    /// kept immutable.
+    PublishFunctionVersion {
+        function_name: String,
+        code_sha256: Option<String>,
+    },
+    /// Reserved concurrency 0: no new invocation of the function runs.
+    ThrottleFunction { function_name: String },
+    /// Reserved concurrency as recorded before the throttle; `None`: the setting removed.
+    RestoreFunctionConcurrency {
+        function_name: String,
+        reserved: Option<i32>,
+    },
+    /// A manual snapshot of the DB instance (of its cluster, on Aurora), tagged with the
+    /// incident; the database itself is left as it is.
+    SnapshotDatabase {
+        db_instance_id: String,
+        cluster_id: Option<String>,
+        snapshot_id: String,
+        tags: BTreeMap<String, String>,
+    },
 }
 
 /// Which credentials a deny policy reaches: exactly the attacker's where the finding says
@@ -235,6 +260,10 @@ impl Step {
             Step::ReactivateAccessKey { .. } => "reactivate-access-key",
             Step::Page => "page",
             Step::PageUpdate => "page-update",
+            Step::PublishFunctionVersion { .. } => "publish-function-version",
+            Step::ThrottleFunction { .. } => "throttle-function",
+            Step::RestoreFunctionConcurrency { .. } => "restore-function-concurrency",
+            Step::SnapshotDatabase { .. } => "snapshot-database",
         }
     }
 
@@ -277,7 +306,11 @@ impl Step {
             | Step::RemoveDeny { .. }
             | Step::ReactivateAccessKey { .. }
             | Step::Page
-            | Step::PageUpdate => false,
+            | Step::PageUpdate
+            | Step::PublishFunctionVersion { .. }
+            | Step::ThrottleFunction { .. }
+            | Step::RestoreFunctionConcurrency { .. }
+            | Step::SnapshotDatabase { .. } => false,
         }
     }
 
@@ -304,7 +337,8 @@ impl Step {
             | Step::MarkReleased { .. }
             | Step::RemoveInstanceDeny { .. }
             | Step::RemoveDeny { .. }
-            | Step::ReactivateAccessKey { .. } => true,
+            | Step::ReactivateAccessKey { .. }
+            | Step::RestoreFunctionConcurrency { .. } => true,
             // Independent of one another: each changes its own resource or writes its own
             // record, and reads nothing another step did.
             Step::RecordEvidence
@@ -319,7 +353,10 @@ impl Step {
             | Step::RevokeRoleSessions { .. }
             | Step::RevokeGroupRules { .. }
             | Step::BlockPublicAccess { .. }
-            | Step::SetDefaultEncryption { .. } => false,
+            | Step::SetDefaultEncryption { .. }
+            | Step::PublishFunctionVersion { .. }
+            | Step::ThrottleFunction { .. }
+            | Step::SnapshotDatabase { .. } => false,
         }
     }
 }
@@ -418,6 +455,8 @@ impl Planner<'_> {
                 planner.bucket(playbook, bucket)
             }
             (Playbook::DeactivateStaleKeys, Observation::Principal(user)) => planner.stale_keys(user, self.now),
+            (Playbook::LambdaCompromise, Observation::Function(function)) => planner.function(function),
+            (Playbook::RdsCompromise, Observation::Database(database)) => planner.database(database),
             _ => planner.page_only(format!("{label} was not described; paging only")),
         }
     }

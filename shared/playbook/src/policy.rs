@@ -29,6 +29,10 @@ pub enum Playbook {
     PageOnly,
     /// Undo an EC2 quarantine from its evidence (invoked by hand).
     Release,
+    /// Keep a Lambda function's code in a version, throttle it to 0, deny its sessions.
+    LambdaCompromise,
+    /// Snapshot a database a suspicious login reached, and page; no isolation.
+    RdsCompromise,
 }
 
 impl Playbook {
@@ -43,6 +47,8 @@ impl Playbook {
             Playbook::DeactivateStaleKeys => "deactivate-stale-keys",
             Playbook::PageOnly => "page-only",
             Playbook::Release => "release",
+            Playbook::LambdaCompromise => "lambda-compromise",
+            Playbook::RdsCompromise => "rds-compromise",
         }
     }
 }
@@ -74,6 +80,17 @@ const fn guardduty(resource: ResourceKind, finding: &'static str, playbook: Play
         resource,
         finding: Cow::Borrowed(finding),
         floor: Floor::Threshold,
+        playbook,
+    }
+}
+
+/// A GuardDuty route with a floor of its own.
+const fn guardduty_at(resource: ResourceKind, finding: &'static str, floor: f64, playbook: Playbook) -> Route {
+    Route {
+        source: Source::GuardDuty,
+        resource,
+        finding: Cow::Borrowed(finding),
+        floor: Floor::At(floor),
         playbook,
     }
 }
@@ -110,6 +127,28 @@ pub const ROUTES: &[Route] = &[
     guardduty(ResourceKind::AccessKey, "Stealth:IAMUser/*", Playbook::CredentialCompromise),
     guardduty(ResourceKind::AccessKey, "PenTest:IAMUser/*", Playbook::CredentialCompromise),
     guardduty(ResourceKind::AccessKey, "Policy:IAMUser/RootCredentialUsage", Playbook::CredentialCompromise),
+    // A bucket GuardDuty says is or may become public: block public access (all four settings).
+    // Narrow and reversible, like the posture fixes: at any severity. (Any other S3 finding
+    // whose bucket is effectively PUBLIC is routed here too: target::buckets.)
+    guardduty_at(ResourceKind::Bucket, "Policy:S3/BucketBlockPublicAccessDisabled", 0.0, Playbook::BlockPublicBucket),
+    guardduty_at(ResourceKind::Bucket, "Policy:S3/BucketAnonymousAccessGranted", 0.0, Playbook::BlockPublicBucket),
+    guardduty_at(ResourceKind::Bucket, "Policy:S3/BucketPublicAccessGranted", 0.0, Playbook::BlockPublicBucket),
+    // S3 findings whose IAM actor is at fault (intake names the actor): contain the actor; the
+    // bucket is the victim and stays as it is.
+    guardduty(ResourceKind::AccessKey, "Exfiltration:S3/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "Impact:S3/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "UnauthorizedAccess:S3/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "Discovery:S3/*", Playbook::CredentialCompromise),
+    // A compromised Lambda function (GuardDuty Lambda Protection): keep its code, throttle it,
+    // deny its own sessions. Intake names the function as an Other resource of type Lambda.
+    guardduty(ResourceKind::Other, "Backdoor:Lambda/*", Playbook::LambdaCompromise),
+    guardduty(ResourceKind::Other, "CryptoCurrency:Lambda/*", Playbook::LambdaCompromise),
+    guardduty(ResourceKind::Other, "Trojan:Lambda/*", Playbook::LambdaCompromise),
+    guardduty(ResourceKind::Other, "UnauthorizedAccess:Lambda/*", Playbook::LambdaCompromise),
+    // A suspicious login to a database (RDS Protection): snapshot it, tagged with the incident,
+    // and page with the runbook; a database is never isolated automatically.
+    guardduty(ResourceKind::Other, "CredentialAccess:RDS/*", Playbook::RdsCompromise),
+    guardduty(ResourceKind::Other, "Discovery:RDS/*", Playbook::RdsCompromise),
     // AWS Config rules, by managed rule identifier.
     config(ResourceKind::SecurityGroup, "*restricted-ssh*", Playbook::CloseOpenPorts),
     config(ResourceKind::SecurityGroup, "*restricted-common-ports*", Playbook::CloseOpenPorts),
@@ -414,8 +453,11 @@ mod tests {
         );
         let bucket = Resource::Bucket { name: "b".into() };
         assert_eq!(
-            policy.route(&incident(bucket, "Policy:S3/BucketBlockPublicAccessDisabled", 9.0)),
-            Routing::Unrouted
+            policy.route(&incident(bucket, "Policy:S3/BucketBlockPublicAccessDisabled", 2.0)),
+            Routing::Act {
+                playbook: Playbook::BlockPublicBucket,
+                floor: 0.0
+            }
         );
     }
 

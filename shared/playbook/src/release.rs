@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use crate::actions::iam;
 use crate::names;
-use crate::observation::{InstanceState, Observation, PrincipalKind};
+use crate::observation::{FunctionState, InstanceState, Observation, PrincipalKind};
 use crate::plan::{Plan, Step};
 use crate::policy::Playbook;
 use crate::target::Place;
@@ -23,6 +23,8 @@ pub enum Subject {
     Instance(String),
     User(String),
     Role(String),
+    /// A Lambda function, by name or ARN.
+    Function(String),
 }
 
 impl Subject {
@@ -33,14 +35,16 @@ impl Subject {
             Subject::Instance(id) => id.clone(),
             Subject::User(name) => format!("user {name}"),
             Subject::Role(name) => format!("role {name}"),
+            Subject::Function(name) => format!("function {name}"),
         }
     }
 }
 
-/// `{"instance_id": "i-..."}`, `{"user_name": "..."}` or `{"role_name": "..."}`, with
-/// `"incident_id"`, `"account"`, `"region"` and `"force": true` optional, and for a user
-/// `"reactivate_keys": true`. A user or role carries no quarantine tag, so its release names
-/// the incident (its page gives the request). `force` releases what changed since its
+/// `{"instance_id": "i-..."}`, `{"user_name": "..."}`, `{"role_name": "..."}` or
+/// `{"function_name": "..."}`, with `"incident_id"`, `"account"`, `"region"` and
+/// `"force": true` optional, and for a user `"reactivate_keys": true`. Only an instance
+/// carries a quarantine tag, so any other release names the incident (its page gives the
+/// request). `force` releases what changed since its
 /// containment (recorded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseRequest {
@@ -82,27 +86,31 @@ impl ReleaseRequest {
             ("instance_id", text("instance_id")?),
             ("user_name", text("user_name")?),
             ("role_name", text("role_name")?),
+            ("function_name", text("function_name")?),
         ];
-        let subject = match named {
-            [(_, Some(id)), (_, None), (_, None)] => {
+        let mut given = named.into_iter().filter_map(|(key, value)| Some((key, value?)));
+        let subject = match (given.next(), given.next()) {
+            (None, _) => {
+                return Err(IntakeError::Missing {
+                    path: "instance_id".to_owned(),
+                });
+            }
+            (Some((key, _)), Some(_)) => {
+                return Err(invalid(
+                    key,
+                    "name one of instance_id, user_name, role_name and function_name".to_owned(),
+                ));
+            }
+            (Some(("instance_id", id)), None) => {
                 if !id.starts_with("i-") || !id[2..].bytes().all(|b| b.is_ascii_alphanumeric()) {
                     return Err(invalid("instance_id", format!("{id:?} is not an instance id")));
                 }
                 Subject::Instance(id)
             }
-            [(_, None), (_, Some(name)), (_, None)] => Subject::User(principal_name("user_name", name)?),
-            [(_, None), (_, None), (_, Some(name))] => Subject::Role(principal_name("role_name", name)?),
-            [(_, None), (_, None), (_, None)] => {
-                return Err(IntakeError::Missing {
-                    path: "instance_id".to_owned(),
-                });
-            }
-            several => {
-                return Err(invalid(
-                    several.iter().find(|(_, v)| v.is_some()).map_or("", |(k, _)| *k),
-                    "name one of instance_id, user_name and role_name".to_owned(),
-                ));
-            }
+            (Some(("user_name", name)), None) => Subject::User(checked_name("user_name", name, 128, "_+=,.@-")?),
+            (Some(("role_name", name)), None) => Subject::Role(checked_name("role_name", name, 128, "_+=,.@-")?),
+            // A name (letters, digits, - and _) or an ARN: Lambda takes both.
+            (Some((_, name)), None) => Subject::Function(checked_name("function_name", name, 170, "-_:.$")?),
         };
         let account = text("account")?;
         if let Some(account) = &account
@@ -114,7 +122,7 @@ impl ReleaseRequest {
         if incident_id.is_none() && !matches!(subject, Subject::Instance(_)) {
             return Err(invalid(
                 "incident_id",
-                "a user or role carries no quarantine tag: name the incident whose containment to undo (its \
+                "only an instance carries a quarantine tag: name the incident whose containment to undo (its \
                  page gives the request)"
                     .to_owned(),
             ));
@@ -150,52 +158,82 @@ impl ReleaseRequest {
     pub fn instance_id(&self) -> Option<&str> {
         match &self.subject {
             Subject::Instance(id) => Some(id),
-            Subject::User(_) | Subject::Role(_) => None,
+            Subject::User(_) | Subject::Role(_) | Subject::Function(_) => None,
         }
     }
 }
 
-/// A user or role name as IAM allows it (1 to 128 of `\w+=,.@-`), or the field's error.
-fn principal_name(path: &str, name: String) -> Result<String, IntakeError> {
-    if name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)) {
+/// A name of at most `max` letters, digits and `others`, or the field's error.
+fn checked_name(path: &str, name: String, max: usize, others: &str) -> Result<String, IntakeError> {
+    if name.len() <= max && name.chars().all(|c| c.is_ascii_alphanumeric() || others.contains(c)) {
         Ok(name)
     } else {
         Err(IntakeError::Invalid {
             path: path.to_owned(),
-            reason: format!("{name:?} is not an IAM name"),
+            reason: format!("{name:?} is not a valid {}", path.replace('_', " ")),
         })
     }
 }
 
-/// The incident's record and the instance as it was before the quarantine, if incident
-/// `incident_id` (as the ledger holds it) quarantined the requested instance.
-pub fn quarantined(
+/// What the incident left that a release undoes, as it was before the containment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Contained {
+    /// The quarantined instance as it was before.
+    Instance(Box<InstanceState>),
+    /// The throttled function as it was before.
+    Function(Box<FunctionState>),
+    /// A user or role; the plan names its deny policies and keys.
+    Principal,
+}
+
+impl Contained {
+    /// The containment steps of which at least one must be done for there to be anything to
+    /// undo: a held or dry-run plan changed nothing.
+    #[must_use]
+    pub fn done_by(&self) -> &'static [&'static str] {
+        match self {
+            Contained::Instance(_) => &[crate::plan::ISOLATE_ACTION],
+            Contained::Function(_) => &["throttle-function"],
+            Contained::Principal => &["deny-all-user", "revoke-role-sessions", "deactivate-access-key"],
+        }
+    }
+}
+
+/// The incident's record and what it contained, if incident `incident_id` (as the ledger holds
+/// it) contained what the request names: quarantined the instance, throttled the function, or
+/// put a deny policy on the user or role (or deactivated one of its keys).
+pub fn contained(
     stored: Option<Stored>,
     incident_id: &str,
     request: &ReleaseRequest,
-    instance_id: &str,
-) -> Result<(Stored, InstanceState), Error> {
+) -> Result<(Stored, Contained), Error> {
     let stored = recorded(stored, incident_id, request)?;
-    let Observation::Instance(before) = &stored.plan.observation else {
-        return Err(request.refuse(&format!("incident {incident_id} recorded no instance")));
+    let refused = |what: &str| request.refuse(&format!("incident {incident_id} {what}"));
+    let contained = match (&request.subject, &stored.plan.observation) {
+        (Subject::Instance(id), Observation::Instance(before))
+            if stored.plan.playbook == Playbook::Ec2Compromise && &before.instance_id == id =>
+        {
+            Contained::Instance(before.clone())
+        }
+        (Subject::Instance(id), _) => return Err(refused(&format!("did not quarantine {id}"))),
+        (Subject::Function(name), Observation::Function(before))
+            if stored.plan.playbook == Playbook::LambdaCompromise
+                && (&before.name == name || before.arn.as_ref() == Some(name)) =>
+        {
+            Contained::Function(before.clone())
+        }
+        (Subject::Function(name), _) => return Err(refused(&format!("did not throttle {name}"))),
+        (Subject::User(_) | Subject::Role(_), _)
+            if !undo(&stored.plan, &request.subject).is_empty()
+                || !deactivated(&stored.plan, &request.subject).is_empty() =>
+        {
+            Contained::Principal
+        }
+        (Subject::User(_) | Subject::Role(_), _) => {
+            return Err(refused("put no deny policy on it and deactivated none of its keys"));
+        }
     };
-    if stored.plan.playbook != Playbook::Ec2Compromise || before.instance_id != instance_id {
-        return Err(request.refuse(&format!("incident {incident_id} did not quarantine {instance_id}")));
-    }
-    let before = (**before).clone();
-    Ok((stored, before))
-}
-
-/// The incident's record, if incident `incident_id` contained the requested user or role:
-/// put a deny policy on it or deactivated one of its keys.
-pub fn contained(stored: Option<Stored>, incident_id: &str, request: &ReleaseRequest) -> Result<Stored, Error> {
-    let stored = recorded(stored, incident_id, request)?;
-    if undo(&stored.plan, &request.subject).is_empty() && deactivated(&stored.plan, &request.subject).is_empty() {
-        return Err(request.refuse(&format!(
-            "incident {incident_id} put no deny policy on it and deactivated none of its keys"
-        )));
-    }
-    Ok(stored)
+    Ok((stored, contained))
 }
 
 /// The record of incident `incident_id`, refused when there is none or it happened elsewhere
@@ -365,6 +403,34 @@ pub fn one_incident(
     }
 }
 
+/// What changed on a throttled function since the throttle left it, as found `now`: its
+/// reserved concurrency is no longer 0, or its code changed. Empty when nothing did.
+#[must_use]
+pub fn function_drift(before: &FunctionState, now: &Observation) -> Vec<String> {
+    let now = match now {
+        Observation::Function(now) => now,
+        Observation::Unavailable { code, message } => {
+            return vec![format!("the function could not be described ({code}: {message})")];
+        }
+        _ => return vec!["the function was not described".to_owned()],
+    };
+    let mut changes = Vec::new();
+    if now.reserved_concurrency != Some(0) {
+        changes.push(match now.reserved_concurrency {
+            Some(n) => format!("its reserved concurrency is {n}, not 0"),
+            None => "its reserved concurrency was removed".to_owned(),
+        });
+    }
+    if now.code_sha256 != before.code_sha256 {
+        changes.push(format!(
+            "its code changed (SHA-256 {} then, {} now)",
+            before.code_sha256.as_deref().unwrap_or("?"),
+            now.code_sha256.as_deref().unwrap_or("?")
+        ));
+    }
+    changes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +471,11 @@ mod tests {
         assert_eq!(
             ReleaseRequest::parse(&json!({"role_name": "web-tier", "incident_id": "guardduty-1"})).map(|r| r.subject),
             Ok(Subject::Role("web-tier".into()))
+        );
+        assert_eq!(
+            ReleaseRequest::parse(&json!({"function_name": "resizer", "incident_id": "guardduty-1"}))
+                .map(|r| r.subject),
+            Ok(Subject::Function("resizer".into()))
         );
         for (bad, field) in [
             (json!({}), "instance_id"),
@@ -609,5 +680,32 @@ mod tests {
         );
         let none = one_incident(&request, &searched, &[]).unwrap_err().to_string();
         assert!(none.contains("111111111111") && none.contains("222222222222"), "{none}");
+    }
+
+    #[test]
+    fn drift_names_a_lifted_throttle_and_new_code() {
+        let before = FunctionState {
+            name: "resizer".into(),
+            code_sha256: Some("old".into()),
+            ..FunctionState::default()
+        };
+        let throttled = FunctionState {
+            reserved_concurrency: Some(0),
+            ..before.clone()
+        };
+        let now = |state: &FunctionState| Observation::Function(Box::new(state.clone()));
+        assert!(function_drift(&before, &now(&throttled)).is_empty());
+        let changed = FunctionState {
+            reserved_concurrency: None,
+            code_sha256: Some("new".into()),
+            ..before.clone()
+        };
+        assert_eq!(
+            function_drift(&before, &now(&changed)),
+            [
+                "its reserved concurrency was removed",
+                "its code changed (SHA-256 old then, new now)"
+            ]
+        );
     }
 }

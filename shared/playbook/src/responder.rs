@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
-use crate::actions::{AwsError, account, ec2, iam, posture};
+use crate::actions::{AwsError, account, buckets, ec2, iam, lambda, posture, rds};
 use crate::clients::{Acting, Build, Clients, Places};
 use crate::error::Error;
 use crate::execute::{Budget, Run};
@@ -20,7 +20,7 @@ use crate::names::evidence;
 use crate::observation::{InstanceState, Observation};
 use crate::plan::{self, Plan, Reach, Step};
 use crate::policy::Policy;
-use crate::release::{self, ReleaseRequest, Subject};
+use crate::release::{self, Contained, ReleaseRequest, Subject};
 use crate::report::Report;
 use crate::settings::Scope;
 use crate::settings::Settings;
@@ -375,9 +375,10 @@ impl Responder {
     }
 
     /// Releases an instance from quarantine (each interface's groups, the Elastic IPs,
-    /// protection and its own credentials back as the evidence says; tagged released), or a
-    /// user or role from its containment (Tourniquet's deny policies removed; keys back only
-    /// when asked). Refuses what no incident contained, and what changed since unless forced.
+    /// protection and its own credentials back as the evidence says; tagged released), a
+    /// throttled function (its concurrency as recorded, its role's deny removed; the version
+    /// kept as evidence stays), or a user or role from its containment (Tourniquet's deny
+    /// policies removed; keys back only when asked). Refuses what no incident contained, and what changed since unless forced.
     /// Recorded and paged. Never deletes evidence or snapshots.
     pub async fn release(&self, request: &Value, budget: Budget) -> Result<Report, Error> {
         let request = ReleaseRequest::parse(request)?;
@@ -392,22 +393,10 @@ impl Responder {
             None => Box::pin(self.incident_of(request)).await?,
         };
         let ledger = self.ledger(&incident_id);
-        let stored = ledger.load().await?;
-        let (Stored { plan, incident }, before) = match request.instance_id() {
-            Some(instance_id) => {
-                let (stored, before) = release::quarantined(stored, &incident_id, request, instance_id)?;
-                (stored, Some(before))
-            }
-            None => (release::contained(stored, &incident_id, request)?, None),
-        };
+        let (Stored { plan, incident }, contained) = release::contained(ledger.load().await?, &incident_id, request)?;
         let acting = self.acting_for(&plan).await;
-        // A held or dry-run containment changed nothing: there is nothing to undo.
-        let undone: &[&str] = match before {
-            Some(_) => &[plan::ISOLATE_ACTION],
-            None => &["deny-all-user", "revoke-role-sessions", "deactivate-access-key"],
-        };
         let (done, alias) = tokio::join!(
-            futures_util::future::try_join_all(undone.iter().map(|action| ledger.done(action))),
+            futures_util::future::try_join_all(contained.done_by().iter().map(|action| ledger.done(action))),
             self.alias(&incident, &acting)
         );
         if !done?.contains(&true) {
@@ -419,14 +408,24 @@ impl Responder {
         let (release, owner) = if let Some(kept) = history.plan.clone() {
             (kept, false)
         } else {
-            let (mut release, changes) = if let Some(before) = &before {
-                let changes = self.instance_drift(&plan, before, &acting).await;
-                (plan::plan_release(&plan, before, SystemTime::now()), changes)
-            } else {
-                let changes = self.principal_drift(&plan, request, &acting).await;
-                let release =
-                    plan::plan_release_principal(&plan, &request.subject, request.reactivate_keys, SystemTime::now());
-                (release, changes)
+            let now = SystemTime::now();
+            let (mut release, changes) = match &contained {
+                Contained::Instance(before) => (
+                    plan::plan_release(&plan, before, now),
+                    self.instance_drift(&plan, before, &acting).await,
+                ),
+                Contained::Function(before) => {
+                    let clients = &acting.clients;
+                    let found = lambda::observe_function(&clients.lambda, &clients.iam, &before.name).await;
+                    (
+                        plan::plan_function_release(&plan, before, now),
+                        release::function_drift(before, &found),
+                    )
+                }
+                Contained::Principal => (
+                    plan::plan_release_principal(&plan, &request.subject, request.reactivate_keys, now),
+                    self.principal_drift(&plan, request, &acting).await,
+                ),
             };
             if !changes.is_empty() {
                 if !request.force {
@@ -485,7 +484,7 @@ impl Responder {
         let now = match &request.subject {
             Subject::User(name) => iam::observe_user(iam, name, None).await,
             Subject::Role(name) => iam::observe_role(iam, name).await,
-            Subject::Instance(_) => Observation::NotNeeded,
+            Subject::Instance(_) | Subject::Function(_) => Observation::NotNeeded,
         };
         release::principal_drift(contained, &request.subject, &now)
     }
@@ -631,6 +630,11 @@ impl Responder {
                 group.with_rule(rule)
             }
             Look::Bucket { name } => posture::observe_bucket(&clients.s3, name).await,
+            Look::ExposedBucket { name } => buckets::observe_exposed_bucket(&clients.s3, name).await,
+            Look::Function { function_name } => {
+                lambda::observe_function(&clients.lambda, &clients.iam, function_name).await
+            }
+            Look::Database { db_instance_id } => rds::observe_database(&clients.rds, db_instance_id).await,
             Look::UserById { user_id, rule } => {
                 let (user, rule) = tokio::join!(
                     posture::observe_user_by_id(&clients.iam, user_id),

@@ -5,9 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::incident::{Incident, Resource, UserType};
+use crate::incident::{Incident, Resource, Source, UserType};
 use crate::policy::{Playbook, Policy, Routing};
 use crate::settings::Scope;
+
+mod buckets;
 
 /// What to do about an incident, before anything is looked at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +70,13 @@ pub enum Look {
     Bucket { name: String },
     /// The IAM user behind a user id, and the Config rule that judged it.
     UserById { user_id: String, rule: String },
+    /// A Lambda function, its concurrency and tags, and its execution role's id.
+    Function { function_name: String },
+    /// An RDS DB instance and its tags.
+    Database { db_instance_id: String },
+    /// A bucket GuardDuty saw exposed: as [`Look::Bucket`], and its policy and ACL for the
+    /// evidence.
+    ExposedBucket { name: String },
 }
 
 impl Target {
@@ -108,7 +117,7 @@ impl Target {
 #[must_use]
 pub fn target(incident: &Incident, policy: &Policy) -> Target {
     let label = incident.resource.label();
-    let playbook = match policy.route(incident) {
+    let playbook = match buckets::route(incident, policy) {
         Routing::Unrouted => {
             return Target::page(format!(
                 "no playbook for {} findings on {label}; paging only",
@@ -153,12 +162,33 @@ pub fn target(incident: &Incident, policy: &Policy) -> Target {
             group_id: group_id.clone(),
             rule: incident.finding_type.clone(),
         },
+        (Playbook::BlockPublicBucket, Resource::Bucket { name }) if incident.source == Source::GuardDuty => {
+            Look::ExposedBucket { name: name.clone() }
+        }
         (Playbook::BlockPublicBucket | Playbook::EncryptBucket, Resource::Bucket { name }) => {
             Look::Bucket { name: name.clone() }
         }
         (Playbook::DeactivateStaleKeys, Resource::User { user_id }) => Look::UserById {
             user_id: user_id.clone(),
             rule: incident.finding_type.clone(),
+        },
+        (
+            Playbook::LambdaCompromise,
+            Resource::Other {
+                resource_type,
+                name: Some(name),
+            },
+        ) if resource_type == "Lambda" => Look::Function {
+            function_name: name.clone(),
+        },
+        (
+            Playbook::RdsCompromise,
+            Resource::Other {
+                resource_type,
+                name: Some(name),
+            },
+        ) if resource_type == "RDSDBInstance" => Look::Database {
+            db_instance_id: name.clone(),
         },
         (Playbook::PageOnly, _) => return Target::page("the policy routes this finding to a page".to_owned()),
         (playbook, resource) => {

@@ -10,6 +10,7 @@ use tourniquet_tests::events;
 use tourniquet_tests::org::{MEMBER_ROLE, create_member_role};
 use tourniquet_tests::runtime::LambdaRuntime;
 use tourniquet_tests::world::World;
+use tourniquet_tests::{databases, functions};
 
 /// What a person looks at on the web host and the bastion.
 struct Snapshot {
@@ -73,6 +74,15 @@ async fn main() -> Result<()> {
     println!("Tourniquet drill: a local AWS account, every sample event, what the responders did.\n");
     let world = World::seed(Account::new().await?).await?;
     describe(&world);
+    let function = functions::create(&world, "drill-image-resizer", Some(5), &[]).await?;
+    databases::create(&world, Some(databases::CLUSTER)).await?;
+    println!(
+        "  lambda   {} (reserved concurrency 5, role {}); Aurora cluster {} with {}\n",
+        function.name,
+        function.role_name,
+        databases::CLUSTER,
+        databases::INSTANCE
+    );
     let before = look(&world).await?;
     let mut env = world.account.env().await?;
     env.extend(world.env_settings());
@@ -80,6 +90,7 @@ async fn main() -> Result<()> {
         run(function, folder, &world, &env)?;
     }
     print!("{}", changes(&world, &before).await?);
+    print!("{}", beyond_instances(&world, &function).await?);
     release(&world, &env).await?;
     release_user(&world, &env).await?;
     fleet().await?;
@@ -487,4 +498,45 @@ fn show_page(out: &mut String, page: &tourniquet_tests::world::Page) -> Result<(
 
 fn yes(on: bool) -> &'static str {
     if on { "attached" } else { "absent" }
+}
+
+/// What the GuardDuty responder did beyond instances and keys: the exposed bucket, the
+/// compromised function, the database a suspicious login reached.
+async fn beyond_instances(world: &World, function: &functions::Function) -> Result<String> {
+    let mut out = String::new();
+    writeln!(out, "Beyond instances and keys:")?;
+    writeln!(
+        out,
+        "  bucket {}: public access block {:?}",
+        world.assets_bucket,
+        world.public_access_block(&world.assets_bucket).await?
+    )?;
+    writeln!(
+        out,
+        "  function {}: reserved concurrency 5 -> {:?}; versions kept {:?}; role policies {:?}",
+        function.name,
+        functions::reserved_concurrency(world, &function.name).await?,
+        functions::versions(world, &function.name).await?,
+        world.role_policy_names(&function.role_name).await?
+    )?;
+    let snapshots = world
+        .account
+        .clients
+        .rds
+        .describe_db_cluster_snapshots()
+        .db_cluster_identifier(databases::CLUSTER)
+        .snapshot_type("manual")
+        .send()
+        .await?;
+    let names: Vec<&str> = snapshots
+        .db_cluster_snapshots()
+        .iter()
+        .filter_map(|s| s.db_cluster_snapshot_identifier())
+        .collect();
+    writeln!(
+        out,
+        "  Aurora cluster {}: manual snapshots {names:?}",
+        databases::CLUSTER
+    )?;
+    Ok(out)
 }

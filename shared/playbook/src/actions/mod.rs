@@ -2,10 +2,13 @@
 
 pub mod account;
 pub mod autoscaling;
+pub mod buckets;
 pub mod ec2;
 pub mod iam;
+pub mod lambda;
 pub mod notify;
 pub mod posture;
+pub mod rds;
 pub mod release;
 
 use std::error::Error as StdError;

@@ -7,6 +7,10 @@ use super::fields::{number, object, required_text, text, text_in};
 use super::{Intake, IntakeError};
 use crate::incident::{Attacker, Incident, Resource, Source, UserType};
 
+mod workloads;
+
+pub use workloads::EFFECTIVE_PERMISSION;
+
 /// An EventBridge "GuardDuty Finding" event.
 pub(super) fn from_envelope(event: &Value) -> Result<Intake, IntakeError> {
     let detail = object(event, "", "detail")?.ok_or_else(|| IntakeError::Missing {
@@ -38,7 +42,16 @@ fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Val
     let resource_value = object(finding, base, "resource")?.ok_or_else(|| IntakeError::Missing {
         path: super::fields::join(base, "resource"),
     })?;
-    let resource = resource(resource_value, &super::fields::join(base, "resource"))?;
+    let resource_base = super::fields::join(base, "resource");
+    let resource_type = required_text(resource_value, &resource_base, "resourceType")?;
+    let (resource, details) =
+        match workloads::resource(finding, resource_value, &resource_base, &resource_type, &finding_type)? {
+            Some(read) => read,
+            None => (
+                resource(resource_value, &resource_base)?,
+                std::collections::BTreeMap::new(),
+            ),
+        };
     let severity = number(finding, base, "severity")?.ok_or_else(|| IntakeError::Missing {
         path: super::fields::join(base, "severity"),
     })?;
@@ -73,7 +86,7 @@ fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Val
         region,
         resource,
         summary,
-        details: std::collections::BTreeMap::new(),
+        details,
         rule_parameters: std::collections::BTreeMap::new(),
         finding_arn: lenient_text(finding, "arn"),
         attacker: attacker(finding),

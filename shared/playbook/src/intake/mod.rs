@@ -5,6 +5,8 @@ mod config;
 mod fields;
 mod guardduty;
 
+pub use guardduty::EFFECTIVE_PERMISSION;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;

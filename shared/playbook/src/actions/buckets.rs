@@ -1,0 +1,48 @@
+//! GuardDuty's exposed buckets: what the bucket allowed before the block, kept as evidence.
+
+use aws_sdk_s3::types::{Grant, Type};
+
+use super::{posture, sdk};
+use crate::observation::Observation;
+
+/// Describes a bucket as the posture fix does (tags, public access block, encryption), and
+/// adds its policy and ACL: what made it public is in the evidence, to be put back by a
+/// person if the exposure was meant. A policy or ACL that cannot be read is noted; the block
+/// still goes on.
+pub async fn observe_exposed_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Observation {
+    let (observation, policy, acl) = tokio::join!(
+        posture::observe_bucket(s3, bucket),
+        s3.get_bucket_policy().bucket(bucket).send(),
+        s3.get_bucket_acl().bucket(bucket).send(),
+    );
+    let Observation::Bucket(mut state) = observation else {
+        return observation;
+    };
+    match policy.map_err(sdk("GetBucketPolicy")) {
+        Ok(output) => state.policy = output.policy().map(ToOwned::to_owned),
+        Err(err) if err.code == "NoSuchBucketPolicy" => {}
+        Err(err) => state.notes.push(err.to_string()),
+    }
+    match acl.map_err(sdk("GetBucketAcl")) {
+        Ok(output) => state.acl = output.grants().iter().map(grant).collect(),
+        Err(err) => state.notes.push(err.to_string()),
+    }
+    Observation::Bucket(state)
+}
+
+/// One grant as a person reads it: `AllUsers: READ`, `id 79a5...: FULL_CONTROL`.
+fn grant(grant: &Grant) -> String {
+    let permission = grant.permission().map_or("?", |p| p.as_str());
+    let grantee = grant.grantee().map_or_else(
+        || "?".to_owned(),
+        |g| match g.r#type() {
+            Type::Group => g
+                .uri()
+                .map_or("a group", |uri| uri.rsplit('/').next().unwrap_or(uri))
+                .to_owned(),
+            Type::AmazonCustomerByEmail => format!("email {}", g.email_address().unwrap_or("?")),
+            _ => format!("id {}", g.id().unwrap_or("?")),
+        },
+    );
+    format!("{grantee}: {permission}")
+}
