@@ -9,6 +9,7 @@ pub mod events;
 pub mod org;
 pub mod runtime;
 pub mod schema;
+pub mod securityhub;
 pub mod world;
 
 /// The workspace root (the folder holding `events/` and `.venv/`).

@@ -1,6 +1,8 @@
 //! `make drill`: seeds a small account in the local emulator, runs each responder on every
 //! sample event through the Lambda Runtime API, and shows what changed.
 
+mod securityhub;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -81,7 +83,8 @@ async fn main() -> Result<()> {
     }
     print!("{}", changes(&world, &before).await?);
     release(&world, &env).await?;
-    organization(&world, &env).await
+    organization(&world, &env).await?;
+    securityhub::drill().await
 }
 
 /// The same home account as the organization's security account: a member account's finding

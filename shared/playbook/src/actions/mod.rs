@@ -7,6 +7,7 @@ pub mod iam;
 pub mod notify;
 pub mod posture;
 pub mod release;
+pub mod securityhub;
 
 use std::error::Error as StdError;
 

@@ -98,6 +98,7 @@ pub(super) fn from_envelope(event: &Value, detail_type: &str) -> Result<Intake, 
         finding_arn: None,
         attacker: None,
         raw: event.clone(),
+        security_hub: None,
     }
     .into())
 }
