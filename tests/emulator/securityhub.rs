@@ -69,9 +69,9 @@ async fn guardduty_through_security_hub_contains_and_writes_back_once() -> Resul
         .updated_at()
         .map(ToOwned::to_owned);
 
-    let report = report(&world, event.clone()).await?;
-    assert_eq!(report.playbook, Playbook::Ec2Compromise);
-    assert!(report.is_complete(), "{report:#?}");
+    let contained = report(&world, event.clone()).await?;
+    assert_eq!(contained.playbook, Playbook::Ec2Compromise);
+    assert!(contained.is_complete(), "{contained:#?}");
     assert!(isolated(&world).await?, "the web host is isolated");
     let pages = world.pages().await?;
     assert_eq!(pages.len(), 1, "one page");
@@ -84,9 +84,9 @@ async fn guardduty_through_security_hub_contains_and_writes_back_once() -> Resul
         Some(&WorkflowStatus::Notified)
     );
     let note = stored.note().and_then(|n| n.text()).unwrap_or_default().to_owned();
-    assert!(note.contains(&report.incident_id), "{note}");
+    assert!(note.contains(&contained.incident_id), "{note}");
     assert!(note.contains("isolate-interfaces"), "{note}");
-    assert!(note.contains(&report.evidence), "{note}");
+    assert!(note.contains(&contained.evidence), "{note}");
     assert_eq!(stored.note().and_then(|n| n.updated_by()), Some("tourniquet"));
     assert_eq!(stored.updated_at().map(ToOwned::to_owned), updated_before);
     let noted_at = stored.note().and_then(|n| n.updated_at()).map(ToOwned::to_owned);
@@ -100,7 +100,7 @@ async fn guardduty_through_security_hub_contains_and_writes_back_once() -> Resul
         .await?
         .report()
         .context("an incident")?;
-    assert_eq!(again.incident_id, report.incident_id);
+    assert_eq!(again.incident_id, contained.incident_id);
     assert!(
         again
             .steps
@@ -114,7 +114,7 @@ async fn guardduty_through_security_hub_contains_and_writes_back_once() -> Resul
     // incident again, no page, no step, no second write-back.
     let follow_up = after_write_back(&event, &stored);
     let third = report(&world, follow_up).await?;
-    assert_eq!(third.incident_id, report.incident_id);
+    assert_eq!(third.incident_id, contained.incident_id);
     assert!(
         third
             .steps
@@ -140,9 +140,9 @@ async fn a_third_party_finding_pages_only() -> Result<()> {
     let before = world.interface_groups(&world.web.interfaces).await?;
     let event = events::for_world("securityhub/third-party-imported-finding.json", &world)?;
     import(&world.account, &event).await?;
-    let report = report(&world, event).await?;
-    assert_eq!(report.playbook, Playbook::PageOnly);
-    assert!(report.reason.contains("not trusted"), "{}", report.reason);
+    let refused = report(&world, event).await?;
+    assert_eq!(refused.playbook, Playbook::PageOnly);
+    assert!(refused.reason.contains("not trusted"), "{}", refused.reason);
     assert_eq!(
         world.interface_groups(&world.web.interfaces).await?,
         before,
@@ -160,9 +160,9 @@ async fn the_contain_action_acts_below_the_threshold() -> Result<()> {
     let world = world().await?;
     let event = events::for_world("securityhub/custom-action-contain.json", &world)?;
     import(&world.account, &event).await?;
-    let report = report(&world, event.clone()).await?;
-    assert_eq!(report.playbook, Playbook::Ec2Compromise, "{}", report.reason);
-    assert!((report.severity - 5.0).abs() < f64::EPSILON);
+    let contained = report(&world, event.clone()).await?;
+    assert_eq!(contained.playbook, Playbook::Ec2Compromise, "{}", contained.reason);
+    assert!((contained.severity - 5.0).abs() < f64::EPSILON);
     assert!(isolated(&world).await?);
     let stored = finding(&world.account, &finding_id(&event))
         .await?
@@ -173,17 +173,17 @@ async fn the_contain_action_acts_below_the_threshold() -> Result<()> {
     );
 
     // The same finding arriving on its own (not chosen by a person) would only page.
-    let world = world().await?;
-    let mut automatic = events::for_world("securityhub/custom-action-contain.json", &world)?;
+    let other = crate::world().await?;
+    let mut automatic = events::for_world("securityhub/custom-action-contain.json", &other)?;
     automatic["detail-type"] = "Security Hub Findings - Imported".into();
-    let report = report(&world, automatic).await?;
-    assert_eq!(report.playbook, Playbook::PageOnly);
+    let paged = report(&other, automatic).await?;
+    assert_eq!(paged.playbook, Playbook::PageOnly);
     assert!(
-        report.reason.contains("below the ec2-compromise floor"),
+        paged.reason.contains("below the ec2-compromise floor"),
         "{}",
-        report.reason
+        paged.reason
     );
-    assert!(!isolated(&world).await?);
+    assert!(!isolated(&other).await?);
     Ok(())
 }
 

@@ -278,15 +278,16 @@ impl Responder {
                     tracing::info!(reason = ignored.ignored, "finding ignored");
                     Response::Ignored(ignored)
                 }),
-                Ok(Intake::Incident(incident)) => match self.check_source(incident.source) {
-                    Err(err) => Err(err),
-                    Ok(()) => {
+                Ok(Intake::Incident(incident)) => {
+                    if let Err(err) = self.check_source(incident.source) {
+                        Err(err)
+                    } else {
                         let span = incident_span(&incident, false);
                         Box::pin(self.respond(&incident, budget, received).instrument(span))
                             .await
                             .map(|report| Response::Report(Box::new(report)))
                     }
-                },
+                }
                 Ok(Intake::Approve { .. } | Intake::Findings(_)) => Err(IntakeError::Invalid {
                     path: "detail.findings".to_owned(),
                     reason: "a finding is neither an approval nor a list of findings".to_owned(),

@@ -1,6 +1,7 @@
 //! `make drill`: seeds a small account in the local emulator, runs each responder on every
 //! sample event through the Lambda Runtime API, and shows what changed.
 
+#[path = "drill/securityhub.rs"]
 mod securityhub;
 
 use std::collections::BTreeMap;

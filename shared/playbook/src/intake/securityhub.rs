@@ -81,11 +81,14 @@ struct Envelope<'a> {
     raw: &'a Value,
 }
 
+/// A control, the managed rule it means, its parameters by default.
+type Control = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
 /// Security Hub controls Tourniquet has a playbook for: the control, the Config managed rule
 /// whose meaning it has (the planner reads what is forbidden from it), and the parameters the
 /// control uses when the finding carries none.
 #[rustfmt::skip] // a table: one control a line
-const CONTROLS: &[(&str, &str, &[(&str, &str)])] = &[
+const CONTROLS: &[Control] = &[
     ("EC2.2", "vpc-default-security-group-closed", &[]),
     ("EC2.13", "restricted-ssh", &[]),
     ("EC2.14", "restricted-rdp", &[]),
@@ -152,7 +155,7 @@ pub(super) fn from_envelope(event: &Value, detail_type: &str) -> Result<Intake, 
     })?;
     let findings = match detail.get("findings") {
         Some(Value::Array(findings)) if !findings.is_empty() => findings,
-        None | Some(Value::Null) | Some(Value::Array(_)) => {
+        None | Some(Value::Null | Value::Array(_)) => {
             return Err(IntakeError::Missing {
                 path: "detail.findings".to_owned(),
             });
@@ -188,7 +191,7 @@ pub(super) fn from_envelope(event: &Value, detail_type: &str) -> Result<Intake, 
                     found: fields::type_name(other),
                 }),
             }?;
-            incident(read, format, &envelope)
+            Ok(incident(read, format, &envelope))
         })
         .collect();
     Ok(Intake::Findings(read))
@@ -214,9 +217,12 @@ fn eligible(read: &Read) -> Result<(), String> {
     Ok(())
 }
 
-fn incident(read: Read, format: Format, envelope: &Envelope) -> Result<Intake, IntakeError> {
+// One finding's every decision in order (eligibility, trust, identity, type, resource):
+// split, each part would need the others' values.
+#[allow(clippy::too_many_lines)]
+fn incident(read: Read, format: Format, envelope: &Envelope) -> Intake {
     if let Err(reason) = eligible(&read) {
-        return Ok(Intake::ignored(Source::SecurityHub, reason));
+        return Intake::ignored(Source::SecurityHub, reason);
     }
     let trusted = securityhub::trust(read.product_arn.as_deref());
     let account = read.account.clone().or_else(|| envelope.account.clone());
@@ -308,7 +314,7 @@ fn incident(read: Read, format: Format, envelope: &Envelope) -> Result<Intake, I
         untrusted: trusted.err(),
         action: envelope.action,
     };
-    Ok(Incident {
+    Incident {
         id: Incident::id_for(source, account.as_deref(), region.as_deref(), &key),
         source,
         finding_id,
@@ -325,7 +331,7 @@ fn incident(read: Read, format: Format, envelope: &Envelope) -> Result<Intake, I
         raw: envelope.raw.clone(),
         security_hub: Some(finding),
     }
-    .into())
+    .into()
 }
 
 /// GuardDuty's finding type from a Security Hub type: ASFF writes it as the last part of a
@@ -379,7 +385,7 @@ fn resource(read: Option<&ResourceRead>) -> Resource {
         "awsiamaccesskey" => {
             let key = read
                 .detail(&["AccessKeyId", "data.access_key_id"])
-                .or_else(|| Some(after(&id, "AccessKey:")).filter(|k| k.starts_with("A") && !k.contains(':')));
+                .or_else(|| Some(after(&id, "AccessKey:")).filter(|k| k.starts_with('A') && !k.contains(':')));
             Resource::AccessKey {
                 access_key_id: key,
                 principal_id: read.detail(&["PrincipalId", "data.principal_id"]),
