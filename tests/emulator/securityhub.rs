@@ -19,7 +19,8 @@ fn responder(world: &World) -> Result<playbook::Responder> {
 
 /// The reports of an event the responder handled in full.
 async fn handle(world: &World, event: Value) -> Result<Vec<Report>> {
-    match responder(world)?.handle(event).await? {
+    // Boxed: a response's future is large, and a test holds several in a row on its stack.
+    match Box::pin(responder(world)?.handle(event)).await? {
         Response::Findings(Findings { findings }) => findings
             .into_iter()
             .map(|answer| match answer {
@@ -57,8 +58,27 @@ async fn isolated(world: &World) -> Result<bool> {
 /// GuardDuty's finding through Security Hub isolates the instance and writes the response
 /// back; the same finding then arriving from GuardDuty directly, and the Imported event the
 /// write-back causes, change nothing and page nobody.
-#[tokio::test]
-async fn guardduty_through_security_hub_contains_and_writes_back_once() -> Result<()> {
+#[test]
+fn guardduty_through_security_hub_contains_and_writes_back_once() -> Result<()> {
+    on_a_large_stack(contains_and_writes_back_once())
+}
+
+/// Runs `test` on a thread of its own with 16 MiB of stack: several whole responses in a row,
+/// debug-built, need more than a test thread's 2 MiB.
+fn on_a_large_stack(test: impl Future<Output = Result<()>> + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(test)
+        })?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the test panicked"))?
+}
+
+async fn contains_and_writes_back_once() -> Result<()> {
     let world = world().await?;
     let event = events::for_world("securityhub/guardduty-ec2-ssh-brute-force-asff.json", &world)?;
     import(&world.account, &event).await?;
@@ -93,10 +113,8 @@ async fn guardduty_through_security_hub_contains_and_writes_back_once() -> Resul
 
     // GuardDuty's own event for the same finding: the same incident, nothing new.
     let direct = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;
-    let again = world
-        .responder(world.settings())?
-        .accepting(&[Source::GuardDuty])
-        .handle(direct)
+    let direct_responder = world.responder(world.settings())?.accepting(&[Source::GuardDuty]);
+    let again = Box::pin(direct_responder.handle(direct))
         .await?
         .report()
         .context("an incident")?;
@@ -155,8 +173,12 @@ async fn a_third_party_finding_pages_only() -> Result<()> {
 }
 
 /// A person's "contain" on a severity-5 finding acts: the automatic path would only page.
-#[tokio::test]
-async fn the_contain_action_acts_below_the_threshold() -> Result<()> {
+#[test]
+fn the_contain_action_acts_below_the_threshold() -> Result<()> {
+    on_a_large_stack(contain_acts_below_the_threshold())
+}
+
+async fn contain_acts_below_the_threshold() -> Result<()> {
     let world = world().await?;
     let event = events::for_world("securityhub/custom-action-contain.json", &world)?;
     import(&world.account, &event).await?;
@@ -176,6 +198,7 @@ async fn the_contain_action_acts_below_the_threshold() -> Result<()> {
     let other = crate::world().await?;
     let mut automatic = events::for_world("securityhub/custom-action-contain.json", &other)?;
     automatic["detail-type"] = "Security Hub Findings - Imported".into();
+    import(&other.account, &automatic).await?;
     let paged = report(&other, automatic).await?;
     assert_eq!(paged.playbook, Playbook::PageOnly);
     assert!(
@@ -251,7 +274,7 @@ async fn a_refused_write_back_leaves_the_containment_and_the_page_says_so() -> R
     // The retry, once Security Hub has the finding, writes back only: no second page set of
     // steps, the containment not redone.
     import(&world.account, &event).await?;
-    let retry = report_of(responder(&world)?.handle(event.clone()).await?)?;
+    let retry = report_of(Box::pin(responder(&world)?.handle(event.clone())).await?)?;
     let redone: Vec<&str> = retry
         .steps
         .iter()
