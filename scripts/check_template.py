@@ -55,15 +55,15 @@ MEMBER_TEMPLATE = ROOT / "member.yaml"
 EVENTS = ROOT / "events"
 PLAYBOOK_SRC = ROOT / "shared" / "playbook" / "src"
 
-ALL = ["guardduty-responder", "config-responder", "alarm-responder", "quarantine-release"]
+ALL = ["guardduty-responder", "config-responder", "alarm-responder", "quarantine-release", "securityhub-responder"]
 
 # Which code each function runs: a module (every function in it), or one function of a
 # module ("path::name"), relative to shared/playbook/src. What these call in other modules
 # (`iam::observe_user(...)`) is followed, so list only what the function's playbooks start from.
 MODULES = {
-    "actions/ec2.rs": ["guardduty-responder", "alarm-responder"],
-    "actions/autoscaling.rs": ["guardduty-responder", "alarm-responder"],
-    "actions/iam.rs": ["guardduty-responder"],
+    "actions/ec2.rs": ["guardduty-responder", "alarm-responder", "securityhub-responder"],
+    "actions/autoscaling.rs": ["guardduty-responder", "alarm-responder", "securityhub-responder"],
+    "actions/iam.rs": ["guardduty-responder", "securityhub-responder"],
     # Stale access keys: the Config responder deactivates them like a compromised key; a
     # release sets keys Active again when asked.
     "actions/iam.rs::set_key_status": ["config-responder", "quarantine-release"],
@@ -72,7 +72,7 @@ MODULES = {
     "actions/iam.rs::observe_role": ["quarantine-release"],
     # The EC2 playbook (also run by isolate alarms) denies the instance's own credentials.
     "actions/iam.rs::deny_instance_role": ["alarm-responder"],
-    "actions/posture.rs": ["config-responder"],
+    "actions/posture.rs": ["config-responder", "securityhub-responder"],
     # GuardDuty's exposed buckets: described as the posture fix does, plus policy and ACL,
     # then blocked with the posture fix's public access block.
     "actions/buckets.rs": ["guardduty-responder"],
@@ -87,6 +87,8 @@ MODULES = {
     "actions/rds.rs": ["guardduty-responder"],
     "release.rs": ["quarantine-release"],
     "actions/release.rs": ["quarantine-release"],
+    # Security Hub findings run GuardDuty's and Config's playbooks (above), and are written back.
+    "actions/securityhub.rs": ["securityhub-responder"],
     "actions/notify.rs": ALL,
     # The account's alias, for every page.
     "actions/account.rs": ALL,
@@ -98,7 +100,7 @@ MODULES = {
 # actions/notify.rs), and services the function calls as itself (STS: the member role's
 # credentials, the caller's identity). Every other derived action is made in the incident's
 # account, so member.yaml's role must allow it.
-HOME_ONLY_MODULES = {"ledger.rs", "actions/notify.rs"}
+HOME_ONLY_MODULES = {"ledger.rs", "actions/notify.rs", "actions/securityhub.rs"}
 HOME_ONLY_SERVICES = {"sts"}
 
 # Settings of the organization feature every function must have, and the parameter each
@@ -123,6 +125,7 @@ EVENT_FOLDERS = {
     "guardduty": "guardduty-responder",
     "config": "config-responder",
     "cloudwatch": "alarm-responder",
+    "securityhub": "securityhub-responder",
     "manual": None,
 }
 
@@ -152,6 +155,7 @@ SERVICES = {
     "kms": "kms",
     "lambda": "lambda",
     "rds": "rds",
+    "securityhub": "securityhub",
 }
 
 # Operations whose IAM action is not "<service>:<OperationName>".
@@ -317,8 +321,24 @@ def lookup(event, path: tuple):
     return event, True
 
 
+def flattened(value):
+    """The event as EventBridge matches it: a pattern reaching into an array of objects (a
+    Security Hub event's detail.findings) matches the values of every element, as if each key
+    held all of them. moto 5.2's matcher does not descend into arrays; given this, it does."""
+    if isinstance(value, dict):
+        return {k: flattened(v) for k, v in value.items()}
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        merged = {}
+        for item in value:
+            for key, v in item.items():
+                merged.setdefault(key, []).extend(v if isinstance(v, list) else [v])
+        return {k: flattened(vs) if all(isinstance(v, dict) for v in vs) else vs for k, vs in merged.items()}
+    return value
+
+
 def why_not(pattern: dict, event: dict) -> list[tuple[tuple, str]]:
     """Each leaf of the pattern the event fails, with a reason in words."""
+    event = flattened(event)
     reasons = []
     for path, filters in leaves(pattern):
         if path[-1] == "$or":
@@ -367,6 +387,7 @@ def check_routing(checks: Checks, template: dict) -> None:
     def matching(event) -> list[str]:
         if not isinstance(event, dict):
             return []
+        event = flattened(event)
         return sorted(b for b, rs in rules.items() if any(p.matches_event(event) for _, p, _ in rs))
 
     if not EVENTS.is_dir():

@@ -115,3 +115,73 @@ async fn a_refused_role_cannot_be_assumed() -> Result<()> {
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
     Ok(())
 }
+
+/// Divergence 4: Security Hub's `BatchUpdateFindings` updates a known finding's note (with
+/// who wrote it and when) and workflow status, leaves the producer's `UpdatedAt` as it was,
+/// and lists a finding it does not know as unprocessed (`FindingNotFound`), not as an error.
+#[tokio::test]
+async fn batch_update_findings_updates_the_customers_fields_only() -> Result<()> {
+    use aws_sdk_securityhub::types::{AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate};
+    let world = world().await?;
+    let event = tourniquet_tests::events::for_world("securityhub/guardduty-ec2-ssh-brute-force-asff.json", &world)?;
+    tourniquet_tests::securityhub::import(&world.account, &event).await?;
+    let id = event["detail"]["findings"][0]["Id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let product = "arn:aws:securityhub:us-east-1::product/aws/guardduty";
+    let before = tourniquet_tests::securityhub::finding(&world.account, &id)
+        .await?
+        .expect("imported");
+    let identifier = |id: &str| {
+        AwsSecurityFindingIdentifier::builder()
+            .id(id)
+            .product_arn(product)
+            .build()
+    };
+    let out = world
+        .account
+        .clients
+        .securityhub
+        .batch_update_findings()
+        .finding_identifiers(identifier(&id))
+        .finding_identifiers(identifier("no-such-finding"))
+        .note(NoteUpdate::builder().text("contained").updated_by("tourniquet").build())
+        .workflow(WorkflowUpdate::builder().status(WorkflowStatus::Notified).build())
+        .send()
+        .await?;
+    assert_eq!(out.processed_findings().len(), 1);
+    let unprocessed = out.unprocessed_findings();
+    assert_eq!(unprocessed.len(), 1);
+    assert_eq!(unprocessed[0].error_code(), Some("FindingNotFound"));
+    assert_eq!(
+        unprocessed[0].finding_identifier().and_then(|f| f.id()),
+        Some("no-such-finding")
+    );
+    let after = tourniquet_tests::securityhub::finding(&world.account, &id)
+        .await?
+        .expect("kept");
+    assert_eq!(
+        after.workflow().and_then(|w| w.status()),
+        Some(&WorkflowStatus::Notified)
+    );
+    assert_eq!(after.note().and_then(|n| n.text()), Some("contained"));
+    assert_eq!(after.note().and_then(|n| n.updated_by()), Some("tourniquet"));
+    assert!(after.note().and_then(|n| n.updated_at()).is_some());
+    assert_eq!(after.updated_at(), before.updated_at(), "the producer's time stays");
+    assert_eq!(after.title(), before.title());
+
+    // A workflow status Security Hub does not have is refused.
+    let err = world
+        .account
+        .clients
+        .securityhub
+        .batch_update_findings()
+        .finding_identifiers(identifier(&id))
+        .workflow(WorkflowUpdate::builder().status(WorkflowStatus::from("DONE")).build())
+        .send()
+        .await
+        .expect_err("an unknown status");
+    assert_eq!(err.code(), Some("InvalidInputException"));
+    Ok(())
+}

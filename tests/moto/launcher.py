@@ -66,6 +66,10 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.core.exceptions import _RESTError
+from moto.securityhub import urls as securityhub_urls
+from moto.securityhub.exceptions import InvalidInputException
+from moto.securityhub.models import SecurityHubBackend
+from moto.securityhub.responses import SecurityHubResponse
 from moto.server import ThreadedMotoServer
 from moto.sts.models import STSBackend
 from werkzeug.serving import make_server
@@ -123,6 +127,64 @@ def _shutdown_behavior_or_groups(self):
 
 
 InstanceResponse._security_grp_instance_attribute_handler = _shutdown_behavior_or_groups
+
+
+def _batch_update_findings(self, finding_identifiers, fields):
+    # Divergence 4: moto's Security Hub keeps imported findings (BatchImportFindings,
+    # GetFindings) but has no BatchUpdateFindings. Security Hub updates the customer's fields
+    # of each finding it knows (Note, with its UpdatedBy and the time; Workflow.Status; ...),
+    # leaves the provider's (UpdatedAt above all) as they were, and lists a finding it does not
+    # know as unprocessed with FindingNotFound rather than failing the call.
+    statuses = {"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"}
+    note = fields.get("Note")
+    if note is not None and not (note.get("Text") and note.get("UpdatedBy")):
+        raise InvalidInputException(op="BatchUpdateFindings", msg="Note requires Text and UpdatedBy")
+    status = (fields.get("Workflow") or {}).get("Status")
+    if status is not None and status not in statuses:
+        raise InvalidInputException(op="BatchUpdateFindings", msg=f"Invalid workflow status {status}")
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    processed, unprocessed = [], []
+    for identifier in finding_identifiers or []:
+        found = next(
+            (
+                f
+                for f in self.findings
+                if f.id == identifier.get("Id") and f.data.get("ProductArn") == identifier.get("ProductArn")
+            ),
+            None,
+        )
+        if found is None:
+            unprocessed.append(
+                {"FindingIdentifier": identifier, "ErrorCode": "FindingNotFound", "ErrorMessage": "Finding Not Found"}
+            )
+            continue
+        data = found.data
+        if note is not None:
+            data["Note"] = {"Text": note["Text"], "UpdatedBy": note["UpdatedBy"], "UpdatedAt": now}
+        if status is not None:
+            data["Workflow"] = {"Status": status}
+            data["WorkflowState"] = {"NOTIFIED": "ASSIGNED", "RESOLVED": "RESOLVED", "SUPPRESSED": "ARCHIVED"}.get(
+                status, "NEW"
+            )
+        for key in ("VerificationState", "Confidence", "Criticality", "Types", "UserDefinedFields", "RelatedFindings"):
+            if key in fields:
+                data[key] = fields[key]
+        if "Severity" in fields:
+            data.setdefault("Severity", {}).update(fields["Severity"])
+        data["ProcessedAt"] = now
+        processed.append(identifier)
+    return processed, unprocessed
+
+
+def _batch_update_findings_response(self):
+    body = json.loads(self.body or "{}")
+    processed, unprocessed = self.securityhub_backend.batch_update_findings(body.get("FindingIdentifiers"), body)
+    return json.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
+
+
+SecurityHubBackend.batch_update_findings = _batch_update_findings
+SecurityHubResponse.batch_update_findings = _batch_update_findings_response
+securityhub_urls.url_paths["{0}/findings/batchupdate$"] = SecurityHubResponse.dispatch
 
 
 REFUSED_ROLES = set()

@@ -164,6 +164,11 @@ pub fn recorded(config: &aws_config::SdkConfig, recorder: &Recorder) -> Clients 
                 .interceptor(recorder.of("s3"))
                 .build(),
         ),
+        securityhub: aws_sdk_securityhub::Client::from_conf(
+            aws_sdk_securityhub::config::Builder::from(config)
+                .interceptor(recorder.of("securityhub"))
+                .build(),
+        ),
         sns: aws_sdk_sns::Client::from_conf(
             aws_sdk_sns::config::Builder::from(config)
                 .interceptor(recorder.of("sns"))

@@ -11,6 +11,7 @@ pub mod functions;
 pub mod org;
 pub mod runtime;
 pub mod schema;
+pub mod securityhub;
 pub mod world;
 
 /// The workspace root (the folder holding `events/` and `.venv/`).

@@ -28,6 +28,8 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub iam: aws_sdk_iam::Client,
     pub s3: aws_sdk_s3::Client,
+    /// Write-backs to Security Hub findings (home account, where the findings are aggregated).
+    pub securityhub: aws_sdk_securityhub::Client,
     pub sns: aws_sdk_sns::Client,
     pub sts: aws_sdk_sts::Client,
     pub lambda: aws_sdk_lambda::Client,
@@ -80,6 +82,11 @@ impl Clients {
                 aws_sdk_iam::config::Builder::from(config).interceptor(CallLog).build(),
             ),
             s3: aws_sdk_s3::Client::from_conf(s3),
+            securityhub: aws_sdk_securityhub::Client::from_conf(
+                aws_sdk_securityhub::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
             sns: aws_sdk_sns::Client::from_conf(
                 aws_sdk_sns::config::Builder::from(config).interceptor(CallLog).build(),
             ),

@@ -18,6 +18,12 @@ const BLOCKED_PORT_DEFAULTS: [(&str, i32); 5] = [
 /// rather than take a site down on a rule left unconfigured.
 const AUTHORIZED_WHEN_UNSET: PortRange = PortRange { from: 443, to: 443 };
 
+/// Security Hub's EC2.19: the high-risk ports no security group may open to the world.
+const HIGH_RISK_PORTS: [i32; 24] = [
+    20, 21, 22, 23, 25, 110, 135, 143, 445, 1433, 1434, 3000, 3306, 3389, 4333, 5000, 5432, 5500, 5601, 8080, 8088,
+    8888, 9200, 9300,
+];
+
 /// The key age `access-keys-rotated` and `iam-user-unused-credentials-check` allow by
 /// default, in days.
 pub const MAX_KEY_AGE_DAYS: u64 = 90;
@@ -122,6 +128,12 @@ impl Forbidden {
             } else {
                 Forbidden::OutsidePorts { tcp, udp }
             }
+        } else if rule.contains("restricted-rdp") {
+            // Security Hub's EC2.14: RDP only.
+            Forbidden::Ports(vec![PortRange { from: 3389, to: 3389 }])
+        } else if rule.contains("restricted-high-risk-ports") {
+            // Security Hub's EC2.19.
+            Forbidden::Ports(HIGH_RISK_PORTS.iter().map(|&p| PortRange { from: p, to: p }).collect())
         } else if rule.contains("restricted-common-ports") {
             let mut blocked: Vec<PortRange> = BLOCKED_PORT_DEFAULTS
                 .iter()
@@ -174,6 +186,21 @@ mod tests {
 
     fn parameters(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    /// Security Hub's controls with no Config rule of their own: EC2.14 forbids RDP alone,
+    /// EC2.19 the high-risk ports.
+    #[test]
+    fn security_hub_controls_forbid_their_ports() {
+        let rdp = Forbidden::for_rule("EC2.14/restricted-rdp", &parameters(&[]));
+        assert!(rdp.forbids(&world("tcp", 3389, 3389)));
+        assert!(!rdp.forbids(&world("tcp", 22, 22)));
+        let risky = Forbidden::for_rule("EC2.19/restricted-high-risk-ports", &parameters(&[]));
+        for port in [22, 3306, 9300] {
+            assert!(risky.forbids(&world("tcp", port, port)), "{port}");
+        }
+        assert!(risky.forbids(&world("tcp", 0, 65535)));
+        assert!(!risky.forbids(&world("tcp", 443, 443)));
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub enum Error {
     /// Some steps failed (or could not be recorded); the rest ran. A retry resumes.
     #[error("incident {}: {}", .0.incident_id, incomplete_summary(.0))]
     Incomplete(Box<Report>),
+    /// Some findings of a Security Hub event were not handled (each answer says why); the
+    /// others were. A retry finds the handled ones done and changes nothing there.
+    #[error("{}", .0.summary())]
+    Findings(Box<crate::responder::Findings>),
 }
 
 /// An error and every cause under it, as one line: each error's own message says only what
@@ -103,7 +107,7 @@ impl Error {
                 | Error::Release(_)
                 | Error::InProgress { .. }
                 | Error::RoleRefused { .. }
-        )
+        ) || matches!(self, Error::Findings(findings) if findings.retryable())
     }
 
     fn kind(&self) -> &'static str {
@@ -119,6 +123,7 @@ impl Error {
             Error::InProgress { .. } => "InProgress",
             Error::Incomplete(_) => "Incomplete",
             Error::RoleRefused { .. } => "MemberRoleRefused",
+            Error::Findings(_) => "FindingsIncomplete",
         }
     }
 }

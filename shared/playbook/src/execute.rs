@@ -7,7 +7,9 @@ use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::actions::{AwsError, Done, autoscaling, dry_run_verdict, ec2, iam, lambda, notify, posture, rds, release};
+use crate::actions::{
+    AwsError, Done, autoscaling, dry_run_verdict, ec2, iam, lambda, notify, posture, rds, release, securityhub,
+};
 use crate::clients::Clients;
 use crate::error::chain;
 use crate::incident::Incident;
@@ -355,6 +357,7 @@ impl Run<'_> {
                 cluster_id,
                 ..
             } => cluster_id.clone().unwrap_or_else(|| db_instance_id.clone()),
+            Step::UpdateFinding { finding, .. } => finding.id.clone(),
         }
     }
 
@@ -528,6 +531,18 @@ impl Run<'_> {
                 );
                 return self
                     .once(name, |_| notify::publish(&self.home.sns, self.topic_arn, &page))
+                    .await;
+            }
+            Step::UpdateFinding { finding, resolve } => {
+                if self.plan.dry_run {
+                    return StepResult::DryRun(Some("not written back: a dry run changes nothing".to_owned()));
+                }
+                let (status, note) =
+                    crate::securityhub::write_back(self.incident, self.plan, before, &self.ledger.uri(), *resolve);
+                return self
+                    .once(name, |_| {
+                        securityhub::update_finding(&self.home.securityhub, finding, status, &note)
+                    })
                     .await;
             }
             Step::PageUpdate => {

@@ -13,6 +13,8 @@ pub enum Source {
     Config,
     /// CloudWatch alarm state changes.
     CloudWatch,
+    /// Security Hub findings other than GuardDuty's (GuardDuty's keep their own source and id).
+    SecurityHub,
 }
 
 impl Source {
@@ -23,6 +25,7 @@ impl Source {
             Source::GuardDuty => "guardduty-responder",
             Source::Config => "config-responder",
             Source::CloudWatch => "alarm-responder",
+            Source::SecurityHub => "securityhub-responder",
         }
     }
 
@@ -33,6 +36,7 @@ impl Source {
             Source::GuardDuty => "guardduty",
             Source::Config => "config",
             Source::CloudWatch => "cloudwatch",
+            Source::SecurityHub => "securityhub",
         }
     }
 }
@@ -217,6 +221,10 @@ pub struct Incident {
     /// The event exactly as it arrived, kept for the evidence record.
     #[serde(skip)]
     pub raw: Value,
+    /// How Security Hub knows the finding, who produced it and whether it is trusted, when
+    /// it came through Security Hub (GuardDuty's findings too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<crate::securityhub::Finding>,
 }
 
 /// The attacker's side of a finding, as GuardDuty's `service.action` describes it. Every

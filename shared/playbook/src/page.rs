@@ -580,6 +580,11 @@ fn links(incident: &Incident, document: &Document, context: &Context) -> Vec<Lin
                     links.push(console.alarm(alarm));
                 }
             }
+            Source::SecurityHub => {
+                if let Some(arn) = &incident.finding_arn {
+                    links.push(console.securityhub_finding(arn));
+                }
+            }
         }
         links.extend(document.snapshots.iter().map(|s| console.snapshot(s)));
     }

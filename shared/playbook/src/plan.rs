@@ -177,6 +177,13 @@ pub enum Step {
         snapshot_id: String,
         tags: BTreeMap<String, String>,
     },
+    /// Write the response back to its Security Hub finding: a note (what was done, the
+    /// incident, the evidence) and the workflow status, RESOLVED when `resolve` (a posture
+    /// fix) and every step that changed something succeeded, NOTIFIED otherwise.
+    UpdateFinding {
+        finding: crate::securityhub::Finding,
+        resolve: bool,
+    },
 }
 
 /// Which credentials a deny policy reaches: exactly the attacker's where the finding says
@@ -264,6 +271,7 @@ impl Step {
             Step::ThrottleFunction { .. } => "throttle-function",
             Step::RestoreFunctionConcurrency { .. } => "restore-function-concurrency",
             Step::SnapshotDatabase { .. } => "snapshot-database",
+            Step::UpdateFinding { .. } => "update-finding",
         }
     }
 
@@ -272,7 +280,11 @@ impl Step {
     pub fn mutates(&self) -> bool {
         !matches!(
             self,
-            Step::RecordEvidence | Step::VerifyIsolation { .. } | Step::Page | Step::PageUpdate
+            Step::RecordEvidence
+                | Step::VerifyIsolation { .. }
+                | Step::Page
+                | Step::PageUpdate
+                | Step::UpdateFinding { .. }
         )
     }
 
@@ -310,7 +322,8 @@ impl Step {
             | Step::PublishFunctionVersion { .. }
             | Step::ThrottleFunction { .. }
             | Step::RestoreFunctionConcurrency { .. }
-            | Step::SnapshotDatabase { .. } => false,
+            | Step::SnapshotDatabase { .. }
+            | Step::UpdateFinding { .. } => false,
         }
     }
 
@@ -330,6 +343,7 @@ impl Step {
             // deliberate, one step at a time in the planned order.
             Step::Page
             | Step::PageUpdate
+            | Step::UpdateFinding { .. }
             | Step::RestoreInterfaces { .. }
             | Step::RestoreAddresses { .. }
             | Step::RestoreVolumes { .. }
@@ -384,9 +398,43 @@ impl Plan {
 }
 
 /// Plans the response to `incident` from its target (the routing decision) and what was
-/// observed of the resource the target named. Pure: no I/O, no clock.
+/// observed of the resource the target named. Pure: no I/O, no clock. A finding that came
+/// through Security Hub is written back to, after the response and before the page.
 #[must_use]
 pub fn plan(incident: &Incident, target: &Target, observation: &Observation, policy: &Policy, now: SystemTime) -> Plan {
+    let mut plan = plan_target(incident, target, observation, policy, now);
+    if let Some(finding) = &incident.security_hub {
+        let at = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s.step, Step::Page))
+            .unwrap_or(plan.steps.len());
+        let resolve = crate::securityhub::resolves(plan.playbook);
+        plan.steps.insert(
+            at,
+            PlannedStep {
+                step: Step::UpdateFinding {
+                    finding: finding.clone(),
+                    resolve,
+                },
+                reason: if resolve {
+                    "tell Security Hub: RESOLVED once the fix is done, NOTIFIED if any of it failed".to_owned()
+                } else {
+                    "tell Security Hub what was done: NOTIFIED, a person must still look".to_owned()
+                },
+            },
+        );
+    }
+    plan
+}
+
+fn plan_target(
+    incident: &Incident,
+    target: &Target,
+    observation: &Observation,
+    policy: &Policy,
+    now: SystemTime,
+) -> Plan {
     let mut planner = Planner {
         incident,
         observation,

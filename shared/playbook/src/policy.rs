@@ -108,6 +108,18 @@ const fn config(resource: ResourceKind, finding: &'static str, playbook: Playboo
     }
 }
 
+/// Security Hub control findings, by `SecurityControlId` (the finding type is
+/// `<control>/<managed rule>`, see `intake/securityhub.rs`). Posture fixes, like Config's: any severity.
+const fn control(resource: ResourceKind, finding: &'static str, playbook: Playbook) -> Route {
+    Route {
+        source: Source::SecurityHub,
+        resource,
+        finding: Cow::Borrowed(finding),
+        floor: Floor::At(0.0),
+        playbook,
+    }
+}
+
 /// Which playbook answers which finding. First match wins; no match pages only. The alarm
 /// route, whose pattern is a setting, is added by [`Policy::new`].
 #[rustfmt::skip] // a table: one route a line
@@ -161,6 +173,18 @@ pub const ROUTES: &[Route] = &[
     config(ResourceKind::Bucket, "*s3-default-encryption-kms*", Playbook::EncryptBucket),
     config(ResourceKind::User, "*access-keys-rotated*", Playbook::DeactivateStaleKeys),
     config(ResourceKind::User, "*iam-user-unused-credentials-check*", Playbook::DeactivateStaleKeys),
+    // Security Hub controls (GuardDuty's findings through Security Hub use the routes above).
+    control(ResourceKind::SecurityGroup, "EC2.2/*", Playbook::CloseOpenPorts),
+    control(ResourceKind::SecurityGroup, "EC2.13/*", Playbook::CloseOpenPorts),
+    control(ResourceKind::SecurityGroup, "EC2.14/*", Playbook::CloseOpenPorts),
+    control(ResourceKind::SecurityGroup, "EC2.18/*", Playbook::CloseOpenPorts),
+    control(ResourceKind::SecurityGroup, "EC2.19/*", Playbook::CloseOpenPorts),
+    control(ResourceKind::Bucket, "S3.1/*", Playbook::BlockPublicBucket),
+    control(ResourceKind::Bucket, "S3.2/*", Playbook::BlockPublicBucket),
+    control(ResourceKind::Bucket, "S3.3/*", Playbook::BlockPublicBucket),
+    control(ResourceKind::Bucket, "S3.8/*", Playbook::BlockPublicBucket),
+    control(ResourceKind::User, "IAM.3/*", Playbook::DeactivateStaleKeys),
+    control(ResourceKind::User, "IAM.22/*", Playbook::DeactivateStaleKeys),
 ];
 
 /// Why the policy was refused at cold start.
@@ -411,6 +435,7 @@ mod tests {
             finding_arn: None,
             attacker: None,
             raw: serde_json::Value::Null,
+            security_hub: None,
         }
     }
 

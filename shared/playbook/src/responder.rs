@@ -32,6 +32,87 @@ use crate::target::{Look, Target, target};
 pub enum Response {
     Report(Box<Report>),
     Ignored(Ignored),
+    /// A Security Hub event: one answer per finding, in the event's order.
+    Findings(Findings),
+}
+
+/// The answers to a Security Hub event's findings: each its own incident.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Findings {
+    pub findings: Vec<Answer>,
+}
+
+/// What became of one finding of a Security Hub event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Report(Box<Report>),
+    Ignored(Ignored),
+    /// Not handled: the error, whether a retry may help, and the report of what was done.
+    Failed {
+        error: String,
+        retryable: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        report: Option<Box<Report>>,
+    },
+}
+
+impl Answer {
+    fn from_result(result: Result<Response, Error>) -> Self {
+        match result {
+            Ok(Response::Report(report)) => Answer::Report(report),
+            Ok(Response::Ignored(ignored)) => Answer::Ignored(ignored),
+            Ok(Response::Findings(_)) => Answer::Failed {
+                error: "a finding held findings".to_owned(),
+                retryable: false,
+                report: None,
+            },
+            Err(err) => Answer::Failed {
+                error: crate::error::chain(&err),
+                retryable: err.is_retryable(),
+                report: match err {
+                    Error::Incomplete(report) | Error::RoleRefused { report, .. } => Some(report),
+                    _ => None,
+                },
+            },
+        }
+    }
+}
+
+impl Findings {
+    /// The reports of the findings that were incidents (handled or not), in order.
+    pub fn reports(&self) -> impl Iterator<Item = &Report> {
+        self.findings.iter().filter_map(|a| match a {
+            Answer::Report(report) => Some(&**report),
+            Answer::Failed { report, .. } => report.as_deref(),
+            Answer::Ignored(_) => None,
+        })
+    }
+
+    fn failed(&self) -> impl Iterator<Item = (usize, &str, bool)> {
+        self.findings.iter().enumerate().filter_map(|(i, a)| match a {
+            Answer::Failed { error, retryable, .. } => Some((i, error.as_str(), *retryable)),
+            _ => None,
+        })
+    }
+
+    /// Whether a retry may handle what was not.
+    #[must_use]
+    pub fn retryable(&self) -> bool {
+        self.failed().any(|(_, _, retryable)| retryable)
+    }
+
+    /// `2 of 3 findings not handled: finding 0: ...; finding 2: ...`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let failed: Vec<String> = self.failed().map(|(i, e, _)| format!("finding {i}: {e}")).collect();
+        format!(
+            "{} of {} findings not handled: {}",
+            failed.len(),
+            self.findings.len(),
+            failed.join("; ")
+        )
+    }
 }
 
 impl Response {
@@ -40,7 +121,7 @@ impl Response {
     pub fn report(self) -> Option<Report> {
         match self {
             Response::Report(report) => Some(*report),
-            Response::Ignored(_) => None,
+            Response::Ignored(_) | Response::Findings(_) => None,
         }
     }
 }
@@ -172,8 +253,56 @@ impl Responder {
                 Box::pin(self.respond(&incident, budget, received).instrument(span)).await?
             }
             Intake::Approve { incident_id } => Box::pin(self.approve(&incident_id, budget, received)).await?,
+            Intake::Findings(findings) => return Box::pin(self.findings(findings, budget, received)).await,
         };
         Ok(Response::Report(Box::new(report)))
+    }
+
+    /// A Security Hub event's findings, one after the other, each its own incident: a
+    /// finding that cannot be read or handled does not stop the others. The invocation
+    /// errors if any was not handled, so that Lambda retries (the handled ones are done).
+    async fn findings(
+        &self,
+        findings: Vec<Result<Intake, IntakeError>>,
+        budget: Budget,
+        received: Instant,
+    ) -> Result<Response, Error> {
+        let mut answers = Vec::with_capacity(findings.len());
+        for finding in findings {
+            let answer = match finding {
+                Err(err) => {
+                    tracing::error!(error = %err, "finding refused");
+                    Err(err.into())
+                }
+                Ok(Intake::Ignored(ignored)) => self.check_source(ignored.source).map(|()| {
+                    tracing::info!(reason = ignored.ignored, "finding ignored");
+                    Response::Ignored(ignored)
+                }),
+                Ok(Intake::Incident(incident)) => {
+                    if let Err(err) = self.check_source(incident.source) {
+                        Err(err)
+                    } else {
+                        let span = incident_span(&incident, false);
+                        Box::pin(self.respond(&incident, budget, received).instrument(span))
+                            .await
+                            .map(|report| Response::Report(Box::new(report)))
+                    }
+                }
+                Ok(Intake::Approve { .. } | Intake::Findings(_)) => Err(IntakeError::Invalid {
+                    path: "detail.findings".to_owned(),
+                    reason: "a finding is neither an approval nor a list of findings".to_owned(),
+                }
+                .into()),
+            };
+            answers.push(Answer::from_result(answer));
+        }
+        let findings = Findings { findings: answers };
+        if findings.failed().next().is_some() {
+            let err = Error::Findings(Box::new(findings));
+            tracing::error!(error = %err, "findings incomplete");
+            return Err(err);
+        }
+        Ok(Response::Findings(findings))
     }
 
     fn check_source(&self, source: Source) -> Result<(), Error> {
@@ -195,6 +324,8 @@ impl Responder {
     /// Routes, observes and plans a new incident, or follows the plan already recorded for it.
     async fn respond(&self, incident: &Incident, budget: Budget, received: Instant) -> Result<Report, Error> {
         let policy = self.policy().await?;
+        // A Security Hub custom action is a person's decision: its own policy.
+        let policy = &*crate::securityhub::policy_for(incident, policy);
         let target = target(incident, policy);
         // A dry run keeps its own record, so the same event acts for real once dry run is off.
         let folder = if policy.dry_run || target.dry_run_account() {

@@ -117,6 +117,10 @@ impl Target {
 #[must_use]
 pub fn target(incident: &Incident, policy: &Policy) -> Target {
     let label = incident.resource.label();
+    // A Security Hub finding not produced by AWS itself can never make Tourniquet act.
+    if let Some(reason) = incident.security_hub.as_ref().and_then(|f| f.untrusted.as_ref()) {
+        return Target::page(format!("{reason}; paging only"));
+    }
     let playbook = match buckets::route(incident, policy) {
         Routing::Unrouted => {
             return Target::page(format!(

@@ -1,6 +1,9 @@
 //! `make drill`: seeds a small account in the local emulator, runs each responder on every
 //! sample event through the Lambda Runtime API, and shows what changed.
 
+#[path = "drill/securityhub.rs"]
+mod securityhub;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -94,7 +97,8 @@ async fn main() -> Result<()> {
     release(&world, &env).await?;
     release_user(&world, &env).await?;
     fleet().await?;
-    organization(&world, &env).await
+    organization(&world, &env).await?;
+    securityhub::drill().await
 }
 
 /// quarantine-release on the deployer, whose leaked key the credential finding contained.

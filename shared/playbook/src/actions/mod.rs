@@ -10,6 +10,7 @@ pub mod notify;
 pub mod posture;
 pub mod rds;
 pub mod release;
+pub mod securityhub;
 
 use std::error::Error as StdError;
 

@@ -145,6 +145,7 @@ fn from_alarm(
         finding_arn: None,
         attacker: None,
         raw: raw.clone(),
+        security_hub: None,
     }
     .into())
 }

@@ -98,6 +98,7 @@ pub(super) fn from_envelope(event: &Value, detail_type: &str) -> Result<Intake, 
         finding_arn: None,
         attacker: None,
         raw: event.clone(),
+        security_hub: None,
     }
     .into())
 }
@@ -149,7 +150,7 @@ mod tests {
                 Intake::Ignored(ignored) => {
                     assert!(!name.contains("noncompliant"), "{name} ignored: {}", ignored.ignored);
                 }
-                Intake::Approve { .. } => panic!("{name} is not an approval"),
+                Intake::Approve { .. } | Intake::Findings(_) => panic!("{name} is not a Config event"),
             }
         }
     }

@@ -91,6 +91,7 @@ fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Val
         finding_arn: lenient_text(finding, "arn"),
         attacker: attacker(finding),
         raw: raw.clone(),
+        security_hub: None,
     }
     .into())
 }

@@ -1,9 +1,12 @@
 //! Intake: turns a raw event into an `Incident`, tolerant of real-world variation, never panicking.
 
 mod alarm;
+mod asff;
 mod config;
 mod fields;
 mod guardduty;
+mod ocsf;
+mod securityhub;
 
 pub use guardduty::EFFECTIVE_PERMISSION;
 
@@ -23,6 +26,9 @@ pub enum Intake {
     Ignored(Ignored),
     /// A person approves a held plan: `{"approve": "<incident-id>"}`.
     Approve { incident_id: String },
+    /// A Security Hub event: each of its findings, in order, as an incident, a finding that
+    /// needs nothing, or why it could not be read (the others are answered all the same).
+    Findings(Vec<Result<Intake, IntakeError>>),
 }
 
 /// Why an event needs no response.
@@ -45,7 +51,7 @@ impl Intake {
     pub fn incident(self) -> Option<Incident> {
         match self {
             Intake::Incident(incident) => Some(*incident),
-            Intake::Ignored(_) | Intake::Approve { .. } => None,
+            Intake::Ignored(_) | Intake::Approve { .. } | Intake::Findings(_) => None,
         }
     }
 }
@@ -57,7 +63,7 @@ impl From<Incident> for Intake {
 }
 
 /// Why an event could not become an incident. Each names the field at fault.
-#[derive(Debug, Error, PartialEq)]
+#[derive(Debug, Clone, Error, PartialEq)]
 pub enum IntakeError {
     #[error("event is not a JSON object (found {found})")]
     NotAnObject { found: &'static str },
@@ -114,6 +120,7 @@ pub fn parse(event: &Value) -> Result<Intake, IntakeError> {
             "aws.guardduty" => guardduty::from_envelope(event),
             "aws.config" => config::from_envelope(event, &detail_type),
             "aws.cloudwatch" => alarm::from_envelope(event, &detail_type),
+            "aws.securityhub" => securityhub::from_envelope(event, &detail_type),
             _ => Err(IntakeError::UnsupportedSource {
                 event_source: source,
                 detail_type,
@@ -286,7 +293,7 @@ mod tests {
         );
     }
 
-    fn arbitrary_json() -> impl Strategy<Value = Value> {
+    pub(super) fn arbitrary_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
@@ -301,6 +308,12 @@ mod tests {
                 Just("S3Bucket"),
                 Just("5.0"),
                 Just("i-1"),
+                Just("aws.securityhub"),
+                Just("Security Hub Findings - Imported"),
+                Just("Findings Imported V2"),
+                Just("arn:aws:securityhub:us-east-1::product/aws/guardduty"),
+                Just("AwsEc2Instance"),
+                Just("HIGH"),
             ]
             .prop_map(|s| Value::String(s.to_owned())),
         ];
@@ -322,6 +335,16 @@ mod tests {
             Just("s3BucketDetails"),
             Just("name"),
             Just("title"),
+            Just("findings"),
+            Just("Id"),
+            Just("ProductArn"),
+            Just("Resources"),
+            Just("Type"),
+            Just("Severity"),
+            Just("Label"),
+            Just("Types"),
+            Just("finding_info"),
+            Just("uid"),
             Just("x"),
         ];
         leaf.prop_recursive(6, 64, 8, move |inner| {
@@ -351,7 +374,7 @@ mod tests {
                 _ => {}
             }
         }
-        ["guardduty", "config", "cloudwatch"]
+        ["guardduty", "config", "cloudwatch", "securityhub"]
             .iter()
             .flat_map(|folder| samples_in(folder))
             .map(|(_, event)| {
@@ -363,35 +386,55 @@ mod tests {
     }
 
     /// Intake then plan, as the responder runs them: never a panic, a reason when refused.
-    fn intake_and_plan(event: &Value) -> Result<(), TestCaseError> {
+    pub(super) fn intake_and_plan(event: &Value) -> Result<(), TestCaseError> {
         match super::parse(event) {
             // A refusal, an ignored event or an approval changes nothing: not panicking is the
             // property (their messages are fixed text, never empty).
             Err(_) | Ok(Intake::Ignored(_) | Intake::Approve { .. }) => {}
-            Ok(Intake::Incident(incident)) => {
-                let settings = crate::settings::Settings::from_lookup(|var| match var {
-                    "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:1:p".into()),
-                    "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
-                    _ => None,
-                })
-                .expect("settings");
-                let policy = crate::policy::Policy::new(&settings).expect("policy");
-                let observation = crate::observation::Observation::NotNeeded;
-                let target = crate::target::target(&incident, &policy);
-                let plan = crate::plan::plan(
-                    &incident,
-                    &target,
-                    &observation,
-                    &policy,
-                    std::time::SystemTime::UNIX_EPOCH,
-                );
-                prop_assert!(!plan.steps.is_empty());
-                prop_assert!(
-                    plan.steps.iter().all(|s| !s.step.mutates()),
-                    "no action without an observation"
-                );
+            Ok(Intake::Findings(findings)) => {
+                for finding in findings {
+                    intake_and_plan_read(finding)?;
+                }
             }
+            Ok(Intake::Incident(incident)) => plan_incident(&incident)?,
         }
+        Ok(())
+    }
+
+    fn intake_and_plan_read(read: Result<Intake, IntakeError>) -> Result<(), TestCaseError> {
+        match read {
+            Err(_) | Ok(Intake::Ignored(_) | Intake::Approve { .. }) => {}
+            Ok(Intake::Findings(_)) => prop_assert!(false, "findings inside findings"),
+            Ok(Intake::Incident(incident)) => plan_incident(&incident)?,
+        }
+        Ok(())
+    }
+
+    /// Target and plan of one incident, with nothing observed: never a panic, never an action.
+    fn plan_incident(incident: &Incident) -> Result<(), TestCaseError> {
+        let settings = crate::settings::Settings::from_lookup(|var| match var {
+            "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:1:p".into()),
+            "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
+            _ => None,
+        })
+        .expect("settings");
+        let policy = crate::policy::Policy::new(&settings).expect("policy");
+        // As the responder plans it: a custom action's policy for a person's decision.
+        let policy = crate::securityhub::policy_for(incident, &policy);
+        let observation = crate::observation::Observation::NotNeeded;
+        let target = crate::target::target(incident, &policy);
+        let plan = crate::plan::plan(
+            incident,
+            &target,
+            &observation,
+            &policy,
+            std::time::SystemTime::UNIX_EPOCH,
+        );
+        prop_assert!(!plan.steps.is_empty());
+        prop_assert!(
+            plan.steps.iter().all(|s| !s.step.mutates()),
+            "no action without an observation"
+        );
         Ok(())
     }
 

@@ -1,0 +1,303 @@
+//! securityhub-responder: findings in Security Hub's formats, custom actions, and the write-back.
+
+use anyhow::{Context, Result};
+use aws_sdk_securityhub::types::WorkflowStatus;
+use playbook::responder::{Answer, Findings};
+use playbook::{Error, Outcome, Playbook, Report, Response, Source};
+use serde_json::Value;
+use tourniquet_tests::securityhub::{after_write_back, finding, import};
+use tourniquet_tests::world::World;
+use tourniquet_tests::{events, securityhub};
+
+use crate::world;
+
+fn responder(world: &World) -> Result<playbook::Responder> {
+    Ok(world
+        .responder(world.settings())?
+        .accepting(&[Source::SecurityHub, Source::GuardDuty]))
+}
+
+/// The reports of an event the responder handled in full.
+async fn handle(world: &World, event: Value) -> Result<Vec<Report>> {
+    // Boxed: a response's future is large, and a test holds several in a row on its stack.
+    match Box::pin(responder(world)?.handle(event)).await? {
+        Response::Findings(Findings { findings }) => findings
+            .into_iter()
+            .map(|answer| match answer {
+                Answer::Report(report) => Ok(*report),
+                other => anyhow::bail!("not a report: {other:?}"),
+            })
+            .collect(),
+        other => anyhow::bail!("not findings: {other:?}"),
+    }
+}
+
+/// The one report of a one-finding event.
+async fn report(world: &World, event: Value) -> Result<Report> {
+    let mut reports = handle(world, event).await?;
+    anyhow::ensure!(reports.len() == 1, "{} reports", reports.len());
+    Ok(reports.remove(0))
+}
+
+fn finding_id(event: &Value) -> String {
+    event["detail"]["findings"][0]["Id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Every interface of the web host carries only the isolation group.
+async fn isolated(world: &World) -> Result<bool> {
+    let Some(isolation) = world.quarantine_group("isolation").await? else {
+        return Ok(false);
+    };
+    let groups = world.interface_groups(&world.web.interfaces).await?;
+    Ok(groups.values().all(|g| g == &vec![isolation.id.clone()]))
+}
+
+/// GuardDuty's finding through Security Hub isolates the instance and writes the response
+/// back; the same finding then arriving from GuardDuty directly, and the Imported event the
+/// write-back causes, change nothing and page nobody.
+#[test]
+fn guardduty_through_security_hub_contains_and_writes_back_once() -> Result<()> {
+    on_a_large_stack(contains_and_writes_back_once())
+}
+
+/// Runs `test` on a thread of its own with 16 MiB of stack: several whole responses in a row,
+/// debug-built, need more than a test thread's 2 MiB.
+fn on_a_large_stack(test: impl Future<Output = Result<()>> + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(test)
+        })?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the test panicked"))?
+}
+
+async fn contains_and_writes_back_once() -> Result<()> {
+    let world = world().await?;
+    let event = events::for_world("securityhub/guardduty-ec2-ssh-brute-force-asff.json", &world)?;
+    import(&world.account, &event).await?;
+    let id = finding_id(&event);
+    let updated_before = finding(&world.account, &id)
+        .await?
+        .context("imported")?
+        .updated_at()
+        .map(ToOwned::to_owned);
+
+    let contained = report(&world, event.clone()).await?;
+    assert_eq!(contained.playbook, Playbook::Ec2Compromise);
+    assert!(contained.is_complete(), "{contained:#?}");
+    assert!(isolated(&world).await?, "the web host is isolated");
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1, "one page");
+
+    // The note says what was done, the incident and where the evidence is; the status is
+    // NOTIFIED (a contained compromise: a person must still look); the producer's time stays.
+    let stored = finding(&world.account, &id).await?.context("the finding")?;
+    assert_eq!(
+        stored.workflow().and_then(|w| w.status()),
+        Some(&WorkflowStatus::Notified)
+    );
+    let note = stored.note().and_then(|n| n.text()).unwrap_or_default().to_owned();
+    assert!(note.contains(&contained.incident_id), "{note}");
+    assert!(note.contains("isolate-interfaces"), "{note}");
+    assert!(note.contains(&contained.evidence), "{note}");
+    assert_eq!(stored.note().and_then(|n| n.updated_by()), Some("tourniquet"));
+    assert_eq!(stored.updated_at().map(ToOwned::to_owned), updated_before);
+    let noted_at = stored.note().and_then(|n| n.updated_at()).map(ToOwned::to_owned);
+
+    // GuardDuty's own event for the same finding: the same incident, nothing new.
+    let direct = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;
+    let direct_responder = world.responder(world.settings())?.accepting(&[Source::GuardDuty]);
+    let again = Box::pin(direct_responder.handle(direct))
+        .await?
+        .report()
+        .context("an incident")?;
+    assert_eq!(again.incident_id, contained.incident_id);
+    assert!(
+        again
+            .steps
+            .iter()
+            .all(|s| s.outcome == Outcome::AlreadyDone || s.outcome == Outcome::NotNeeded),
+        "{again:#?}"
+    );
+    assert!(world.pages().await?.is_empty(), "nobody paged twice");
+
+    // The Imported event the write-back caused (NOTIFIED, with the note): the same
+    // incident again, no page, no step, no second write-back.
+    let follow_up = after_write_back(&event, &stored);
+    let third = report(&world, follow_up).await?;
+    assert_eq!(third.incident_id, contained.incident_id);
+    assert!(
+        third
+            .steps
+            .iter()
+            .all(|s| !s.done_now() || s.outcome == Outcome::NotNeeded),
+        "{third:#?}"
+    );
+    assert!(world.pages().await?.is_empty(), "the write-back does not page");
+    let stored = finding(&world.account, &id).await?.context("the finding")?;
+    assert_eq!(
+        stored.note().and_then(|n| n.updated_at()).map(ToOwned::to_owned),
+        noted_at,
+        "no second write-back"
+    );
+    Ok(())
+}
+
+/// A finding anyone could have imported (here claiming to be GuardDuty's, critical) pages
+/// only, says why, and leaves the instance as it was.
+#[tokio::test]
+async fn a_third_party_finding_pages_only() -> Result<()> {
+    let world = world().await?;
+    let before = world.interface_groups(&world.web.interfaces).await?;
+    let event = events::for_world("securityhub/third-party-imported-finding.json", &world)?;
+    import(&world.account, &event).await?;
+    let refused = report(&world, event).await?;
+    assert_eq!(refused.playbook, Playbook::PageOnly);
+    assert!(refused.reason.contains("not trusted"), "{}", refused.reason);
+    assert_eq!(
+        world.interface_groups(&world.web.interfaces).await?,
+        before,
+        "nothing changed"
+    );
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(pages[0].message.contains("not trusted"), "{}", pages[0].message);
+    Ok(())
+}
+
+/// A person's "contain" on a severity-5 finding acts: the automatic path would only page.
+#[test]
+fn the_contain_action_acts_below_the_threshold() -> Result<()> {
+    on_a_large_stack(contain_acts_below_the_threshold())
+}
+
+async fn contain_acts_below_the_threshold() -> Result<()> {
+    let world = world().await?;
+    let event = events::for_world("securityhub/custom-action-contain.json", &world)?;
+    import(&world.account, &event).await?;
+    let contained = report(&world, event.clone()).await?;
+    assert_eq!(contained.playbook, Playbook::Ec2Compromise, "{}", contained.reason);
+    assert!((contained.severity - 5.0).abs() < f64::EPSILON);
+    assert!(isolated(&world).await?);
+    let stored = finding(&world.account, &finding_id(&event))
+        .await?
+        .context("the finding")?;
+    assert_eq!(
+        stored.workflow().and_then(|w| w.status()),
+        Some(&WorkflowStatus::Notified)
+    );
+
+    // The same finding arriving on its own (not chosen by a person) would only page.
+    let other = crate::world().await?;
+    let mut automatic = events::for_world("securityhub/custom-action-contain.json", &other)?;
+    automatic["detail-type"] = "Security Hub Findings - Imported".into();
+    import(&other.account, &automatic).await?;
+    let paged = report(&other, automatic).await?;
+    assert_eq!(paged.playbook, Playbook::PageOnly);
+    assert!(
+        paged.reason.contains("below the ec2-compromise floor"),
+        "{}",
+        paged.reason
+    );
+    assert!(!isolated(&other).await?);
+    Ok(())
+}
+
+/// A failing EC2.19 control: exactly the world-open high-risk rule (SSH) goes, HTTP and
+/// HTTPS stay, and the finding is RESOLVED.
+#[tokio::test]
+async fn a_failing_ec2_19_control_closes_the_open_rule() -> Result<()> {
+    let world = world().await?;
+    let (before, _) = world.group_rules(&world.web_group).await?;
+    assert!(before.contains(&"tcp 22 from 0.0.0.0/0".to_owned()), "{before:?}");
+    let event = events::for_world("securityhub/cspm-ec2-19-high-risk-ports-failed.json", &world)?;
+    import(&world.account, &event).await?;
+    let report = report(&world, event.clone()).await?;
+    assert_eq!(report.playbook, Playbook::CloseOpenPorts, "{}", report.reason);
+    let (after, _) = world.group_rules(&world.web_group).await?;
+    let expected: Vec<String> = before
+        .iter()
+        .filter(|r| *r != "tcp 22 from 0.0.0.0/0")
+        .cloned()
+        .collect();
+    assert_eq!(after, expected);
+    let stored = finding(&world.account, &finding_id(&event))
+        .await?
+        .context("the finding")?;
+    assert_eq!(
+        stored.workflow().and_then(|w| w.status()),
+        Some(&WorkflowStatus::Resolved)
+    );
+    assert_eq!(world.pages().await?.len(), 1);
+    Ok(())
+}
+
+/// Security Hub refuses the write-back (it does not know the finding): the instance is
+/// contained all the same, the page names the failure, and the invocation errors so that
+/// Lambda retries the write-back alone.
+#[tokio::test]
+async fn a_refused_write_back_leaves_the_containment_and_the_page_says_so() -> Result<()> {
+    let world = world().await?;
+    let event = events::for_world("securityhub/guardduty-ec2-ssh-brute-force-asff.json", &world)?;
+    // Not imported: Security Hub answers FindingNotFound.
+    let err = responder(&world)?
+        .handle(event.clone())
+        .await
+        .expect_err("the write-back failed");
+    let Error::Findings(findings) = &err else {
+        anyhow::bail!("{err:?}");
+    };
+    assert!(findings.retryable(), "{}", findings.summary());
+    let report = findings.reports().next().context("a report")?;
+    let failed: Vec<&str> = report.failures().map(|s| s.action.as_str()).collect();
+    assert_eq!(failed, ["update-finding"]);
+    assert_eq!(
+        report.failures().next().and_then(|s| s.error_code.as_deref()),
+        Some("FindingNotFound")
+    );
+    assert!(isolated(&world).await?, "contained whatever Security Hub says");
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].message.contains("update-finding") && pages[0].message.contains("FindingNotFound"),
+        "{}",
+        pages[0].message
+    );
+
+    // The retry, once Security Hub has the finding, writes back only: no second page set of
+    // steps, the containment not redone.
+    import(&world.account, &event).await?;
+    let retry = report_of(Box::pin(responder(&world)?.handle(event.clone())).await?)?;
+    let redone: Vec<&str> = retry
+        .steps
+        .iter()
+        .filter(|s| s.outcome == Outcome::Done)
+        .map(|s| s.action.as_str())
+        .collect();
+    assert_eq!(redone, ["update-finding", "page-update"], "{retry:#?}");
+    let stored = securityhub::finding(&world.account, &finding_id(&event))
+        .await?
+        .context("the finding")?;
+    assert_eq!(
+        stored.workflow().and_then(|w| w.status()),
+        Some(&WorkflowStatus::Notified)
+    );
+    Ok(())
+}
+
+fn report_of(response: Response) -> Result<Report> {
+    match response {
+        Response::Findings(Findings { mut findings }) if findings.len() == 1 => match findings.remove(0) {
+            Answer::Report(report) => Ok(*report),
+            other => anyhow::bail!("{other:?}"),
+        },
+        other => anyhow::bail!("{other:?}"),
+    }
+}
