@@ -69,6 +69,9 @@ MODULES = {
     # The EC2 playbook (also run by isolate alarms) denies the instance's own credentials.
     "actions/iam.rs::deny_instance_role": ["alarm-responder"],
     "actions/posture.rs": ["config-responder"],
+    # The breach timeline and the persistence sweep after a credential compromise.
+    "actions/cloudtrail.rs": ["guardduty-responder"],
+    "actions/persistence.rs": ["guardduty-responder"],
     "release.rs": ["quarantine-release"],
     "actions/release.rs": ["quarantine-release"],
     "actions/notify.rs": ALL,
@@ -134,6 +137,7 @@ SERVICES = {
     "cloudwatch": "cloudwatch",
     "sqs": "sqs",
     "kms": "kms",
+    "cloudtrail": "cloudtrail",
 }
 
 # Operations whose IAM action is not "<service>:<OperationName>".

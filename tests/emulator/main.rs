@@ -12,6 +12,7 @@ mod org;
 mod pages;
 mod posture;
 mod round_trips;
+mod timeline;
 
 use anyhow::Result;
 use tourniquet_tests::account::Account;

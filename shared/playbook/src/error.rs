@@ -27,6 +27,9 @@ pub enum Error {
     /// An approval names an incident that cannot be approved.
     #[error("cannot approve incident {incident_id}: {reason}")]
     NotApprovable { incident_id: String, reason: String },
+    /// A timeline request names an incident without a timeline to read again.
+    #[error("cannot read the timeline of incident {incident_id} again: {reason}")]
+    NoTimeline { incident_id: String, reason: String },
     /// A release names an instance Tourniquet did not quarantine.
     #[error("cannot release {instance_id}: {reason}")]
     NotQuarantined { instance_id: String, reason: String },
@@ -113,6 +116,7 @@ impl Error {
             Error::Identity(_) => "IdentityUnknown",
             Error::NotApprovable { .. } => "NotApprovable",
             Error::NotQuarantined { .. } => "NotQuarantined",
+            Error::NoTimeline { .. } => "NoTimeline",
             Error::Release(_) => "ReleaseFailed",
             Error::Ledger(_) => "LedgerUnavailable",
             Error::InProgress { .. } => "InProgress",

@@ -16,6 +16,8 @@ use crate::page;
 use crate::plan::{Plan, Step};
 use crate::report::{EvidenceObject, Outcome, Report, StepOutput, StepReport};
 
+pub mod timeline;
+
 /// Time kept back before the Lambda deadline: no step starts inside it.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
 
@@ -340,6 +342,12 @@ impl Run<'_> {
                 .collect::<Vec<_>>()
                 .join(", "),
             Step::Page | Step::PageUpdate => self.topic_arn.to_owned(),
+            Step::Timeline { lookups, .. } => lookups
+                .iter()
+                .map(crate::timeline::Lookup::label)
+                .collect::<Vec<_>>()
+                .join(", "),
+            Step::SweepPersistence { .. } => "persistence".to_owned(),
         }
     }
 
@@ -471,6 +479,15 @@ impl Run<'_> {
                     .once(name, |_| notify::publish(&self.home.sns, self.topic_arn, &page))
                     .await;
             }
+            Step::Timeline {
+                lookups,
+                start,
+                max_events,
+            } => {
+                self.timeline(lookups, start, *max_events, evidence::TIMELINE, objects)
+                    .await
+            }
+            Step::SweepPersistence { guards } => self.sweep(guards, before).await,
             Step::PageUpdate => {
                 let Some(earlier) = owed_update(self.plan, before) else {
                     return StepResult::NotNeeded;

@@ -61,6 +61,7 @@ pub mod responder;
 pub mod settings;
 pub mod target;
 pub mod telemetry;
+pub mod timeline;
 
 pub use clients::Clients;
 pub use error::Error;

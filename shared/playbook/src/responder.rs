@@ -26,6 +26,8 @@ use crate::settings::Scope;
 use crate::settings::Settings;
 use crate::target::{Look, Target, target};
 
+mod timeline;
+
 /// What an invocation answers: the report of an incident, or why the event needed nothing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -172,6 +174,7 @@ impl Responder {
                 Box::pin(self.respond(&incident, budget, received).instrument(span)).await?
             }
             Intake::Approve { incident_id } => Box::pin(self.approve(&incident_id, budget, received)).await?,
+            Intake::Timeline { incident_id } => Box::pin(self.reread(&incident_id, budget, received)).await?,
         };
         Ok(Response::Report(Box::new(report)))
     }

@@ -2,9 +2,11 @@
 
 pub mod account;
 pub mod autoscaling;
+pub mod cloudtrail;
 pub mod ec2;
 pub mod iam;
 pub mod notify;
+pub mod persistence;
 pub mod posture;
 pub mod release;
 

@@ -149,7 +149,7 @@ mod tests {
                 Intake::Ignored(ignored) => {
                     assert!(!name.contains("noncompliant"), "{name} ignored: {}", ignored.ignored);
                 }
-                Intake::Approve { .. } => panic!("{name} is not an approval"),
+                Intake::Approve { .. } | Intake::Timeline { .. } => panic!("{name} is not a request"),
             }
         }
     }

@@ -21,6 +21,9 @@ pub enum Intake {
     Ignored(Ignored),
     /// A person approves a held plan: `{"approve": "<incident-id>"}`.
     Approve { incident_id: String },
+    /// A person asks for the incident's timeline again (CloudTrail lags), and a new sweep:
+    /// `{"timeline": "<incident-id>"}`.
+    Timeline { incident_id: String },
 }
 
 /// Why an event needs no response.
@@ -43,7 +46,7 @@ impl Intake {
     pub fn incident(self) -> Option<Incident> {
         match self {
             Intake::Incident(incident) => Some(*incident),
-            Intake::Ignored(_) | Intake::Approve { .. } => None,
+            Intake::Ignored(_) | Intake::Approve { .. } | Intake::Timeline { .. } => None,
         }
     }
 }
@@ -89,18 +92,25 @@ pub fn parse(event: &Value) -> Result<Intake, IntakeError> {
             found: fields::type_name(event),
         });
     };
-    if let Some(approve) = root.get("approve") {
-        let incident_id = fields::required_text(event, "", "approve")?;
+    for request in ["approve", "timeline"] {
+        let Some(value) = root.get(request) else {
+            continue;
+        };
+        let incident_id = fields::required_text(event, "", request)?;
         let valid = incident_id.len() <= 64
             && incident_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && approve.is_string();
+            && value.is_string();
         if !valid {
             return Err(IntakeError::Invalid {
-                path: "approve".to_owned(),
+                path: request.to_owned(),
                 reason: format!("{incident_id:?} is not an incident id"),
             });
         }
-        return Ok(Intake::Approve { incident_id });
+        return Ok(if request == "approve" {
+            Intake::Approve { incident_id }
+        } else {
+            Intake::Timeline { incident_id }
+        });
     }
     if root.contains_key("alarmData") {
         return alarm::from_action_payload(event);
@@ -365,7 +375,7 @@ mod tests {
         match super::parse(event) {
             // A refusal, an ignored event or an approval changes nothing: not panicking is the
             // property (their messages are fixed text, never empty).
-            Err(_) | Ok(Intake::Ignored(_) | Intake::Approve { .. }) => {}
+            Err(_) | Ok(Intake::Ignored(_) | Intake::Approve { .. } | Intake::Timeline { .. }) => {}
             Ok(Intake::Incident(incident)) => {
                 let settings = crate::settings::Settings::from_lookup(|var| match var {
                     "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:1:p".into()),
@@ -445,5 +455,19 @@ mod tests {
             parse(&json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}))
                 .unwrap_err();
         assert!(matches!(err, IntakeError::UnsupportedSource { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_timeline_request_names_its_incident() {
+        assert_eq!(
+            super::parse(&json!({"timeline": "guardduty-abc-1"})),
+            Ok(Intake::Timeline {
+                incident_id: "guardduty-abc-1".to_owned()
+            })
+        );
+        for bad in [json!({"timeline": "../x"}), json!({"timeline": 7})] {
+            let err = super::parse(&bad).unwrap_err();
+            assert!(err.to_string().contains("timeline"), "{err}");
+        }
     }
 }
