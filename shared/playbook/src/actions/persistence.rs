@@ -148,6 +148,20 @@ pub async fn sweep(iam_client: &Client, footholds: &[Foothold], guards: &SweepGu
             Err(err) => return Err(err),
         }
     }
+    let page = page_lines(&contained, &listed, &changed);
+    Ok(Done::new(
+        request_ids,
+        serde_json::json!({
+            "contained": contained,
+            "listed": listed,
+            "changed": changed,
+            "page": page,
+        }),
+    ))
+}
+
+/// What the page says of the sweep.
+fn page_lines(contained: &[String], listed: &[String], changed: &[String]) -> BTreeMap<String, String> {
     let mut page = BTreeMap::new();
     if !contained.is_empty() || !listed.is_empty() {
         let mut parts = Vec::new();
@@ -165,15 +179,7 @@ pub async fn sweep(iam_client: &Client, footholds: &[Foothold], guards: &SweepGu
             format!("revert by hand if not wanted: {}", changed.join("; ")),
         );
     }
-    Ok(Done::new(
-        request_ids,
-        serde_json::json!({
-            "contained": contained,
-            "listed": listed,
-            "changed": changed,
-            "page": page,
-        }),
-    ))
+    page
 }
 
 fn contained_how(foothold: &Foothold) -> &'static str {
