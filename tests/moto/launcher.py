@@ -525,7 +525,7 @@ class EventHistory:
                 found = re.search(rf"<{field}>([^<]*)</{field}>", text)
                 if found:
                     response[_lower_camel(field)] = found[1]
-            response = {action[len("Create"):].lower(): response}
+            response = {_lower_camel(action[len("Create") :]): response}
         now = datetime.datetime.now(datetime.timezone.utc)
         account = identity["accountId"]
         event_id = str(uuid.uuid4())

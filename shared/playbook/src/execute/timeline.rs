@@ -25,7 +25,8 @@ impl Run<'_> {
     ) -> Result<Done, AwsError> {
         let from = DateTime::from_str(start, DateTimeFormat::DateTime)
             .map_err(|err| AwsError::check("Timeline", "InvalidStart", format!("{start}: {err}")))?;
-        let end = DateTime::from_secs(DateTime::from(SystemTime::now()).secs());
+        // Whole seconds, rounded up: a call made in this second is in the window.
+        let end = DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + 1);
         let stop_by = self.budget.deadline.and_then(|d| d.checked_sub(DEADLINE_MARGIN));
         let client = cloudtrail::client(&self.clients.sdk_config);
         let read = cloudtrail::read(&client, lookups, from, end, max_events, stop_by).await?;
