@@ -85,6 +85,9 @@ MODULES = {
     "actions/lambda.rs::restore_concurrency": ["quarantine-release"],
     # A database a suspicious login reached: described, snapshotted (no isolation).
     "actions/rds.rs": ["guardduty-responder"],
+    # The breach timeline and the persistence sweep after a credential compromise.
+    "actions/cloudtrail.rs": ["guardduty-responder"],
+    "actions/persistence.rs": ["guardduty-responder"],
     "release.rs": ["quarantine-release"],
     "actions/release.rs": ["quarantine-release"],
     # Security Hub findings run GuardDuty's and Config's playbooks (above), and are written back.
@@ -156,6 +159,7 @@ SERVICES = {
     "lambda": "lambda",
     "rds": "rds",
     "securityhub": "securityhub",
+    "cloudtrail": "cloudtrail",
 }
 
 # Operations whose IAM action is not "<service>:<OperationName>".

@@ -185,3 +185,174 @@ async fn batch_update_findings_updates_the_customers_fields_only() -> Result<()>
     assert_eq!(err.code(), Some("InvalidInputException"));
     Ok(())
 }
+
+/// Divergence 5: AWS managed policies exist in every account (moto has none unless it loads
+/// all of them): an attacker attaches AdministratorAccess as in AWS.
+#[tokio::test]
+async fn aws_managed_policies_exist_in_every_account() -> Result<()> {
+    let account = tourniquet_tests::account::Account::new().await?;
+    let iam = &account.clients.iam;
+    iam.create_user().user_name("fidelity").send().await?;
+    iam.attach_user_policy()
+        .user_name("fidelity")
+        .policy_arn(tourniquet_tests::attacker::ADMINISTRATOR_ACCESS)
+        .send()
+        .await?;
+    let attached = iam.list_attached_user_policies().user_name("fidelity").send().await?;
+    let names: Vec<&str> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(aws_sdk_iam::types::AttachedPolicy::policy_name)
+        .collect();
+    assert_eq!(names, ["AdministratorAccess"]);
+    Ok(())
+}
+
+/// CloudTrail's event history (moto has no `LookupEvents`): every call through the emulator
+/// is recorded as CloudTrail logs it, and `LookupEvents` answers as AWS does: newest first,
+/// 50 a page with a `NextToken`, one lookup attribute per request, management events only,
+/// a created key's id in `responseElements` and never its secret, and throttling.
+// One scenario, read back as a person would: long because it checks each property in turn.
+#[allow(clippy::too_many_lines)]
+#[tokio::test]
+async fn lookup_events_answers_as_cloudtrail_does() -> Result<()> {
+    use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+    use tourniquet_tests::attacker::Attacker;
+
+    let account = tourniquet_tests::account::Account::new().await?;
+    let iam = &account.clients.iam;
+    iam.create_user().user_name("leaky").send().await?;
+    let key = iam.create_access_key().user_name("leaky").send().await?;
+    let key_id = key
+        .access_key()
+        .map(|k| k.access_key_id().to_owned())
+        .unwrap_or_default();
+    let bucket = format!("fidelity-{}", account.id);
+    account.clients.s3.create_bucket().bucket(&bucket).send().await?;
+    account
+        .clients
+        .s3
+        .put_object()
+        .bucket(&bucket)
+        .key("records.csv")
+        .body(b"patient,diagnosis".to_vec().into())
+        .send()
+        .await?;
+
+    let attacker = Attacker::with_key(&account, &key_id).await?;
+    attacker.look_around(&bucket, "records.csv").await?;
+    for _ in 0..52 {
+        attacker.clients.iam.list_users().send().await?;
+    }
+    let created = attacker
+        .clients
+        .iam
+        .create_access_key()
+        .user_name("leaky")
+        .send()
+        .await?;
+    let created = created.access_key().expect("a key");
+    let err = attacker
+        .clients
+        .iam
+        .get_user()
+        .user_name("nobody")
+        .send()
+        .await
+        .expect_err("no such user");
+    assert_eq!(err.code(), Some("NoSuchEntity"));
+
+    let cloudtrail = aws_sdk_cloudtrail::Client::new(&account.config);
+    let by_key = LookupAttribute::builder()
+        .attribute_key(LookupAttributeKey::AccessKeyId)
+        .attribute_value(&key_id)
+        .build()?;
+    let first = cloudtrail
+        .lookup_events()
+        .lookup_attributes(by_key.clone())
+        .send()
+        .await?;
+    assert_eq!(first.events().len(), 50, "50 a page");
+    let token = first.next_token().expect("a NextToken: there is more").to_owned();
+    let second = cloudtrail
+        .lookup_events()
+        .lookup_attributes(by_key.clone())
+        .next_token(token)
+        .send()
+        .await?;
+    assert_eq!(second.next_token(), None, "the last page");
+    let events: Vec<_> = first.events().iter().chain(second.events()).collect();
+    let names: Vec<&str> = events.iter().filter_map(|e| e.event_name()).collect();
+    // ListBuckets, 52 ListUsers, CreateAccessKey, GetUser; GetObject is a data event.
+    assert_eq!(names.len(), 55, "{names:?}");
+    assert_eq!(&names[..2], ["GetUser", "CreateAccessKey"], "newest first");
+    assert_eq!(names.last(), Some(&"ListBuckets"));
+    assert!(!names.contains(&"GetObject"), "data events are not in event history");
+    let times: Vec<(i64, u32)> = events
+        .iter()
+        .filter_map(|e| e.event_time())
+        .map(|t| (t.secs(), t.subsec_nanos()))
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    assert!(events.iter().all(|e| e.username() == Some("leaky")));
+    assert_eq!(events[0].read_only(), Some("true"));
+    assert_eq!(events[1].read_only(), Some("false"));
+
+    let denied: serde_json::Value = serde_json::from_str(events[0].cloud_trail_event().unwrap_or("{}"))?;
+    assert_eq!(denied["errorCode"], "NoSuchEntity");
+    let record_text = events[1].cloud_trail_event().unwrap_or("{}");
+    assert!(!record_text.contains(created.secret_access_key()), "never the secret");
+    let record: serde_json::Value = serde_json::from_str(record_text)?;
+    assert_eq!(record["eventSource"], "iam.amazonaws.com");
+    assert_eq!(record["userIdentity"]["type"], "IAMUser");
+    assert_eq!(record["userIdentity"]["accessKeyId"], key_id.as_str());
+    assert_eq!(record["requestParameters"]["userName"], "leaky");
+    assert_eq!(
+        record["responseElements"]["accessKey"]["accessKeyId"],
+        created.access_key_id()
+    );
+    let resources: Vec<(&str, &str)> = events[1]
+        .resources()
+        .iter()
+        .filter_map(|r| Some((r.resource_type()?, r.resource_name()?)))
+        .collect();
+    assert!(
+        resources.contains(&("AWS::IAM::AccessKey", created.access_key_id())),
+        "{resources:?}"
+    );
+
+    // One lookup attribute per request.
+    let by_name = LookupAttribute::builder()
+        .attribute_key(LookupAttributeKey::EventName)
+        .attribute_value("ListUsers")
+        .build()?;
+    let err = cloudtrail
+        .lookup_events()
+        .lookup_attributes(by_key.clone())
+        .lookup_attributes(by_name.clone())
+        .send()
+        .await
+        .expect_err("one attribute only");
+    assert_eq!(err.code(), Some("InvalidLookupAttributesException"));
+
+    // Any attribute, and a time range: nothing after the end.
+    let names_only = cloudtrail
+        .lookup_events()
+        .lookup_attributes(by_name)
+        .end_time(aws_sdk_cloudtrail::primitives::DateTime::from_secs(0))
+        .send()
+        .await?;
+    assert!(names_only.events().is_empty());
+
+    // Throttling, injected: the SDK's error is CloudTrail's.
+    tourniquet_tests::emulator::emulator().lookup_throttle(&account.id, -1)?;
+    let err = cloudtrail
+        .lookup_events()
+        .lookup_attributes(by_key)
+        .send()
+        .await
+        .expect_err("throttled");
+    tourniquet_tests::emulator::emulator().lookup_throttle(&account.id, 0)?;
+    assert_eq!(err.code(), Some("ThrottlingException"));
+    Ok(())
+}

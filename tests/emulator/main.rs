@@ -18,6 +18,7 @@ mod principal_release;
 mod rds;
 mod round_trips;
 mod securityhub;
+mod timeline;
 
 use anyhow::Result;
 use tourniquet_tests::account::Account;

@@ -41,6 +41,19 @@ Standard input takes commands, one a line, each answered "DONE [n]" or "ERROR ..
     on both ports, AssumeRole of that role is refused with 403 AccessDenied, as AWS refuses a
     role that does not exist or does not trust the caller (a member account without the
     member role). moto otherwise lets anyone assume any role ARN, existing or not.
+  leak-secret <account> <access-key-id>
+    answers "DONE <secret access key>": the key's secret, as an attacker who stole it has it
+    (no AWS API returns a secret after CreateAccessKey).
+  lookup-throttle <account> <count>
+    on both ports, answers the account's next <count> CloudTrail LookupEvents calls with
+    ThrottlingException (-1: every one until cleared, 0: clears it), beside the 2 a second per
+    account and region that CloudTrail allows and the emulator enforces.
+
+CloudTrail event history: every signed request either port passes to moto is recorded as the
+management event CloudTrail would log (caller, parameters, error code, and for the calls that
+create a foothold the new resource's ids, never a secret); data events (S3 object reads and
+writes, SNS publishes, SQS messages, Lambda invocations) are not, as event history never holds
+them. `LookupEvents` is answered from that record (see the section "CloudTrail event history").
 """
 
 import datetime
@@ -397,6 +410,407 @@ def _create_group_first(account, region, params):
     backend.create_security_group(params["GroupName"], description, vpc_id=params.get("VpcId"), tags=tags)
 
 
+# Divergence 5: AWS managed policies (AdministratorAccess, ...) exist in every account; moto
+# has none unless it loads all of them (about 1,300, in every account, which is slow). Every
+# account gets the few an attacker or a test attaches.
+_FEW_MANAGED_POLICIES = ("AdministratorAccess", "ReadOnlyAccess", "IAMFullAccess", "PowerUserAccess")
+
+
+def _few_aws_policies(self):
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+    from moto.iam.models import AWSManagedPolicy
+
+    data = json.loads(aws_managed_policies_data)
+    return [
+        AWSManagedPolicy.from_data(name, self.account_id, self.region_name, data[name])
+        for name in _FEW_MANAGED_POLICIES
+        if name in data
+    ]
+
+
+def _patch_managed_policies():
+    from moto.iam.models import IAMBackend
+    from moto.settings import load_iam_aws_managed_policies
+
+    if not load_iam_aws_managed_policies():
+        IAMBackend._init_aws_policies = _few_aws_policies
+
+
+_patch_managed_policies()
+
+
+# --- CloudTrail event history ----------------------------------------------------------------
+# moto has no LookupEvents. Every signed request reaching moto (through either port) is
+# recorded here as the management event CloudTrail logs for it, and LookupEvents is answered
+# from that record as CloudTrail's event history answers: one lookup attribute, a time range,
+# newest first, at most 50 a page with a NextToken, about 2 calls a second per account and
+# region, management events only.
+
+import base64
+import hashlib
+import json as _json
+
+# Data events: never in event history (S3 object-level calls, SNS publishes, SQS messages,
+# Lambda invocations).
+_DATA_EVENTS = {
+    "s3": {
+        "ListObjects", "GetObject", "PutObject", "HeadObject", "DeleteObject", "DeleteObjects", "CopyObject",
+        "GetObjectAcl", "PutObjectAcl", "GetObjectTagging", "PutObjectTagging", "GetObjectAttributes",
+        "PostObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
+        "AbortMultipartUpload", "GetObjectRetention", "GetObjectLegalHold", "RestoreObject",
+    },
+    "sns": {"Publish", "PublishBatch"},
+    "sqs": {
+        "SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch",
+        "ChangeMessageVisibility", "ChangeMessageVisibilityBatch",
+    },
+    "lambda": {"Invoke", "InvokeAsync", "InvokeWithResponseStream"},
+}
+# The calls whose responseElements name what they created (never a secret).
+_FOOTHOLD_RESPONSES = {
+    "CreateAccessKey": ("AccessKeyId", "UserName", "Status", "CreateDate"),
+    "CreateUser": ("UserName", "UserId", "Arn"),
+    "CreateRole": ("RoleName", "RoleId", "Arn"),
+    "CreateLoginProfile": ("UserName", "CreateDate"),
+    "CreateVirtualMFADevice": ("SerialNumber",),
+    "CreatePolicy": ("PolicyName", "PolicyId", "Arn"),
+}
+_READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup", "Search", "Check", "Simulate")
+_RESOURCE_PARAMS = {
+    "userName": "AWS::IAM::User",
+    "roleName": "AWS::IAM::Role",
+    "groupName": "AWS::IAM::Group",
+    "policyArn": "AWS::IAM::Policy",
+    "accessKeyId": "AWS::IAM::AccessKey",
+    "bucketName": "AWS::S3::Bucket",
+    "instanceId": "AWS::EC2::Instance",
+    "groupId": "AWS::EC2::SecurityGroup",
+    "keyId": "AWS::KMS::Key",
+}
+_LOOKUP_KEYS = {
+    "EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName", "EventSource", "AccessKeyId",
+}
+LOOKUP_RATE = 2  # calls a second per account and region, as CloudTrail allows
+
+
+def _lower_camel(name):
+    return name[:1].lower() + name[1:]
+
+
+class EventHistory:
+    """The recorded events by (account, region), oldest first, and LookupEvents' limits."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.events = {}
+        self.identities = {}
+        self.calls = {}
+        self.throttled = {}
+
+    def throttle(self, account, count):
+        with self.lock:
+            if count == 0:
+                self.throttled.pop(account, None)
+            else:
+                self.throttled[account] = count
+        return "DONE"
+
+    def identity(self, access_key, region):
+        """Who signs with `access_key`: resolved once, before the call (which may delete it)."""
+        with self.lock:
+            known = self.identities.get(access_key)
+        if known is not None:
+            return known or None
+        from moto.iam.models import get_account_id_from, iam_backends
+        from moto.sts.models import sts_backends
+
+        identity = None
+        for account, backends in list(sts_backends.items()):
+            backend = backends.get("aws") if hasattr(backends, "get") else None
+            role = backend.get_assumed_role_from_access_key(access_key) if backend else None
+            if role is not None:
+                issuer = role.role_arn
+                identity = {
+                    "type": "AssumedRole",
+                    "principalId": role.user_id,
+                    "arn": role.arn,
+                    "accountId": role.account_id,
+                    "accessKeyId": access_key,
+                    "sessionContext": {
+                        "sessionIssuer": {
+                            "type": "Role",
+                            "arn": issuer,
+                            "accountId": role.account_id,
+                            "userName": issuer.rsplit("/", 1)[-1],
+                        },
+                        "attributes": {"creationDate": role.expiration.isoformat() + "Z", "mfaAuthenticated": "false"},
+                    },
+                    "_username": role.session_name,
+                }
+                break
+        if identity is None:
+            account = get_account_id_from(access_key)
+            user = iam_backends[account]["aws"].get_user_from_access_key_id(access_key)
+            if user is None:
+                # Not a key of any emulated principal (the harness's own): nothing is logged.
+                identity = {}
+            identity = {
+                "type": "IAMUser",
+                "principalId": user.id,
+                "arn": user.arn,
+                "accountId": account,
+                "accessKeyId": access_key,
+                "userName": user.name,
+                "_username": user.name,
+            }
+        with self.lock:
+            self.identities[access_key] = identity
+        return identity or None
+
+    def record(self, environ, service, region, action, params, identity, status, headers, body):
+        if action in _DATA_EVENTS.get(service, ()) or not action:
+            return
+        request = {_lower_camel(k): v for k, v in params.items() if k not in ("Action", "Version")}
+        if service == "s3":
+            request = {"bucketName": (environ.get("PATH_INFO", "/").strip("/").split("/") or [""])[0]}
+        error_code = None
+        if status >= 400:
+            error_code = dict((k.lower(), v) for k, v in headers).get("x-amzn-errortype", "").split(":")[0] or None
+            text = body.decode("utf-8", "replace")
+            found = re.search(r"<Code>([^<]+)</Code>", text) or re.search(r'"__type"\s*:\s*"(?:[^"#]*#)?([^"]+)"', text)
+            error_code = error_code or (found[1] if found else f"HTTP{status}")
+        response = None
+        if status < 400 and action in _FOOTHOLD_RESPONSES:
+            text = body.decode("utf-8", "replace")
+            response = {}
+            for field in _FOOTHOLD_RESPONSES[action]:
+                found = re.search(rf"<{field}>([^<]*)</{field}>", text)
+                if found:
+                    response[_lower_camel(field)] = found[1]
+            response = {_lower_camel(action[len("Create") :]): response}
+        now = datetime.datetime.now(datetime.timezone.utc)
+        account = identity["accountId"]
+        event_id = str(uuid.uuid4())
+        resources = []
+        for source in (request, *(response or {}).values()):
+            for key, kind in _RESOURCE_PARAMS.items():
+                named = {"ResourceType": kind, "ResourceName": source.get(key)}
+                if isinstance(named["ResourceName"], str) and named["ResourceName"] and named not in resources:
+                    resources.append(named)
+        user_identity = {k: v for k, v in identity.items() if not k.startswith("_")}
+        record = {
+            "eventVersion": "1.09",
+            "userIdentity": user_identity,
+            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": f"{service}.amazonaws.com",
+            "eventName": action,
+            "awsRegion": region,
+            "sourceIPAddress": environ.get("REMOTE_ADDR", ""),
+            "userAgent": environ.get("HTTP_USER_AGENT", ""),
+            "requestParameters": request or None,
+            "responseElements": response,
+            "requestID": str(uuid.uuid4()),
+            "eventID": event_id,
+            "readOnly": action.startswith(_READ_ONLY_PREFIXES),
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": account,
+            "eventCategory": "Management",
+        }
+        if error_code:
+            record["errorCode"] = error_code
+        event = {
+            "EventId": event_id,
+            "EventName": action,
+            "ReadOnly": "true" if record["readOnly"] else "false",
+            "AccessKeyId": identity["accessKeyId"],
+            "EventTime": now.timestamp(),
+            "EventSource": record["eventSource"],
+            "Username": identity["_username"],
+            "Resources": resources,
+            "CloudTrailEvent": _json.dumps(record),
+        }
+        with self.lock:
+            self.events.setdefault((account, region), []).append(event)
+
+    def lookup(self, account, region, request):
+        """LookupEvents' answer: (status, body)."""
+        with self.lock:
+            pending = self.throttled.get(account, 0)
+            if pending:
+                if pending > 0:
+                    self.throttled[account] = pending - 1
+                return 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
+            now = time.monotonic()
+            calls = [t for t in self.calls.get((account, region), []) if now - t < 1.0]
+            if len(calls) >= LOOKUP_RATE:
+                self.calls[(account, region)] = calls
+                return 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
+            calls.append(now)
+            self.calls[(account, region)] = calls
+            events = list(self.events.get((account, region), []))
+        attributes = request.get("LookupAttributes") or []
+        if len(attributes) > 1:
+            return 400, {
+                "__type": "InvalidLookupAttributesException",
+                "message": "You cannot specify more than one lookup attribute.",
+            }
+        for attribute in attributes:
+            if attribute.get("AttributeKey") not in _LOOKUP_KEYS or not attribute.get("AttributeValue"):
+                return 400, {
+                    "__type": "InvalidLookupAttributesException",
+                    "message": f"Invalid lookup attribute {attribute.get('AttributeKey')!r}.",
+                }
+        limit = request.get("MaxResults", 50)
+        if not isinstance(limit, int) or not 1 <= limit <= 50:
+            return 400, {"__type": "InvalidMaxResultsException", "message": "MaxResults must be 1 to 50."}
+        start, end = request.get("StartTime"), request.get("EndTime")
+        if start is not None and end is not None and start > end:
+            return 400, {"__type": "InvalidTimeRangeException", "message": "StartTime is after EndTime."}
+        fingerprint = hashlib.sha256(
+            _json.dumps([attributes, start, end, request.get("EventCategory")], sort_keys=True).encode()
+        ).hexdigest()[:16]
+        after = None
+        if request.get("NextToken"):
+            try:
+                token_print, after = base64.urlsafe_b64decode(request["NextToken"]).decode().split(":", 1)
+                assert token_print == fingerprint
+            except Exception:
+                return 400, {"__type": "InvalidNextTokenException", "message": "Invalid NextToken."}
+
+        def matches(event):
+            if start is not None and event["EventTime"] < start:
+                return False
+            if end is not None and event["EventTime"] > end:
+                return False
+            for attribute in attributes:
+                key, value = attribute["AttributeKey"], attribute["AttributeValue"]
+                if key in ("ResourceType", "ResourceName"):
+                    if not any(r[key] == value for r in event["Resources"]):
+                        return False
+                elif event.get(key) != value:
+                    return False
+            return True
+
+        newest_first = [e for e in reversed(events) if matches(e)]
+        if after is not None:
+            ids = [e["EventId"] for e in newest_first]
+            if after not in ids:
+                return 400, {"__type": "InvalidNextTokenException", "message": "Invalid NextToken."}
+            newest_first = newest_first[ids.index(after) + 1 :]
+        page = newest_first[:limit]
+        answer = {"Events": page}
+        if len(newest_first) > limit:
+            answer["NextToken"] = base64.urlsafe_b64encode(f"{fingerprint}:{page[-1]['EventId']}".encode()).decode()
+        return 200, answer
+
+
+# S3's bucket subresources and the event names CloudTrail gives their calls, by method.
+_S3_SUBRESOURCES = {
+    "policy": ("GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"),
+    "acl": ("GetBucketAcl", "PutBucketAcl", None),
+    "publicAccessBlock": ("GetPublicAccessBlock", "PutPublicAccessBlock", "DeletePublicAccessBlock"),
+    "encryption": ("GetBucketEncryption", "PutBucketEncryption", "DeleteBucketEncryption"),
+    "tagging": ("GetBucketTagging", "PutBucketTagging", "DeleteBucketTagging"),
+    "versioning": ("GetBucketVersioning", "PutBucketVersioning", None),
+    "location": ("GetBucketLocation", None, None),
+    "notification": ("GetBucketNotification", "PutBucketNotification", None),
+    "ownershipControls": ("GetBucketOwnershipControls", "PutBucketOwnershipControls", None),
+    "lifecycle": ("GetBucketLifecycle", "PutBucketLifecycle", "DeleteBucketLifecycle"),
+}
+
+
+def _s3_event_name(environ, params):
+    """The CloudTrail event name of a path-style S3 request (object-level calls keep the
+    fault injector's names: they are data events, left out)."""
+    parts = [p for p in environ.get("PATH_INFO", "").split("/") if p]
+    method = environ.get("REQUEST_METHOD", "")
+    params = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    if len(parts) > 1 or (method == "POST" and "delete" in params):
+        if method == "POST":
+            return "DeleteObjects"
+        return FaultInjector._action(environ, "s3", params)
+    if not parts:
+        return "ListBuckets"
+    for name, (get, put, delete) in _S3_SUBRESOURCES.items():
+        if name in params:
+            return {"GET": get, "PUT": put, "DELETE": delete}.get(method) or f"{method}Bucket"
+    return {"GET": "ListObjects", "PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket"}.get(
+        method, f"{method}Bucket"
+    )
+
+
+EVENT_HISTORY = EventHistory()
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _recorded_dispatch(self, environ, start_response):
+    """moto's dispatcher, with each signed request recorded as a CloudTrail event and
+    LookupEvents answered from the record."""
+    match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if not match:
+        return _dispatch(self, environ, start_response)
+    access_key, region, service = match.groups()
+    params = FaultInjector._params(environ, service)
+    action = _s3_event_name(environ, params) if service == "s3" else FaultInjector._action(environ, service, params)
+    if service == "cloudtrail" and action == "LookupEvents":
+        return _lookup_events(environ, start_response, access_key, region)
+    try:
+        identity = EVENT_HISTORY.identity(access_key, region)
+    except Exception as err:  # recording never breaks a request
+        print(f"cloudtrail identity failed: {err!r}", file=sys.stderr, flush=True)
+        identity = None
+    if identity is None:
+        return _dispatch(self, environ, start_response)
+    if "json" in environ.get("CONTENT_TYPE", "") and service != "s3":
+        body = environ["wsgi.input"].getvalue() if isinstance(environ["wsgi.input"], io.BytesIO) else b""
+        try:
+            params = {k: v for k, v in _json.loads(body or b"{}").items() if isinstance(v, (str, int, bool))}
+        except ValueError:
+            pass
+    answered = {}
+
+    def capture(status, headers, exc_info=None):
+        answered["status"] = int(status.split()[0])
+        answered["headers"] = headers
+        return start_response(status, headers, exc_info)
+
+    body = b"".join(_dispatch(self, environ, capture))
+    try:
+        EVENT_HISTORY.record(
+            environ, service, region, action, params, identity,
+            answered.get("status", 0), answered.get("headers", []), body,
+        )
+    except Exception as err:  # recording never breaks a request
+        print(f"cloudtrail record failed: {err!r}", file=sys.stderr, flush=True)
+    return [body]
+
+
+def _lookup_events(environ, start_response, access_key, region):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    identity = EVENT_HISTORY.identity(access_key, region)
+    from moto.iam.models import get_account_id_from
+
+    account = identity["accountId"] if identity else get_account_id_from(access_key)
+    try:
+        request = _json.loads(raw or b"{}")
+        status, answer = EVENT_HISTORY.lookup(account, region, request)
+    except Exception as err:
+        status, answer = 400, {"__type": "ValidationException", "message": repr(err)}
+    if identity is not None and status == 200:
+        EVENT_HISTORY.record(environ, "cloudtrail", region, "LookupEvents", {}, identity, 200, [], b"")
+    payload = _json.dumps(answer).encode()
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))]
+    if status != 200:
+        headers.append(("x-amzn-ErrorType", answer["__type"]))
+    start_response(f"{status} {'OK' if status == 200 else 'Bad Request'}", headers)
+    return [payload]
+
+
+DomainDispatcherApplication.__call__ = _recorded_dispatch
+
+
 def command(words):
     try:
         if words[:1] == ["faults"] and len(words) == 4:
@@ -441,6 +855,14 @@ def command(words):
             with FAULTS.lock:
                 rules = FAULTS.accounts.pop(words[1], None)
             return f"DONE {rules['count'] if rules else 0}"
+        if words[:1] == ["leak-secret"] and len(words) == 3:
+            from moto.iam.models import iam_backends
+
+            _, account, key_id = words
+            key = iam_backends[account]["aws"].access_keys.get(key_id)
+            return f"DONE {key.secret_access_key}" if key else f"ERROR no access key {key_id} in {account}"
+        if words[:1] == ["lookup-throttle"] and len(words) == 3:
+            return EVENT_HISTORY.throttle(words[1], int(words[2]))
         if words[:1] == ["age-access-key"] and len(words) == 4:
             from moto.iam.models import iam_backends
 

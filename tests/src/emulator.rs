@@ -94,6 +94,18 @@ impl Emulator {
         self.command(&format!("refuse-role {role_arn}")).map(drop)
     }
 
+    /// The secret of an access key, as an attacker who stole the key has it (no AWS API
+    /// returns a secret after `CreateAccessKey`).
+    pub fn leak_secret(&self, account: &str, key_id: &str) -> Result<String> {
+        self.answer(&format!("leak-secret {account} {key_id}"))
+    }
+
+    /// Answers the account's next `count` CloudTrail `LookupEvents` calls with
+    /// `ThrottlingException` (`-1`: every one, `0`: none again), on both endpoints.
+    pub fn lookup_throttle(&self, account: &str, count: i64) -> Result<()> {
+        self.command(&format!("lookup-throttle {account} {count}")).map(drop)
+    }
+
     /// No more faults for the account; how many were injected.
     pub fn clear(&self, account: &str) -> Result<u64> {
         self.command(&format!("clear {account}"))

@@ -3,6 +3,7 @@
 //! Used by the emulator suite (`tests/emulator`) and by `make drill` (`src/bin/drill.rs`).
 
 pub mod account;
+pub mod attacker;
 pub mod calls;
 pub mod databases;
 pub mod emulator;

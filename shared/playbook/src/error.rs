@@ -27,6 +27,9 @@ pub enum Error {
     /// An approval names an incident that cannot be approved.
     #[error("cannot approve incident {incident_id}: {reason}")]
     NotApprovable { incident_id: String, reason: String },
+    /// A timeline request names an incident without a timeline to read again.
+    #[error("cannot read the timeline of incident {incident_id} again: {reason}")]
+    NoTimeline { incident_id: String, reason: String },
     /// A release names an instance or principal Tourniquet did not contain, or one that
     /// changed since.
     #[error("cannot release {subject}: {reason}")]
@@ -118,6 +121,7 @@ impl Error {
             Error::Identity(_) => "IdentityUnknown",
             Error::NotApprovable { .. } => "NotApprovable",
             Error::NotQuarantined { .. } => "NotQuarantined",
+            Error::NoTimeline { .. } => "NoTimeline",
             Error::Release(_) => "ReleaseFailed",
             Error::Ledger(_) => "LedgerUnavailable",
             Error::InProgress { .. } => "InProgress",

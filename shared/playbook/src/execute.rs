@@ -19,6 +19,8 @@ use crate::page;
 use crate::plan::{Plan, Step};
 use crate::report::{EvidenceObject, Outcome, Report, StepOutput, StepReport};
 
+pub mod timeline;
+
 /// Time kept back before the Lambda deadline: no step starts inside it.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
 
@@ -358,6 +360,12 @@ impl Run<'_> {
                 ..
             } => cluster_id.clone().unwrap_or_else(|| db_instance_id.clone()),
             Step::UpdateFinding { finding, .. } => finding.id.clone(),
+            Step::Timeline { lookups, .. } => lookups
+                .iter()
+                .map(crate::timeline::Lookup::label)
+                .collect::<Vec<_>>()
+                .join(", "),
+            Step::SweepPersistence { .. } => "persistence".to_owned(),
         }
     }
 
@@ -545,6 +553,15 @@ impl Run<'_> {
                     })
                     .await;
             }
+            Step::Timeline {
+                lookups,
+                start,
+                max_events,
+            } => {
+                self.timeline(lookups, start, *max_events, evidence::TIMELINE, objects)
+                    .await
+            }
+            Step::SweepPersistence { guards } => self.sweep(guards, before).await,
             Step::PageUpdate => {
                 let Some(earlier) = owed_update(self.plan, before) else {
                     return StepResult::NotNeeded;

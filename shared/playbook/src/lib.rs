@@ -62,6 +62,7 @@ pub mod securityhub;
 pub mod settings;
 pub mod target;
 pub mod telemetry;
+pub mod timeline;
 
 pub use clients::Clients;
 pub use error::Error;

@@ -48,6 +48,10 @@ pub mod evidence {
     pub const RELEASE_STEPS: &str = "release/steps/";
     /// A run's report, beside its steps' folder.
     pub const REPORT: &str = "report.json";
+    /// The breach timeline, read after containment.
+    pub const TIMELINE: &str = "timeline.json";
+    /// Each later read of it (`{"timeline": "<incident-id>"}`), one object a read.
+    pub const TIMELINE_REREADS: &str = "timeline/";
     /// Suffix of a claim on a step that must run once.
     pub const CLAIM_SUFFIX: &str = ".claim";
 }

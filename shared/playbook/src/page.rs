@@ -464,6 +464,7 @@ fn document(
         evidence,
         truncated: None,
     };
+    document.details.extend(crate::execute::timeline::page_lines(steps));
     document.request = request(incident, plan, &document, context);
     document.links = links(incident, &document, context);
     document.next_steps = next_steps(incident, plan, &document);

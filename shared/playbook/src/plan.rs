@@ -20,6 +20,7 @@ use crate::target::{Look, Place, Target};
 mod lambda;
 mod rds;
 mod release;
+mod timeline;
 
 pub use lambda::plan_function_release;
 pub use release::{plan_release, plan_release_principal};
@@ -184,6 +185,15 @@ pub enum Step {
         finding: crate::securityhub::Finding,
         resolve: bool,
     },
+    /// After containment: what the identity did, read from CloudTrail's event history from
+    /// `start` to now, at most `max_events` events, into `timeline.json`.
+    Timeline {
+        lookups: Vec<crate::timeline::Lookup>,
+        start: String,
+        max_events: usize,
+    },
+    /// What the timeline shows the attacker created is contained, what it changed is listed.
+    SweepPersistence { guards: crate::timeline::SweepGuards },
 }
 
 /// Which credentials a deny policy reaches: exactly the attacker's where the finding says
@@ -233,6 +243,9 @@ pub struct VpcIsolation {
     pub groups: QuarantineGroups,
 }
 
+/// The timeline step's action name: the sweep and the page read its record.
+pub const TIMELINE_ACTION: &str = "timeline";
+
 /// The isolation step's action name: a release asks the ledger whether it was done.
 pub const ISOLATE_ACTION: &str = "isolate-interfaces";
 
@@ -272,20 +285,26 @@ impl Step {
             Step::RestoreFunctionConcurrency { .. } => "restore-function-concurrency",
             Step::SnapshotDatabase { .. } => "snapshot-database",
             Step::UpdateFinding { .. } => "update-finding",
+            Step::Timeline { .. } => TIMELINE_ACTION,
+            Step::SweepPersistence { .. } => "sweep-persistence",
         }
     }
 
     /// Whether the step changes the account (and so is only reported under dry run).
     #[must_use]
     pub fn mutates(&self) -> bool {
-        !matches!(
-            self,
-            Step::RecordEvidence
-                | Step::VerifyIsolation { .. }
-                | Step::Page
-                | Step::PageUpdate
-                | Step::UpdateFinding { .. }
-        )
+        match self {
+            Step::SweepPersistence { guards } => guards.contain,
+            _ => !matches!(
+                self,
+                Step::RecordEvidence
+                    | Step::VerifyIsolation { .. }
+                    | Step::Page
+                    | Step::PageUpdate
+                    | Step::UpdateFinding { .. }
+                    | Step::Timeline { .. }
+            ),
+        }
     }
 
     /// Whether the step's service can say, without acting, if the deployed role may take it
@@ -323,7 +342,9 @@ impl Step {
             | Step::ThrottleFunction { .. }
             | Step::RestoreFunctionConcurrency { .. }
             | Step::SnapshotDatabase { .. }
-            | Step::UpdateFinding { .. } => false,
+            | Step::UpdateFinding { .. }
+            | Step::Timeline { .. }
+            | Step::SweepPersistence { .. } => false,
         }
     }
 
@@ -341,9 +362,13 @@ impl Step {
             Step::VerifyIsolation { .. } => !matches!(earlier, Step::TagInstance { .. }),
             // The pages read the results of the steps before them; a release is rare and
             // deliberate, one step at a time in the planned order.
+            // The timeline reads what the identity did once it is contained: containment is
+            // never delayed by it; the sweep reads the timeline.
             Step::Page
             | Step::PageUpdate
             | Step::UpdateFinding { .. }
+            | Step::Timeline { .. }
+            | Step::SweepPersistence { .. }
             | Step::RestoreInterfaces { .. }
             | Step::RestoreAddresses { .. }
             | Step::RestoreVolumes { .. }
@@ -597,6 +622,14 @@ impl Planner<'_> {
             return self.page_only(format!("{reason}; paging only"));
         }
         let steps = credential_compromise(self.incident, principal, access_key_id, &self.planned_at);
+        let steps = timeline::after_containment(
+            steps,
+            self.incident,
+            principal,
+            access_key_id,
+            self.policy,
+            &self.planned_at,
+        );
         // Which credentials the deny reaches, and why: the page says so.
         let how = steps.iter().find_map(|s| match &s.step {
             Step::DenyAllUser { reach, .. } | Step::RevokeRoleSessions { reach, .. } => {
@@ -1083,6 +1116,7 @@ mod tests {
             accounts: crate::settings::Scope::Home,
             dry_run_accounts: std::collections::BTreeSet::new(),
             pages: crate::settings::PageSettings::default(),
+            timeline: crate::timeline::TimelineSettings::default(),
         };
         Policy::new(&settings).unwrap()
     }
@@ -1417,11 +1451,14 @@ mod tests {
                 "record-evidence",
                 "deactivate-access-key",
                 "deny-all-user",
+                "timeline",
+                "sweep-persistence",
                 "page",
                 "page-update"
             ]
         );
-        assert_eq!(plan.stages(), [0..3, 3..4, 4..5]);
+        // Containment first; the timeline, the sweep and the pages each once the one before is done.
+        assert_eq!(plan.stages(), [0..3, 3..4, 4..5, 5..6, 6..7]);
         let json = serde_json::to_string(&plan).unwrap();
         assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
     }
@@ -1507,7 +1544,17 @@ mod tests {
     #[test]
     fn a_users_temporary_key_is_denied_by_issue_time_not_deactivated() {
         let (actions, reach, why) = denied(&key_finding("IAMUser", "alice", "ASIATEMP1", None), PrincipalKind::User);
-        assert_eq!(actions, ["record-evidence", "deny-all-user", "page", "page-update"]);
+        assert_eq!(
+            actions,
+            [
+                "record-evidence",
+                "deny-all-user",
+                "timeline",
+                "sweep-persistence",
+                "page",
+                "page-update"
+            ]
+        );
         assert_eq!(
             reach,
             Some(Reach::IssuedBefore {
@@ -1522,6 +1569,8 @@ mod tests {
                 "record-evidence",
                 "deactivate-access-key",
                 "deny-all-user",
+                "timeline",
+                "sweep-persistence",
                 "page",
                 "page-update"
             ]

@@ -228,6 +228,8 @@ pub struct Policy {
     pub accounts: Scope,
     /// Accounts where every plan is a dry run.
     pub dry_run_accounts: BTreeSet<String>,
+    /// The breach timeline and persistence sweep.
+    pub timeline: crate::timeline::TimelineSettings,
 }
 
 impl Policy {
@@ -274,6 +276,7 @@ impl Policy {
             member_role: settings.member_role.clone(),
             accounts: settings.accounts.clone(),
             dry_run_accounts: settings.dry_run_accounts.clone(),
+            timeline: settings.timeline,
         })
     }
 
@@ -317,26 +320,47 @@ impl Policy {
     /// name or ARN on the protected list.
     #[must_use]
     pub fn principal_guard(&self, name: &str, arn: Option<&str>) -> Option<String> {
-        if let Some(own) = &self.own_arn {
-            let own_role = own_role_name(own);
-            if arn == Some(own.as_str()) || own_role == Some(name) {
-                return Some(format!("{name} is the responder's own identity"));
-            }
-        }
-        let is_role = arn.is_none_or(|arn| arn.contains(":role/"));
-        if name == self.member_role && is_role {
-            return Some(format!(
-                "{name} is the member role through which Tourniquet acts in {}",
-                arn.and_then(|arn| arn.split(':').nth(4))
-                    .unwrap_or("each member account")
-            ));
-        }
-        self.protected_principals
-            .iter()
-            .find(|pattern| glob(pattern, name) || arn.is_some_and(|arn| glob(pattern, arn)))
-            .map(|pattern| format!("{name} matches protected principal {pattern:?}"))
+        principal_guard(
+            self.own_arn.as_deref(),
+            &self.member_role,
+            &self.protected_principals,
+            name,
+            arn,
+        )
     }
+}
 
+/// [`Policy::principal_guard`] from its parts, for a step that carries them (the persistence
+/// sweep decides on principals found only when it runs).
+#[must_use]
+pub fn principal_guard(
+    own_arn: Option<&str>,
+    member_role: &str,
+    protected_principals: &[String],
+    name: &str,
+    arn: Option<&str>,
+) -> Option<String> {
+    if let Some(own) = own_arn {
+        let own_role = own_role_name(own);
+        if arn == Some(own) || own_role == Some(name) {
+            return Some(format!("{name} is the responder's own identity"));
+        }
+    }
+    let is_role = arn.is_none_or(|arn| arn.contains(":role/"));
+    if name == member_role && is_role {
+        return Some(format!(
+            "{name} is the member role through which Tourniquet acts in {}",
+            arn.and_then(|arn| arn.split(':').nth(4))
+                .unwrap_or("each member account")
+        ));
+    }
+    protected_principals
+        .iter()
+        .find(|pattern| glob(pattern, name) || arn.is_some_and(|arn| glob(pattern, arn)))
+        .map(|pattern| format!("{name} matches protected principal {pattern:?}"))
+}
+
+impl Policy {
     /// Looks the incident up in the routing table.
     #[must_use]
     pub fn route(&self, incident: &Incident) -> Routing {
@@ -416,6 +440,7 @@ mod tests {
             accounts: crate::settings::Scope::Home,
             dry_run_accounts: std::collections::BTreeSet::new(),
             pages: crate::settings::PageSettings::default(),
+            timeline: crate::timeline::TimelineSettings::default(),
         }
     }
 

@@ -26,6 +26,8 @@ use crate::settings::Scope;
 use crate::settings::Settings;
 use crate::target::{Look, Target, target};
 
+mod timeline;
+
 /// What an invocation answers: the report of an incident, or why the event needed nothing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -254,6 +256,7 @@ impl Responder {
             }
             Intake::Approve { incident_id } => Box::pin(self.approve(&incident_id, budget, received)).await?,
             Intake::Findings(findings) => return Box::pin(self.findings(findings, budget, received)).await,
+            Intake::Timeline { incident_id } => Box::pin(self.reread(&incident_id, budget, received)).await?,
         };
         Ok(Response::Report(Box::new(report)))
     }
@@ -288,11 +291,13 @@ impl Responder {
                             .map(|report| Response::Report(Box::new(report)))
                     }
                 }
-                Ok(Intake::Approve { .. } | Intake::Findings(_)) => Err(IntakeError::Invalid {
-                    path: "detail.findings".to_owned(),
-                    reason: "a finding is neither an approval nor a list of findings".to_owned(),
+                Ok(Intake::Approve { .. } | Intake::Findings(_) | Intake::Timeline { .. }) => {
+                    Err(IntakeError::Invalid {
+                        path: "detail.findings".to_owned(),
+                        reason: "a finding is neither an approval nor a list of findings".to_owned(),
+                    }
+                    .into())
                 }
-                .into()),
             };
             answers.push(Answer::from_result(answer));
         }

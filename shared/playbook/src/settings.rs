@@ -50,6 +50,9 @@ pub struct Settings {
     pub dry_run_accounts: BTreeSet<String>,
     /// How pages are written (`TOURNIQUET_PAGE_FORMAT`, `TOURNIQUET_RELEASE_FUNCTION`).
     pub pages: PageSettings,
+    /// The breach timeline and persistence sweep (`TOURNIQUET_TIMELINE_MAX_EVENTS`,
+    /// `TOURNIQUET_CONTAIN_PERSISTENCE`, `TOURNIQUET_MAX_SWEPT_PRINCIPALS`).
+    pub timeline: crate::timeline::TimelineSettings,
 }
 
 /// The JSON a page carries for every protocol but email: the Tourniquet page document, or an
@@ -226,6 +229,7 @@ impl Settings {
         let (member_role, accounts, dry_run_accounts) = organization(&get)?;
         Ok(Settings {
             pages: PageSettings::from_get(get)?,
+            timeline: crate::timeline::TimelineSettings::from_get(get)?,
             topic_arn,
             evidence_bucket,
             dry_run,

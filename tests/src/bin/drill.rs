@@ -89,11 +89,13 @@ async fn main() -> Result<()> {
     let before = look(&world).await?;
     let mut env = world.account.env().await?;
     env.extend(world.env_settings());
+    let foothold = attack(&world).await?;
     for (function, folder) in FUNCTIONS {
         run(function, folder, &world, &env)?;
     }
     print!("{}", changes(&world, &before).await?);
     print!("{}", beyond_instances(&world, &function).await?);
+    breach(&world, &foothold).await?;
     release(&world, &env).await?;
     release_user(&world, &env).await?;
     fleet().await?;
@@ -543,4 +545,87 @@ async fn beyond_instances(world: &World, function: &functions::Function) -> Resu
         databases::CLUSTER
     )?;
     Ok(out)
+}
+
+/// Before the findings: an attacker with the deployer's leaked key looks around, reads an
+/// object, and leaves a user with a key and AdministratorAccess.
+async fn attack(world: &World) -> Result<tourniquet_tests::attacker::Foothold> {
+    use tourniquet_tests::attacker::Attacker;
+    world
+        .account
+        .clients
+        .s3
+        .put_object()
+        .bucket(&world.assets_bucket)
+        .key("patients.csv")
+        .body(b"name,diagnosis".to_vec().into())
+        .send()
+        .await?;
+    let attacker = Attacker::with_key(&world.account, &world.deployer_keys[0]).await?;
+    attacker.look_around(&world.assets_bucket, "patients.csv").await?;
+    let foothold = attacker.persist("backup-admin").await?;
+    println!(
+        "An attacker with the leaked key {} listed the buckets, read patients.csv, and created user {} with \
+         key {} and AdministratorAccess.\n",
+        world.deployer_keys[0], foothold.user, foothold.access_key_id
+    );
+    Ok(foothold)
+}
+
+/// What the timeline of the leaked key shows, and what became of the attacker's foothold.
+async fn breach(world: &World, foothold: &tourniquet_tests::attacker::Foothold) -> Result<()> {
+    println!("The breach timeline (CloudTrail event history, read after containment):");
+    for key in world.evidence_keys().await? {
+        if !key.ends_with("/timeline.json") {
+            continue;
+        }
+        let timeline = world.evidence(&key).await?;
+        let summary = &timeline["summary"];
+        println!(
+            "  {key}\n      {} call(s), {} write(s), {} denied, services {}; by {}",
+            summary["calls"], summary["writes"], summary["denied"], summary["services"], timeline["lookups"]
+        );
+        for event in timeline["events"].as_array().into_iter().flatten().take(10) {
+            println!(
+                "        {} {} {}",
+                event["time"].as_str().unwrap_or(""),
+                event["name"].as_str().unwrap_or(""),
+                event["resources"]
+                    .as_array()
+                    .and_then(|r| r.first())
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+            );
+        }
+    }
+    let keys = world
+        .account
+        .clients
+        .iam
+        .list_access_keys()
+        .user_name(&foothold.user)
+        .send()
+        .await?;
+    let status: Vec<String> = keys
+        .access_key_metadata()
+        .iter()
+        .map(|k| {
+            format!(
+                "{} {}",
+                k.access_key_id().unwrap_or(""),
+                k.status().map_or("", |s| s.as_str())
+            )
+        })
+        .collect();
+    println!(
+        "  Persistence swept: {}'s keys: {}; denied everything: {}",
+        foothold.user,
+        status.join(", "),
+        yes(world
+            .user_policy(&foothold.user, "tourniquet-deny-all")
+            .await?
+            .is_some())
+    );
+    println!("  ({})\n", playbook::timeline::DATA_EVENTS_CAVEAT);
+    Ok(())
 }

@@ -3,10 +3,12 @@
 pub mod account;
 pub mod autoscaling;
 pub mod buckets;
+pub mod cloudtrail;
 pub mod ec2;
 pub mod iam;
 pub mod lambda;
 pub mod notify;
+pub mod persistence;
 pub mod posture;
 pub mod rds;
 pub mod release;

@@ -150,7 +150,9 @@ mod tests {
                 Intake::Ignored(ignored) => {
                     assert!(!name.contains("noncompliant"), "{name} ignored: {}", ignored.ignored);
                 }
-                Intake::Approve { .. } | Intake::Findings(_) => panic!("{name} is not a Config event"),
+                Intake::Approve { .. } | Intake::Findings(_) | Intake::Timeline { .. } => {
+                    panic!("{name} is not a Config event")
+                }
             }
         }
     }

@@ -29,6 +29,9 @@ pub enum Intake {
     /// A Security Hub event: each of its findings, in order, as an incident, a finding that
     /// needs nothing, or why it could not be read (the others are answered all the same).
     Findings(Vec<Result<Intake, IntakeError>>),
+    /// A person asks for the incident's timeline again (CloudTrail lags), and a new sweep:
+    /// `{"timeline": "<incident-id>"}`.
+    Timeline { incident_id: String },
 }
 
 /// Why an event needs no response.
@@ -51,7 +54,7 @@ impl Intake {
     pub fn incident(self) -> Option<Incident> {
         match self {
             Intake::Incident(incident) => Some(*incident),
-            Intake::Ignored(_) | Intake::Approve { .. } | Intake::Findings(_) => None,
+            Intake::Ignored(_) | Intake::Approve { .. } | Intake::Findings(_) | Intake::Timeline { .. } => None,
         }
     }
 }
@@ -97,18 +100,25 @@ pub fn parse(event: &Value) -> Result<Intake, IntakeError> {
             found: fields::type_name(event),
         });
     };
-    if let Some(approve) = root.get("approve") {
-        let incident_id = fields::required_text(event, "", "approve")?;
+    for request in ["approve", "timeline"] {
+        let Some(value) = root.get(request) else {
+            continue;
+        };
+        let incident_id = fields::required_text(event, "", request)?;
         let valid = incident_id.len() <= 64
             && incident_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && approve.is_string();
+            && value.is_string();
         if !valid {
             return Err(IntakeError::Invalid {
-                path: "approve".to_owned(),
+                path: request.to_owned(),
                 reason: format!("{incident_id:?} is not an incident id"),
             });
         }
-        return Ok(Intake::Approve { incident_id });
+        return Ok(if request == "approve" {
+            Intake::Approve { incident_id }
+        } else {
+            Intake::Timeline { incident_id }
+        });
     }
     if root.contains_key("alarmData") {
         return alarm::from_action_payload(event);
@@ -390,7 +400,7 @@ mod tests {
         match super::parse(event) {
             // A refusal, an ignored event or an approval changes nothing: not panicking is the
             // property (their messages are fixed text, never empty).
-            Err(_) | Ok(Intake::Ignored(_) | Intake::Approve { .. }) => {}
+            Err(_) | Ok(Intake::Ignored(_) | Intake::Approve { .. } | Intake::Timeline { .. }) => {}
             Ok(Intake::Findings(findings)) => {
                 for finding in findings {
                     intake_and_plan_read(finding)?;
@@ -403,7 +413,7 @@ mod tests {
 
     fn intake_and_plan_read(read: Result<Intake, IntakeError>) -> Result<(), TestCaseError> {
         match read {
-            Err(_) | Ok(Intake::Ignored(_) | Intake::Approve { .. }) => {}
+            Err(_) | Ok(Intake::Ignored(_) | Intake::Approve { .. } | Intake::Timeline { .. }) => {}
             Ok(Intake::Findings(_)) => prop_assert!(false, "findings inside findings"),
             Ok(Intake::Incident(incident)) => plan_incident(&incident)?,
         }
@@ -490,5 +500,19 @@ mod tests {
             parse(&json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}))
                 .unwrap_err();
         assert!(matches!(err, IntakeError::UnsupportedSource { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_timeline_request_names_its_incident() {
+        assert_eq!(
+            super::parse(&json!({"timeline": "guardduty-abc-1"})),
+            Ok(Intake::Timeline {
+                incident_id: "guardduty-abc-1".to_owned()
+            })
+        );
+        for bad in [json!({"timeline": "../x"}), json!({"timeline": 7})] {
+            let err = super::parse(&bad).unwrap_err();
+            assert!(err.to_string().contains("timeline"), "{err}");
+        }
     }
 }

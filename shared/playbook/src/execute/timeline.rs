@@ -1,0 +1,91 @@
+//! Running the timeline and the persistence sweep: CloudTrail read after containment into a
+//! write-once evidence object, then the footholds it shows swept.
+
+use std::time::SystemTime;
+
+use aws_sdk_cloudtrail::primitives::{DateTime, DateTimeFormat};
+
+use super::{DEADLINE_MARGIN, Run, ledger_failure};
+use crate::actions::{AwsError, Done, cloudtrail, persistence};
+use crate::ledger::Created;
+use crate::plan::{Step, TIMELINE_ACTION};
+use crate::report::{EvidenceObject, StepReport};
+use crate::timeline::{Foothold, Lookup, SweepGuards, Timeline};
+
+impl Run<'_> {
+    /// Reads the identity's events from `start` to now into the evidence object `name`
+    /// (write-once: an object already there is kept, never replaced).
+    pub(super) async fn timeline(
+        &self,
+        lookups: &[Lookup],
+        start: &str,
+        max_events: usize,
+        name: &str,
+        objects: &mut Vec<EvidenceObject>,
+    ) -> Result<Done, AwsError> {
+        let from = DateTime::from_str(start, DateTimeFormat::DateTime)
+            .map_err(|err| AwsError::check("Timeline", "InvalidStart", format!("{start}: {err}")))?;
+        // Whole seconds, rounded up: a call made in this second is in the window.
+        let end = DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + 1);
+        let stop_by = self.budget.deadline.and_then(|d| d.checked_sub(DEADLINE_MARGIN));
+        let client = cloudtrail::client(&self.clients.sdk_config);
+        let read = cloudtrail::read(&client, lookups, from, end, max_events, stop_by).await?;
+        let end = cloudtrail::rfc3339(&end).unwrap_or_default();
+        let timeline = Timeline::new(&self.incident.id, lookups.to_vec(), start, &end, read.events, read.cut);
+        let object = match self.ledger.create_json(name, &timeline).await.map_err(ledger_failure)? {
+            Created::Written(object) => {
+                objects.push(object.clone());
+                Some(object)
+            }
+            // An earlier run wrote it and stopped before its record: that one is kept.
+            Created::Exists => None,
+        };
+        Ok(Done::new(
+            [],
+            serde_json::json!({
+                "object": object,
+                "calls": read.calls,
+                "summary": timeline.summary,
+                "cut": timeline.cut,
+                "end": end,
+                "footholds": timeline.footholds(),
+                "page": timeline.page_lines(),
+            }),
+        ))
+    }
+
+    /// Sweeps the footholds the timeline (a step before this one) found.
+    pub(super) async fn sweep(&self, guards: &SweepGuards, before: &[StepReport]) -> Result<Done, AwsError> {
+        let Some(footholds) = footholds(self.plan, before) else {
+            return Err(AwsError::check(
+                "SweepPersistence",
+                "NoTimeline",
+                "the timeline was not read, so its footholds are unknown; a retry reads it first".to_owned(),
+            ));
+        };
+        persistence::sweep(&self.clients.iam, &footholds, guards).await
+    }
+}
+
+/// The footholds of the plan's timeline step, once it succeeded.
+fn footholds(plan: &crate::plan::Plan, before: &[StepReport]) -> Option<Vec<Foothold>> {
+    let report = before.iter().find(|s| {
+        s.succeeded()
+            && s.action == TIMELINE_ACTION
+            && matches!(plan.steps.get(s.index).map(|p| &p.step), Some(Step::Timeline { .. }))
+    })?;
+    serde_json::from_value(report.detail["footholds"].clone()).ok()
+}
+
+/// What the page says of the timeline and the sweep: their `page` lines, in plan order.
+#[must_use]
+pub fn page_lines(steps: &[StepReport]) -> Vec<(String, String)> {
+    steps
+        .iter()
+        .filter_map(|s| s.detail.get("page")?.as_object())
+        .flat_map(|page| {
+            page.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        })
+        .collect()
+}

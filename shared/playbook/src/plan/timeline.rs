@@ -1,0 +1,123 @@
+//! Planning the breach timeline and the persistence sweep: after containment, before the page.
+
+use super::{PlannedStep, Step};
+use crate::incident::{Incident, Resource};
+use crate::observation::{PrincipalKind, PrincipalState};
+use crate::policy::Policy;
+use crate::timeline::{Lookup, SweepGuards, window_start};
+
+/// How the identity's calls are found: a user's key by its id, then the user by name; a role
+/// session by its key and by its session name (an instance's session is named after the
+/// instance). Nothing when the finding names neither key nor session (reading every holder of
+/// a role would be a guess).
+fn lookups(incident: &Incident, principal: &PrincipalState, access_key_id: Option<&str>) -> Vec<Lookup> {
+    let (key, principal_id) = match &incident.resource {
+        Resource::AccessKey {
+            access_key_id,
+            principal_id,
+            ..
+        } => (access_key_id.as_deref(), principal_id.as_deref()),
+        _ => (None, None),
+    };
+    let key = access_key_id.or(key).filter(|k| !k.is_empty());
+    let mut lookups: Vec<Lookup> = key.map(Lookup::access_key).into_iter().collect();
+    match principal.kind {
+        PrincipalKind::User => lookups.push(Lookup::username(&principal.name)),
+        PrincipalKind::Role => {
+            let session = principal_id
+                .and_then(|id| id.split_once(':'))
+                .map(|(_, session)| session)
+                .filter(|s| !s.is_empty());
+            lookups.extend(session.map(Lookup::username));
+        }
+    }
+    lookups
+}
+
+/// `steps` with the timeline and the sweep before the page: they run once every containment
+/// step is finished (`Step::waits_for`), so neither delays containment.
+pub(super) fn after_containment(
+    mut steps: Vec<PlannedStep>,
+    incident: &Incident,
+    principal: &PrincipalState,
+    access_key_id: Option<&str>,
+    policy: &Policy,
+    planned_at: &str,
+) -> Vec<PlannedStep> {
+    let lookups = lookups(incident, principal, access_key_id);
+    if lookups.is_empty() {
+        return steps;
+    }
+    let start = window_start(incident, planned_at);
+    let guards = SweepGuards::of(policy);
+    let sweep_reason = if guards.contain {
+        "contain what the attacker created (its keys deactivated, its users and roles denied everything); list \
+         what it changed on existing principals, for a person to revert"
+    } else {
+        "TOURNIQUET_CONTAIN_PERSISTENCE=false: list what the attacker created or changed, touch nothing"
+    };
+    let at = steps
+        .iter()
+        .position(|s| matches!(s.step, Step::Page))
+        .unwrap_or(steps.len());
+    steps.splice(
+        at..at,
+        [
+            PlannedStep {
+                reason: format!(
+                    "once contained: what {} did, from CloudTrail's event history, from {start} (a day before the \
+                     finding's first sighting) to now",
+                    lookups.iter().map(Lookup::label).collect::<Vec<_>>().join(" then ")
+                ),
+                step: Step::Timeline {
+                    lookups,
+                    start,
+                    max_events: policy.timeline.max_events,
+                },
+            },
+            PlannedStep {
+                step: Step::SweepPersistence { guards },
+                reason: sweep_reason.to_owned(),
+            },
+        ],
+    );
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident(user_type: &str, name: &str, key: &str, principal_id: &str) -> Incident {
+        let event = serde_json::json!({
+            "id": "f", "type": "UnauthorizedAccess:IAMUser/MaliciousIPCaller", "severity": 8,
+            "resource": {"resourceType": "AccessKey", "accessKeyDetails": {
+                "accessKeyId": key, "userName": name, "userType": user_type, "principalId": principal_id}}
+        });
+        crate::intake::parse(&event).unwrap().incident().unwrap()
+    }
+
+    fn principal(kind: PrincipalKind, name: &str) -> PrincipalState {
+        PrincipalState {
+            kind,
+            name: name.to_owned(),
+            ..PrincipalState::default()
+        }
+    }
+
+    #[test]
+    fn a_user_key_by_id_then_the_user_and_a_session_by_key_then_name() {
+        let user = incident("IAMUser", "alice", "AKIA1", "AIDA1");
+        assert_eq!(
+            lookups(&user, &principal(PrincipalKind::User, "alice"), Some("AKIA1")),
+            [Lookup::access_key("AKIA1"), Lookup::username("alice")]
+        );
+        let role = incident("AssumedRole", "web", "ASIA1", "AROA1:i-0abc");
+        assert_eq!(
+            lookups(&role, &principal(PrincipalKind::Role, "web"), None),
+            [Lookup::access_key("ASIA1"), Lookup::username("i-0abc")]
+        );
+        let bare = incident("AssumedRole", "web", "", "AROA1");
+        assert!(lookups(&bare, &principal(PrincipalKind::Role, "web"), None).is_empty());
+    }
+}
