@@ -551,10 +551,8 @@ class EventHistory:
         if identity is None:
             account = get_account_id_from(access_key)
             user = iam_backends[account]["aws"].get_user_from_access_key_id(access_key)
-            if user is None:
-                # Not a key of any emulated principal (the harness's own): nothing is logged.
-                identity = {}
-            identity = {
+            # Not a key of any emulated principal (the harness's own): nothing is logged.
+            identity = {} if user is None else {
                 "type": "IAMUser",
                 "principalId": user.id,
                 "arn": user.arn,
