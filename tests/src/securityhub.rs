@@ -96,6 +96,13 @@ pub async fn finding(account: &Account, id: &str) -> Result<Option<AwsSecurityFi
 pub fn after_write_back(event: &Value, stored: &AwsSecurityFinding) -> Value {
     let mut event = event.clone();
     event["id"] = Value::String(format!("{}-after-write-back", event["id"].as_str().unwrap_or("event")));
+    // Whatever delivered the finding first (a custom action too), the update comes back as
+    // an Imported event naming the finding.
+    event["detail-type"] = Value::String("Security Hub Findings - Imported".to_owned());
+    event["resources"] = serde_json::json!([stored.id()]);
+    if let Some(detail) = event["detail"].as_object_mut() {
+        detail.retain(|key, _| key == "findings");
+    }
     let finding = &mut event["detail"]["findings"][0];
     if let Some(status) = stored.workflow().and_then(|w| w.status()) {
         finding["Workflow"] = serde_json::json!({ "Status": status.as_str() });

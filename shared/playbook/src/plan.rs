@@ -22,8 +22,7 @@ mod rds;
 mod release;
 mod timeline;
 
-pub use lambda::plan_function_release;
-pub use release::{plan_release, plan_release_principal};
+pub use release::{plan_function_release, plan_release, plan_release_principal};
 
 /// The response to one incident: ordered steps that leave the executor no choices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

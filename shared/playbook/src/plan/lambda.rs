@@ -1,11 +1,8 @@
-//! The Lambda compromise plan and its release: keep the code, throttle, deny the function's sessions.
+//! The Lambda compromise plan: keep the code, throttle, deny the function's sessions.
 
-use std::time::SystemTime;
-
-use super::{Plan, PlannedStep, Planner, Step, steps, timestamp};
-use crate::actions::iam::policy_name;
+use super::{Plan, PlannedStep, Planner, Step, steps};
 use crate::actions::lambda::function_reach;
-use crate::observation::{FunctionState, PrincipalKind};
+use crate::observation::FunctionState;
 use crate::policy::Playbook;
 
 impl Planner<'_> {
@@ -71,69 +68,15 @@ impl Planner<'_> {
     }
 }
 
-/// Plans the release of a throttled function from its incident's plan: the reserved
-/// concurrency recorded before (or none), and the role's deny removed. Pure, like
-/// [`super::plan`]. The published version and the evidence stay.
-#[must_use]
-pub fn plan_function_release(contained: &Plan, before: &FunctionState, now: SystemTime) -> Plan {
-    let released_at = timestamp(now);
-    let name = &before.name;
-    let step = |step, reason: &str| PlannedStep {
-        step,
-        reason: reason.to_owned(),
-    };
-    let mut steps = vec![step(
-        Step::RestoreFunctionConcurrency {
-            function_name: name.clone(),
-            reserved: before.reserved_concurrency,
-        },
-        match before.reserved_concurrency {
-            Some(_) => "the reserved concurrency it had before the throttle",
-            None => "it had no reserved concurrency before the throttle: the setting goes",
-        },
-    )];
-    for planned in &contained.steps {
-        if let Step::RevokeRoleSessions { role_name, reach } = &planned.step {
-            steps.push(step(
-                Step::RemoveDeny {
-                    kind: PrincipalKind::Role,
-                    name: role_name.clone(),
-                    policy: policy_name(reach),
-                },
-                "the function's sessions are no longer denied",
-            ));
-        }
-    }
-    steps.push(step(Step::Page, "tell the people who were paged for the throttle"));
-    steps.push(step(
-        Step::PageUpdate,
-        "if the page reported a failed step that a retry then completed, say so",
-    ));
-    Plan {
-        incident_id: contained.incident_id.clone(),
-        playbook: Playbook::Release,
-        dry_run: false,
-        reason: format!(
-            "release function {name} from the throttle of incident {}",
-            contained.incident_id
-        ),
-        planned_at: released_at,
-        observation: contained.observation.clone(),
-        critical: false,
-        hold: None,
-        place: contained.place.clone(),
-        steps,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::time::SystemTime;
 
     use super::*;
-    use crate::observation::Observation;
-    use crate::plan::Reach;
+    use crate::actions::iam::policy_name;
+    use crate::observation::{Observation, PrincipalKind};
+    use crate::plan::{Reach, plan_function_release};
     use crate::settings::Settings;
 
     fn policy() -> crate::policy::Policy {

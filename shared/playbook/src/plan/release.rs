@@ -1,10 +1,11 @@
-//! Release plans: what undoes an instance's quarantine, or a user's or role's containment.
+//! Release plans: what undoes an instance's quarantine, a function's throttle, or a user's or
+//! role's containment.
 
 use std::time::SystemTime;
 
 use super::{InterfaceGroups, Plan, PlannedStep, Step, timestamp};
 use crate::actions::iam;
-use crate::observation::InstanceState;
+use crate::observation::{FunctionState, InstanceState, PrincipalKind};
 use crate::policy::Playbook;
 use crate::release::{self, Subject};
 
@@ -164,6 +165,42 @@ pub fn plan_release_principal(contained: &Plan, subject: &Subject, reactivate_ke
     let reason = format!(
         "release {} from the containment of incident {}{kept}",
         subject.label(),
+        contained.incident_id
+    );
+    release(contained, reason, released_at, steps)
+}
+
+/// Plans the release of a throttled function from its incident's plan: the reserved
+/// concurrency recorded before (or none), and the role's deny removed. Pure. The published
+/// version and the evidence stay.
+#[must_use]
+pub fn plan_function_release(contained: &Plan, before: &FunctionState, now: SystemTime) -> Plan {
+    let released_at = timestamp(now);
+    let name = &before.name;
+    let mut steps = vec![step(
+        Step::RestoreFunctionConcurrency {
+            function_name: name.clone(),
+            reserved: before.reserved_concurrency,
+        },
+        match before.reserved_concurrency {
+            Some(_) => "the reserved concurrency it had before the throttle",
+            None => "it had no reserved concurrency before the throttle: the setting goes",
+        },
+    )];
+    steps.extend(contained.steps.iter().filter_map(|planned| match &planned.step {
+        Step::RevokeRoleSessions { role_name, reach } => Some(step(
+            Step::RemoveDeny {
+                kind: PrincipalKind::Role,
+                name: role_name.clone(),
+                policy: iam::policy_name(reach),
+            },
+            "the function's sessions are no longer denied",
+        )),
+        _ => None,
+    }));
+    pages(&mut steps);
+    let reason = format!(
+        "release function {name} from the throttle of incident {}",
         contained.incident_id
     );
     release(contained, reason, released_at, steps)
