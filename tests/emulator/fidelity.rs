@@ -356,3 +356,46 @@ async fn lookup_events_answers_as_cloudtrail_does() -> Result<()> {
     assert_eq!(err.code(), Some("ThrottlingException"));
     Ok(())
 }
+
+/// Divergence 6: the current Security Hub's `BatchUpdateFindingsV2` updates the status and
+/// comment of an OCSF finding it keeps, and lists one it does not keep as unprocessed
+/// (`ResourceNotFoundException`), not as an error.
+#[tokio::test]
+async fn batch_update_findings_v2_updates_the_ocsf_findings_it_keeps() -> Result<()> {
+    let world = world().await?;
+    let event = tourniquet_tests::events::for_world("securityhub/ocsf-guardduty-access-key.json", &world)?;
+    let finding = &event["detail"]["findings"][0];
+    let uid = finding["metadata"]["uid"].as_str().unwrap_or_default();
+    let emulator = tourniquet_tests::emulator::emulator();
+    emulator.deliver_ocsf(&world.account.id, finding)?;
+    let out = world
+        .account
+        .clients
+        .securityhub
+        .batch_update_findings_v2()
+        .metadata_uids(uid)
+        .metadata_uids("no-such-finding")
+        .status_id(2)
+        .comment("contained")
+        .send()
+        .await?;
+    assert_eq!(out.processed_findings().len(), 1);
+    assert_eq!(out.processed_findings()[0].metadata_uid(), Some(uid));
+    let unprocessed = out.unprocessed_findings();
+    assert_eq!(unprocessed.len(), 1);
+    assert_eq!(unprocessed[0].metadata_uid(), Some("no-such-finding"));
+    assert_eq!(
+        unprocessed[0]
+            .error_code()
+            .map(aws_sdk_securityhub::types::BatchUpdateFindingsV2UnprocessedFindingErrorCode::as_str),
+        Some("ResourceNotFoundException")
+    );
+    let kept = emulator.ocsf_finding(&world.account.id, uid)?.expect("kept");
+    assert_eq!(kept["status_id"], 2);
+    assert_eq!(kept["comment"], "contained");
+    assert_eq!(
+        kept["finding_info"], finding["finding_info"],
+        "the producer's fields stay"
+    );
+    Ok(())
+}

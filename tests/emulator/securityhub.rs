@@ -150,6 +150,34 @@ async fn contains_and_writes_back_once() -> Result<()> {
     Ok(())
 }
 
+/// An OCSF finding (the current Security Hub) of GuardDuty's, for a role's stolen session:
+/// the session is denied, and the response is written back with BatchUpdateFindingsV2
+/// (status In Progress, a comment naming the incident).
+#[tokio::test]
+async fn an_ocsf_finding_contains_and_is_written_back_with_v2() -> Result<()> {
+    let world = world().await?;
+    let text = events::read("securityhub/ocsf-guardduty-access-key.json")?.replace("drill-app-role", &world.web_role);
+    let event = events::for_world_text(&text, &world)?;
+    let finding = &event["detail"]["findings"][0];
+    let uid = finding["metadata"]["uid"].as_str().context("metadata.uid")?;
+    let emulator = tourniquet_tests::emulator::emulator();
+    emulator.deliver_ocsf(&world.account.id, finding)?;
+    let report = report(&world, event.clone()).await?;
+    assert_eq!(report.playbook, Playbook::CredentialCompromise, "{report:#?}");
+    assert!(report.steps.iter().all(playbook::report::StepReport::done_now), "{report:#?}");
+    let denies = world.role_policy_names(&world.web_role).await?;
+    assert!(denies.iter().any(|p| p.starts_with("tourniquet-")), "{denies:?}");
+    let kept = emulator.ocsf_finding(&world.account.id, uid)?.context("the finding")?;
+    assert_eq!(kept["status_id"], 2, "{kept:#}");
+    assert!(
+        kept["comment"]
+            .as_str()
+            .is_some_and(|c| c.contains(&report.incident_id)),
+        "{kept:#}"
+    );
+    Ok(())
+}
+
 /// A finding anyone could have imported (here claiming to be GuardDuty's, critical) pages
 /// only, says why, and leaves the instance as it was.
 #[tokio::test]

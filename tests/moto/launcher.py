@@ -200,6 +200,42 @@ SecurityHubResponse.batch_update_findings = _batch_update_findings_response
 securityhub_urls.url_paths["{0}/findings/batchupdate$"] = SecurityHubResponse.dispatch
 
 
+# Divergence 6: the current Security Hub keeps OCSF findings, delivered by the AWS services
+# that produce them (no import API), and updates them with BatchUpdateFindingsV2; moto (and
+# its botocore) has neither. The harness delivers a finding as its producer would
+# (`ocsf-finding`), reads it back (`ocsf-get`), and BatchUpdateFindingsV2 updates the
+# customer's fields of each finding it knows (`status_id`, `comment`) and lists one it does
+# not know as unprocessed with ResourceNotFoundException.
+OCSF_FINDINGS = {}
+OCSF_LOCK = threading.Lock()
+
+
+def _batch_update_findings_v2(environ, start_response, account):
+    stream = environ["wsgi.input"]
+    raw = stream.getvalue() if isinstance(stream, io.BytesIO) else stream.read(int(environ.get("CONTENT_LENGTH") or 0))
+    body = json.loads(raw or b"{}")
+    status = body.get("StatusId")
+    processed, unprocessed = [], []
+    if status is not None and status not in (0, 1, 2, 3, 4, 5, 6, 99):
+        start_response("400 Bad Request", [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ValidationException")])
+        return [json.dumps({"message": f"invalid StatusId {status}"}).encode()]
+    for uid in body.get("MetadataUids") or []:
+        with OCSF_LOCK:
+            finding = OCSF_FINDINGS.get((account, uid))
+            if finding is None:
+                unprocessed.append(
+                    {"MetadataUid": uid, "ErrorCode": "ResourceNotFoundException", "ErrorMessage": "finding not found"}
+                )
+                continue
+            if status is not None:
+                finding["status_id"] = status
+            if body.get("Comment") is not None:
+                finding["comment"] = body["Comment"]
+        processed.append({"MetadataUid": uid})
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}).encode()]
+
+
 REFUSED_ROLES = set()
 _moto_assume_role = STSBackend.assume_role
 
@@ -753,6 +789,10 @@ def _recorded_dispatch(self, environ, start_response):
     action = _s3_event_name(environ, params) if service == "s3" else FaultInjector._action(environ, service, params)
     if service == "cloudtrail" and action == "LookupEvents":
         return _lookup_events(environ, start_response, access_key, region)
+    if service == "securityhub" and environ.get("PATH_INFO", "").rstrip("/") == "/findingsv2/batchupdatev2":
+        from moto.iam.models import get_account_id_from
+
+        return _batch_update_findings_v2(environ, start_response, get_account_id_from(access_key))
     try:
         identity = EVENT_HISTORY.identity(access_key, region)
     except Exception as err:  # recording never breaks a request
@@ -846,6 +886,15 @@ def command(words):
                 if rules is not None and rules["record"] is not None:
                     rules["record"] = []
             return f"DONE {json.dumps(served)}"
+        if words[:1] == ["ocsf-finding"] and len(words) >= 3:
+            finding = json.loads(" ".join(words[2:]))
+            with OCSF_LOCK:
+                OCSF_FINDINGS[(words[1], finding["metadata"]["uid"])] = finding
+            return "DONE"
+        if words[:1] == ["ocsf-get"] and len(words) == 3:
+            with OCSF_LOCK:
+                finding = OCSF_FINDINGS.get((words[1], words[2]))
+            return f"DONE {json.dumps(finding)}"
         if words[:1] == ["refuse-role"] and len(words) == 2:
             REFUSED_ROLES.add(words[1])
             return "DONE"

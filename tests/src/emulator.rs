@@ -106,6 +106,19 @@ impl Emulator {
         self.command(&format!("lookup-throttle {account} {count}")).map(drop)
     }
 
+    /// Delivers an OCSF finding to the account's Security Hub, as the AWS service that
+    /// produced it would (the current Security Hub has no import API).
+    pub fn deliver_ocsf(&self, account: &str, finding: &serde_json::Value) -> Result<()> {
+        self.command(&format!("ocsf-finding {account} {finding}")).map(drop)
+    }
+
+    /// The account's OCSF finding `uid` (`metadata.uid`) as Security Hub keeps it, if it has it.
+    pub fn ocsf_finding(&self, account: &str, uid: &str) -> Result<Option<serde_json::Value>> {
+        Ok(serde_json::from_str(
+            &self.answer(&format!("ocsf-get {account} {uid}"))?,
+        )?)
+    }
+
     /// No more faults for the account; how many were injected.
     pub fn clear(&self, account: &str) -> Result<u64> {
         self.command(&format!("clear {account}"))

@@ -27,6 +27,11 @@ pub async fn drill() -> Result<()> {
         let asff = event["detail-type"] != "Findings Imported V2";
         if asff {
             import(&world.account, &event).await?;
+        } else {
+            // The current Security Hub holds OCSF findings its AWS producers delivered.
+            for finding in event["detail"]["findings"].as_array().into_iter().flatten() {
+                tourniquet_tests::emulator::emulator().deliver_ocsf(&world.account.id, finding)?;
+            }
         }
         println!("  {name}");
         let answer = tokio::task::block_in_place(|| runtime.invoke(&event))?;
@@ -34,8 +39,20 @@ pub async fn drill() -> Result<()> {
             Ok(response) => show(response),
             Err(error) => println!("      refused: {}", error.lines().next().unwrap_or("")),
         }
+        if !asff {
+            let uid = event["detail"]["findings"][0]["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default();
+            if let Some(kept) = tourniquet_tests::emulator::emulator().ocsf_finding(&world.account.id, uid)? {
+                println!(
+                    "      written back (BatchUpdateFindingsV2): status_id {}, comment {}",
+                    kept["status_id"], kept["comment"]
+                );
+            }
+            continue;
+        }
         let id = event["detail"]["findings"][0]["Id"].as_str().unwrap_or_default();
-        if !asff || id.is_empty() {
+        if id.is_empty() {
             continue;
         }
         let Some(stored) = finding(&world.account, id).await? else {
