@@ -58,6 +58,7 @@ pub mod policy;
 pub mod release;
 pub mod report;
 pub mod responder;
+pub mod sequence;
 pub mod settings;
 pub mod target;
 pub mod telemetry;

@@ -33,6 +33,9 @@ pub enum Playbook {
     LambdaCompromise,
     /// Snapshot a database a suspicious login reached, and page; no isolation.
     RdsCompromise,
+    /// An attack sequence: each actor's credentials, instance and public bucket it names,
+    /// contained as one response.
+    AttackSequence,
 }
 
 impl Playbook {
@@ -49,6 +52,7 @@ impl Playbook {
             Playbook::Release => "release",
             Playbook::LambdaCompromise => "lambda-compromise",
             Playbook::RdsCompromise => "rds-compromise",
+            Playbook::AttackSequence => "attack-sequence",
         }
     }
 }
@@ -149,6 +153,9 @@ pub const ROUTES: &[Route] = &[
     // and page with the runbook; a database is never isolated automatically.
     guardduty(ResourceKind::Other, "CredentialAccess:RDS/*", Playbook::RdsCompromise),
     guardduty(ResourceKind::Other, "Discovery:RDS/*", Playbook::RdsCompromise),
+    // An attack sequence (Extended Threat Detection): one response for every actor and
+    // resource it names (target::sequence says which playbook answers each).
+    guardduty(ResourceKind::AttackSequence, "AttackSequence:*", Playbook::AttackSequence),
     // AWS Config rules, by managed rule identifier.
     config(ResourceKind::SecurityGroup, "*restricted-ssh*", Playbook::CloseOpenPorts),
     config(ResourceKind::SecurityGroup, "*restricted-common-ports*", Playbook::CloseOpenPorts),
