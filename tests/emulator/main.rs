@@ -17,6 +17,7 @@ mod posture;
 mod principal_release;
 mod rds;
 mod round_trips;
+mod sequences;
 
 use anyhow::Result;
 use tourniquet_tests::account::Account;

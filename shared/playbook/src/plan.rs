@@ -458,7 +458,7 @@ impl Planner<'_> {
             (Playbook::DeactivateStaleKeys, Observation::Principal(user)) => planner.stale_keys(user, self.now),
             (Playbook::LambdaCompromise, Observation::Function(function)) => planner.function(function),
             (Playbook::RdsCompromise, Observation::Database(database)) => planner.database(database),
-            (Playbook::AttackSequence, Observation::Sequence(observed)) => planner.sequence(look, observed),
+            (Playbook::AttackSequence, Observation::Sequence { members: observed }) => planner.sequence(look, observed),
             _ => planner.page_only(format!("{label} was not described; paging only")),
         }
     }

@@ -155,9 +155,11 @@ impl Member {
 }
 
 impl Sequence {
-    /// `attack sequence <uid> (N resources)`, for labels.
+    /// `attack sequence <id> (N members)`, for labels and page subjects: the id is the last
+    /// part of the sequence's ARN.
     #[must_use]
     pub fn label(&self) -> String {
-        format!("attack sequence {} ({} members)", self.uid, self.members.len())
+        let id = self.uid.rsplit('/').next().unwrap_or(&self.uid);
+        format!("attack sequence {id} ({} members)", self.members.len())
     }
 }

@@ -130,8 +130,8 @@ mod tests {
         let Look::Sequence { members, .. } = look else {
             return Observation::NotNeeded;
         };
-        Observation::Sequence(
-            members
+        Observation::Sequence {
+            members: members
                 .iter()
                 .map(|m| match &m.look {
                     Look::Instance { instance_id } => Observation::Instance(Box::new(InstanceState {
@@ -159,7 +159,7 @@ mod tests {
                     _ => Observation::NotNeeded,
                 })
                 .collect(),
-        )
+        }
     }
 
     fn respond(event: &Value, policy: &Policy, quarantined: Option<usize>) -> Plan {
@@ -209,11 +209,11 @@ mod tests {
         let held = respond(&event, &policy("5"), Some(0));
         assert_eq!(held.playbook, Playbook::AttackSequence, "{}", held.reason);
         assert_eq!(actions(&held, "isolate-interfaces").len(), 7);
-        let hold = held.hold.as_deref().expect("held");
+        let why = held.hold.as_deref().expect("held");
         for n in 1..=7 {
-            assert!(hold.contains(&format!("i-0a1b2c3d4e5f6070{n}")), "{hold}");
+            assert!(why.contains(&format!("i-0a1b2c3d4e5f6070{n}")), "{why}");
         }
-        assert!(hold.contains("limit of 5"), "{hold}");
+        assert!(why.contains("limit of 5"), "{why}");
         // Within the limit: no hold. Counting what is already in quarantine: held again.
         assert_eq!(respond(&event, &policy("7"), Some(0)).hold, None);
         assert!(respond(&event, &policy("7"), Some(1)).hold.is_some());
