@@ -11,6 +11,7 @@ mod fidelity;
 mod isolation;
 mod lambda;
 mod lambda_runtime;
+mod malware;
 mod org;
 mod pages;
 mod posture;

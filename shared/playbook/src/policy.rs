@@ -156,6 +156,9 @@ pub const ROUTES: &[Route] = &[
     // An attack sequence (Extended Threat Detection): one response for every actor and
     // resource it names (target::sequence says which playbook answers each).
     guardduty(ResourceKind::AttackSequence, "AttackSequence:*", Playbook::AttackSequence),
+    // A malicious S3 object (Malware Protection for S3): a page with bucket, key, version and
+    // hash; the object is left alone (GuardDuty's scan tag marks it for the bucket's policy).
+    guardduty_at(ResourceKind::Other, "Execution:S3/MaliciousFile", 0.0, Playbook::PageOnly),
     // AWS Config rules, by managed rule identifier.
     config(ResourceKind::SecurityGroup, "*restricted-ssh*", Playbook::CloseOpenPorts),
     config(ResourceKind::SecurityGroup, "*restricted-common-ports*", Playbook::CloseOpenPorts),
