@@ -1,7 +1,7 @@
 //! GuardDuty attack sequences: every actor and resource answered as one incident, a group over the limit held whole.
 
 use anyhow::Result;
-use playbook::{Outcome, Playbook, Settings, report::StepReport};
+use playbook::{Budget, Outcome, Playbook, Settings, report::StepReport};
 use serde_json::json;
 use tourniquet_tests::events;
 use tourniquet_tests::world::World;
@@ -146,6 +146,25 @@ async fn a_group_of_seven_over_a_limit_of_five_is_held_then_isolated_whole() -> 
         assert!(isolated(&world, instance).await?, "{instance} isolated");
         assert!(world.termination_protection(instance).await?, "{instance}");
     }
+
+    // Each member is released on its own, from the sequence's record; the others stay.
+    let groups = world
+        .interface_groups(&world.host(&instances[1]).await?.interfaces)
+        .await?;
+    let released = responder
+        .release(&json!({ "instance_id": instances[0] }), Budget::default())
+        .await?;
+    assert_eq!(released.playbook, Playbook::Release, "{}", released.reason);
+    assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
+    assert!(!isolated(&world, &instances[0]).await?);
+    assert!(!world.termination_protection(&instances[0]).await?);
+    assert!(isolated(&world, &instances[1]).await?);
+    assert_eq!(
+        world
+            .interface_groups(&world.host(&instances[1]).await?.interfaces)
+            .await?,
+        groups
+    );
     Ok(())
 }
 

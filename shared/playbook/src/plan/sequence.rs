@@ -241,6 +241,27 @@ mod tests {
         assert!(incident.details["signals"].contains("Backdoor:EC2/C&CActivity.B"));
     }
 
+    #[test]
+    fn a_protected_member_is_left_and_the_others_contained() {
+        let event: Value = serde_json::from_str(CREDENTIALS).unwrap();
+        let policy = policy("5");
+        let incident = crate::intake::parse(&event).unwrap().incident().unwrap();
+        let target = crate::target::target(&incident, &policy);
+        let Target::Act { look, .. } = &target else {
+            panic!("{target:?}")
+        };
+        let mut observation = observed(look, Some(0));
+        if let Observation::Sequence { members } = &mut observation
+            && let Some(Observation::Principal(first)) = members.first_mut()
+        {
+            first.tags = Some(BTreeMap::from([("tourniquet:protected".into(), "break-glass".into())]));
+        }
+        let plan = super::super::plan(&incident, &target, &observation, &policy, SystemTime::UNIX_EPOCH);
+        assert_eq!(actions(&plan, "deactivate-access-key"), ["AKIAI44QH8DHBEXAMPLE"]);
+        assert_eq!(actions(&plan, "deny-all-user"), ["build-bot"]);
+        assert!(plan.reason.contains("protected tag"), "{}", plan.reason);
+    }
+
     /// A sample sequence with one field under `service.detection.sequence` replaced.
     fn mutated() -> impl Strategy<Value = Value> {
         let replacement = prop_oneof![
