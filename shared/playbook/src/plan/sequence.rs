@@ -262,6 +262,32 @@ mod tests {
         assert!(plan.reason.contains("protected tag"), "{}", plan.reason);
     }
 
+    #[test]
+    fn a_role_session_actor_is_denied_exactly_that_session() {
+        let mut event: Value = serde_json::from_str(CREDENTIALS).unwrap();
+        let actors = event
+            .pointer_mut("/detail/service/detection/sequence/actors")
+            .and_then(Value::as_array_mut)
+            .unwrap();
+        actors.push(
+            serde_json::json!({"id": "deploy", "user": {"name": "deploy-role", "type": "AssumedRole",
+            "uid": "AROAEXAMPLEROLEID:attacker", "credentialUid": "ASIAEXAMPLETEMPKEY"}}),
+        );
+        let plan = respond(&event, &policy("5"), Some(0));
+        let reach = plan.steps.iter().find_map(|s| match &s.step {
+            Step::RevokeRoleSessions { role_name, reach } if role_name == "deploy-role" => Some(reach.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            reach,
+            Some(crate::plan::Reach::Session {
+                user_id: "AROAEXAMPLEROLEID:attacker".into()
+            }),
+            "{}",
+            plan.reason
+        );
+    }
+
     /// A sample sequence with one field under `service.detection.sequence` replaced.
     fn mutated() -> impl Strategy<Value = Value> {
         let replacement = prop_oneof![
