@@ -11,6 +11,7 @@ mod fidelity;
 mod isolation;
 mod lambda;
 mod lambda_runtime;
+mod malware;
 mod org;
 mod pages;
 mod posture;
@@ -18,6 +19,7 @@ mod principal_release;
 mod rds;
 mod round_trips;
 mod securityhub;
+mod sequences;
 mod timeline;
 
 use anyhow::Result;

@@ -109,6 +109,7 @@ async fn every_drill_scenario_pages_a_document_valid_against_the_schema() -> Res
         "deactivate-stale-keys",
         "page-only",
         "release",
+        "attack-sequence",
     ]
     .map(ToOwned::to_owned)
     .into();

@@ -164,7 +164,10 @@ async fn an_ocsf_finding_contains_and_is_written_back_with_v2() -> Result<()> {
     emulator.deliver_ocsf(&world.account.id, finding)?;
     let report = report(&world, event.clone()).await?;
     assert_eq!(report.playbook, Playbook::CredentialCompromise, "{report:#?}");
-    assert!(report.steps.iter().all(playbook::report::StepReport::done_now), "{report:#?}");
+    assert!(
+        report.steps.iter().all(playbook::report::StepReport::done_now),
+        "{report:#?}"
+    );
     let denies = world.role_policy_names(&world.web_role).await?;
     assert!(denies.iter().any(|p| p.starts_with("tourniquet-")), "{denies:?}");
     let kept = emulator.ocsf_finding(&world.account.id, uid)?.context("the finding")?;

@@ -106,6 +106,8 @@ pub enum Resource {
         resource_type: String,
         name: Option<String>,
     },
+    /// A GuardDuty attack sequence: several actors and resources, answered as one incident.
+    AttackSequence(Box<crate::sequence::Sequence>),
 }
 
 impl Resource {
@@ -119,6 +121,7 @@ impl Resource {
             Resource::SecurityGroup { .. } => ResourceKind::SecurityGroup,
             Resource::User { .. } => ResourceKind::User,
             Resource::Other { .. } => ResourceKind::Other,
+            Resource::AttackSequence(_) => ResourceKind::AttackSequence,
         }
     }
 
@@ -156,6 +159,7 @@ impl Resource {
                 Some(name) => format!("{resource_type} {name}"),
                 None => resource_type.clone(),
             },
+            Resource::AttackSequence(sequence) => sequence.label(),
         }
     }
 }
@@ -170,6 +174,7 @@ pub enum ResourceKind {
     SecurityGroup,
     User,
     Other,
+    AttackSequence,
 }
 
 impl ResourceKind {
@@ -183,6 +188,7 @@ impl ResourceKind {
             ResourceKind::SecurityGroup => "a security group",
             ResourceKind::User => "an IAM user",
             ResourceKind::Other => "this kind of resource",
+            ResourceKind::AttackSequence => "an attack sequence",
         }
     }
 }

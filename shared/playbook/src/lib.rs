@@ -59,6 +59,7 @@ pub mod release;
 pub mod report;
 pub mod responder;
 pub mod securityhub;
+pub mod sequence;
 pub mod settings;
 pub mod target;
 pub mod telemetry;

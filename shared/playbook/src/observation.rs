@@ -22,6 +22,8 @@ pub enum Observation {
     Function(Box<FunctionState>),
     /// An RDS DB instance, its cluster and tags.
     Database(Box<DatabaseState>),
+    /// Each answered member of an attack sequence, in the order of the target's looks.
+    Sequence { members: Vec<Observation> },
     /// The resource could not be described; `code` is AWS's error code.
     Unavailable { code: String, message: String },
     /// The member role of the incident's account could not be assumed (STS refused it, or

@@ -376,6 +376,7 @@ fn document(
             Playbook::PageOnly => "no action",
             Playbook::LambdaCompromise => "function throttled",
             Playbook::RdsCompromise => "database snapshot taken",
+            Playbook::AttackSequence => "sequence contained",
         }
         .to_owned(),
     };
@@ -487,6 +488,7 @@ fn resource_id(resource: &Resource) -> String {
         Resource::SecurityGroup { group_id } => group_id.clone(),
         Resource::User { user_id } => user_id.clone(),
         Resource::Other { resource_type, name } => name.clone().unwrap_or_else(|| resource_type.clone()),
+        Resource::AttackSequence(sequence) => sequence.uid.clone(),
     }
 }
 

@@ -20,6 +20,7 @@ use crate::target::{Look, Place, Target};
 mod lambda;
 mod rds;
 mod release;
+mod sequence;
 mod timeline;
 
 pub use release::{plan_function_release, plan_release, plan_release_principal};
@@ -529,6 +530,7 @@ impl Planner<'_> {
             (Playbook::DeactivateStaleKeys, Observation::Principal(user)) => planner.stale_keys(user, self.now),
             (Playbook::LambdaCompromise, Observation::Function(function)) => planner.function(function),
             (Playbook::RdsCompromise, Observation::Database(database)) => planner.database(database),
+            (Playbook::AttackSequence, Observation::Sequence { members: observed }) => planner.sequence(look, observed),
             _ => planner.page_only(format!("{label} was not described; paging only")),
         }
     }

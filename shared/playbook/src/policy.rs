@@ -33,6 +33,9 @@ pub enum Playbook {
     LambdaCompromise,
     /// Snapshot a database a suspicious login reached, and page; no isolation.
     RdsCompromise,
+    /// An attack sequence: each actor's credentials, instance and public bucket it names,
+    /// contained as one response.
+    AttackSequence,
 }
 
 impl Playbook {
@@ -49,6 +52,7 @@ impl Playbook {
             Playbook::Release => "release",
             Playbook::LambdaCompromise => "lambda-compromise",
             Playbook::RdsCompromise => "rds-compromise",
+            Playbook::AttackSequence => "attack-sequence",
         }
     }
 }
@@ -161,6 +165,12 @@ pub const ROUTES: &[Route] = &[
     // and page with the runbook; a database is never isolated automatically.
     guardduty(ResourceKind::Other, "CredentialAccess:RDS/*", Playbook::RdsCompromise),
     guardduty(ResourceKind::Other, "Discovery:RDS/*", Playbook::RdsCompromise),
+    // An attack sequence (Extended Threat Detection): one response for every actor and
+    // resource it names (target::sequence says which playbook answers each).
+    guardduty(ResourceKind::AttackSequence, "AttackSequence:*", Playbook::AttackSequence),
+    // A malicious S3 object (Malware Protection for S3): a page with bucket, key, version and
+    // hash; the object is left alone (GuardDuty's scan tag marks it for the bucket's policy).
+    guardduty_at(ResourceKind::Other, "Execution:S3/MaliciousFile", 0.0, Playbook::PageOnly),
     // AWS Config rules, by managed rule identifier.
     config(ResourceKind::SecurityGroup, "*restricted-ssh*", Playbook::CloseOpenPorts),
     config(ResourceKind::SecurityGroup, "*restricted-common-ports*", Playbook::CloseOpenPorts),

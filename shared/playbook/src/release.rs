@@ -215,6 +215,18 @@ pub fn contained(
         {
             Contained::Instance(before.clone())
         }
+        // An attack sequence's instances, each quarantined by the one plan of the sequence.
+        (Subject::Instance(id), Observation::Sequence { members })
+            if stored.plan.playbook == Playbook::AttackSequence =>
+        {
+            match members.iter().find_map(|m| match m {
+                Observation::Instance(before) if &before.instance_id == id => Some(before),
+                _ => None,
+            }) {
+                Some(before) => Contained::Instance(before.clone()),
+                None => return Err(refused(&format!("did not quarantine {id}"))),
+            }
+        }
         (Subject::Instance(id), _) => return Err(refused(&format!("did not quarantine {id}"))),
         (Subject::Function(name), Observation::Function(before))
             if stored.plan.playbook == Playbook::LambdaCompromise

@@ -771,6 +771,11 @@ impl Responder {
                 lambda::observe_function(&clients.lambda, &clients.iam, function_name).await
             }
             Look::Database { db_instance_id } => rds::observe_database(&clients.rds, db_instance_id).await,
+            // Boxed: the look is recursive; the members are described together.
+            Look::Sequence { members, .. } => Observation::Sequence {
+                members: futures_util::future::join_all(members.iter().map(|m| Box::pin(self.look(&m.look, clients))))
+                    .await,
+            },
             Look::UserById { user_id, rule } => {
                 let (user, rule) = tokio::join!(
                     posture::observe_user_by_id(&clients.iam, user_id),

@@ -10,6 +10,9 @@ use crate::policy::{Playbook, Policy, Routing};
 use crate::settings::Scope;
 
 mod buckets;
+mod sequence;
+
+pub use sequence::MemberLook;
 
 /// What to do about an incident, before anything is looked at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +80,12 @@ pub enum Look {
     /// A bucket GuardDuty saw exposed: as [`Look::Bucket`], and its policy and ACL for the
     /// evidence.
     ExposedBucket { name: String },
+    /// Every member of an attack sequence a playbook answers, each with its own look; the
+    /// other members, each with the reason the page alone names it.
+    Sequence {
+        members: Vec<MemberLook>,
+        unanswered: Vec<String>,
+    },
 }
 
 impl Target {
@@ -194,6 +203,7 @@ pub fn target(incident: &Incident, policy: &Policy) -> Target {
         ) if resource_type == "RDSDBInstance" => Look::Database {
             db_instance_id: name.clone(),
         },
+        (Playbook::AttackSequence, Resource::AttackSequence(sequence)) => sequence::look(sequence, &place),
         (Playbook::PageOnly, _) => return Target::page("the policy routes this finding to a page".to_owned()),
         (playbook, resource) => {
             return Target::page(format!(

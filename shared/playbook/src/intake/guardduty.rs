@@ -7,6 +7,8 @@ use super::fields::{number, object, required_text, text, text_in};
 use super::{Intake, IntakeError};
 use crate::incident::{Attacker, Incident, Resource, Source, UserType};
 
+mod objects;
+mod sequence;
 mod workloads;
 
 pub use workloads::EFFECTIVE_PERMISSION;
@@ -44,14 +46,19 @@ fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Val
     })?;
     let resource_base = super::fields::join(base, "resource");
     let resource_type = required_text(resource_value, &resource_base, "resourceType")?;
-    let (resource, details) =
-        match workloads::resource(finding, resource_value, &resource_base, &resource_type, &finding_type)? {
-            Some(read) => read,
-            None => (
-                resource(resource_value, &resource_base)?,
-                std::collections::BTreeMap::new(),
-            ),
-        };
+    let workload = match sequence::resource(finding, &finding_type)
+        .or_else(|| objects::resource(finding, resource_value, &resource_type, &finding_type))
+    {
+        Some(read) => Some(read),
+        None => workloads::resource(finding, resource_value, &resource_base, &resource_type, &finding_type)?,
+    };
+    let (resource, details) = match workload {
+        Some(read) => read,
+        None => (
+            resource(resource_value, &resource_base)?,
+            std::collections::BTreeMap::new(),
+        ),
+    };
     let severity = number(finding, base, "severity")?.ok_or_else(|| IntakeError::Missing {
         path: super::fields::join(base, "severity"),
     })?;
