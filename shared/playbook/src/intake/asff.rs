@@ -6,30 +6,14 @@ use serde_json::Value;
 
 use super::IntakeError;
 use super::fields::{at, join, number, object, required_text, text_in, type_name};
-use super::securityhub::{Read, ResourceRead, label_severity};
+use super::securityhub::{Read, ResourceRead, first_resource, label_severity, texts};
 
 /// Reads what Tourniquet needs of an ASFF finding at `base` (`detail.findings.0`).
 pub(super) fn read(finding: &Value, base: &str) -> Result<Read, IntakeError> {
     let id = required_text(finding, base, "Id")?;
     let (severity, product_severity) = severity(finding, base)?;
-    let types = match at(finding, "Types").or_else(|| at(finding, "FindingProviderFields.Types")) {
-        Some(Value::Array(types)) => types.iter().filter_map(|t| t.as_str().map(ToOwned::to_owned)).collect(),
-        _ => Vec::new(),
-    };
-    let resource = match finding.get("Resources") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(resources)) => match resources.first() {
-            Some(first) => Some(resource(first, &join(base, "Resources.0"))?),
-            None => None,
-        },
-        Some(other) => {
-            return Err(IntakeError::WrongType {
-                path: join(base, "Resources"),
-                expected: "an array",
-                found: type_name(other),
-            });
-        }
-    };
+    let types = texts(at(finding, "Types").or_else(|| at(finding, "FindingProviderFields.Types")));
+    let resource = first_resource(finding, base, "Resources", resource)?;
     let lenient = |path: &str| text_in(finding, base, path).ok().flatten();
     Ok(Read {
         finding_id: id.clone(),

@@ -6,30 +6,14 @@ use serde_json::Value;
 
 use super::IntakeError;
 use super::fields::{at, join, number, required_text, text_in, type_name};
-use super::securityhub::{Read, ResourceRead, label_severity};
+use super::securityhub::{Read, ResourceRead, first_resource, label_severity, texts};
 
 /// Reads what Tourniquet needs of an OCSF finding at `base` (`detail.findings.0`).
 pub(super) fn read(finding: &Value, base: &str) -> Result<Read, IntakeError> {
     let finding_id = required_text(finding, base, "finding_info.uid")?;
     let status = status(finding, base)?;
-    let types = match at(finding, "finding_info.types") {
-        Some(Value::Array(types)) => types.iter().filter_map(|t| t.as_str().map(ToOwned::to_owned)).collect(),
-        _ => Vec::new(),
-    };
-    let resource = match finding.get("resources") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(resources)) => match resources.first() {
-            Some(first) => Some(resource(first, &join(base, "resources.0"))?),
-            None => None,
-        },
-        Some(other) => {
-            return Err(IntakeError::WrongType {
-                path: join(base, "resources"),
-                expected: "an array",
-                found: type_name(other),
-            });
-        }
-    };
+    let types = texts(at(finding, "finding_info.types"));
+    let resource = first_resource(finding, base, "resources", resource)?;
     let lenient = |path: &str| text_in(finding, base, path).ok().flatten();
     Ok(Read {
         id: text_in(finding, base, "metadata.uid")?.unwrap_or_else(|| finding_id.clone()),

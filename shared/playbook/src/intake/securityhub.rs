@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::fields::{self, text, text_in};
+use super::fields::{self, join, text, text_in, type_name};
 use super::{Intake, IntakeError, asff, ocsf};
 use crate::incident::{Incident, Resource, Source, UserType};
 use crate::securityhub::{self, CustomAction, Finding, Format};
@@ -399,6 +399,36 @@ fn resource(read: Option<&ResourceRead>) -> Resource {
             resource_type: read.kind.clone(),
             name: Some(id).filter(|n| !n.is_empty()),
         },
+    }
+}
+
+/// The text entries of a list (a finding's types), none when it is absent or not a list.
+pub(super) fn texts(list: Option<&Value>) -> Vec<String> {
+    match list {
+        Some(Value::Array(items)) => items.iter().filter_map(|t| t.as_str().map(ToOwned::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The first of the finding's resources (the list at `key`), as `read` reads it; none when
+/// the list is absent or empty, an error naming the field when it is not a list.
+pub(super) fn first_resource(
+    finding: &Value,
+    base: &str,
+    key: &str,
+    read: fn(&Value, &str) -> Result<ResourceRead, IntakeError>,
+) -> Result<Option<ResourceRead>, IntakeError> {
+    match finding.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(resources)) => resources
+            .first()
+            .map(|first| read(first, &join(base, &format!("{key}.0"))))
+            .transpose(),
+        Some(other) => Err(IntakeError::WrongType {
+            path: join(base, key),
+            expected: "an array",
+            found: type_name(other),
+        }),
     }
 }
 
