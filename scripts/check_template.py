@@ -85,9 +85,14 @@ MODULES = {
     "actions/lambda.rs::restore_concurrency": ["quarantine-release"],
     # A database a suspicious login reached: described, snapshotted (no isolation).
     "actions/rds.rs": ["guardduty-responder"],
-    # The breach timeline and the persistence sweep after a credential compromise.
-    "actions/cloudtrail.rs": ["guardduty-responder"],
-    "actions/persistence.rs": ["guardduty-responder"],
+    # The breach timeline and the persistence sweep after a credential compromise, and after
+    # an instance compromise (its role session) however the finding came.
+    "actions/cloudtrail.rs": ["guardduty-responder", "alarm-responder", "securityhub-responder"],
+    "actions/persistence.rs": ["guardduty-responder", "alarm-responder", "securityhub-responder"],
+    # The contained instance's, group's or bucket's configuration history, after containment.
+    "actions/config_history.rs": [
+        "guardduty-responder", "config-responder", "alarm-responder", "securityhub-responder",
+    ],
     "release.rs": ["quarantine-release"],
     "actions/release.rs": ["quarantine-release"],
     # Security Hub findings run GuardDuty's and Config's playbooks (above), and are written back.

@@ -99,13 +99,16 @@ async fn high_severity_finding_contains_the_instance() -> Result<()> {
     // Evidence: the raw event, the plan with the pre-containment state, each step.
     let prefix = format!("incidents/{}/", report.incident_id);
     let keys = world.evidence_keys().await?;
+    let history = format!("config-history/{}.json", world.web.instance_id);
     for name in [
         "event.json",
         "plan.json",
         "pre-state.json",
         "report.json",
         "steps/01-record-evidence.json",
-        "steps/08-page.json",
+        "steps/08-config-history.json",
+        history.as_str(),
+        "steps/09-page.json",
     ] {
         assert!(
             keys.contains(&format!("{prefix}{name}")),

@@ -399,3 +399,121 @@ async fn batch_update_findings_v2_updates_the_ocsf_findings_it_keeps() -> Result
     );
     Ok(())
 }
+
+/// Divergence 7: AWS Config's configuration history (moto keeps the current item of a few
+/// types only). Without a recorder, `NoAvailableConfigurationRecorderException`; with one
+/// recording, each change to a security group is an item, answered in a time range, newest
+/// first unless asked otherwise, a page at a time; a resource never recorded is
+/// `ResourceNotDiscoveredException`.
+#[tokio::test]
+async fn config_records_each_change_and_answers_its_history() -> Result<()> {
+    use aws_sdk_config::types::{ChronologicalOrder, ResourceType};
+
+    let account = tourniquet_tests::account::Account::new().await?;
+    let (ec2, config) = (&account.clients.ec2, &account.clients.config);
+    let group_type = ResourceType::from("AWS::EC2::SecurityGroup");
+    let create = |name: &'static str| async move {
+        let out = ec2
+            .create_security_group()
+            .group_name(name)
+            .description(name)
+            .send()
+            .await?;
+        anyhow::Ok(out.group_id().unwrap_or_default().to_owned())
+    };
+    let unrecorded = create("before-recording").await?;
+    let history = |id: String| {
+        config
+            .get_resource_config_history()
+            .resource_type(group_type.clone())
+            .resource_id(id)
+    };
+    let err = history(unrecorded.clone()).send().await.expect_err("no recorder yet");
+    assert_eq!(err.code(), Some("NoAvailableConfigurationRecorderException"));
+
+    tourniquet_tests::world::record_configuration(&account).await?;
+    let opened = aws_sdk_config::primitives::DateTime::from(std::time::SystemTime::now());
+    let group = create("recorded").await?;
+    ec2.authorize_security_group_ingress()
+        .group_id(&group)
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await?;
+    ec2.revoke_security_group_ingress()
+        .group_id(&group)
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await?;
+    // A read changes nothing: no item.
+    ec2.describe_security_groups().group_ids(&group).send().await?;
+
+    let ports = |items: &[aws_sdk_config::types::ConfigurationItem]| -> Vec<(String, usize)> {
+        items
+            .iter()
+            .map(|i| {
+                let configuration: serde_json::Value =
+                    serde_json::from_str(i.configuration().unwrap_or("null")).unwrap_or_default();
+                let open = configuration["ipPermissions"].as_array().map_or(0, Vec::len);
+                (
+                    i.configuration_item_status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    open,
+                )
+            })
+            .collect()
+    };
+    let newest_first = history(group.clone()).send().await?;
+    assert_eq!(
+        ports(newest_first.configuration_items()),
+        [
+            ("OK".to_owned(), 0),
+            ("OK".to_owned(), 1),
+            ("ResourceDiscovered".to_owned(), 0)
+        ]
+    );
+    let first_page = history(group.clone())
+        .chronological_order(ChronologicalOrder::Forward)
+        .earlier_time(opened)
+        .limit(2)
+        .send()
+        .await?;
+    assert_eq!(
+        ports(first_page.configuration_items()),
+        [("ResourceDiscovered".to_owned(), 0), ("OK".to_owned(), 1)]
+    );
+    let token = first_page.next_token().expect("a second page");
+    let second_page = history(group.clone())
+        .chronological_order(ChronologicalOrder::Forward)
+        .earlier_time(opened)
+        .limit(2)
+        .next_token(token)
+        .send()
+        .await?;
+    assert_eq!(ports(second_page.configuration_items()), [("OK".to_owned(), 0)]);
+    assert_eq!(second_page.next_token(), None);
+    let before = history(group.clone()).later_time(opened).send().await?;
+    assert!(
+        before.configuration_items().is_empty(),
+        "nothing captured before the window"
+    );
+
+    // The group made before recording started was discovered when it started.
+    let discovered = history(unrecorded).send().await?;
+    assert_eq!(
+        ports(discovered.configuration_items()),
+        [("ResourceDiscovered".to_owned(), 0)]
+    );
+    let err = history("sg-0000000000000000f".to_owned())
+        .send()
+        .await
+        .expect_err("never recorded");
+    assert_eq!(err.code(), Some("ResourceNotDiscoveredException"));
+    Ok(())
+}

@@ -3,6 +3,7 @@
 mod alarms;
 mod approval_release;
 mod buckets;
+mod config_history;
 mod containers;
 mod credential_compromise;
 mod delivery;

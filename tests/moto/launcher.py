@@ -54,6 +54,11 @@ management event CloudTrail would log (caller, parameters, error code, and for t
 create a foothold the new resource's ids, never a secret); data events (S3 object reads and
 writes, SNS publishes, SQS messages, Lambda invocations) are not, as event history never holds
 them. `LookupEvents` is answered from that record (see the section "CloudTrail event history").
+
+AWS Config configuration history: where a configuration recorder records, each EC2 instance,
+security group and S3 bucket gets a configuration item whenever a request changes it, and
+`GetResourceConfigHistory` is answered from those items (see the section "AWS Config
+configuration history").
 """
 
 import datetime
@@ -778,29 +783,258 @@ EVENT_HISTORY = EventHistory()
 _dispatch = DomainDispatcherApplication.__call__
 
 
+
+# --- AWS Config configuration history --------------------------------------------------------
+# Divergence 7: moto answers GetResourceConfigHistory with the current item only, for a few
+# resource types (no EC2 instance or security group), and keeps no history. Here, in an account
+# and region whose configuration recorder is recording (moto's own state), every EC2 instance,
+# security group and S3 bucket gets a configuration item when recording starts and a new one
+# whenever a request changes it (as AWS Config records a change); GetResourceConfigHistory for
+# those types is answered from that record as AWS Config answers it: the items captured in a
+# time range (earlierTime to laterTime, now by default), newest first unless
+# chronologicalOrder is Forward, 10 a page by default and at most 100, with a nextToken;
+# ResourceNotDiscoveredException for a resource never recorded, and
+# NoAvailableConfigurationRecorderException in an account and region without a recorder.
+
+_HISTORY_TYPES = ("AWS::EC2::Instance", "AWS::EC2::SecurityGroup", "AWS::S3::Bucket")
+
+
+def _recorder(account, region):
+    """The account and region's recorders: None without any, else whether one is recording."""
+    from moto.config.models import config_backends
+
+    recorders = list(config_backends[account][region].recorders.values())
+    if not recorders:
+        return None
+    return any(r.status.recording for r in recorders)
+
+
+def _tags(resource):
+    return {t["key"]: t["value"] for t in resource.get_tags()}
+
+
+def _rules(rules):
+    return [
+        {
+            "ipProtocol": rule.ip_protocol,
+            "fromPort": rule.from_port,
+            "toPort": rule.to_port,
+            "ipv4Ranges": [{"cidrIp": rule.ip_range["CidrIp"]}] if rule.ip_range.get("CidrIp") else [],
+            "userIdGroupPairs": [{"groupId": rule.source_group["GroupId"]}] if rule.source_group.get("GroupId") else [],
+        }
+        for rule in rules
+    ]
+
+
+def _configurations(account, region):
+    """(type, id) -> (arn, configuration, supplementary configuration, tags) for what AWS Config
+    would record in the account and region now."""
+    from moto.ec2.models import ec2_backends
+    from moto.s3.models import s3_backends
+
+    found = {}
+    ec2 = ec2_backends[account][region]
+    for instance in list(ec2.all_instances()):
+        profile = instance.iam_instance_profile
+        found[("AWS::EC2::Instance", instance.id)] = (
+            f"arn:aws:ec2:{region}:{account}:instance/{instance.id}",
+            {
+                "instanceId": instance.id,
+                "instanceType": instance.instance_type,
+                "state": {"name": instance._state.name},
+                "subnetId": instance.subnet_id,
+                "iamInstanceProfile": {"arn": profile.get("Arn")} if isinstance(profile, dict) else None,
+                "disableApiTermination": bool(instance.disable_api_termination),
+                "networkInterfaces": [
+                    {
+                        "networkInterfaceId": nic.id,
+                        "groups": [{"groupId": g.id, "groupName": g.name} for g in nic.group_set],
+                        "privateIpAddress": nic.private_ip_address,
+                        "association": {"publicIp": nic.public_ip} if nic.public_ip else None,
+                    }
+                    for _, nic in sorted(instance.nics.items())
+                ],
+            },
+            {},
+            _tags(instance),
+        )
+    for groups in list(ec2.groups.values()):
+        for group in list(groups.values()):
+            found[("AWS::EC2::SecurityGroup", group.id)] = (
+                group.arn,
+                {
+                    "groupId": group.id,
+                    "groupName": group.name,
+                    "description": group.description,
+                    "vpcId": group.vpc_id,
+                    "ipPermissions": _rules(group.ingress_rules),
+                    "ipPermissionsEgress": _rules(group.egress_rules),
+                },
+                {},
+                _tags(group),
+            )
+    for bucket in list(s3_backends[account]["aws"].buckets.values()):
+        if bucket.region_name != region:
+            continue
+        item = bucket.to_config_dict()
+        supplementary = {
+            k: v if isinstance(v, str) else _json.dumps(v) for k, v in item["supplementaryConfiguration"].items()
+        }
+        found[("AWS::S3::Bucket", bucket.name)] = (bucket.arn, item["configuration"], supplementary, item["tags"])
+    return found
+
+
+class ConfigHistory:
+    """The configuration items recorded, by (account, region, type, id), oldest first."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.items = {}
+
+    def capture(self, account, region):
+        """A new item for each resource of the account and region whose configuration changed
+        since its last item (ResourceDeleted for one that is gone), if a recorder records there."""
+        if not _recorder(account, region):
+            return
+        now = time.time()
+        with self.lock:
+            current = _configurations(account, region)
+            for (kind, resource_id), (arn, configuration, supplementary, tags) in current.items():
+                history = self.items.setdefault((account, region, kind, resource_id), [])
+                state = _json.dumps([configuration, supplementary, tags], sort_keys=True, default=str)
+                if history and history[-1]["_state"] == state:
+                    continue
+                history.append(
+                    {
+                        "_state": state,
+                        "version": "1.3",
+                        "accountId": account,
+                        "configurationItemCaptureTime": now,
+                        "configurationItemStatus": "OK" if history else "ResourceDiscovered",
+                        "configurationStateId": str(int(now * 1000)) + str(len(history)),
+                        "configurationItemMD5Hash": "",
+                        "arn": arn,
+                        "resourceType": kind,
+                        "resourceId": resource_id,
+                        "resourceName": resource_id,
+                        "awsRegion": region,
+                        "tags": tags,
+                        "relatedEvents": [],
+                        "relationships": [],
+                        "configuration": _json.dumps(configuration, default=str),
+                        "supplementaryConfiguration": supplementary,
+                    }
+                )
+            for (acct, reg, kind, resource_id), history in self.items.items():
+                gone = (acct, reg) == (account, region) and (kind, resource_id) not in current
+                if gone and history[-1]["configurationItemStatus"] != "ResourceDeleted":
+                    history.append(
+                        {
+                            **history[-1],
+                            "_state": None,
+                            "configurationItemCaptureTime": now,
+                            "configurationItemStatus": "ResourceDeleted",
+                            "configuration": None,
+                            "supplementaryConfiguration": {},
+                        }
+                    )
+
+    def history(self, account, region, request):
+        """GetResourceConfigHistory's answer: (status, body)."""
+        kind, resource_id = request.get("resourceType"), request.get("resourceId")
+        if _recorder(account, region) is None:
+            return 400, {
+                "__type": "NoAvailableConfigurationRecorderException",
+                "message": "There are no configuration recorders available to provide the configuration. "
+                "Create a configuration recorder first.",
+            }
+        with self.lock:
+            items = list(self.items.get((account, region, kind, resource_id), []))
+        if not items:
+            return 400, {
+                "__type": "ResourceNotDiscoveredException",
+                "message": f"Resource {resource_id} of resourceType:{kind} is unknown or has not been discovered",
+            }
+        limit = int(request.get("limit") or 10)
+        if not 0 < limit <= 100:
+            return 400, {"__type": "InvalidLimitException", "message": f"Invalid limit {limit}: 0 to 100"}
+        earlier = float(request.get("earlierTime", 0) or 0)
+        later = float(request.get("laterTime", 0) or 0) or time.time()
+        if earlier > later:
+            return 400, {"__type": "InvalidTimeRangeException", "message": "earlierTime is after laterTime"}
+        chosen = [i for i in items if earlier <= i["configurationItemCaptureTime"] <= later]
+        if request.get("chronologicalOrder") != "Forward":
+            chosen.reverse()
+        token = request.get("nextToken")
+        try:
+            offset = int(base64.b64decode(token).decode()) if token else 0
+        except ValueError:
+            return 400, {"__type": "InvalidNextTokenException", "message": "The nextToken is not valid"}
+        page = [{k: v for k, v in i.items() if not k.startswith("_")} for i in chosen[offset : offset + limit]]
+        answer = {"configurationItems": page}
+        if offset + limit < len(chosen):
+            answer["nextToken"] = base64.b64encode(str(offset + limit).encode()).decode()
+        return 200, answer
+
+
+CONFIG_HISTORY = ConfigHistory()
+
+
+def _config_history(environ, start_response, account, region):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        status, answer = CONFIG_HISTORY.history(account, region, _json.loads(raw or b"{}"))
+    except Exception as err:
+        status, answer = 400, {"__type": "ValidationException", "message": repr(err)}
+    payload = _json.dumps(answer).encode()
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))]
+    if status != 200:
+        headers.append(("x-amzn-ErrorType", answer["__type"]))
+    start_response(f"{status} {'OK' if status == 200 else 'Bad Request'}", headers)
+    return [payload]
+
+
+def _changes_configuration(service, action, status):
+    """Whether an answered request may have changed what AWS Config records."""
+    if status >= 400 or action.startswith(_READ_ONLY_PREFIXES):
+        return False
+    if service == "config":
+        return action == "StartConfigurationRecorder"
+    return service in ("ec2", "s3") and action not in _DATA_EVENTS["s3"]
+
+
 def _recorded_dispatch(self, environ, start_response):
-    """moto's dispatcher, with each signed request recorded as a CloudTrail event and
-    LookupEvents answered from the record."""
+    """moto's dispatcher, with each signed request recorded as a CloudTrail event (LookupEvents
+    answered from the record) and as the configuration changes AWS Config records
+    (GetResourceConfigHistory answered from those)."""
     match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
     if not match:
         return _dispatch(self, environ, start_response)
     access_key, region, service = match.groups()
     params = FaultInjector._params(environ, service)
     action = _s3_event_name(environ, params) if service == "s3" else FaultInjector._action(environ, service, params)
+    from moto.iam.models import get_account_id_from
+
+    account = get_account_id_from(access_key)
     if service == "cloudtrail" and action == "LookupEvents":
         return _lookup_events(environ, start_response, access_key, region)
+    if service == "config" and action == "GetResourceConfigHistory":
+        body = environ["wsgi.input"].getvalue() if isinstance(environ["wsgi.input"], io.BytesIO) else b""
+        try:
+            kind = _json.loads(body or b"{}").get("resourceType")
+        except ValueError:
+            kind = None
+        if kind in _HISTORY_TYPES:
+            return _config_history(environ, start_response, account, region)
     if service == "securityhub" and environ.get("PATH_INFO", "").rstrip("/") == "/findingsv2/batchupdatev2":
-        from moto.iam.models import get_account_id_from
-
-        return _batch_update_findings_v2(environ, start_response, get_account_id_from(access_key))
+        return _batch_update_findings_v2(environ, start_response, account)
     try:
         identity = EVENT_HISTORY.identity(access_key, region)
     except Exception as err:  # recording never breaks a request
         print(f"cloudtrail identity failed: {err!r}", file=sys.stderr, flush=True)
         identity = None
-    if identity is None:
-        return _dispatch(self, environ, start_response)
-    if "json" in environ.get("CONTENT_TYPE", "") and service != "s3":
+    if identity is not None and "json" in environ.get("CONTENT_TYPE", "") and service != "s3":
         body = environ["wsgi.input"].getvalue() if isinstance(environ["wsgi.input"], io.BytesIO) else b""
         try:
             params = {k: v for k, v in _json.loads(body or b"{}").items() if isinstance(v, (str, int, bool))}
@@ -814,13 +1048,19 @@ def _recorded_dispatch(self, environ, start_response):
         return start_response(status, headers, exc_info)
 
     body = b"".join(_dispatch(self, environ, capture))
-    try:
-        EVENT_HISTORY.record(
-            environ, service, region, action, params, identity,
-            answered.get("status", 0), answered.get("headers", []), body,
-        )
-    except Exception as err:  # recording never breaks a request
-        print(f"cloudtrail record failed: {err!r}", file=sys.stderr, flush=True)
+    status = answered.get("status", 0)
+    if identity is not None:
+        try:
+            EVENT_HISTORY.record(
+                environ, service, region, action, params, identity, status, answered.get("headers", []), body,
+            )
+        except Exception as err:  # recording never breaks a request
+            print(f"cloudtrail record failed: {err!r}", file=sys.stderr, flush=True)
+    if _changes_configuration(service, action, status):
+        try:
+            CONFIG_HISTORY.capture(account, region)
+        except Exception as err:  # recording never breaks a request
+            print(f"config history capture failed: {err!r}", file=sys.stderr, flush=True)
     return [body]
 
 

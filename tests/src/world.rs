@@ -85,6 +85,46 @@ pub const CONFIG_RULES: [(&str, &str, &str); 6] = [
     ),
 ];
 
+/// AWS Config recording every resource of the account, as its Config rules need: a
+/// recorder, its delivery channel, and recording started.
+pub async fn record_configuration(account: &Account) -> Result<()> {
+    use aws_sdk_config::types::{ConfigurationRecorder, DeliveryChannel, RecordingGroup};
+
+    let config = &account.clients.config;
+    config
+        .put_configuration_recorder()
+        .configuration_recorder(
+            ConfigurationRecorder::builder()
+                .name("default")
+                .role_arn(format!("arn:aws:iam::{}:role/config-recorder", account.id))
+                .recording_group(
+                    RecordingGroup::builder()
+                        .all_supported(true)
+                        .include_global_resource_types(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+    config
+        .put_delivery_channel()
+        .delivery_channel(
+            DeliveryChannel::builder()
+                .name("default")
+                .s3_bucket_name(format!("config-history-{}", account.id))
+                .build(),
+        )
+        .send()
+        .await?;
+    config
+        .start_configuration_recorder()
+        .configuration_recorder_name("default")
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// Creates or changes the AWS managed Config rule `name`.
 pub async fn put_config_rule(account: &Account, name: &str, identifier: &str, parameters: &str) -> Result<()> {
     let rule = aws_sdk_config::types::ConfigRule::builder()
@@ -156,6 +196,7 @@ impl World {
     /// Builds the account: a VPC, a web host with two interfaces, two volumes and an Elastic
     /// IP, a protected bastion, the page topic with a queue subscribed, the evidence bucket.
     pub async fn seed(account: Account) -> Result<Self> {
+        record_configuration(&account).await?;
         let (vpc_id, subnet_id, web_group, app_group) = Self::seed_network(&account).await?;
         let (image_id, web_id, bastion_id, elastic_ip) =
             Self::seed_hosts(&account, &subnet_id, &web_group, &app_group).await?;

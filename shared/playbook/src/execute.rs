@@ -366,6 +366,7 @@ impl Run<'_> {
                 .collect::<Vec<_>>()
                 .join(", "),
             Step::SweepPersistence { .. } => "persistence".to_owned(),
+            Step::ConfigHistory { resource, .. } => resource.label(),
         }
     }
 
@@ -562,6 +563,7 @@ impl Run<'_> {
                     .await
             }
             Step::SweepPersistence { guards } => self.sweep(guards, before).await,
+            Step::ConfigHistory { resource, start } => self.config_history(resource, start, objects).await,
             Step::PageUpdate => {
                 let Some(earlier) = owed_update(self.plan, before) else {
                     return StepResult::NotNeeded;

@@ -43,6 +43,7 @@
 
 pub mod actions;
 pub mod clients;
+pub mod config_history;
 pub mod config_rules;
 pub mod error;
 pub mod execute;

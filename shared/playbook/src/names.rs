@@ -52,6 +52,9 @@ pub mod evidence {
     pub const TIMELINE: &str = "timeline.json";
     /// Each later read of it (`{"timeline": "<incident-id>"}`), one object a read.
     pub const TIMELINE_REREADS: &str = "timeline/";
+    /// The contained resource's configuration history from AWS Config, one object a
+    /// resource (`config-history/<resource-id>.json`).
+    pub const CONFIG_HISTORY: &str = "config-history/";
     /// Suffix of a claim on a step that must run once.
     pub const CLAIM_SUFFIX: &str = ".claim";
 }

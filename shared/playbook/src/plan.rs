@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use serde::{Deserialize, Serialize};
 
+use crate::config_history::ConfigResource;
 use crate::config_rules::{self, Forbidden};
 use crate::incident::Incident;
 use crate::names;
@@ -194,6 +195,12 @@ pub enum Step {
     },
     /// What the timeline shows the attacker created is contained, what it changed is listed.
     SweepPersistence { guards: crate::timeline::SweepGuards },
+    /// After containment: what AWS Config recorded of `resource` from `start` to now, into
+    /// `config-history/<resource-id>.json`.
+    ConfigHistory {
+        resource: crate::config_history::ConfigResource,
+        start: String,
+    },
 }
 
 /// Which credentials a deny policy reaches: exactly the attacker's where the finding says
@@ -287,6 +294,7 @@ impl Step {
             Step::UpdateFinding { .. } => "update-finding",
             Step::Timeline { .. } => TIMELINE_ACTION,
             Step::SweepPersistence { .. } => "sweep-persistence",
+            Step::ConfigHistory { .. } => "config-history",
         }
     }
 
@@ -303,6 +311,7 @@ impl Step {
                     | Step::PageUpdate
                     | Step::UpdateFinding { .. }
                     | Step::Timeline { .. }
+                    | Step::ConfigHistory { .. }
             ),
         }
     }
@@ -344,7 +353,8 @@ impl Step {
             | Step::SnapshotDatabase { .. }
             | Step::UpdateFinding { .. }
             | Step::Timeline { .. }
-            | Step::SweepPersistence { .. } => false,
+            | Step::SweepPersistence { .. }
+            | Step::ConfigHistory { .. } => false,
         }
     }
 
@@ -363,12 +373,13 @@ impl Step {
             // The pages read the results of the steps before them; a release is rare and
             // deliberate, one step at a time in the planned order.
             // The timeline reads what the identity did once it is contained: containment is
-            // never delayed by it; the sweep reads the timeline.
+            // never delayed by it; the sweep reads the timeline. So is the configuration history.
             Step::Page
             | Step::PageUpdate
             | Step::UpdateFinding { .. }
             | Step::Timeline { .. }
             | Step::SweepPersistence { .. }
+            | Step::ConfigHistory { .. }
             | Step::RestoreInterfaces { .. }
             | Step::RestoreAddresses { .. }
             | Step::RestoreVolumes { .. }
@@ -574,6 +585,18 @@ impl Planner<'_> {
         self.plan(Playbook::PageOnly, reason, steps(Vec::new()))
     }
 
+    /// `steps` with the configuration history of the contained `resource` read after them.
+    fn with_history(&self, steps: Vec<PlannedStep>, resource: ConfigResource) -> Vec<PlannedStep> {
+        timeline::after_containment(
+            steps,
+            Vec::new(),
+            Some(resource),
+            self.incident,
+            self.policy,
+            &self.planned_at,
+        )
+    }
+
     fn instance(&self, state: &InstanceState) -> Plan {
         let id = &state.instance_id;
         if let Some(value) = state.tags.get(&self.policy.protected_tag) {
@@ -608,13 +631,17 @@ impl Planner<'_> {
             Some(_) => None,
             None => Some("the instances in quarantine could not be counted, so the limit cannot be checked".to_owned()),
         };
+        let steps = timeline::after_containment(
+            ec2_compromise(self.incident, state, &self.planned_at),
+            timeline::instance_lookups(state),
+            Some(ConfigResource::instance(id)),
+            self.incident,
+            self.policy,
+            &self.planned_at,
+        );
         Plan {
             hold,
-            ..self.plan(
-                Playbook::Ec2Compromise,
-                reason,
-                ec2_compromise(self.incident, state, &self.planned_at),
-            )
+            ..self.plan(Playbook::Ec2Compromise, reason, steps)
         }
     }
 
@@ -625,9 +652,9 @@ impl Planner<'_> {
         let steps = credential_compromise(self.incident, principal, access_key_id, &self.planned_at);
         let steps = timeline::after_containment(
             steps,
+            timeline::principal_lookups(self.incident, principal, access_key_id),
+            None,
             self.incident,
-            principal,
-            access_key_id,
             self.policy,
             &self.planned_at,
         );
@@ -731,7 +758,8 @@ impl Planner<'_> {
             reason: "revoke exactly the offending rules; every other rule stays, and these are in the evidence"
                 .to_owned(),
         };
-        self.plan(Playbook::CloseOpenPorts, reason, steps(vec![step]))
+        let steps = self.with_history(steps(vec![step]), ConfigResource::security_group(id));
+        self.plan(Playbook::CloseOpenPorts, reason, steps)
     }
 
     fn bucket(&self, playbook: Playbook, bucket: &BucketState) -> Plan {
@@ -765,7 +793,13 @@ impl Planner<'_> {
             step,
             reason: "the previous configuration is in the evidence".to_owned(),
         };
-        self.plan(playbook, reason, steps(vec![step]))
+        let steps = steps(vec![step]);
+        let steps = if playbook == Playbook::EncryptBucket {
+            steps
+        } else {
+            self.with_history(steps, ConfigResource::bucket(name))
+        };
+        self.plan(playbook, reason, steps)
     }
 
     fn stale_keys(&self, user: &PrincipalState, now: SystemTime) -> Plan {
@@ -1195,9 +1229,49 @@ mod tests {
                 "snapshot-volumes",
                 "tag-instance",
                 "verify-isolation",
+                "config-history",
                 "page",
                 "page-update"
             ]
+        );
+        let Step::ConfigHistory { resource, start } = &plan.steps[7].step else {
+            panic!("not config-history")
+        };
+        assert_eq!(resource, &ConfigResource::instance("i-1"));
+        assert_eq!(
+            start, "1969-12-31T00:00:00Z",
+            "a day before the plan, the finding giving no time"
+        );
+
+        // An instance with a role: its session (named after the instance) is traced and what
+        // it created swept, once it is contained.
+        let mut with_role = instance();
+        with_role.instance_profile = Some("arn:aws:iam::123456789012:instance-profile/web".into());
+        let plan = planned(
+            &incident(8.0),
+            &Observation::Instance(Box::new(with_role)),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
+        );
+        let actions = actions(&plan);
+        assert_eq!(
+            actions[actions.len() - 5..],
+            ["timeline", "sweep-persistence", "config-history", "page", "page-update"]
+        );
+        let Some(Step::Timeline { lookups, .. }) = plan
+            .steps
+            .iter()
+            .map(|s| &s.step)
+            .find(|s| matches!(s, Step::Timeline { .. }))
+        else {
+            panic!("no timeline")
+        };
+        assert_eq!(lookups, &[crate::timeline::Lookup::username("i-1")]);
+        let plan = planned(
+            &incident(8.0),
+            &Observation::Instance(Box::new(instance())),
+            &policy(false),
+            SystemTime::UNIX_EPOCH,
         );
         // Only the volume that would go with the instance is kept.
         let Step::KeepVolumes { devices, .. } = &plan.steps[2].step else {
@@ -1295,8 +1369,9 @@ mod tests {
             SystemTime::UNIX_EPOCH,
         );
         // Evidence, protection, volumes, isolation and snapshot together; then the tag and the
-        // verification; then the page; then the update page a retry may owe.
-        assert_eq!(plan.stages(), [0..5, 5..7, 7..8, 8..9]);
+        // verification; then the configuration history; then the page; then the update page a
+        // retry may owe.
+        assert_eq!(plan.stages(), [0..5, 5..7, 7..8, 8..9, 9..10]);
 
         let mut member = instance();
         member.auto_scaling_group = Some("web-asg".into());

@@ -96,9 +96,11 @@ async fn main() -> Result<()> {
     print!("{}", changes(&world, &before).await?);
     print!("{}", beyond_instances(&world, &function).await?);
     breach(&world, &foothold).await?;
+    configuration_histories(&world).await?;
     release(&world, &env).await?;
     release_user(&world, &env).await?;
     fleet().await?;
+    instance_group().await?;
     organization(&world, &env).await?;
     securityhub::drill().await
 }
@@ -185,6 +187,78 @@ async fn fleet() -> Result<()> {
             document["Statement"][0]["Condition"]
         );
     }
+    Ok(())
+}
+
+/// GuardDuty's attack sequence over a group of seven instances, with the quarantine limit at
+/// its default of five: held whole, none touched, one page naming every member; after a
+/// person's approval, all seven isolated.
+async fn instance_group() -> Result<()> {
+    let world = World::seed(Account::new().await?).await?;
+    let mut instances = Vec::new();
+    for _ in 0..7 {
+        instances.push(world.launch_worker().await?);
+    }
+    let mut text = events::read("guardduty/attack-sequence-ec2-compromised-instance-group.json")?;
+    for (n, instance) in instances.iter().enumerate() {
+        text = text.replace(&format!("i-0a1b2c3d4e5f6070{}", n + 1), instance);
+    }
+    let event = events::for_world_text(&text, &world)?;
+    let mut env = world.account.env().await?;
+    env.extend(world.env_settings());
+    let runtime = LambdaRuntime::start("guardduty-responder", &env)?;
+    println!(
+        "
+Attack sequence: a compromised group of {} instances (account {}), quarantine limit 5",
+        instances.len(),
+        world.account.id
+    );
+    let isolated = |world: &World, instances: &[String]| {
+        let (world, instances) = (world.clone(), instances.to_vec());
+        async move {
+            let Some(isolation) = world.quarantine_group("isolation").await? else {
+                return anyhow::Ok(0);
+            };
+            let mut count = 0;
+            for instance in &instances {
+                let host = world.host(instance).await?;
+                let groups = world.interface_groups(&host.interfaces).await?;
+                count += usize::from(groups.values().all(|g| g == &vec![isolation.id.clone()]));
+            }
+            anyhow::Ok(count)
+        }
+    };
+    let Ok(report) = tokio::task::block_in_place(|| runtime.invoke(&event))? else {
+        anyhow::bail!("the instance group sample was refused");
+    };
+    let incident = report["incident_id"].as_str().unwrap_or_default().to_owned();
+    println!(
+        "  guardduty-responder -> {}: {}",
+        report["playbook"].as_str().unwrap_or(""),
+        report["reason"].as_str().unwrap_or("")
+    );
+    println!(
+        "  isolated before approval: {} of {}",
+        isolated(&world, &instances).await?,
+        instances.len()
+    );
+    for page in world.pages().await? {
+        let named = instances.iter().filter(|i| page.message.contains(i.as_str())).count();
+        println!(
+            "  page: {} (names {named} of the {} members)",
+            page.subject,
+            instances.len()
+        );
+    }
+    let approve = serde_json::json!({ "approve": incident });
+    if let Ok(approved) = tokio::task::block_in_place(|| runtime.invoke(&approve))? {
+        println!("  approved -> {}", approved["reason"].as_str().unwrap_or(""));
+    }
+    println!(
+        "  isolated after approval: {} of {}",
+        isolated(&world, &instances).await?,
+        instances.len()
+    );
     Ok(())
 }
 
@@ -570,6 +644,77 @@ async fn attack(world: &World) -> Result<tourniquet_tests::attacker::Foothold> {
         world.deployer_keys[0], foothold.user, foothold.access_key_id
     );
     Ok(foothold)
+}
+
+/// What AWS Config recorded of each contained instance, group and bucket, read after
+/// containment into the evidence: one line an item, oldest first.
+async fn configuration_histories(world: &World) -> Result<()> {
+    println!("Configuration history (AWS Config, read after containment):");
+    for key in world.evidence_keys().await? {
+        if !key.contains("/config-history/") {
+            continue;
+        }
+        let history = world.evidence(&key).await?;
+        println!("  {key}");
+        if let Some(why) = history["not_recorded"].as_str() {
+            println!("      not recorded: {why}");
+            continue;
+        }
+        let before = history.get("before_window").filter(|b| !b.is_null());
+        for item in before
+            .into_iter()
+            .chain(history["items"].as_array().into_iter().flatten())
+        {
+            let c = &item["configuration"];
+            let what = if let Some(nics) = c["networkInterfaces"].as_array() {
+                let groups: Vec<String> = nics
+                    .iter()
+                    .map(|n| {
+                        let ids: Vec<&str> = n["groups"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|g| g["groupName"].as_str())
+                            .collect();
+                        format!("{}: {}", n["networkInterfaceId"].as_str().unwrap_or("?"), ids.join("+"))
+                    })
+                    .collect();
+                groups.join(", ")
+            } else if let Some(rules) = c["ipPermissions"].as_array() {
+                let open: Vec<String> = rules
+                    .iter()
+                    .flat_map(|r| {
+                        r["ipv4Ranges"].as_array().into_iter().flatten().map(move |range| {
+                            format!(
+                                "{} {} from {}",
+                                r["ipProtocol"].as_str().unwrap_or("?"),
+                                r["fromPort"],
+                                range["cidrIp"].as_str().unwrap_or("?")
+                            )
+                        })
+                    })
+                    .collect();
+                format!("ingress [{}]", open.join(", "))
+            } else {
+                let block = &item["supplementary"]["PublicAccessBlockConfiguration"];
+                format!(
+                    "public access block: {}",
+                    if block.is_null() {
+                        "none".to_owned()
+                    } else {
+                        block.to_string()
+                    }
+                )
+            };
+            println!(
+                "      {} {:<18} {what}",
+                item["captured"].as_str().unwrap_or(""),
+                item["status"].as_str().unwrap_or("")
+            );
+        }
+    }
+    println!();
+    Ok(())
 }
 
 /// What the timeline of the leaked key shows, and what became of the attacker's foothold.

@@ -4,6 +4,7 @@ pub mod account;
 pub mod autoscaling;
 pub mod buckets;
 pub mod cloudtrail;
+pub mod config_history;
 pub mod ec2;
 pub mod iam;
 pub mod lambda;

@@ -1,12 +1,13 @@
-//! Running the timeline and the persistence sweep: CloudTrail read after containment into a
-//! write-once evidence object, then the footholds it shows swept.
+//! Running what is read after containment: CloudTrail's timeline into a write-once evidence
+//! object, then the footholds it shows swept; AWS Config's history of the contained resource.
 
 use std::time::SystemTime;
 
 use aws_sdk_cloudtrail::primitives::{DateTime, DateTimeFormat};
 
 use super::{DEADLINE_MARGIN, Run, ledger_failure};
-use crate::actions::{AwsError, Done, cloudtrail, persistence};
+use crate::actions::{AwsError, Done, cloudtrail, config_history, persistence};
+use crate::config_history::{ConfigHistory, ConfigResource};
 use crate::ledger::Created;
 use crate::plan::{Step, TIMELINE_ACTION};
 use crate::report::{EvidenceObject, StepReport};
@@ -50,6 +51,44 @@ impl Run<'_> {
                 "end": end,
                 "footholds": timeline.footholds(),
                 "page": timeline.page_lines(),
+            }),
+        ))
+    }
+
+    /// Reads what AWS Config recorded of `resource` from `start` to now into its evidence
+    /// object (write-once, as the timeline). Nothing recorded is an answer, said in the page;
+    /// a refusal is the step's failure (Lambda retries it).
+    pub(super) async fn config_history(
+        &self,
+        resource: &ConfigResource,
+        start: &str,
+        objects: &mut Vec<EvidenceObject>,
+    ) -> Result<Done, AwsError> {
+        let from = DateTime::from_str(start, DateTimeFormat::DateTime)
+            .map_err(|err| AwsError::check("ConfigHistory", "InvalidStart", format!("{start}: {err}")))?;
+        let end = DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + 1);
+        let stop_by = self.budget.deadline.and_then(|d| d.checked_sub(DEADLINE_MARGIN));
+        let read = config_history::read(&self.clients.config, resource, from, end, stop_by).await?;
+        let calls = read.calls;
+        let end = cloudtrail::rfc3339(&end).unwrap_or_default();
+        let history = ConfigHistory::new(&self.incident.id, resource.clone(), start, &end, read);
+        let name = resource.object_name();
+        let object = match self.ledger.create_json(&name, &history).await.map_err(ledger_failure)? {
+            Created::Written(object) => {
+                objects.push(object.clone());
+                Some(object)
+            }
+            Created::Exists => None,
+        };
+        Ok(Done::new(
+            [],
+            serde_json::json!({
+                "object": object,
+                "calls": calls,
+                "items": history.items.len(),
+                "not_recorded": history.not_recorded,
+                "cut": history.cut,
+                "page": history.page_lines(),
             }),
         ))
     }

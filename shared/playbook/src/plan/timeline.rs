@@ -1,8 +1,10 @@
-//! Planning the breach timeline and the persistence sweep: after containment, before the page.
+//! Planning what is read after containment, before the page: the breach timeline and the
+//! persistence sweep, and the contained resource's configuration history.
 
 use super::{PlannedStep, Step};
+use crate::config_history::ConfigResource;
 use crate::incident::{Incident, Resource};
-use crate::observation::{PrincipalKind, PrincipalState};
+use crate::observation::{InstanceState, PrincipalKind, PrincipalState};
 use crate::policy::Policy;
 use crate::timeline::{Lookup, SweepGuards, window_start};
 
@@ -10,7 +12,11 @@ use crate::timeline::{Lookup, SweepGuards, window_start};
 /// session by its key and by its session name (an instance's session is named after the
 /// instance). Nothing when the finding names neither key nor session (reading every holder of
 /// a role would be a guess).
-fn lookups(incident: &Incident, principal: &PrincipalState, access_key_id: Option<&str>) -> Vec<Lookup> {
+pub(super) fn principal_lookups(
+    incident: &Incident,
+    principal: &PrincipalState,
+    access_key_id: Option<&str>,
+) -> Vec<Lookup> {
     let (key, principal_id) = match &incident.resource {
         Resource::AccessKey {
             access_key_id,
@@ -34,21 +40,53 @@ fn lookups(incident: &Incident, principal: &PrincipalState, access_key_id: Optio
     lookups
 }
 
-/// `steps` with the timeline and the sweep before the page: they run once every containment
-/// step is finished (`Step::waits_for`), so neither delays containment.
+/// How a compromised instance's calls are found: its role credentials, whose session EC2
+/// names after the instance. None without an instance profile (the instance holds no
+/// credentials).
+pub(super) fn instance_lookups(state: &InstanceState) -> Vec<Lookup> {
+    if state.instance_profile.is_none() {
+        return Vec::new();
+    }
+    vec![Lookup::username(&state.instance_id)]
+}
+
+/// `steps` with what is read after containment before the page: the timeline and the sweep
+/// when there are `lookups`, then the configuration history of the contained `resource`.
+/// They run once every containment step is finished (`Step::waits_for`), so none delays
+/// containment.
 pub(super) fn after_containment(
     mut steps: Vec<PlannedStep>,
+    lookups: Vec<Lookup>,
+    resource: Option<ConfigResource>,
     incident: &Incident,
-    principal: &PrincipalState,
-    access_key_id: Option<&str>,
     policy: &Policy,
     planned_at: &str,
 ) -> Vec<PlannedStep> {
-    let lookups = lookups(incident, principal, access_key_id);
-    if lookups.is_empty() {
-        return steps;
-    }
     let start = window_start(incident, planned_at);
+    let mut after = Vec::new();
+    if !lookups.is_empty() {
+        after.extend(timeline(lookups, &start, policy));
+    }
+    if let Some(resource) = resource {
+        after.push(PlannedStep {
+            reason: format!(
+                "once contained: how {} was configured, from AWS Config, from {start} (a day before the finding's \
+                 first sighting) to now",
+                resource.label()
+            ),
+            step: Step::ConfigHistory { resource, start },
+        });
+    }
+    let at = steps
+        .iter()
+        .position(|s| matches!(s.step, Step::Page))
+        .unwrap_or(steps.len());
+    steps.splice(at..at, after);
+    steps
+}
+
+/// The timeline of `lookups` from `start`, and the sweep of what it shows.
+fn timeline(lookups: Vec<Lookup>, start: &str, policy: &Policy) -> [PlannedStep; 2] {
     let guards = SweepGuards::of(policy);
     let sweep_reason = if guards.contain {
         "contain what the attacker created (its keys deactivated, its users and roles denied everything); list \
@@ -56,32 +94,24 @@ pub(super) fn after_containment(
     } else {
         "TOURNIQUET_CONTAIN_PERSISTENCE=false: list what the attacker created or changed, touch nothing"
     };
-    let at = steps
-        .iter()
-        .position(|s| matches!(s.step, Step::Page))
-        .unwrap_or(steps.len());
-    steps.splice(
-        at..at,
-        [
-            PlannedStep {
-                reason: format!(
-                    "once contained: what {} did, from CloudTrail's event history, from {start} (a day before the \
+    [
+        PlannedStep {
+            reason: format!(
+                "once contained: what {} did, from CloudTrail's event history, from {start} (a day before the \
                      finding's first sighting) to now",
-                    lookups.iter().map(Lookup::label).collect::<Vec<_>>().join(" then ")
-                ),
-                step: Step::Timeline {
-                    lookups,
-                    start,
-                    max_events: policy.timeline.max_events,
-                },
+                lookups.iter().map(Lookup::label).collect::<Vec<_>>().join(" then ")
+            ),
+            step: Step::Timeline {
+                lookups,
+                start: start.to_owned(),
+                max_events: policy.timeline.max_events,
             },
-            PlannedStep {
-                step: Step::SweepPersistence { guards },
-                reason: sweep_reason.to_owned(),
-            },
-        ],
-    );
-    steps
+        },
+        PlannedStep {
+            step: Step::SweepPersistence { guards },
+            reason: sweep_reason.to_owned(),
+        },
+    ]
 }
 
 #[cfg(test)]
@@ -109,15 +139,15 @@ mod tests {
     fn a_user_key_by_id_then_the_user_and_a_session_by_key_then_name() {
         let user = incident("IAMUser", "alice", "AKIA1", "AIDA1");
         assert_eq!(
-            lookups(&user, &principal(PrincipalKind::User, "alice"), Some("AKIA1")),
+            principal_lookups(&user, &principal(PrincipalKind::User, "alice"), Some("AKIA1")),
             [Lookup::access_key("AKIA1"), Lookup::username("alice")]
         );
         let role = incident("AssumedRole", "web", "ASIA1", "AROA1:i-0abc");
         assert_eq!(
-            lookups(&role, &principal(PrincipalKind::Role, "web"), None),
+            principal_lookups(&role, &principal(PrincipalKind::Role, "web"), None),
             [Lookup::access_key("ASIA1"), Lookup::username("i-0abc")]
         );
         let bare = incident("AssumedRole", "web", "", "AROA1");
-        assert!(lookups(&bare, &principal(PrincipalKind::Role, "web"), None).is_empty());
+        assert!(principal_lookups(&bare, &principal(PrincipalKind::Role, "web"), None).is_empty());
     }
 }

@@ -1,5 +1,6 @@
-//! `{"timeline": "<incident-id>"}`: a person asks for the timeline again (CloudTrail shows
-//! calls minutes late). The incident's timeline and sweep run again as a run of their own,
+//! `{"timeline": "<incident-id>"}`: a person asks for the timeline again (CloudTrail and AWS
+//! Config show changes minutes late). The incident's timeline, sweep and configuration
+//! history run again as a run of their own,
 //! in a new folder of the incident's evidence (`timeline/<seconds>/`): a new object, never
 //! an overwrite; then a page says what the read found.
 
@@ -16,7 +17,8 @@ use crate::plan::{Plan, PlannedStep, Step};
 use crate::report::Report;
 
 impl Responder {
-    /// Reads the incident's timeline again and sweeps again, with the guards of its plan.
+    /// Reads the incident's timeline (and configuration history) again and sweeps again, with
+    /// the guards of its plan.
     pub(super) async fn reread(&self, incident_id: &str, budget: Budget, received: Instant) -> Result<Report, Error> {
         let refuse = |reason: &str| Error::NoTimeline {
             incident_id: incident_id.to_owned(),
@@ -28,7 +30,8 @@ impl Responder {
             .await?
             .ok_or_else(|| refuse("no such incident in the evidence bucket"))?;
         self.check_source(incident.source)?;
-        let plan = reread_plan(&plan).ok_or_else(|| refuse("its plan reads no timeline"))?;
+        let plan = reread_plan(&plan)
+            .ok_or_else(|| refuse("its plan reads neither a timeline nor a configuration history"))?;
         let stamp = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -47,15 +50,21 @@ impl Responder {
     }
 }
 
-/// The recorded plan's timeline and sweep, then a page; `None` when it has no timeline.
+/// The recorded plan's timeline, sweep and configuration history, then a page; `None` when it
+/// reads neither timeline nor history.
 fn reread_plan(plan: &Plan) -> Option<Plan> {
     let mut steps: Vec<PlannedStep> = plan
         .steps
         .iter()
-        .filter(|s| matches!(s.step, Step::Timeline { .. } | Step::SweepPersistence { .. }))
+        .filter(|s| {
+            matches!(
+                s.step,
+                Step::Timeline { .. } | Step::SweepPersistence { .. } | Step::ConfigHistory { .. }
+            )
+        })
         .cloned()
         .collect();
-    if !steps.iter().any(|s| matches!(s.step, Step::Timeline { .. })) {
+    if steps.is_empty() {
         return None;
     }
     steps.push(PlannedStep {
