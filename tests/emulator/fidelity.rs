@@ -405,6 +405,8 @@ async fn batch_update_findings_v2_updates_the_ocsf_findings_it_keeps() -> Result
 /// recording, each change to a security group is an item, answered in a time range, newest
 /// first unless asked otherwise, a page at a time; a resource never recorded is
 /// `ResourceNotDiscoveredException`.
+// One scenario, read back as a person would: long because it checks each property in turn.
+#[allow(clippy::too_many_lines)]
 #[tokio::test]
 async fn config_records_each_change_and_answers_its_history() -> Result<()> {
     use aws_sdk_config::types::{ChronologicalOrder, ResourceType};

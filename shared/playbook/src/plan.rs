@@ -370,16 +370,18 @@ impl Step {
             Step::TagInstance { .. } => matches!(earlier, Step::IsolateInterfaces { .. }),
             // Verification reads what isolation did, and runs beside the tag.
             Step::VerifyIsolation { .. } => !matches!(earlier, Step::TagInstance { .. }),
+            // The configuration history is read once every change it could show is made; it
+            // runs beside the quarantine tag and the verification, so the page waits no longer.
+            Step::ConfigHistory { .. } => earlier.mutates() && !matches!(earlier, Step::TagInstance { .. }),
             // The pages read the results of the steps before them; a release is rare and
             // deliberate, one step at a time in the planned order.
             // The timeline reads what the identity did once it is contained: containment is
-            // never delayed by it; the sweep reads the timeline. So is the configuration history.
+            // never delayed by it; the sweep reads the timeline.
             Step::Page
             | Step::PageUpdate
             | Step::UpdateFinding { .. }
             | Step::Timeline { .. }
             | Step::SweepPersistence { .. }
-            | Step::ConfigHistory { .. }
             | Step::RestoreInterfaces { .. }
             | Step::RestoreAddresses { .. }
             | Step::RestoreVolumes { .. }
@@ -1368,10 +1370,10 @@ mod tests {
             &policy(false),
             SystemTime::UNIX_EPOCH,
         );
-        // Evidence, protection, volumes, isolation and snapshot together; then the tag and the
-        // verification; then the configuration history; then the page; then the update page a
+        // Evidence, protection, volumes, isolation and snapshot together; then the tag, the
+        // verification and the configuration history; then the page; then the update page a
         // retry may owe.
-        assert_eq!(plan.stages(), [0..5, 5..7, 7..8, 8..9, 9..10]);
+        assert_eq!(plan.stages(), [0..5, 5..8, 8..9, 9..10]);
 
         let mut member = instance();
         member.auto_scaling_group = Some("web-asg".into());

@@ -67,8 +67,8 @@ async fn call(
 }
 
 /// Reads `resource`'s items captured from `start` to `end`, oldest first, at most
-/// [`MAX_PAGES`] pages and never past `stop_by`; then, unless the first of them was captured
-/// at `start` exactly, the last item captured before `start`.
+/// [`MAX_PAGES`] pages and never past `stop_by`; beside the first page, the last item
+/// captured before `start` (the configuration in effect when the window opened).
 pub async fn read(
     client: &Client,
     resource: &ConfigResource,
@@ -77,9 +77,38 @@ pub async fn read(
     stop_by: Option<SystemTime>,
 ) -> Result<Read, AwsError> {
     let mut read = Read::default();
-    let mut token = None;
+    // Newest first, one item: the one in effect at `start`. Asked beside the first page, so
+    // the read takes one round trip more only when the window holds more than a page.
+    let (before, first) = tokio::join!(
+        call(client, resource, (None, start), ChronologicalOrder::Reverse, 1, None),
+        call(
+            client,
+            resource,
+            (Some(start), end),
+            ChronologicalOrder::Forward,
+            PAGE_SIZE,
+            None
+        ),
+    );
+    read.calls = 2;
+    let mut page = first?;
+    if let Answer::Page(items, _) = before? {
+        read.before_window = items.first().map(item);
+    }
     loop {
-        if read.calls == MAX_PAGES {
+        let token = match page {
+            Answer::NotRecorded(why) => {
+                read.not_recorded = Some(why);
+                read.before_window = None;
+                return Ok(read);
+            }
+            Answer::Page(items, token) => {
+                read.items.extend(items.iter().map(item));
+                token
+            }
+        };
+        let Some(token) = token else { break };
+        if read.calls > MAX_PAGES {
             read.cut = Some(format!("stopped after {MAX_PAGES} pages of {PAGE_SIZE} items"));
             break;
         }
@@ -91,41 +120,15 @@ pub async fn read(
             break;
         }
         read.calls += 1;
-        match call(
+        page = call(
             client,
             resource,
             (Some(start), end),
             ChronologicalOrder::Forward,
             PAGE_SIZE,
-            token,
+            Some(token),
         )
-        .await?
-        {
-            Answer::NotRecorded(why) => {
-                read.not_recorded = Some(why);
-                return Ok(read);
-            }
-            Answer::Page(items, next) => {
-                read.items.extend(items.iter().map(item));
-                token = next;
-            }
-        }
-        if token.is_none() {
-            break;
-        }
-    }
-    let opened_with_an_item = read
-        .items
-        .first()
-        .is_some_and(|i| Some(i.captured.clone()) == rfc3339(&start));
-    if !opened_with_an_item && read.cut.is_none() {
-        read.calls += 1;
-        // Newest first, one item: the configuration in effect when the window opened.
-        if let Answer::Page(items, _) =
-            call(client, resource, (None, start), ChronologicalOrder::Reverse, 1, None).await?
-        {
-            read.before_window = items.first().map(item);
-        }
+        .await?;
     }
     Ok(read)
 }
