@@ -76,6 +76,8 @@ MODULES = {
     # GuardDuty's exposed buckets: described as the posture fix does, plus policy and ACL,
     # then blocked with the posture fix's public access block.
     "actions/buckets.rs": ["guardduty-responder"],
+    # The account-level block (S3 Control), read and restored above the threshold.
+    "actions/account_block.rs": ["guardduty-responder"],
     "actions/posture.rs::block_public_access": ["guardduty-responder"],
     # A compromised Lambda function: described, a version kept, throttled (the role's deny is
     # iam.rs's deny_role); released by hand: described again, concurrency back, deny removed.
@@ -152,6 +154,7 @@ PSEUDO = {
 SERVICES = {
     "ec2": "ec2",
     "s3": "s3",
+    "s3control": "s3control",
     "sns": "sns",
     "iam": "iam",
     "sts": "sts",
@@ -194,6 +197,11 @@ IAM_ACTION_OVERRIDES = {
         "GetObjectLockConfiguration": ["s3:GetBucketObjectLockConfiguration"],
         "PutObjectLockConfiguration": ["s3:PutBucketObjectLockConfiguration"],
         "GetBucketCors": ["s3:GetBucketCORS"],
+    },
+    # S3 Control's account-level block: the account-level S3 actions.
+    "s3control": {
+        "GetPublicAccessBlock": ["s3:GetAccountPublicAccessBlock"],
+        "PutPublicAccessBlock": ["s3:PutAccountPublicAccessBlock"],
     },
     # Every caller may ask who it is; no permission is involved.
     "sts": {"GetCallerIdentity": []},

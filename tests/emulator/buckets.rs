@@ -189,3 +189,96 @@ async fn in_dry_run_nothing_changes_and_the_block_is_reported_unprobed() -> Resu
     assert_eq!(world.deployer_key_status().await?, ["Active", "Active"]);
     Ok(())
 }
+
+const ACCOUNT_BLOCK_DISABLED: &str = "guardduty/s3-account-block-public-access-disabled.json";
+
+/// The account-level block (S3 Control), as the account shows it: `None` without one.
+async fn account_block(world: &World) -> Result<Option<[bool; 4]>> {
+    let client = playbook::actions::account_block::client(&world.account.config);
+    match playbook::actions::account_block::observe(&client, &world.account.id).await {
+        playbook::Observation::AccountBlock(state) if state.error.is_none() => Ok(state.block),
+        other => anyhow::bail!("the account block could not be read: {other:?}"),
+    }
+}
+
+/// The sample at `severity`.
+fn account_finding(world: &World, severity: f64) -> Result<serde_json::Value> {
+    let mut event = events::for_world(ACCOUNT_BLOCK_DISABLED, world)?;
+    event["detail"]["severity"] = severity.into();
+    Ok(event)
+}
+
+#[tokio::test]
+async fn the_account_block_is_restored_above_the_threshold_and_its_old_setting_paged() -> Result<()> {
+    let world = world().await?;
+    assert_eq!(account_block(&world).await?, None);
+    let report = world.respond(account_finding(&world, 8.0)?).await?;
+    assert_eq!(report.playbook, Playbook::RestoreAccountBlock, "{}", report.reason);
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+    assert_eq!(account_block(&world).await?, Some([true; 4]));
+    // The bucket the finding names is not this playbook's: left as it was.
+    assert_eq!(world.public_access_block(&world.assets_bucket).await?, None);
+    let pre = world
+        .evidence(&format!("incidents/{}/pre-state.json", report.incident_id))
+        .await?;
+    assert_eq!(pre["observed"], "account-block", "{pre}");
+    assert_eq!(pre["block"], serde_json::Value::Null, "no block before: {pre}");
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].subject.ends_with("account public access block restored"),
+        "{}",
+        pages[0].subject
+    );
+    assert!(
+        pages[0].message.contains("none (no account-level block)"),
+        "the previous setting: {}",
+        pages[0].message
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn below_the_threshold_or_in_dry_run_the_account_block_is_paged_and_left() -> Result<()> {
+    let world = world().await?;
+    // As GuardDuty rates it (low): a page with the setting the finding saw, and the command.
+    let report = world
+        .respond(events::for_world(ACCOUNT_BLOCK_DISABLED, &world)?)
+        .await?;
+    assert_eq!(report.playbook, Playbook::PageOnly, "{}", report.reason);
+    assert!(
+        report.reason.contains("below the restore-account-block floor"),
+        "{}",
+        report.reason
+    );
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0]
+            .message
+            .contains("blockPublicAcls=false, ignorePublicAcls=false")
+            && pages[0].message.contains("s3control put-public-access-block"),
+        "{}",
+        pages[0].message
+    );
+    // High, in dry run: planned, reported unprobed (S3 Control has no DryRun), not done.
+    let responder = world.responder(Settings {
+        dry_run: true,
+        ..world.settings()
+    })?;
+    let report = responder
+        .handle(account_finding(&world, 8.0)?)
+        .await?
+        .report()
+        .expect("an incident");
+    assert_eq!(report.playbook, Playbook::RestoreAccountBlock, "{}", report.reason);
+    let restore = report
+        .steps
+        .iter()
+        .find(|s| s.action == "restore-account-block")
+        .expect("the restore step");
+    assert_eq!(restore.outcome, Outcome::DryRun);
+    assert_eq!(restore.detail["probe"], "not probed: the service has no DryRun");
+    assert_eq!(account_block(&world).await?, None);
+    Ok(())
+}

@@ -8,7 +8,8 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::actions::{
-    AwsError, Done, autoscaling, dry_run_verdict, ec2, iam, lambda, notify, posture, rds, release, securityhub,
+    AwsError, Done, account_block, autoscaling, dry_run_verdict, ec2, iam, lambda, notify, posture, rds, release,
+    securityhub,
 };
 use crate::clients::Clients;
 use crate::error::chain;
@@ -367,6 +368,7 @@ impl Run<'_> {
                 .join(", "),
             Step::SweepPersistence { .. } => "persistence".to_owned(),
             Step::ConfigHistory { resource, .. } => resource.label(),
+            Step::RestoreAccountBlock { account_id, .. } => format!("account {account_id}"),
         }
     }
 
@@ -453,6 +455,9 @@ impl Run<'_> {
                 egress,
             } => posture::revoke_rules(ec2, group_id, ingress, egress, dry).await,
             Step::BlockPublicAccess { bucket } => posture::block_public_access(&self.clients.s3, bucket).await,
+            Step::RestoreAccountBlock { account_id, .. } => {
+                account_block::restore(&account_block::client(&self.clients.sdk_config), account_id).await
+            }
             Step::SetDefaultEncryption { bucket, kms_key_id } => {
                 posture::set_default_encryption(&self.clients.s3, bucket, kms_key_id.as_deref()).await
             }

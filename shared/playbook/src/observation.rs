@@ -22,6 +22,8 @@ pub enum Observation {
     Function(Box<FunctionState>),
     /// An RDS DB instance, its cluster and tags.
     Database(Box<DatabaseState>),
+    /// The account-level S3 public access block.
+    AccountBlock(Box<AccountBlockState>),
     /// Each answered member of an attack sequence, in the order of the target's looks.
     Sequence { members: Vec<Observation> },
     /// The resource could not be described; `code` is AWS's error code.
@@ -260,6 +262,18 @@ pub struct BucketState {
     /// The ACL's grants, `<grantee>: <permission>` (read for GuardDuty's exposed buckets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acl: Vec<String>,
+}
+
+/// The account-level S3 public access block, as S3 Control's `GetPublicAccessBlock` showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AccountBlockState {
+    pub account_id: String,
+    /// The four settings (block public ACLs, ignore public ACLs, block public policy,
+    /// restrict public buckets); `None`: no block is configured.
+    pub block: Option<[bool; 4]>,
+    /// Why it could not be read, if it could not: the playbook then pages only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A Lambda function as `GetFunction` and friends showed it.

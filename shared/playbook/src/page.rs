@@ -377,6 +377,7 @@ fn document(
             Playbook::LambdaCompromise => "function throttled",
             Playbook::RdsCompromise => "database snapshot taken",
             Playbook::AttackSequence => "sequence contained",
+            Playbook::RestoreAccountBlock => "account public access block restored",
         }
         .to_owned(),
     };

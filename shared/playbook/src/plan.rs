@@ -18,6 +18,7 @@ use crate::observation::{
 use crate::policy::{Playbook, Policy};
 use crate::target::{Look, Place, Target};
 
+mod account_block;
 mod lambda;
 mod rds;
 mod release;
@@ -195,6 +196,12 @@ pub enum Step {
     },
     /// What the timeline shows the attacker created is contained, what it changed is listed.
     SweepPersistence { guards: crate::timeline::SweepGuards },
+    /// The account-level S3 public access block, all four settings on; `previous` is what it
+    /// was (`None`: no block), for the page and for a person who must put it back.
+    RestoreAccountBlock {
+        account_id: String,
+        previous: Option<[bool; 4]>,
+    },
     /// After containment: what AWS Config recorded of `resource` from `start` to now, into
     /// `config-history/<resource-id>.json`.
     ConfigHistory {
@@ -295,6 +302,7 @@ impl Step {
             Step::Timeline { .. } => TIMELINE_ACTION,
             Step::SweepPersistence { .. } => "sweep-persistence",
             Step::ConfigHistory { .. } => "config-history",
+            Step::RestoreAccountBlock { .. } => "restore-account-block",
         }
     }
 
@@ -341,6 +349,7 @@ impl Step {
             | Step::DenyAllUser { .. }
             | Step::RevokeRoleSessions { .. }
             | Step::BlockPublicAccess { .. }
+            | Step::RestoreAccountBlock { .. }
             | Step::SetDefaultEncryption { .. }
             | Step::RemoveInstanceDeny { .. }
             | Step::RemoveDeny { .. }
@@ -405,6 +414,7 @@ impl Step {
             | Step::RevokeRoleSessions { .. }
             | Step::RevokeGroupRules { .. }
             | Step::BlockPublicAccess { .. }
+            | Step::RestoreAccountBlock { .. }
             | Step::SetDefaultEncryption { .. }
             | Step::PublishFunctionVersion { .. }
             | Step::ThrottleFunction { .. }
@@ -544,6 +554,7 @@ impl Planner<'_> {
             (Playbook::LambdaCompromise, Observation::Function(function)) => planner.function(function),
             (Playbook::RdsCompromise, Observation::Database(database)) => planner.database(database),
             (Playbook::AttackSequence, Observation::Sequence { members: observed }) => planner.sequence(look, observed),
+            (Playbook::RestoreAccountBlock, Observation::AccountBlock(state)) => planner.account_block(state),
             _ => planner.page_only(format!("{label} was not described; paging only")),
         }
     }

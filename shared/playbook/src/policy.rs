@@ -36,6 +36,8 @@ pub enum Playbook {
     /// An attack sequence: each actor's credentials, instance and public bucket it names,
     /// contained as one response.
     AttackSequence,
+    /// Turn the account-level S3 public access block back on (all four settings).
+    RestoreAccountBlock,
 }
 
 impl Playbook {
@@ -53,6 +55,7 @@ impl Playbook {
             Playbook::LambdaCompromise => "lambda-compromise",
             Playbook::RdsCompromise => "rds-compromise",
             Playbook::AttackSequence => "attack-sequence",
+            Playbook::RestoreAccountBlock => "restore-account-block",
         }
     }
 }
@@ -149,6 +152,10 @@ pub const ROUTES: &[Route] = &[
     guardduty_at(ResourceKind::Bucket, "Policy:S3/BucketBlockPublicAccessDisabled", 0.0, Playbook::BlockPublicBucket),
     guardduty_at(ResourceKind::Bucket, "Policy:S3/BucketAnonymousAccessGranted", 0.0, Playbook::BlockPublicBucket),
     guardduty_at(ResourceKind::Bucket, "Policy:S3/BucketPublicAccessGranted", 0.0, Playbook::BlockPublicBucket),
+    // The account-level block turned off: every bucket of the account may become public, and a
+    // website may rely on it. At or above the threshold only; below, a page with the previous
+    // setting (intake reads it) and the command that restores it.
+    guardduty(ResourceKind::Bucket, "Policy:S3/AccountBlockPublicAccessDisabled", Playbook::RestoreAccountBlock),
     // S3 findings whose IAM actor is at fault (intake names the actor): contain the actor; the
     // bucket is the victim and stays as it is.
     guardduty(ResourceKind::AccessKey, "Exfiltration:S3/*", Playbook::CredentialCompromise),

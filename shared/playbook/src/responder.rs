@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
-use crate::actions::{AwsError, account, buckets, ec2, iam, lambda, posture, rds};
+use crate::actions::{AwsError, account, account_block, buckets, ec2, iam, lambda, posture, rds};
 use crate::clients::{Acting, Build, Clients, Places};
 use crate::error::Error;
 use crate::execute::{Budget, Run};
@@ -771,6 +771,9 @@ impl Responder {
                 lambda::observe_function(&clients.lambda, &clients.iam, function_name).await
             }
             Look::Database { db_instance_id } => rds::observe_database(&clients.rds, db_instance_id).await,
+            Look::AccountBlock { account_id } => {
+                account_block::observe(&account_block::client(&clients.sdk_config), account_id).await
+            }
             // Boxed: the look is recursive; the members are described together.
             Look::Sequence { members, .. } => Observation::Sequence {
                 members: futures_util::future::join_all(members.iter().map(|m| Box::pin(self.look(&m.look, clients))))

@@ -80,6 +80,8 @@ pub enum Look {
     /// A bucket GuardDuty saw exposed: as [`Look::Bucket`], and its policy and ACL for the
     /// evidence.
     ExposedBucket { name: String },
+    /// The account's S3 public access block (S3 Control).
+    AccountBlock { account_id: String },
     /// Every member of an attack sequence a playbook answers, each with its own look; the
     /// other members, each with the reason the page alone names it.
     Sequence {
@@ -204,6 +206,9 @@ pub fn target(incident: &Incident, policy: &Policy) -> Target {
             db_instance_id: name.clone(),
         },
         (Playbook::AttackSequence, Resource::AttackSequence(sequence)) => sequence::look(sequence, &place),
+        (Playbook::RestoreAccountBlock, Resource::Bucket { .. }) if !place.account.is_empty() => Look::AccountBlock {
+            account_id: place.account.clone(),
+        },
         (Playbook::PageOnly, _) => return Target::page("the policy routes this finding to a page".to_owned()),
         (playbook, resource) => {
             return Target::page(format!(

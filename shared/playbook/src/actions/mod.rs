@@ -1,6 +1,7 @@
 //! The AWS side of each step: thin adapters over the SDK that return plain data or `AwsError`.
 
 pub mod account;
+pub mod account_block;
 pub mod autoscaling;
 pub mod buckets;
 pub mod cloudtrail;
