@@ -339,3 +339,66 @@ async fn five_concurrent_deliveries_of_a_members_finding_act_once() -> Result<()
     untouched(&org.home).await?;
     Ok(())
 }
+
+/// An attack sequence in the home account whose members include an instance in member A: one
+/// incident, one plan, one page and one evidence folder in home; the home user's key
+/// contained in home and A's instance isolated in A, through A's member role; then released
+/// there on its own.
+#[tokio::test]
+async fn an_attack_sequence_across_accounts_acts_on_each_member_where_it_is() -> Result<()> {
+    let org = Org::seed().await?;
+    let responder = org.home.responder(org.settings(&[&org.a, &org.b], &[]))?;
+    let mut event = events::for_world("guardduty/attack-sequence-iam-compromised-credentials.json", &org.home)?;
+    let (a, instance) = (org.a.account.id.clone(), org.a.web.instance_id.clone());
+    event
+        .pointer_mut("/detail/service/detection/sequence/resources")
+        .and_then(Value::as_array_mut)
+        .context("the sequence's resources")?
+        .push(json!({
+            "uid": format!("arn:aws:ec2:us-east-1:{a}:instance/{instance}"), "name": instance,
+            "accountId": a, "region": "us-east-1", "resourceType": "AWS::EC2::Instance", "service": "EC2"
+        }));
+    let report = respond(&responder, event).await?;
+    assert_eq!(report.playbook, Playbook::AttackSequence, "{}", report.reason);
+    assert!(isolated(&org.a).await?, "A's instance isolated in A: {report:#?}");
+    assert!(org.a.termination_protection(&instance).await?);
+    assert_eq!(org.home.deployer_key_status().await?, ["Inactive", "Active"]);
+    assert!(!isolated(&org.home).await?, "home's own web host is not the sequence's");
+    untouched(&org.b).await?;
+    let isolation = report
+        .steps
+        .iter()
+        .find(|s| s.action == "isolate-interfaces")
+        .context("an isolation step")?;
+    assert_eq!(isolation.outcome, Outcome::Done, "{report:#?}");
+    assert!(isolation.target.contains(&a), "{}", isolation.target);
+    // One page and one evidence folder, in home; none in A.
+    let pages = org.home.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].message.contains(&instance) && pages[0].message.contains(&a),
+        "{}",
+        pages[0].message
+    );
+    assert!(org.a.pages().await?.is_empty());
+    let folders: std::collections::BTreeSet<String> = org
+        .home
+        .evidence_keys()
+        .await?
+        .iter()
+        .filter_map(|k| k.strip_prefix("incidents/")?.split('/').next().map(ToOwned::to_owned))
+        .collect();
+    assert_eq!(folders.into_iter().collect::<Vec<_>>(), [report.incident_id.as_str()]);
+
+    // The member is released on its own, in A.
+    let release = json!({ "instance_id": instance, "account": a });
+    let released = responder.release(&release, Budget::default()).await?;
+    assert!(released.is_complete(), "{released:#?}");
+    assert!(!isolated(&org.a).await?, "released in A");
+    assert_eq!(
+        org.home.deployer_key_status().await?,
+        ["Inactive", "Active"],
+        "the key stays off"
+    );
+    Ok(())
+}

@@ -11,7 +11,7 @@ use crate::actions::{
     AwsError, Done, account_block, autoscaling, dry_run_verdict, ec2, iam, lambda, notify, posture, rds, release,
     securityhub,
 };
-use crate::clients::Clients;
+use crate::clients::{Clients, Places};
 use crate::error::chain;
 use crate::incident::Incident;
 use crate::ledger::{Claimed, Created, History, Ledger, LedgerError};
@@ -76,6 +76,9 @@ impl Budget {
 pub struct Run<'a> {
     /// The clients that change the incident's place (its account and region).
     pub clients: &'a Clients,
+    /// Every place's clients: a member of an attack sequence in another account or region is
+    /// changed through its own.
+    pub places: &'a Places,
     /// The home account's clients: pages go out from there, whatever the place.
     pub home: &'a Clients,
     /// The member role session the place's clients act as, for the report.
@@ -169,6 +172,14 @@ fn ledger_failure(err: LedgerError) -> AwsError {
         LedgerError::Aws(err) => err,
         other => AwsError::check("Ledger", other.code(), chain(&other)),
     }
+}
+
+/// Where one step acts: the clients there, whether that place only plans (dry run), and the
+/// step's index in the plan.
+struct At<'c> {
+    index: usize,
+    clients: &'c Clients,
+    dry_run: bool,
 }
 
 /// One step run, its record on the way.
@@ -283,8 +294,24 @@ impl Run<'_> {
         let span = tracing::info_span!("step", step = action, index);
         async {
             let mut objects = Vec::new();
-            let result = self.run(&planned.step, &name, before, &mut objects).await;
-            let (report, record) = result.into_report(StepReport::new(index, action, self.target(&planned.step)));
+            // A member of an attack sequence elsewhere: that place's clients and dry run.
+            // Boxed: building a member role's clients is a large future, rarely needed.
+            let elsewhere = match &planned.place {
+                Some(place) => Some(Box::pin(self.places.at(place)).await),
+                None => None,
+            };
+            let at = At {
+                index,
+                clients: elsewhere.as_ref().map_or(self.clients, |acting| &acting.clients),
+                dry_run: self.plan.dry_run || planned.place.as_ref().is_some_and(|p| p.dry_run),
+            };
+            // Boxed: one arm per step makes the step's future large, and a stage runs several.
+            let result = Box::pin(self.run(&planned.step, &at, &name, before, &mut objects)).await;
+            let mut target = self.target(&planned.step);
+            if let Some(place) = &planned.place {
+                target = format!("{target} ({})", place.label());
+            }
+            let (report, record) = result.into_report(StepReport::new(index, action, target));
             let contained_after_ms = (report.outcome == Outcome::Done && planned.step.mutates())
                 .then(|| u64::try_from(self.received.elapsed().as_millis()).ok())
                 .flatten();
@@ -377,14 +404,16 @@ impl Run<'_> {
     async fn run(
         &self,
         step: &Step,
+        at: &At<'_>,
         name: &str,
         before: &[StepReport],
         objects: &mut Vec<EvidenceObject>,
     ) -> StepResult {
-        let ec2 = &self.clients.ec2;
+        let clients = at.clients;
+        let ec2 = &clients.ec2;
         // A dry run changes nothing, held or not: each EC2 call is made with `DryRun`, which
         // says whether the deployed role would be allowed it; other services cannot say.
-        let dry = self.plan.dry_run && step.mutates();
+        let dry = at.dry_run && step.mutates();
         if dry && !step.probes() {
             return StepResult::DryRun(Some("not probed: the service has no DryRun".to_owned()));
         }
@@ -404,9 +433,9 @@ impl Run<'_> {
                 instance_profile,
                 instance_arn,
                 ..
-            } => iam::deny_instance_role(&self.clients.iam, instance_profile, instance_arn).await,
+            } => iam::deny_instance_role(&clients.iam, instance_profile, instance_arn).await,
             Step::DetachFromAutoScaling { instance_id, group } => {
-                autoscaling::detach(&self.clients.autoscaling, instance_id, group).await
+                autoscaling::detach(&clients.autoscaling, instance_id, group).await
             }
             Step::IsolateInterfaces { vpcs, .. } if dry => ec2::isolate(ec2, vpcs, false, true).await,
             Step::IsolateInterfaces { vpcs, .. } => {
@@ -446,20 +475,20 @@ impl Run<'_> {
             Step::DeactivateAccessKey {
                 user_name,
                 access_key_id,
-            } => iam::set_key_status(&self.clients.iam, user_name, access_key_id, StatusType::Inactive).await,
-            Step::DenyAllUser { user_name, reach } => iam::deny_user(&self.clients.iam, user_name, reach).await,
-            Step::RevokeRoleSessions { role_name, reach } => iam::deny_role(&self.clients.iam, role_name, reach).await,
+            } => iam::set_key_status(&clients.iam, user_name, access_key_id, StatusType::Inactive).await,
+            Step::DenyAllUser { user_name, reach } => iam::deny_user(&clients.iam, user_name, reach).await,
+            Step::RevokeRoleSessions { role_name, reach } => iam::deny_role(&clients.iam, role_name, reach).await,
             Step::RevokeGroupRules {
                 group_id,
                 ingress,
                 egress,
             } => posture::revoke_rules(ec2, group_id, ingress, egress, dry).await,
-            Step::BlockPublicAccess { bucket } => posture::block_public_access(&self.clients.s3, bucket).await,
+            Step::BlockPublicAccess { bucket } => posture::block_public_access(&clients.s3, bucket).await,
             Step::RestoreAccountBlock { account_id, .. } => {
-                account_block::restore(&account_block::client(&self.clients.sdk_config), account_id).await
+                account_block::restore(&account_block::client(&clients.sdk_config), account_id).await
             }
             Step::SetDefaultEncryption { bucket, kms_key_id } => {
-                posture::set_default_encryption(&self.clients.s3, bucket, kms_key_id.as_deref()).await
+                posture::set_default_encryption(&clients.s3, bucket, kms_key_id.as_deref()).await
             }
             Step::RestoreInterfaces { interfaces, .. } => release::restore_interfaces(ec2, interfaces, dry).await,
             Step::RestoreAddresses { addresses, .. } => release::restore_addresses(ec2, addresses, dry).await,
@@ -485,48 +514,37 @@ impl Run<'_> {
                 instance_profile,
                 policy,
                 ..
-            } => release::remove_instance_deny(&self.clients.iam, instance_profile, policy).await,
-            Step::RemoveDeny { kind, name, policy } => {
-                release::remove_deny(&self.clients.iam, *kind, name, policy).await
-            }
+            } => release::remove_instance_deny(&clients.iam, instance_profile, policy).await,
+            Step::RemoveDeny { kind, name, policy } => release::remove_deny(&clients.iam, *kind, name, policy).await,
             Step::ReactivateAccessKey {
                 user_name,
                 access_key_id,
-            } => iam::set_key_status(&self.clients.iam, user_name, access_key_id, StatusType::Active).await,
+            } => iam::set_key_status(&clients.iam, user_name, access_key_id, StatusType::Active).await,
             Step::PublishFunctionVersion {
                 function_name,
                 code_sha256,
             } => {
                 lambda::publish_version(
-                    &self.clients.lambda,
+                    &clients.lambda,
                     function_name,
                     code_sha256.as_deref(),
                     &self.incident.id,
                 )
                 .await
             }
-            Step::ThrottleFunction { function_name } => lambda::throttle(&self.clients.lambda, function_name).await,
+            Step::ThrottleFunction { function_name } => lambda::throttle(&clients.lambda, function_name).await,
             Step::RestoreFunctionConcurrency {
                 function_name,
                 reserved,
-            } => lambda::restore_concurrency(&self.clients.lambda, function_name, *reserved).await,
+            } => lambda::restore_concurrency(&clients.lambda, function_name, *reserved).await,
             Step::SnapshotDatabase {
                 db_instance_id,
                 cluster_id,
                 snapshot_id,
                 tags,
-            } => {
-                rds::snapshot_database(
-                    &self.clients.rds,
-                    db_instance_id,
-                    cluster_id.as_deref(),
-                    snapshot_id,
-                    tags,
-                )
-                .await
-            }
+            } => rds::snapshot_database(&clients.rds, db_instance_id, cluster_id.as_deref(), snapshot_id, tags).await,
             Step::VerifyIsolation { interfaces, .. } => {
-                if self.plan.dry_run {
+                if at.dry_run {
                     return StepResult::DryRun(None);
                 }
                 if self.plan.hold.is_some() && !self.approved {
@@ -564,11 +582,18 @@ impl Run<'_> {
                 start,
                 max_events,
             } => {
-                self.timeline(lookups, start, *max_events, evidence::TIMELINE, objects)
-                    .await
+                self.timeline(
+                    clients,
+                    lookups,
+                    start,
+                    *max_events,
+                    &self.timeline_name(lookups),
+                    objects,
+                )
+                .await
             }
-            Step::SweepPersistence { guards } => self.sweep(guards, before).await,
-            Step::ConfigHistory { resource, start } => self.config_history(resource, start, objects).await,
+            Step::SweepPersistence { guards } => self.sweep(clients, at.index, guards, before).await,
+            Step::ConfigHistory { resource, start } => self.config_history(clients, resource, start, objects).await,
             Step::PageUpdate => {
                 let Some(earlier) = owed_update(self.plan, before) else {
                     return StepResult::NotNeeded;

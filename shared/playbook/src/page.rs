@@ -1104,6 +1104,7 @@ mod tests {
             steps: steps
                 .into_iter()
                 .map(|step| PlannedStep {
+                    place: None,
                     step,
                     reason: String::new(),
                 })

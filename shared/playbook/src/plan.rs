@@ -57,6 +57,10 @@ pub struct Plan {
 pub struct PlannedStep {
     pub step: Step,
     pub reason: String,
+    /// Where the step acts when not where the plan does: a member of an attack sequence in
+    /// another account or region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<Place>,
 }
 
 /// Everything the executor knows how to do.
@@ -461,6 +465,7 @@ pub fn plan(incident: &Incident, target: &Target, observation: &Observation, pol
         plan.steps.insert(
             at,
             PlannedStep {
+                place: None,
                 step: Step::UpdateFinding {
                     finding: finding.clone(),
                     resolve,
@@ -763,6 +768,7 @@ impl Planner<'_> {
         let removed: Vec<String> = ingress.iter().chain(&egress).map(GroupRule::describe).collect();
         let reason = format!("{} on {id}: revoke {}", self.incident.finding_type, removed.join("; "));
         let step = PlannedStep {
+            place: None,
             step: Step::RevokeGroupRules {
                 group_id: id.clone(),
                 ingress,
@@ -803,6 +809,7 @@ impl Planner<'_> {
             )
         };
         let step = PlannedStep {
+            place: None,
             step,
             reason: "the previous configuration is in the evidence".to_owned(),
         };
@@ -844,6 +851,7 @@ impl Planner<'_> {
         let middle: Vec<PlannedStep> = stale
             .iter()
             .map(|key| PlannedStep {
+                place: None,
                 step: Step::DeactivateAccessKey {
                     user_name: name.clone(),
                     access_key_id: (*key).to_owned(),
@@ -884,7 +892,11 @@ fn credential_compromise(
     access_key_id: Option<&str>,
     planned_at: &str,
 ) -> Vec<PlannedStep> {
-    let step = |step, reason: String| PlannedStep { step, reason };
+    let step = |step, reason: String| PlannedStep {
+        step,
+        reason,
+        place: None,
+    };
     let user_name = principal.name.clone();
     let middle = match (principal.kind, access_key_id) {
         (PrincipalKind::User, Some(key)) if crate::actions::iam::is_temporary_key(key) => vec![step(
@@ -988,6 +1000,7 @@ fn is_instance_id(text: &str) -> bool {
 fn ec2_compromise(incident: &Incident, state: &InstanceState, planned_at: &str) -> Vec<PlannedStep> {
     let instance_id = state.instance_id.clone();
     let step = |step, reason: &str| PlannedStep {
+        place: None,
         step,
         reason: reason.to_owned(),
     };
@@ -1091,6 +1104,7 @@ fn keep_volumes(state: &InstanceState) -> Option<PlannedStep> {
         .filter_map(|v| v.device.clone())
         .collect();
     (!devices.is_empty()).then(|| PlannedStep {
+        place: None,
         step: Step::KeepVolumes {
             instance_id: state.instance_id.clone(),
             devices,
@@ -1110,6 +1124,7 @@ fn deny_instance_credentials(incident: &Incident, state: &InstanceState) -> Opti
     let account = arn.nth(2).filter(|a| !a.is_empty()).or(incident.account.as_deref())?;
     let region = incident.region.as_deref()?;
     Some(PlannedStep {
+        place: None,
         step: Step::DenyInstanceCredentials {
             instance_id: state.instance_id.clone(),
             instance_profile: profile.to_owned(),
@@ -1126,16 +1141,19 @@ fn deny_instance_credentials(incident: &Incident, state: &InstanceState) -> Opti
 fn steps(middle: Vec<PlannedStep>) -> Vec<PlannedStep> {
     let can_fail = middle.iter().any(|s| s.step.mutates());
     let mut steps = vec![PlannedStep {
+        place: None,
         step: Step::RecordEvidence,
         reason: "keep the raw event and the state (fixed in plan.json before anything changes)".to_owned(),
     }];
     steps.extend(middle);
     steps.push(PlannedStep {
+        place: None,
         step: Step::Page,
         reason: "a person takes it from here".to_owned(),
     });
     if can_fail {
         steps.push(PlannedStep {
+            place: None,
             step: Step::PageUpdate,
             reason: "if this page reports a failed step that a retry then completes, say so".to_owned(),
         });

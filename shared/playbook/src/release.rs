@@ -263,13 +263,35 @@ fn recorded(stored: Option<Stored>, incident_id: &str, request: &ReleaseRequest)
     };
     let place = stored.plan.place.as_ref().unwrap_or(&home);
     let named = |asked: Option<&String>, recorded: &str| asked.is_none_or(|a| recorded.is_empty() || a == recorded);
-    if !named(request.account.as_ref(), &place.account) || !named(request.region.as_ref(), &place.region) {
+    let there = |place: &Place| {
+        named(request.account.as_ref(), &place.account) && named(request.region.as_ref(), &place.region)
+    };
+    // An attack sequence's members may be elsewhere: each step says where it acted.
+    if !there(place) && !stored.plan.steps.iter().filter_map(|s| s.place.as_ref()).any(there) {
         return Err(request.refuse(&format!(
             "incident {incident_id} contained it in {}, not where the request says",
             place.label()
         )));
     }
     Ok(stored)
+}
+
+/// Where `contained` contained `subject`, when not where the plan acts: a member of an attack
+/// sequence in another account or region. A release acts there.
+#[must_use]
+pub fn where_contained(contained: &Plan, subject: &Subject) -> Option<Place> {
+    contained.steps.iter().find_map(|planned| {
+        let named = match (&planned.step, subject) {
+            (Step::IsolateInterfaces { instance_id, .. }, Subject::Instance(id)) => instance_id == id,
+            (
+                Step::DenyAllUser { user_name, .. } | Step::DeactivateAccessKey { user_name, .. },
+                Subject::User(name),
+            ) => user_name == name,
+            (Step::RevokeRoleSessions { role_name, .. }, Subject::Role(name)) => role_name == name,
+            _ => false,
+        };
+        planned.place.clone().filter(|_| named)
+    })
 }
 
 /// The deny policies `contained` put on `subject` (a user or role): kind, name, policy name.
@@ -523,6 +545,7 @@ mod tests {
 
     fn credential_plan(before: PrincipalState) -> Plan {
         let step = |step| crate::plan::PlannedStep {
+            place: None,
             step,
             reason: String::new(),
         };

@@ -1,6 +1,7 @@
 //! The responder: one event in, one report out, through intake, target, observe, plan and execute.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
@@ -24,7 +25,7 @@ use crate::release::{self, Contained, ReleaseRequest, Subject};
 use crate::report::Report;
 use crate::settings::Scope;
 use crate::settings::Settings;
-use crate::target::{Look, Target, target};
+use crate::target::{Look, Place, Target, target};
 
 mod timeline;
 
@@ -529,7 +530,12 @@ impl Responder {
             None => Box::pin(self.incident_of(request)).await?,
         };
         let ledger = self.ledger(&incident_id);
-        let (Stored { plan, incident }, contained) = release::contained(ledger.load().await?, &incident_id, request)?;
+        let (Stored { mut plan, incident }, contained) =
+            release::contained(ledger.load().await?, &incident_id, request)?;
+        // A member of an attack sequence elsewhere is released where it was contained.
+        if let Some(there) = release::where_contained(&plan, &request.subject) {
+            plan.place = Some(there);
+        }
         let acting = self.acting_for(&plan).await;
         let (done, alias) = tokio::join!(
             futures_util::future::try_join_all(contained.done_by().iter().map(|action| ledger.done(action))),
@@ -687,6 +693,7 @@ impl Responder {
                 release_function: self.settings.pages.release_function.clone(),
             },
             clients: &acting.clients,
+            places: &self.places,
             home: self.places.home(),
             acted_as: acting.session.as_deref(),
             topic_arn: &self.settings.topic_arn,
@@ -739,54 +746,80 @@ impl Responder {
             return Observation::NotNeeded;
         };
         let observation = self.look(look, &acting.clients).await;
-        match (acting.refused(), &place.role_arn) {
-            (Some(err), Some(role_arn)) => Observation::RoleRefused {
-                role_arn: role_arn.clone(),
-                account: place.account.clone(),
-                code: err.code,
-                message: err.message,
-            },
-            _ => observation,
-        }
+        seen_through(observation, acting, place)
     }
 
-    async fn look(&self, look: &Look, clients: &Clients) -> Observation {
+    /// What `look` names in `place`, through that place's own clients (a member of an attack
+    /// sequence in another account or region).
+    fn observe_elsewhere<'a>(&'a self, look: &'a Look, place: &'a Place) -> Observing<'a> {
+        Box::pin(async move {
+            let acting = Box::pin(self.places.at(place)).await;
+            let observation = self.look(look, &acting.clients).await;
+            seen_through(observation, &acting, place)
+        })
+    }
+
+    /// The future that reads what `look` names through `clients`. Each arm's future is boxed
+    /// on its own: the describes are large futures, and a sequence nests looks.
+    fn look<'a>(&'a self, look: &'a Look, clients: &'a Clients) -> Observing<'a> {
         match look {
-            Look::Instance { instance_id } => ec2::observe_instance(&clients.ec2, instance_id).await,
+            Look::Instance { instance_id } => Box::pin(ec2::observe_instance(&clients.ec2, instance_id)),
             Look::User {
                 user_name,
                 access_key_id,
-            } => iam::observe_user(&clients.iam, user_name, access_key_id.as_deref()).await,
-            Look::Role { role_name } => iam::observe_role(&clients.iam, role_name).await,
-            Look::SecurityGroup { group_id, rule } => {
+            } => Box::pin(iam::observe_user(&clients.iam, user_name, access_key_id.as_deref())),
+            Look::Role { role_name } => Box::pin(iam::observe_role(&clients.iam, role_name)),
+            Look::SecurityGroup { group_id, rule } => Box::pin(async move {
                 let (group, rule) = tokio::join!(
                     posture::observe_security_group(&clients.ec2, group_id),
                     posture::observe_rule(&clients.config, rule),
                 );
                 group.with_rule(rule)
-            }
-            Look::Bucket { name } => posture::observe_bucket(&clients.s3, name).await,
-            Look::ExposedBucket { name } => buckets::observe_exposed_bucket(&clients.s3, name).await,
+            }),
+            Look::Bucket { name } => Box::pin(posture::observe_bucket(&clients.s3, name)),
+            Look::ExposedBucket { name } => Box::pin(buckets::observe_exposed_bucket(&clients.s3, name)),
             Look::Function { function_name } => {
-                lambda::observe_function(&clients.lambda, &clients.iam, function_name).await
+                Box::pin(lambda::observe_function(&clients.lambda, &clients.iam, function_name))
             }
-            Look::Database { db_instance_id } => rds::observe_database(&clients.rds, db_instance_id).await,
-            Look::AccountBlock { account_id } => {
+            Look::Database { db_instance_id } => Box::pin(rds::observe_database(&clients.rds, db_instance_id)),
+            Look::AccountBlock { account_id } => Box::pin(async move {
                 account_block::observe(&account_block::client(&clients.sdk_config), account_id).await
-            }
-            // Boxed: the look is recursive; the members are described together.
-            Look::Sequence { members, .. } => Observation::Sequence {
-                members: futures_util::future::join_all(members.iter().map(|m| Box::pin(self.look(&m.look, clients))))
+            }),
+            // The members are described together, each where it is.
+            Look::Sequence { members, .. } => Box::pin(async move {
+                Observation::Sequence {
+                    members: futures_util::future::join_all(members.iter().map(|m| match &m.place {
+                        Some(place) => self.observe_elsewhere(&m.look, place),
+                        None => self.look(&m.look, clients),
+                    }))
                     .await,
-            },
-            Look::UserById { user_id, rule } => {
+                }
+            }),
+            Look::UserById { user_id, rule } => Box::pin(async move {
                 let (user, rule) = tokio::join!(
                     posture::observe_user_by_id(&clients.iam, user_id),
                     posture::observe_rule(&clients.config, rule),
                 );
                 user.with_rule(rule)
-            }
+            }),
         }
+    }
+}
+
+/// What [`Responder::look`] returns.
+type Observing<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
+
+/// `observation`, or, when `place`'s member role was refused, that refusal: nothing there
+/// could be seen.
+fn seen_through(observation: Observation, acting: &Acting, place: &Place) -> Observation {
+    match (acting.refused(), &place.role_arn) {
+        (Some(err), Some(role_arn)) => Observation::RoleRefused {
+            role_arn: role_arn.clone(),
+            account: place.account.clone(),
+            code: err.code,
+            message: err.message,
+        },
+        _ => observation,
     }
 }
 

@@ -205,7 +205,7 @@ pub fn target(incident: &Incident, policy: &Policy) -> Target {
         ) if resource_type == "RDSDBInstance" => Look::Database {
             db_instance_id: name.clone(),
         },
-        (Playbook::AttackSequence, Resource::AttackSequence(sequence)) => sequence::look(sequence, &place),
+        (Playbook::AttackSequence, Resource::AttackSequence(sequence)) => sequence::look(sequence, &place, policy),
         (Playbook::RestoreAccountBlock, Resource::Bucket { .. }) if !place.account.is_empty() => Look::AccountBlock {
             account_id: place.account.clone(),
         },

@@ -7,8 +7,10 @@ use aws_sdk_cloudtrail::primitives::{DateTime, DateTimeFormat};
 
 use super::{DEADLINE_MARGIN, Run, ledger_failure};
 use crate::actions::{AwsError, Done, cloudtrail, config_history, persistence};
+use crate::clients::Clients;
 use crate::config_history::{ConfigHistory, ConfigResource};
 use crate::ledger::Created;
+use crate::names::evidence;
 use crate::plan::{Step, TIMELINE_ACTION};
 use crate::report::{EvidenceObject, StepReport};
 use crate::timeline::{Foothold, Lookup, SweepGuards, Timeline};
@@ -18,6 +20,7 @@ impl Run<'_> {
     /// (write-once: an object already there is kept, never replaced).
     pub(super) async fn timeline(
         &self,
+        clients: &Clients,
         lookups: &[Lookup],
         start: &str,
         max_events: usize,
@@ -29,7 +32,7 @@ impl Run<'_> {
         // Whole seconds, rounded up: a call made in this second is in the window.
         let end = DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + 1);
         let stop_by = self.budget.deadline.and_then(|d| d.checked_sub(DEADLINE_MARGIN));
-        let client = cloudtrail::client(&self.clients.sdk_config);
+        let client = cloudtrail::client(&clients.sdk_config);
         let read = cloudtrail::read(&client, lookups, from, end, max_events, stop_by).await?;
         let end = cloudtrail::rfc3339(&end).unwrap_or_default();
         let timeline = Timeline::new(&self.incident.id, lookups.to_vec(), start, &end, read.events, read.cut);
@@ -60,6 +63,7 @@ impl Run<'_> {
     /// a refusal is the step's failure (Lambda retries it).
     pub(super) async fn config_history(
         &self,
+        clients: &Clients,
         resource: &ConfigResource,
         start: &str,
         objects: &mut Vec<EvidenceObject>,
@@ -68,7 +72,7 @@ impl Run<'_> {
             .map_err(|err| AwsError::check("ConfigHistory", "InvalidStart", format!("{start}: {err}")))?;
         let end = DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + 1);
         let stop_by = self.budget.deadline.and_then(|d| d.checked_sub(DEADLINE_MARGIN));
-        let read = config_history::read(&self.clients.config, resource, from, end, stop_by).await?;
+        let read = config_history::read(&clients.config, resource, from, end, stop_by).await?;
         let calls = read.calls;
         let end = cloudtrail::rfc3339(&end).unwrap_or_default();
         let history = ConfigHistory::new(&self.incident.id, resource.clone(), start, &end, read);
@@ -93,26 +97,48 @@ impl Run<'_> {
         ))
     }
 
-    /// Sweeps the footholds the timeline (a step before this one) found.
-    pub(super) async fn sweep(&self, guards: &SweepGuards, before: &[StepReport]) -> Result<Done, AwsError> {
-        let Some(footholds) = footholds(self.plan, before) else {
+    /// The evidence object a timeline step writes: `timeline.json`, or, when the plan reads
+    /// several (an attack sequence's actors), one named after each one's first lookup.
+    pub(super) fn timeline_name(&self, lookups: &[Lookup]) -> String {
+        let timelines = self
+            .plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s.step, Step::Timeline { .. }))
+            .count();
+        match lookups.first() {
+            Some(first) if timelines > 1 => format!("timeline-{}.json", first.value),
+            _ => evidence::TIMELINE.to_owned(),
+        }
+    }
+
+    /// Sweeps the footholds the timeline before it (the nearest one before step `index`) found.
+    pub(super) async fn sweep(
+        &self,
+        clients: &Clients,
+        index: usize,
+        guards: &SweepGuards,
+        before: &[StepReport],
+    ) -> Result<Done, AwsError> {
+        let Some(footholds) = footholds(self.plan, index, before) else {
             return Err(AwsError::check(
                 "SweepPersistence",
                 "NoTimeline",
                 "the timeline was not read, so its footholds are unknown; a retry reads it first".to_owned(),
             ));
         };
-        persistence::sweep(&self.clients.iam, &footholds, guards).await
+        persistence::sweep(&clients.iam, &footholds, guards).await
     }
 }
 
-/// The footholds of the plan's timeline step, once it succeeded.
-fn footholds(plan: &crate::plan::Plan, before: &[StepReport]) -> Option<Vec<Foothold>> {
-    let report = before.iter().find(|s| {
-        s.succeeded()
-            && s.action == TIMELINE_ACTION
-            && matches!(plan.steps.get(s.index).map(|p| &p.step), Some(Step::Timeline { .. }))
-    })?;
+/// The footholds of the timeline step nearest before step `index`, once it succeeded.
+fn footholds(plan: &crate::plan::Plan, index: usize, before: &[StepReport]) -> Option<Vec<Foothold>> {
+    let timeline = (0..index)
+        .rev()
+        .find(|i| matches!(plan.steps.get(*i).map(|p| &p.step), Some(Step::Timeline { .. })))?;
+    let report = before
+        .iter()
+        .find(|s| s.index == timeline && s.succeeded() && s.action == TIMELINE_ACTION)?;
     serde_json::from_value(report.detail["footholds"].clone()).ok()
 }
 

@@ -47,6 +47,7 @@ impl Planner<'_> {
         }
         let previous = describe(state.block);
         let step = PlannedStep {
+            place: None,
             step: Step::RestoreAccountBlock {
                 account_id: account.clone(),
                 previous: state.block,

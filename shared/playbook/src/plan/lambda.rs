@@ -24,6 +24,7 @@ impl Planner<'_> {
             return self.page_only(format!("function {name} runs as {reason}; paging only"));
         }
         let step = |step, reason: &str| PlannedStep {
+            place: None,
             step,
             reason: reason.to_owned(),
         };

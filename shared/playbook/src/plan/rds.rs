@@ -42,6 +42,7 @@ impl Planner<'_> {
             .as_deref()
             .map_or_else(|| format!("instance {id}"), |c| format!("Aurora cluster {c}"));
         let step = PlannedStep {
+            place: None,
             step: Step::SnapshotDatabase {
                 db_instance_id: id.clone(),
                 cluster_id: state.cluster_id.clone(),

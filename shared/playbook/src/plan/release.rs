@@ -11,6 +11,7 @@ use crate::release::{self, Subject};
 
 fn step(step: Step, reason: &str) -> PlannedStep {
     PlannedStep {
+        place: None,
         step,
         reason: reason.to_owned(),
     }

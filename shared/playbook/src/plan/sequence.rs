@@ -1,5 +1,7 @@
 //! The plan of an attack sequence: each answered member planned by its own playbook, merged into one response.
 
+use std::collections::BTreeMap;
+
 use super::{Plan, PlannedStep, Planner, Step, steps};
 use crate::incident::{Incident, Resource};
 use crate::observation::Observation;
@@ -22,58 +24,79 @@ impl Planner<'_> {
         };
         let mut middle: Vec<PlannedStep> = Vec::new();
         let mut lines = Vec::new();
-        let mut instances = Vec::new();
-        // The instances already in quarantine in the account; `None`: not counted.
-        let mut elsewhere = Some(0_usize);
+        // By account: the sequence's instances there, and those already in quarantine there
+        // (`None`: not counted).
+        let mut accounts: BTreeMap<&str, (Vec<String>, Option<usize>)> = BTreeMap::new();
         for (member_look, observation) in members.iter().zip(observed) {
             let Some(member) = sequence.members.get(member_look.member) else {
                 continue;
             };
+            let there = member_look.place.as_ref().unwrap_or(place);
             let incident = Incident {
                 resource: member.resource(),
+                account: Some(there.account.clone()).filter(|a| !a.is_empty()),
+                region: Some(there.region.clone()).filter(|r| !r.is_empty()),
                 ..self.incident.clone()
             };
             let target = Target::Act {
                 playbook: member_look.playbook,
                 look: member_look.look.clone(),
-                place: place.clone(),
+                place: there.clone(),
             };
             let plan = super::plan(&incident, &target, observation, self.policy, self.now);
             if plan.playbook == Playbook::Ec2Compromise {
-                instances.push(match &member_look.look {
-                    Look::Instance { instance_id } => instance_id.clone(),
-                    _ => member.label(),
-                });
                 let counted = match observation {
                     Observation::Instance(state) => state.quarantined_elsewhere,
                     _ => None,
                 };
-                elsewhere = elsewhere.zip(counted).map(|(a, b)| a.max(b));
+                let (instances, count) = accounts.entry(there.account.as_str()).or_insert((Vec::new(), Some(0)));
+                instances.push(match &member_look.look {
+                    Look::Instance { instance_id } => instance_id.clone(),
+                    _ => member.label(),
+                });
+                *count = count.zip(counted).map(|(a, b)| a.max(b));
             }
-            lines.push(format!("{}: {}", member.label(), plan.reason));
+            let whereabouts = member_look
+                .place
+                .as_ref()
+                .map(|p| format!(" ({})", p.label()))
+                .unwrap_or_default();
+            lines.push(format!("{}{whereabouts}: {}", member.label(), plan.reason));
             middle.extend(
                 plan.steps
                     .into_iter()
-                    .filter(|s| !matches!(s.step, Step::RecordEvidence | Step::Page | Step::PageUpdate)),
+                    .filter(|s| !matches!(s.step, Step::RecordEvidence | Step::Page | Step::PageUpdate))
+                    .map(|s| PlannedStep {
+                        place: member_look.place.clone(),
+                        ..s
+                    }),
             );
         }
         let max = self.policy.max_quarantined as usize;
-        let group = instances.join(", ");
-        let hold = match elsewhere {
-            _ if instances.is_empty() => None,
-            Some(count) if count + instances.len() > max => Some(format!(
-                "the sequence names {} instance(s) ({group}); with {count} already in quarantine in account {} that \
-                 exceeds the limit of {max}: the whole response waits for a person, and no instance is isolated \
-                 before then",
-                instances.len(),
-                place.account
-            )),
-            Some(_) => None,
-            None => Some(format!(
-                "the instances in quarantine could not be counted, so the limit cannot be checked for the \
-                 sequence's instances ({group}): the whole response waits for a person"
-            )),
-        };
+        let holds: Vec<String> = accounts
+            .iter()
+            .filter_map(|(account, (instances, count))| {
+                let group = instances.join(", ");
+                match count {
+                    Some(count) if count + instances.len() <= max => None,
+                    Some(count) => Some(format!(
+                        "the sequence names {} instance(s) in account {account} ({group}); with {count} already in \
+                         quarantine there that exceeds the limit of {max}",
+                        instances.len()
+                    )),
+                    None => Some(format!(
+                        "the instances in quarantine in account {account} could not be counted, so the limit cannot \
+                         be checked for the sequence's instances there ({group})"
+                    )),
+                }
+            })
+            .collect();
+        let hold = (!holds.is_empty()).then(|| {
+            format!(
+                "{}: the whole response waits for a person, and no instance is isolated before then",
+                holds.join("; ")
+            )
+        });
         let mut reason = format!(
             "severity {:.1} {}: one response to {}",
             self.incident.severity,
@@ -113,15 +136,24 @@ mod tests {
         include_str!("../../../../events/guardduty/attack-sequence-ec2-compromised-instance-group.json");
 
     fn policy(max_quarantined: &str) -> Policy {
+        in_scope(max_quarantined, None)
+    }
+
+    /// The responder in 123456789012, acting in `accounts` too (`TOURNIQUET_ACCOUNTS`).
+    fn in_scope(max_quarantined: &str, accounts: Option<&str>) -> Policy {
         let max = max_quarantined.to_owned();
+        let accounts = accounts.map(ToOwned::to_owned);
         let settings = Settings::from_lookup(|var| match var {
             "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:pages".into()),
             "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
             "TOURNIQUET_MAX_QUARANTINED" => Some(max.clone()),
+            "TOURNIQUET_ACCOUNTS" => accounts.clone(),
             _ => None,
         })
         .unwrap();
-        Policy::new(&settings).unwrap()
+        Policy::new(&settings).unwrap().with_own_arn(Some(
+            "arn:aws:sts::123456789012:assumed-role/tourniquet/responder".into(),
+        ))
     }
 
     /// What the responder would see of each look: users and roles untagged, instances with
@@ -234,8 +266,27 @@ mod tests {
         );
         let plan = respond(&event, &policy("10"), Some(0));
         assert_eq!(actions(&plan, "isolate-interfaces").len(), 6);
-        assert!(plan.reason.contains("210987654321"), "{}", plan.reason);
+        assert!(
+            plan.reason
+                .contains("account 210987654321, which is not in TOURNIQUET_ACCOUNTS"),
+            "{}",
+            plan.reason
+        );
         assert!(plan.reason.contains("cluster prod"), "{}", plan.reason);
+        // With that account in scope, its instance is isolated there, through its member role.
+        let plan = respond(&event, &in_scope("10", Some("210987654321")), Some(0));
+        assert_eq!(actions(&plan, "isolate-interfaces").len(), 7);
+        let there: Vec<&PlannedStep> = plan.steps.iter().filter(|s| s.place.is_some()).collect();
+        assert!(there.iter().any(|s| matches!(s.step, Step::IsolateInterfaces { .. })));
+        for step in there {
+            let place = step.place.as_ref().unwrap();
+            assert_eq!(place.account, "210987654321");
+            assert_eq!(
+                place.role_arn.as_deref(),
+                Some("arn:aws:iam::210987654321:role/tourniquet-member")
+            );
+        }
+        assert!(plan.place.as_ref().is_some_and(|p| p.account == "123456789012"));
         let incident = crate::intake::parse(&event).unwrap().incident().unwrap();
         assert!(incident.details["runbook"].contains("kubectl cordon"));
         assert!(incident.details["signals"].contains("Backdoor:EC2/C&CActivity.B"));

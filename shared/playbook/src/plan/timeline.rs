@@ -69,6 +69,7 @@ pub(super) fn after_containment(
     }
     if let Some(resource) = resource {
         after.push(PlannedStep {
+            place: None,
             reason: format!(
                 "once contained: how {} was configured, from AWS Config, from {start} (a day before the finding's \
                  first sighting) to now",
@@ -96,6 +97,7 @@ fn timeline(lookups: Vec<Lookup>, start: &str, policy: &Policy) -> [PlannedStep;
     };
     [
         PlannedStep {
+            place: None,
             reason: format!(
                 "once contained: what {} did, from CloudTrail's event history, from {start} (a day before the \
                      finding's first sighting) to now",
@@ -108,6 +110,7 @@ fn timeline(lookups: Vec<Lookup>, start: &str, policy: &Policy) -> [PlannedStep;
             },
         },
         PlannedStep {
+            place: None,
             step: Step::SweepPersistence { guards },
             reason: sweep_reason.to_owned(),
         },

@@ -68,6 +68,7 @@ fn reread_plan(plan: &Plan) -> Option<Plan> {
         return None;
     }
     steps.push(PlannedStep {
+        place: None,
         step: Step::Page,
         reason: "say what the new read of the timeline found".to_owned(),
     });

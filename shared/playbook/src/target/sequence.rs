@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Look, Place, Target, credentials};
 use crate::incident::UserType;
-use crate::policy::Playbook;
+use crate::policy::{Playbook, Policy};
 use crate::sequence::{MemberKind, Sequence};
 
 /// One member of a sequence that a playbook answers, and what to look at for it.
@@ -14,25 +14,35 @@ pub struct MemberLook {
     pub member: usize,
     pub playbook: Playbook,
     pub look: Look,
+    /// Where the member is, when not where the sequence's finding is: another account of the
+    /// organization (through its member role) or another region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<Place>,
 }
 
-/// The looks of every member a playbook answers in `place`; every other member with the
-/// reason it is only paged.
-pub(super) fn look(sequence: &Sequence, place: &Place) -> Look {
+/// The looks of every member a playbook answers, in `place` or in the member's own account
+/// and region when in scope (`TOURNIQUET_ACCOUNTS`); every other member with the reason it is
+/// only paged.
+pub(super) fn look(sequence: &Sequence, place: &Place, policy: &Policy) -> Look {
     let mut members = Vec::new();
     let mut unanswered = Vec::new();
     for (index, member) in sequence.members.iter().enumerate() {
         let label = member.label();
         let elsewhere = |ours: &str, theirs: Option<&String>| theirs.is_some_and(|t| !ours.is_empty() && t != ours);
-        if elsewhere(&place.account, member.account.as_ref()) || elsewhere(&place.region, member.region.as_ref()) {
-            unanswered.push(format!(
-                "{label}: in account {}, region {}, not the finding's ({}); paging only for it",
-                member.account.as_deref().unwrap_or(&place.account),
-                member.region.as_deref().unwrap_or(&place.region),
-                place.label()
-            ));
-            continue;
-        }
+        let member_place =
+            if elsewhere(&place.account, member.account.as_ref()) || elsewhere(&place.region, member.region.as_ref()) {
+                let account = member.account.as_deref().unwrap_or(&place.account);
+                let region = member.region.as_deref().unwrap_or(&place.region);
+                match super::place(Some(account), Some(region), policy) {
+                    Ok(there) => Some(there),
+                    Err(reason) => {
+                        unanswered.push(format!("{label} (account {account}, region {region}): {reason}"));
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
         let answered = match &member.kind {
             MemberKind::User {
                 user_name,
@@ -76,6 +86,7 @@ pub(super) fn look(sequence: &Sequence, place: &Place) -> Look {
                 member: index,
                 playbook,
                 look,
+                place: member_place,
             }),
             Err(Target::PageOnly { reason, .. }) => unanswered.push(reason),
             Err(Target::Act { .. }) => {}
