@@ -235,6 +235,7 @@ async fn the_account_block_is_restored_above_the_threshold_and_its_old_setting_p
         "the previous setting: {}",
         pages[0].message
     );
+    tourniquet_tests::schema::check(tourniquet_tests::schema::page(), &pages[0].json)?;
     Ok(())
 }
 

@@ -106,9 +106,9 @@ async fn high_severity_finding_contains_the_instance() -> Result<()> {
         "pre-state.json",
         "report.json",
         "steps/01-record-evidence.json",
-        "steps/08-config-history.json",
+        "steps/08-page.json",
+        "steps/09-config-history.json",
         history.as_str(),
-        "steps/09-page.json",
     ] {
         assert!(
             keys.contains(&format!("{prefix}{name}")),

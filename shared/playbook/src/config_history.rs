@@ -129,28 +129,26 @@ impl ConfigHistory {
         }
     }
 
-    /// What the page says of it: one line.
+    /// What was read, in a line, for the report and the drill.
     #[must_use]
-    pub fn page_lines(&self) -> BTreeMap<String, String> {
+    pub fn summary(&self) -> String {
         let label = self.resource.label();
-        let line = if let Some(why) = &self.not_recorded {
-            format!("{label}: no configuration history ({why})")
+        if let Some(why) = &self.not_recorded {
+            return format!("{label}: no configuration history ({why})");
+        }
+        let before = if self.before_window.is_some() {
+            ", and the configuration in effect before it"
         } else {
-            let before = if self.before_window.is_some() {
-                ", and the configuration in effect before it"
-            } else {
-                ""
-            };
-            let cut = self.cut.as_deref().map(|c| format!("; CUT: {c}")).unwrap_or_default();
-            format!(
-                "{label}: {} configuration item(s) recorded by AWS Config from {} to {}{before} ({}){cut}",
-                self.items.len(),
-                self.start,
-                self.end,
-                self.resource.object_name()
-            )
+            ""
         };
-        BTreeMap::from([("configuration-history".to_owned(), line)])
+        let cut = self.cut.as_deref().map(|c| format!("; CUT: {c}")).unwrap_or_default();
+        format!(
+            "{label}: {} configuration item(s) recorded by AWS Config from {} to {}{before} ({}){cut}",
+            self.items.len(),
+            self.start,
+            self.end,
+            self.resource.object_name()
+        )
     }
 }
 
@@ -186,7 +184,7 @@ mod tests {
             read,
         );
         assert_eq!(
-            history.page_lines()["configuration-history"],
+            history.summary(),
             "AWS::EC2::SecurityGroup sg-1: 2 configuration item(s) recorded by AWS Config from 2026-11-28T10:00:00Z \
              to 2026-11-29T10:00:00Z, and the configuration in effect before it (config-history/sg-1.json)"
         );
@@ -197,7 +195,7 @@ mod tests {
         };
         let history = ConfigHistory::new("inc", group, "s", "e", none);
         assert_eq!(
-            history.page_lines()["configuration-history"],
+            history.summary(),
             "AWS::EC2::SecurityGroup sg-1: no configuration history (NoAvailableConfigurationRecorderException)"
         );
         assert_eq!(json_or_text("not json"), serde_json::json!("not json"));

@@ -384,8 +384,8 @@ impl Step {
             // Verification reads what isolation did, and runs beside the tag.
             Step::VerifyIsolation { .. } => !matches!(earlier, Step::TagInstance { .. }),
             // The configuration history is read once every change it could show is made; it
-            // runs beside the quarantine tag and the verification, so the page waits no longer.
-            Step::ConfigHistory { .. } => earlier.mutates() && !matches!(earlier, Step::TagInstance { .. }),
+            // is planned after the page and runs beside it, so the page never waits for it.
+            Step::ConfigHistory { .. } => earlier.mutates(),
             // The pages read the results of the steps before them; a release is rare and
             // deliberate, one step at a time in the planned order.
             // The timeline reads what the identity did once it is contained: containment is
@@ -1260,12 +1260,12 @@ mod tests {
                 "snapshot-volumes",
                 "tag-instance",
                 "verify-isolation",
-                "config-history",
                 "page",
+                "config-history",
                 "page-update"
             ]
         );
-        let Step::ConfigHistory { resource, start } = &plan.steps[7].step else {
+        let Step::ConfigHistory { resource, start } = &plan.steps[8].step else {
             panic!("not config-history")
         };
         assert_eq!(resource, &ConfigResource::instance("i-1"));
@@ -1287,7 +1287,7 @@ mod tests {
         let actions = actions(&plan);
         assert_eq!(
             actions[actions.len() - 5..],
-            ["timeline", "sweep-persistence", "config-history", "page", "page-update"]
+            ["timeline", "sweep-persistence", "page", "config-history", "page-update"]
         );
         let Some(Step::Timeline { lookups, .. }) = plan
             .steps
@@ -1399,10 +1399,10 @@ mod tests {
             &policy(false),
             SystemTime::UNIX_EPOCH,
         );
-        // Evidence, protection, volumes, isolation and snapshot together; then the tag, the
-        // verification and the configuration history; then the page; then the update page a
-        // retry may owe.
-        assert_eq!(plan.stages(), [0..5, 5..8, 8..9, 9..10]);
+        // Evidence, protection, volumes, isolation and snapshot together; then the tag and the
+        // verification; then the page, the configuration history beside it; then the update
+        // page a retry may owe.
+        assert_eq!(plan.stages(), [0..5, 5..7, 7..9, 9..10]);
 
         let mut member = instance();
         member.auto_scaling_group = Some("web-asg".into());

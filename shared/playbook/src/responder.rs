@@ -152,10 +152,16 @@ pub struct Responder {
 impl Responder {
     /// Checks the policy; fails the cold start, by name, if it is bad.
     pub fn new(clients: Clients, settings: Settings) -> Result<Self, Error> {
+        let policy = Policy::new(&settings)?;
+        Ok(Self::with_policy(clients, settings, policy))
+    }
+
+    /// A responder with `policy`, made from `settings` beforehand.
+    pub(crate) fn with_policy(clients: Clients, settings: Settings, policy: Policy) -> Self {
         let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
         let places = Places::new(clients, function.as_deref());
-        let policy = Policy::new(&settings)?.with_home_region(places.home_region());
-        Ok(Responder {
+        let policy = policy.with_home_region(places.home_region());
+        Responder {
             places: Arc::new(places),
             settings,
             policy,
@@ -163,7 +169,7 @@ impl Responder {
             sources: vec![Source::GuardDuty, Source::Config, Source::CloudWatch],
             function,
             aliases: Arc::default(),
-        })
+        }
     }
 
     /// The same responder, building the clients of other places (member accounts, other
@@ -173,13 +179,6 @@ impl Responder {
         let places = Places::new(self.places.home().clone(), self.function.as_deref()).building_with(build);
         self.places = Arc::new(places);
         self
-    }
-
-    /// Settings from the environment and clients from the default AWS configuration, for a
-    /// function that answers events from `sources`.
-    pub async fn from_env(sources: &[Source]) -> Result<Self, Error> {
-        let settings = Settings::from_env()?;
-        Ok(Self::new(Clients::from_env().await, settings)?.accepting(sources))
     }
 
     /// The same responder, answering only events from `sources`.

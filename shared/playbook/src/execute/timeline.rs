@@ -92,7 +92,7 @@ impl Run<'_> {
                 "items": history.items.len(),
                 "not_recorded": history.not_recorded,
                 "cut": history.cut,
-                "page": history.page_lines(),
+                "summary": history.summary(),
             }),
         ))
     }

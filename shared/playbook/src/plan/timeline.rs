@@ -50,10 +50,11 @@ pub(super) fn instance_lookups(state: &InstanceState) -> Vec<Lookup> {
     vec![Lookup::username(&state.instance_id)]
 }
 
-/// `steps` with what is read after containment before the page: the timeline and the sweep
-/// when there are `lookups`, then the configuration history of the contained `resource`.
-/// They run once every containment step is finished (`Step::waits_for`), so none delays
-/// containment.
+/// `steps` with what is read after containment: the timeline and the sweep before the page
+/// when there are `lookups` (the page gives their summary), then, beside the page, the
+/// configuration history of the contained `resource` (into the evidence, never holding up the
+/// page). They run once every containment step is finished (`Step::waits_for`), so none
+/// delays containment.
 pub(super) fn after_containment(
     mut steps: Vec<PlannedStep>,
     lookups: Vec<Lookup>,
@@ -63,26 +64,26 @@ pub(super) fn after_containment(
     planned_at: &str,
 ) -> Vec<PlannedStep> {
     let start = window_start(incident, planned_at);
-    let mut after = Vec::new();
+    let page = |steps: &[PlannedStep]| steps.iter().position(|s| matches!(s.step, Step::Page));
     if !lookups.is_empty() {
-        after.extend(timeline(lookups, &start, policy));
+        let at = page(&steps).unwrap_or(steps.len());
+        steps.splice(at..at, timeline(lookups, &start, policy));
     }
     if let Some(resource) = resource {
-        after.push(PlannedStep {
-            place: None,
-            reason: format!(
-                "once contained: how {} was configured, from AWS Config, from {start} (a day before the finding's \
-                 first sighting) to now",
-                resource.label()
-            ),
-            step: Step::ConfigHistory { resource, start },
-        });
+        let at = page(&steps).map_or(steps.len(), |p| p + 1);
+        steps.insert(
+            at,
+            PlannedStep {
+                reason: format!(
+                    "once contained: how {} was configured, from AWS Config, from {start} (a day before the \
+                     finding's first sighting) to now, into the evidence",
+                    resource.label()
+                ),
+                step: Step::ConfigHistory { resource, start },
+                place: None,
+            },
+        );
     }
-    let at = steps
-        .iter()
-        .position(|s| matches!(s.step, Step::Page))
-        .unwrap_or(steps.len());
-    steps.splice(at..at, after);
     steps
 }
 
