@@ -980,6 +980,16 @@ class ConfigHistory:
 CONFIG_HISTORY = ConfigHistory()
 
 
+def _json_answer(start_response, status, answer):
+    """A JSON protocol answer: 200 with `answer`, or the error `answer["__type"]` names."""
+    payload = _json.dumps(answer).encode()
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))]
+    if status != 200:
+        headers.append(("x-amzn-ErrorType", answer["__type"]))
+    start_response(f"{status} {'OK' if status == 200 else 'Bad Request'}", headers)
+    return [payload]
+
+
 def _config_history(environ, start_response, account, region):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     raw = environ["wsgi.input"].read(length) if length else b""
@@ -987,12 +997,7 @@ def _config_history(environ, start_response, account, region):
         status, answer = CONFIG_HISTORY.history(account, region, _json.loads(raw or b"{}"))
     except Exception as err:
         status, answer = 400, {"__type": "ValidationException", "message": repr(err)}
-    payload = _json.dumps(answer).encode()
-    headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))]
-    if status != 200:
-        headers.append(("x-amzn-ErrorType", answer["__type"]))
-    start_response(f"{status} {'OK' if status == 200 else 'Bad Request'}", headers)
-    return [payload]
+    return _json_answer(start_response, status, answer)
 
 
 def _changes_configuration(service, action, status):
@@ -1078,12 +1083,7 @@ def _lookup_events(environ, start_response, access_key, region):
         status, answer = 400, {"__type": "ValidationException", "message": repr(err)}
     if identity is not None and status == 200:
         EVENT_HISTORY.record(environ, "cloudtrail", region, "LookupEvents", {}, identity, 200, [], b"")
-    payload = _json.dumps(answer).encode()
-    headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))]
-    if status != 200:
-        headers.append(("x-amzn-ErrorType", answer["__type"]))
-    start_response(f"{status} {'OK' if status == 200 else 'Bad Request'}", headers)
-    return [payload]
+    return _json_answer(start_response, status, answer)
 
 
 DomainDispatcherApplication.__call__ = _recorded_dispatch

@@ -27,23 +27,12 @@ impl Run<'_> {
         name: &str,
         objects: &mut Vec<EvidenceObject>,
     ) -> Result<Done, AwsError> {
-        let from = DateTime::from_str(start, DateTimeFormat::DateTime)
-            .map_err(|err| AwsError::check("Timeline", "InvalidStart", format!("{start}: {err}")))?;
-        // Whole seconds, rounded up: a call made in this second is in the window.
-        let end = DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + 1);
-        let stop_by = self.budget.deadline.and_then(|d| d.checked_sub(DEADLINE_MARGIN));
+        let (from, end, stop_by) = self.window("Timeline", start)?;
         let client = cloudtrail::client(&clients.sdk_config);
         let read = cloudtrail::read(&client, lookups, from, end, max_events, stop_by).await?;
         let end = cloudtrail::rfc3339(&end).unwrap_or_default();
         let timeline = Timeline::new(&self.incident.id, lookups.to_vec(), start, &end, read.events, read.cut);
-        let object = match self.ledger.create_json(name, &timeline).await.map_err(ledger_failure)? {
-            Created::Written(object) => {
-                objects.push(object.clone());
-                Some(object)
-            }
-            // An earlier run wrote it and stopped before its record: that one is kept.
-            Created::Exists => None,
-        };
+        let object = self.keep(name, &timeline, objects).await?;
         Ok(Done::new(
             [],
             serde_json::json!({
@@ -68,22 +57,12 @@ impl Run<'_> {
         start: &str,
         objects: &mut Vec<EvidenceObject>,
     ) -> Result<Done, AwsError> {
-        let from = DateTime::from_str(start, DateTimeFormat::DateTime)
-            .map_err(|err| AwsError::check("ConfigHistory", "InvalidStart", format!("{start}: {err}")))?;
-        let end = DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + 1);
-        let stop_by = self.budget.deadline.and_then(|d| d.checked_sub(DEADLINE_MARGIN));
+        let (from, end, stop_by) = self.window("ConfigHistory", start)?;
         let read = config_history::read(&clients.config, resource, from, end, stop_by).await?;
         let calls = read.calls;
         let end = cloudtrail::rfc3339(&end).unwrap_or_default();
         let history = ConfigHistory::new(&self.incident.id, resource.clone(), start, &end, read);
-        let name = resource.object_name();
-        let object = match self.ledger.create_json(&name, &history).await.map_err(ledger_failure)? {
-            Created::Written(object) => {
-                objects.push(object.clone());
-                Some(object)
-            }
-            Created::Exists => None,
-        };
+        let object = self.keep(&resource.object_name(), &history, objects).await?;
         Ok(Done::new(
             [],
             serde_json::json!({
@@ -95,6 +74,35 @@ impl Run<'_> {
                 "summary": history.summary(),
             }),
         ))
+    }
+
+    /// The window from `start` (RFC 3339) to now, in whole seconds rounded up (a call made in
+    /// this second is in it), and when the reading must stop for the Lambda deadline.
+    fn window(&self, operation: &str, start: &str) -> Result<(DateTime, DateTime, Option<SystemTime>), AwsError> {
+        let from = DateTime::from_str(start, DateTimeFormat::DateTime)
+            .map_err(|err| AwsError::check(operation, "InvalidStart", format!("{start}: {err}")))?;
+        let end = DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + 1);
+        let stop_by = self.budget.deadline.and_then(|d| d.checked_sub(DEADLINE_MARGIN));
+        Ok((from, end, stop_by))
+    }
+
+    /// Keeps `value` as the evidence object `name`, write-once: an object already there (an
+    /// earlier run wrote it and stopped before its record) is kept, never replaced.
+    async fn keep(
+        &self,
+        name: &str,
+        value: &impl serde::Serialize,
+        objects: &mut Vec<EvidenceObject>,
+    ) -> Result<Option<EvidenceObject>, AwsError> {
+        Ok(
+            match self.ledger.create_json(name, value).await.map_err(ledger_failure)? {
+                Created::Written(object) => {
+                    objects.push(object.clone());
+                    Some(object)
+                }
+                Created::Exists => None,
+            },
+        )
     }
 
     /// The evidence object a timeline step writes: `timeline.json`, or, when the plan reads
