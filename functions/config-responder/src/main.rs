@@ -13,5 +13,5 @@ async fn main() -> Result<(), Error> {
 
 async fn handler(starting: &Starting, event: LambdaEvent<Value>) -> Result<Response, playbook::Error> {
     let budget = Budget::lambda_deadline(event.context.deadline);
-    starting.responder().await.handle_within(event.payload, budget).await
+    starting.responder().await?.handle_within(event.payload, budget).await
 }

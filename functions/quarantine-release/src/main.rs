@@ -13,5 +13,5 @@ async fn main() -> Result<(), Error> {
 
 async fn handler(starting: &Starting, event: LambdaEvent<Value>) -> Result<Report, playbook::Error> {
     let budget = Budget::lambda_deadline(event.context.deadline);
-    starting.responder().await.release(&event.payload, budget).await
+    starting.responder().await?.release(&event.payload, budget).await
 }

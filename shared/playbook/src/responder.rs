@@ -152,16 +152,10 @@ pub struct Responder {
 impl Responder {
     /// Checks the policy; fails the cold start, by name, if it is bad.
     pub fn new(clients: Clients, settings: Settings) -> Result<Self, Error> {
-        let policy = Policy::new(&settings)?;
-        Ok(Self::with_policy(clients, settings, policy))
-    }
-
-    /// A responder with `policy`, made from `settings` beforehand.
-    pub(crate) fn with_policy(clients: Clients, settings: Settings, policy: Policy) -> Self {
         let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok();
         let places = Places::new(clients, function.as_deref());
-        let policy = policy.with_home_region(places.home_region());
-        Responder {
+        let policy = Policy::new(&settings)?.with_home_region(places.home_region());
+        Ok(Responder {
             places: Arc::new(places),
             settings,
             policy,
@@ -169,7 +163,7 @@ impl Responder {
             sources: vec![Source::GuardDuty, Source::Config, Source::CloudWatch],
             function,
             aliases: Arc::default(),
-        }
+        })
     }
 
     /// The same responder, building the clients of other places (member accounts, other
