@@ -297,6 +297,20 @@ impl Policy {
         })
     }
 
+    /// The policy of a deployment given only the two required settings (a page topic and an
+    /// evidence bucket), for tests.
+    #[cfg(test)]
+    #[must_use]
+    pub(crate) fn minimal() -> Self {
+        let settings = Settings::from_lookup(|var| match var {
+            "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:pages".into()),
+            "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
+            _ => None,
+        })
+        .expect("the two required settings");
+        Policy::new(&settings).expect("the default policy")
+    }
+
     /// The same policy, knowing the responder's own identity.
     #[must_use]
     pub fn with_own_arn(mut self, arn: Option<String>) -> Self {

@@ -319,13 +319,7 @@ mod tests {
     use crate::settings::Settings;
 
     fn policy() -> Policy {
-        let settings = Settings::from_lookup(|var| match var {
-            "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:pages".into()),
-            "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
-            _ => None,
-        })
-        .unwrap();
-        Policy::new(&settings).unwrap()
+        Policy::minimal()
     }
 
     fn key_finding(user_type: &str, user_name: Option<&str>) -> Incident {

@@ -72,17 +72,10 @@ mod tests {
 
     use super::*;
     use crate::observation::Observation;
-    use crate::settings::Settings;
     use crate::{Policy, intake, plan::plan, target::target};
 
     fn policy() -> Policy {
-        let settings = Settings::from_lookup(|var| match var {
-            "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:pages".into()),
-            "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
-            _ => None,
-        })
-        .unwrap();
-        Policy::new(&settings).unwrap().with_own_arn(Some(
+        Policy::minimal().with_own_arn(Some(
             "arn:aws:sts::123456789012:assumed-role/tourniquet/responder".into(),
         ))
     }

@@ -25,16 +25,9 @@ pub fn route(incident: &Incident, policy: &Policy) -> Routing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Settings;
 
     fn policy() -> Policy {
-        let settings = Settings::from_lookup(|var| match var {
-            "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:pages".into()),
-            "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
-            _ => None,
-        })
-        .unwrap();
-        Policy::new(&settings).unwrap()
+        Policy::minimal()
     }
 
     fn finding(finding_type: &str, permission: &str, severity: f64) -> Incident {
