@@ -40,6 +40,7 @@ drill: tools build
 
 test: tools
 	cargo fmt --all -- --check
+	$(PYTHON) scripts/check_layers.py
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo build --workspace --bins
 	RUST_BACKTRACE=0 PROPTEST_CASES=2000 cargo test --workspace

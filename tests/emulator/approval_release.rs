@@ -253,7 +253,7 @@ async fn a_release_refuses_an_instance_changed_since_unless_forced() -> Result<(
         .release(&request, Budget::default())
         .await
         .expect_err("a changed instance is not released");
-    let text = playbook::error::chain(&err);
+    let text = playbook::telemetry::chain(&err);
     assert!(text.contains(&format!("{moved} carries")), "{text}");
     assert!(text.contains("\"force\": true"), "{text}");
     assert!(!err.is_retryable());

@@ -237,7 +237,7 @@ async fn malformed_events_change_nothing_and_page_nobody() -> Result<()> {
     ] {
         let err = responder.handle(event).await.expect_err("refused");
         assert!(!err.is_retryable());
-        let err = playbook::error::chain(&err);
+        let err = playbook::telemetry::chain(&err);
         assert!(err.contains(field), "{err} should name {field}");
     }
     assert_eq!(web_state(&world).await?, before);

@@ -99,7 +99,7 @@ async fn a_function_without_reserved_concurrency_gets_none_back_and_drift_is_ref
         .release(&request, Budget::default())
         .await
         .expect_err("refused");
-    let err = playbook::error::chain(&err);
+    let err = playbook::telemetry::chain(&err);
     assert!(err.contains("reserved concurrency is 3, not 0"), "{err}");
     // Forced: the setting goes, as before the incident.
     let forced = json!({"function_name": FUNCTION, "incident_id": report.incident_id, "force": true});
@@ -107,7 +107,7 @@ async fn a_function_without_reserved_concurrency_gets_none_back_and_drift_is_ref
     assert_eq!(functions::reserved_concurrency(&world, FUNCTION).await?, None);
     // Another function's name with this incident: refused.
     let other = json!({"function_name": "another", "incident_id": report.incident_id});
-    let err = playbook::error::chain(&responder.release(&other, Budget::default()).await.expect_err("refused"));
+    let err = playbook::telemetry::chain(&responder.release(&other, Budget::default()).await.expect_err("refused"));
     assert!(err.contains("did not throttle another"), "{err}");
     Ok(())
 }

@@ -288,7 +288,7 @@ async fn a_function_refuses_another_functions_events() -> Result<()> {
     let responder = config_responder(&world, world.settings())?;
     let event = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;
     let err = responder.handle(event).await.expect_err("refused");
-    let err = playbook::error::chain(&err);
+    let err = playbook::telemetry::chain(&err);
     assert!(err.contains("does not answer guardduty events"), "{err}");
     assert!(world.pages().await?.is_empty());
     Ok(())

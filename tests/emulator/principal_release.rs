@@ -104,7 +104,7 @@ async fn a_user_changed_since_is_refused_with_the_differences_unless_forced() ->
         .release(&request, Budget::default())
         .await
         .expect_err("a changed user is not released");
-    let text = playbook::error::chain(&err);
+    let text = playbook::telemetry::chain(&err);
     assert!(text.contains("its deny policy tourniquet-deny-all is gone"), "{text}");
     assert!(
         text.contains(&format!("key {created} was created since the containment")),
@@ -185,7 +185,7 @@ async fn an_instances_release_lifts_the_deny_on_its_own_credentials_and_checks_i
         .release(&request, Budget::default())
         .await
         .expect_err("the deny was changed");
-    let text = playbook::error::chain(&err);
+    let text = playbook::telemetry::chain(&err);
     assert!(
         text.contains(&format!(
             "role {} no longer carries the deny policy {name}",

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use aws_sdk_securityhub::types::WorkflowStatus;
-use playbook::responder::{Answer, Findings};
+use playbook::response::{Answer, Findings};
 use playbook::{Error, Outcome, Playbook, Report, Response, Source};
 use serde_json::Value;
 use tourniquet_tests::securityhub::{after_write_back, finding, import};

@@ -13,9 +13,9 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
 
 use crate::actions::AwsError;
-use crate::error::chain;
-use crate::target::Place;
+use crate::place::Place;
 use crate::telemetry::CallLog;
+use crate::telemetry::chain;
 
 /// Attempts per AWS call (first try included), with the SDK's standard backoff.
 pub const MAX_ATTEMPTS: u32 = 5;

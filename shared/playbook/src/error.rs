@@ -3,6 +3,8 @@
 use lambda_runtime::Diagnostic;
 use thiserror::Error;
 
+use crate::telemetry::chain;
+
 use crate::actions::AwsError;
 use crate::intake::IntakeError;
 use crate::ledger::LedgerError;
@@ -58,21 +60,7 @@ pub enum Error {
     /// Some findings of a Security Hub event were not handled (each answer says why); the
     /// others were. A retry finds the handled ones done and changes nothing there.
     #[error("{}", .0.summary())]
-    Findings(Box<crate::responder::Findings>),
-}
-
-/// An error and every cause under it, as one line: each error's own message says only what
-/// it adds, so none is printed twice.
-#[must_use]
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    Findings(Box<crate::response::Findings>),
 }
 
 fn incomplete_summary(report: &Report) -> String {

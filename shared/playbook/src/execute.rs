@@ -12,13 +12,13 @@ use crate::actions::{
     securityhub,
 };
 use crate::clients::{Clients, Places};
-use crate::error::chain;
 use crate::incident::Incident;
 use crate::ledger::{Claimed, Created, History, Ledger, LedgerError};
 use crate::names::evidence;
 use crate::page;
 use crate::plan::{Plan, Step};
 use crate::report::{EvidenceObject, Outcome, Report, StepOutput, StepReport};
+use crate::telemetry::chain;
 
 pub mod timeline;
 
@@ -570,7 +570,7 @@ impl Run<'_> {
                     return StepResult::DryRun(Some("not written back: a dry run changes nothing".to_owned()));
                 }
                 let (status, note) =
-                    crate::securityhub::write_back(self.incident, self.plan, before, &self.ledger.uri(), *resolve);
+                    crate::page::write_back::write_back(self.incident, self.plan, before, &self.ledger.uri(), *resolve);
                 return self
                     .once(name, |_| {
                         securityhub::update_finding(&self.home.securityhub, finding, status, &note)

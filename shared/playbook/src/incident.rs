@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub mod sequence;
+
 /// Where an incident came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -107,7 +109,7 @@ pub enum Resource {
         name: Option<String>,
     },
     /// A GuardDuty attack sequence: several actors and resources, answered as one incident.
-    AttackSequence(Box<crate::sequence::Sequence>),
+    AttackSequence(Box<crate::incident::sequence::Sequence>),
 }
 
 impl Resource {

@@ -11,13 +11,13 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::actions::{AwsError, sdk};
-#[cfg(test)]
-use crate::error::chain;
 use crate::incident::Incident;
 use crate::intake::{self, IntakeError};
 use crate::names::{self, evidence};
 use crate::plan::Plan;
 use crate::report::{EvidenceObject, StepReport};
+#[cfg(test)]
+use crate::telemetry::chain;
 
 /// A claim older than this belongs to an invocation that is gone (the function timeout is
 /// shorter), and may be taken over. A plan younger than this without a report may still be

@@ -54,13 +54,15 @@ pub mod links;
 pub mod names;
 pub mod observation;
 pub mod page;
+pub mod place;
 pub mod plan;
 pub mod policy;
-pub mod release;
+
 pub mod report;
 pub mod responder;
+pub mod response;
 pub mod securityhub;
-pub mod sequence;
+
 pub mod settings;
 pub mod starting;
 pub mod target;
@@ -76,6 +78,7 @@ pub use observation::Observation;
 pub use plan::Plan;
 pub use policy::{Playbook, Policy};
 pub use report::{Outcome, Report};
-pub use responder::{Responder, Response};
+pub use responder::Responder;
+pub use response::Response;
 pub use settings::Settings;
 pub use starting::Starting;

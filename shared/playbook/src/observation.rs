@@ -39,15 +39,6 @@ pub enum Observation {
 }
 
 impl Observation {
-    /// The resource could not be described: AWS's error code and message.
-    #[must_use]
-    pub fn unavailable(err: &crate::actions::AwsError) -> Self {
-        Observation::Unavailable {
-            code: err.code.clone(),
-            message: err.message.clone(),
-        }
-    }
-
     /// The same observation, with the Config rule that judged its resource.
     #[must_use]
     pub fn with_rule(mut self, rule: ConfigRuleState) -> Self {

@@ -246,7 +246,7 @@ pub struct Policy {
     /// Accounts where every plan is a dry run.
     pub dry_run_accounts: BTreeSet<String>,
     /// The breach timeline and persistence sweep.
-    pub timeline: crate::timeline::TimelineSettings,
+    pub timeline: crate::settings::TimelineSettings,
 }
 
 impl Policy {
@@ -471,7 +471,7 @@ mod tests {
             accounts: crate::settings::Scope::Home,
             dry_run_accounts: std::collections::BTreeSet::new(),
             pages: crate::settings::PageSettings::default(),
-            timeline: crate::timeline::TimelineSettings::default(),
+            timeline: crate::settings::TimelineSettings::default(),
         }
     }
 

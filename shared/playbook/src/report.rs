@@ -127,7 +127,7 @@ pub struct Report {
     /// Where the steps observed and acted (account, region, member role); `None`: the home
     /// account and region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub place: Option<crate::target::Place>,
+    pub place: Option<crate::place::Place>,
     /// The member role session that acted (`arn:...:assumed-role/<role>/<session>`, as the
     /// member account's CloudTrail shows it); `None`: the function's own role.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,5 +1,6 @@
 //! Deployment settings read from the environment at cold start; a bad one fails loudly, by name.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 use thiserror::Error;
@@ -52,7 +53,7 @@ pub struct Settings {
     pub pages: PageSettings,
     /// The breach timeline and persistence sweep (`TOURNIQUET_TIMELINE_MAX_EVENTS`,
     /// `TOURNIQUET_CONTAIN_PERSISTENCE`, `TOURNIQUET_MAX_SWEPT_PRINCIPALS`).
-    pub timeline: crate::timeline::TimelineSettings,
+    pub timeline: TimelineSettings,
 }
 
 /// The JSON a page carries for every protocol but email: the Tourniquet page document, or an
@@ -229,7 +230,7 @@ impl Settings {
         let (member_role, accounts, dry_run_accounts) = organization(&get)?;
         Ok(Settings {
             pages: PageSettings::from_get(get)?,
-            timeline: crate::timeline::TimelineSettings::from_get(get)?,
+            timeline: TimelineSettings::from_get(get)?,
             topic_arn,
             evidence_bucket,
             dry_run,
@@ -294,6 +295,66 @@ fn account_list(var: &'static str, value: &str) -> Result<BTreeSet<String>, Sett
         });
     }
     Ok(ids)
+}
+
+/// The timeline's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineSettings {
+    /// Stop reading after this many events (`TOURNIQUET_TIMELINE_MAX_EVENTS`, default 1,000).
+    pub max_events: usize,
+    /// Contain the footholds found (`TOURNIQUET_CONTAIN_PERSISTENCE`, default true); false:
+    /// list them in the page only.
+    pub contain_persistence: bool,
+    /// The sweep acts on at most this many principals; more, and a person decides
+    /// (`TOURNIQUET_MAX_SWEPT_PRINCIPALS`, default 5).
+    pub max_swept_principals: usize,
+}
+
+impl Default for TimelineSettings {
+    fn default() -> Self {
+        TimelineSettings {
+            max_events: 1_000,
+            contain_persistence: true,
+            max_swept_principals: 5,
+        }
+    }
+}
+
+impl TimelineSettings {
+    /// Reads the timeline settings through `get` (trimmed, blanks as unset).
+    pub(crate) fn from_get(get: impl Fn(&'static str) -> Option<String>) -> Result<Self, SettingsError> {
+        let defaults = TimelineSettings::default();
+        let count = |var: &'static str, default: usize| match get(var) {
+            None => Ok(default),
+            Some(value) => match value.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(SettingsError::Invalid {
+                    var,
+                    value,
+                    expected: "a whole number above 0",
+                }),
+            },
+        };
+        let contain_persistence = match get("TOURNIQUET_CONTAIN_PERSISTENCE") {
+            None => defaults.contain_persistence,
+            Some(value) => match value.to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(SettingsError::Invalid {
+                        var: "TOURNIQUET_CONTAIN_PERSISTENCE",
+                        value,
+                        expected: "true or false",
+                    });
+                }
+            },
+        };
+        Ok(TimelineSettings {
+            max_events: count("TOURNIQUET_TIMELINE_MAX_EVENTS", defaults.max_events)?,
+            contain_persistence,
+            max_swept_principals: count("TOURNIQUET_MAX_SWEPT_PRINCIPALS", defaults.max_swept_principals)?,
+        })
+    }
 }
 
 #[cfg(test)]

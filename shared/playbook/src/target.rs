@@ -3,10 +3,14 @@
 //! Pure, like the planner. The responder observes exactly what the target names and nothing
 //! when it pages only; the planner consumes the target and the observation.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::incident::{Incident, Resource, Source, UserType};
+use crate::place::Place;
 use crate::policy::{Playbook, Policy, Routing};
+use crate::securityhub::CustomAction;
 use crate::settings::Scope;
 
 mod buckets;
@@ -27,31 +31,6 @@ pub enum Target {
         look: Look,
         place: Place,
     },
-}
-
-/// Where a playbook observes and acts: the incident's account and region. Ledger, evidence
-/// and pages stay in the home account whatever the place.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Place {
-    pub account: String,
-    pub region: String,
-    /// The responder's own account, reached with its own credentials; otherwise a member
-    /// account, reached through the member role.
-    pub home: bool,
-    /// The member role assumed there (`None` at home).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role_arn: Option<String>,
-    /// The account is in `TOURNIQUET_DRY_RUN_ACCOUNTS`: plan, probe and page, change nothing.
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
-impl Place {
-    /// `account 111122223333, region eu-west-1`, for reasons and pages.
-    #[must_use]
-    pub fn label(&self) -> String {
-        format!("account {}, region {}", self.account, self.region)
-    }
 }
 
 /// The one resource a playbook must observe (read-only) before it can plan.
@@ -310,6 +289,23 @@ fn credentials(
             "{label} has principal type {}: no credential playbook for it; paging only",
             other.map_or("unknown", UserType::as_str)
         ))),
+    }
+}
+
+/// The policy a finding is answered under: a person's "contain" acts at any severity (the
+/// other guards stay), a person's "plan" changes nothing; any other finding the policy itself.
+#[must_use]
+pub fn policy_for<'a>(incident: &Incident, policy: &'a Policy) -> Cow<'a, Policy> {
+    match incident.security_hub.as_ref().and_then(|f| f.action) {
+        Some(CustomAction::Contain) => Cow::Owned(Policy {
+            severity_threshold: 0.0,
+            ..policy.clone()
+        }),
+        Some(CustomAction::Plan) => Cow::Owned(Policy {
+            dry_run: true,
+            ..policy.clone()
+        }),
+        None => Cow::Borrowed(policy),
     }
 }
 

@@ -112,6 +112,20 @@ pub fn metrics_line(function: &str, report: &Report) -> String {
     line.to_string()
 }
 
+/// An error and every cause under it, as one line: each error's own message says only what
+/// it adds, so none is printed twice.
+#[must_use]
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::incident::Incident;
 use crate::policy::Policy;
-use crate::settings::SettingsError;
 
 /// Why a missing `GetObject` proves nothing: said in every timeline and page.
 pub const DATA_EVENTS_CAVEAT: &str = "CloudTrail event history holds management events only: S3 object reads and \
@@ -25,67 +24,6 @@ pub const HOURS_BEFORE: u64 = 24;
 /// How the page's write calls are chosen: at most this many.
 pub const TELLING_WRITES: usize = 10;
 
-/// The timeline's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimelineSettings {
-    /// Stop reading after this many events (`TOURNIQUET_TIMELINE_MAX_EVENTS`, default 1,000).
-    pub max_events: usize,
-    /// Contain the footholds found (`TOURNIQUET_CONTAIN_PERSISTENCE`, default true); false:
-    /// list them in the page only.
-    pub contain_persistence: bool,
-    /// The sweep acts on at most this many principals; more, and a person decides
-    /// (`TOURNIQUET_MAX_SWEPT_PRINCIPALS`, default 5).
-    pub max_swept_principals: usize,
-}
-
-impl Default for TimelineSettings {
-    fn default() -> Self {
-        TimelineSettings {
-            max_events: 1_000,
-            contain_persistence: true,
-            max_swept_principals: 5,
-        }
-    }
-}
-
-impl TimelineSettings {
-    /// Reads the timeline settings through `get` (trimmed, blanks as unset).
-    pub(crate) fn from_get(get: impl Fn(&'static str) -> Option<String>) -> Result<Self, SettingsError> {
-        let defaults = TimelineSettings::default();
-        let count = |var: &'static str, default: usize| match get(var) {
-            None => Ok(default),
-            Some(value) => match value.parse::<usize>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(SettingsError::Invalid {
-                    var,
-                    value,
-                    expected: "a whole number above 0",
-                }),
-            },
-        };
-        let contain_persistence = match get("TOURNIQUET_CONTAIN_PERSISTENCE") {
-            None => defaults.contain_persistence,
-            Some(value) => match value.to_ascii_lowercase().as_str() {
-                "true" => true,
-                "false" => false,
-                _ => {
-                    return Err(SettingsError::Invalid {
-                        var: "TOURNIQUET_CONTAIN_PERSISTENCE",
-                        value,
-                        expected: "true or false",
-                    });
-                }
-            },
-        };
-        Ok(TimelineSettings {
-            max_events: count("TOURNIQUET_TIMELINE_MAX_EVENTS", defaults.max_events)?,
-            contain_persistence,
-            max_swept_principals: count("TOURNIQUET_MAX_SWEPT_PRINCIPALS", defaults.max_swept_principals)?,
-        })
-    }
-}
-
-/// One `LookupEvents` lookup attribute (CloudTrail allows one a request).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lookup {
     pub key: LookupKey,

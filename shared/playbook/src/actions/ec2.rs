@@ -65,7 +65,7 @@ pub async fn observe_instance(ec2: &Client, instance_id: &str) -> Observation {
             .send(),
     );
     let instance = match instance {
-        Err(err) => return Observation::unavailable(&AwsError::from_sdk("DescribeInstances", &err)),
+        Err(err) => return AwsError::from_sdk("DescribeInstances", &err).unavailable(),
         Ok(output) => {
             let found = output
                 .reservations()

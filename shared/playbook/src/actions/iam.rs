@@ -8,19 +8,7 @@ use aws_sdk_iam::types::{AccessKeyMetadata, AttachedPolicy, StatusType, Tag};
 
 use super::{AwsError, Done, noted, request_id, sdk};
 use crate::observation::{AccessKeyState, Observation, PrincipalKind, PrincipalState};
-use crate::plan::Reach;
-
-/// Inline policy that denies the user everything.
-pub const DENY_ALL_POLICY: &str = "tourniquet-deny-all";
-/// Inline policy that denies sessions issued before the response.
-pub const REVOKE_SESSIONS_POLICY: &str = "tourniquet-revoke-sessions";
-
-/// Whether an access key id is a temporary one (`ASIA...`, from STS), which IAM cannot
-/// deactivate and `ListAccessKeys` never lists.
-#[must_use]
-pub fn is_temporary_key(access_key_id: &str) -> bool {
-    access_key_id.starts_with("ASIA")
-}
+use crate::plan::{Reach, deny_document, is_temporary_key, policy_name};
 
 /// Describes a user: ARN, tags, access keys, policies, in one round of parallel calls.
 /// A user that does not exist, or does not hold `access_key_id`, is `Unavailable`.
@@ -34,7 +22,7 @@ pub async fn observe_user(iam: &Client, user_name: &str, access_key_id: Option<&
     );
     let user = match user.map_err(sdk("GetUser")) {
         Ok(output) => output,
-        Err(err) => return Observation::unavailable(&err),
+        Err(err) => return err.unavailable(),
     };
     let mut state = PrincipalState {
         kind: PrincipalKind::User,
@@ -79,7 +67,7 @@ pub async fn observe_role(iam: &Client, role_name: &str) -> Observation {
     );
     let role = match role.map_err(sdk("GetRole")) {
         Ok(output) => output,
-        Err(err) => return Observation::unavailable(&err),
+        Err(err) => return err.unavailable(),
     };
     let mut state = PrincipalState {
         kind: PrincipalKind::Role,
@@ -143,59 +131,6 @@ pub async fn set_key_status(
         [request_id(&output)],
         serde_json::json!({"user": user_name, "access_key_id": access_key_id, "status": status.as_str()}),
     ))
-}
-
-/// The inline policy Tourniquet puts for `reach`: one name per reach, so a deny for one
-/// session never replaces another's, and a retry puts the same document again.
-#[must_use]
-pub fn policy_name(reach: &Reach) -> String {
-    match reach {
-        Reach::Everything => DENY_ALL_POLICY.to_owned(),
-        Reach::IssuedBefore { .. } => REVOKE_SESSIONS_POLICY.to_owned(),
-        Reach::Instance { instance_arn } => {
-            let id = instance_arn.rsplit('/').next().unwrap_or(instance_arn);
-            format!("tourniquet-deny-instance-{}", policy_safe(id))
-        }
-        // Session names may hold characters policy names may not: name it by a hash.
-        Reach::Session { user_id } => format!(
-            "tourniquet-deny-session-{}",
-            &crate::ledger::sha256(user_id.as_bytes())[..16]
-        ),
-    }
-}
-
-/// Only the characters IAM allows in a policy name.
-fn policy_safe(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
-        .take(64)
-        .collect()
-}
-
-/// The deny-everything document for `reach`: every request, or only those signed with the
-/// credentials it names.
-#[must_use]
-pub fn deny_document(reach: &Reach) -> String {
-    let (sid, condition) = match reach {
-        Reach::Everything => ("TourniquetDenyAll", None),
-        Reach::IssuedBefore { time } => (
-            "TourniquetRevokeOlderSessions",
-            Some(serde_json::json!({"DateLessThan": {"aws:TokenIssueTime": time}})),
-        ),
-        Reach::Instance { instance_arn } => (
-            "TourniquetDenyInstanceCredentials",
-            Some(serde_json::json!({"StringEquals": {"ec2:SourceInstanceARN": instance_arn}})),
-        ),
-        Reach::Session { user_id } => (
-            "TourniquetDenySession",
-            Some(serde_json::json!({"StringEquals": {"aws:userid": user_id}})),
-        ),
-    };
-    let mut statement = serde_json::json!({"Sid": sid, "Effect": "Deny", "Action": "*", "Resource": "*"});
-    if let Some(condition) = condition {
-        statement["Condition"] = condition;
-    }
-    serde_json::json!({"Version": "2012-10-17", "Statement": [statement]}).to_string()
 }
 
 /// Puts the user's inline deny for `reach` (idempotent: same name, same document).

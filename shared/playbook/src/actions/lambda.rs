@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use super::{AwsError, Done, request_id, sdk};
 use crate::observation::{FunctionState, Observation};
-use crate::plan::Reach;
 
 /// Describes a function (configuration, code SHA-256, reserved concurrency, tags) and its
 /// execution role's unique id: the deny names the function's sessions by it. A secondary
@@ -17,7 +16,7 @@ pub async fn observe_function(lambda: &aws_sdk_lambda::Client, iam: &aws_sdk_iam
     );
     let function = match function.map_err(sdk("GetFunction")) {
         Ok(function) => function,
-        Err(err) => return Observation::unavailable(&err),
+        Err(err) => return err.unavailable(),
     };
     let Some(configuration) = function.configuration() else {
         return Observation::Unavailable {
@@ -116,16 +115,6 @@ fn role_name(arn: &str) -> Option<&str> {
     arn.split_once(":role/")?.1.rsplit('/').next().filter(|n| !n.is_empty())
 }
 
-/// Which sessions the deny reaches: the function's own, and no other holder of its role. Lambda
-/// names the execution role's session after the function, so `aws:userid` is
-/// `<role id>:<function name>`.
-#[must_use]
-pub fn function_reach(role_id: &str, function_name: &str) -> Reach {
-    Reach::Session {
-        user_id: format!("{role_id}:{function_name}"),
-    }
-}
-
 /// Publishes a version of exactly the code observed (`CodeSha256` pins it: Lambda refuses if
 /// the code changed since). Converges: with nothing changed since the last version, Lambda
 /// returns that version instead of a new one.
@@ -202,25 +191,6 @@ pub async fn restore_concurrency(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_deny_reaches_the_functions_sessions_only() {
-        let reach = function_reach("AROAEXAMPLEROLEID", "image-resizer");
-        let document: serde_json::Value = serde_json::from_str(&crate::actions::iam::deny_document(&reach)).unwrap();
-        assert_eq!(
-            document,
-            serde_json::json!({"Version": "2012-10-17", "Statement": [{
-                "Sid": "TourniquetDenySession", "Effect": "Deny", "Action": "*", "Resource": "*",
-                "Condition": {"StringEquals": {"aws:userid": "AROAEXAMPLEROLEID:image-resizer"}}
-            }]})
-        );
-        // Another function of the same role gets a deny of its own, under another name.
-        let other = function_reach("AROAEXAMPLEROLEID", "thumbnailer");
-        assert_ne!(
-            crate::actions::iam::policy_name(&reach),
-            crate::actions::iam::policy_name(&other)
-        );
-    }
 
     #[test]
     fn role_names_from_arns() {

@@ -24,6 +24,7 @@ use aws_sdk_ec2::operation::RequestId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::observation::Observation;
 use crate::report::StepOutput;
 
 /// What an AWS step did: request ids, what it is worth recording, and what later steps read.
@@ -95,6 +96,15 @@ pub struct AwsError {
 }
 
 impl AwsError {
+    /// The resource could not be described: the observation carries AWS's code and message.
+    #[must_use]
+    pub fn unavailable(&self) -> Observation {
+        Observation::Unavailable {
+            code: self.code.clone(),
+            message: self.message.clone(),
+        }
+    }
+
     /// Keeps the code, message and request id of an SDK error.
     pub fn from_sdk<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> Self
     where
@@ -173,7 +183,7 @@ pub fn credentials_failure(err: &(dyn StdError + 'static)) -> Option<AwsError> {
         CredentialsError::ProviderError(_) => "ProviderError",
         _ => "CredentialsError",
     };
-    Some(AwsError::check("AssumeRole", kind, crate::error::chain(err)))
+    Some(AwsError::check("AssumeRole", kind, crate::telemetry::chain(err)))
 }
 
 /// Builds an `AwsError` from an SDK result's error, naming the operation.

@@ -77,7 +77,7 @@ pub(crate) fn permission(rule: &GroupRule) -> IpPermission {
 pub async fn observe_security_group(ec2: &aws_sdk_ec2::Client, group_id: &str) -> Observation {
     let output = match ec2.describe_security_groups().group_ids(group_id).send().await {
         Ok(output) => output,
-        Err(err) => return Observation::unavailable(&AwsError::from_sdk("DescribeSecurityGroups", &err)),
+        Err(err) => return AwsError::from_sdk("DescribeSecurityGroups", &err).unavailable(),
     };
     let Some(group) = output.security_groups().first() else {
         return Observation::Unavailable {
@@ -162,7 +162,7 @@ pub async fn observe_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Observatio
             );
         }
         Err(err) if err.code == "NoSuchTagSet" => state.tags = Some(std::collections::BTreeMap::new()),
-        Err(err) if err.code == "NoSuchBucket" => return Observation::unavailable(&err),
+        Err(err) if err.code == "NoSuchBucket" => return err.unavailable(),
         Err(err) => state.tags_error = Some(err.code),
     }
     match block.map_err(sdk("GetPublicAccessBlock")) {
@@ -262,7 +262,7 @@ pub async fn observe_user_by_id(client: &aws_sdk_iam::Client, user_id: &str) -> 
                     return iam::observe_user(client, user.user_name(), None).await;
                 }
             }
-            Err(err) => return Observation::unavailable(&err),
+            Err(err) => return err.unavailable(),
         }
     }
     Observation::Unavailable {

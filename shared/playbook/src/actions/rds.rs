@@ -17,7 +17,7 @@ pub async fn observe_database(rds: &aws_sdk_rds::Client, db_instance_id: &str) -
         .map_err(sdk("DescribeDBInstances"))
     {
         Ok(output) => output,
-        Err(err) => return Observation::unavailable(&err),
+        Err(err) => return err.unavailable(),
     };
     let Some(instance) = output.db_instances().first() else {
         return Observation::Unavailable {

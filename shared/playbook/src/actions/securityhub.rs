@@ -4,7 +4,8 @@ use aws_sdk_securityhub::Client;
 use aws_sdk_securityhub::types::{AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate};
 
 use super::{AwsError, Done, request_id, sdk};
-use crate::securityhub::{Finding, Format, Workflow};
+use crate::page::write_back::Workflow;
+use crate::securityhub::{Finding, Format};
 
 /// Who the note says wrote it.
 pub const UPDATED_BY: &str = "tourniquet";

@@ -149,16 +149,3 @@ fn footholds(plan: &crate::plan::Plan, index: usize, before: &[StepReport]) -> O
         .find(|s| s.index == timeline && s.succeeded() && s.action == TIMELINE_ACTION)?;
     serde_json::from_value(report.detail["footholds"].clone()).ok()
 }
-
-/// What the page says of the timeline and the sweep: their `page` lines, in plan order.
-#[must_use]
-pub fn page_lines(steps: &[StepReport]) -> Vec<(String, String)> {
-    steps
-        .iter()
-        .filter_map(|s| s.detail.get("page")?.as_object())
-        .flat_map(|page| {
-            page.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-        })
-        .collect()
-}

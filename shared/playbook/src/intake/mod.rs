@@ -6,6 +6,7 @@ mod config;
 mod fields;
 mod guardduty;
 mod ocsf;
+pub mod release;
 mod securityhub;
 
 pub use guardduty::EFFECTIVE_PERMISSION;
@@ -430,7 +431,7 @@ mod tests {
         .expect("settings");
         let policy = crate::policy::Policy::new(&settings).expect("policy");
         // As the responder plans it: a custom action's policy for a person's decision.
-        let policy = crate::securityhub::policy_for(incident, &policy);
+        let policy = crate::target::policy_for(incident, &policy);
         let observation = crate::observation::Observation::NotNeeded;
         let target = crate::target::target(incident, &policy);
         let plan = crate::plan::plan(

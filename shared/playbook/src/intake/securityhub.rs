@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::fields::{self, join, text, text_in, type_name};
 use super::{Intake, IntakeError, asff, ocsf};
 use crate::incident::{Incident, Resource, Source, UserType};
-use crate::securityhub::{self, CustomAction, Finding, Format};
+use crate::securityhub::{CustomAction, Finding, Format};
 
 /// A finding as either format says it, before anything is decided about it.
 #[derive(Debug, Default)]
@@ -224,7 +224,7 @@ fn incident(read: Read, format: Format, envelope: &Envelope) -> Intake {
     if let Err(reason) = eligible(&read) {
         return Intake::ignored(Source::SecurityHub, reason);
     }
-    let trusted = securityhub::trust(read.product_arn.as_deref());
+    let trusted = trust(read.product_arn.as_deref());
     let account = read.account.clone().or_else(|| envelope.account.clone());
     let region = read
         .resource
@@ -445,6 +445,38 @@ pub(super) fn label_severity(label: &str) -> Option<f64> {
     })
 }
 
+/// The AWS service that produced a finding, from its product ARN, or why the finding is not
+/// trusted. Only AWS's own products are: ASFF `arn:<partition>:securityhub:<region>::product/aws/<service>`,
+/// OCSF `arn:<partition>:securityhub:<region>::productv2/aws/<service>`. A finding imported with
+/// `BatchImportFindings` under an account's own product ARN (`product/<account>/default`) or a
+/// partner's is not: it can never make Tourniquet act.
+pub fn trust(product_arn: Option<&str>) -> Result<String, String> {
+    let Some(arn) = product_arn else {
+        return Err("the finding names no product ARN, so who produced it is unknown".to_owned());
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let trusted = match parts.as_slice() {
+        ["arn", partition, "securityhub", region, "", resource] if !partition.is_empty() && !region.is_empty() => {
+            resource
+                .strip_prefix("product/aws/")
+                .or_else(|| resource.strip_prefix("productv2/aws/"))
+                .filter(|service| {
+                    !service.is_empty()
+                        && service
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                })
+        }
+        _ => None,
+    };
+    trusted.map(ToOwned::to_owned).ok_or_else(|| {
+        format!(
+            "the finding's product {arn:?} is not an AWS service (arn:<partition>:securityhub:<region>::product/aws/<service>): \
+             anyone can import such a finding, so it is not trusted to act on"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::parse;
@@ -596,7 +628,7 @@ mod tests {
         contain["resources"] = json!(["arn:aws:securityhub:us-east-1:123456789012:action/custom/TourniquetContain"]);
         let contain = incident(&contain);
         let policy = policy();
-        let policy = securityhub::policy_for(&contain, &policy);
+        let policy = crate::target::policy_for(&contain, &policy);
         assert!(matches!(target(&contain, &policy), Target::PageOnly { .. }));
     }
 
@@ -708,7 +740,7 @@ mod tests {
         // Below the threshold the automatic path pages; the person's "contain" acts.
         let policy = policy();
         assert!(matches!(target(&contain, &policy), Target::PageOnly { .. }));
-        let chosen = securityhub::policy_for(&contain, &policy);
+        let chosen = crate::target::policy_for(&contain, &policy);
         assert_eq!(target(&contain, &chosen).playbook(), Some(Playbook::Ec2Compromise));
         assert!(!chosen.dry_run);
         // Its own incident: the automatic path may have paged only.
@@ -719,7 +751,7 @@ mod tests {
 
         let plan = incident(&sample("custom-action-plan.json"));
         assert_eq!(plan.security_hub.as_ref().unwrap().action, Some(CustomAction::Plan));
-        assert!(securityhub::policy_for(&plan, &policy).dry_run);
+        assert!(crate::target::policy_for(&plan, &policy).dry_run);
         assert_ne!(plan.id, contain.id);
 
         let mut foreign = sample("custom-action-contain.json");
@@ -931,5 +963,40 @@ mod tests {
             Resource::Other { .. }
         ));
         assert!(matches!(resource(None), Resource::Other { .. }));
+    }
+
+    #[test]
+    fn only_aws_products_are_trusted() {
+        for (arn, service) in [
+            ("arn:aws:securityhub:us-east-1::product/aws/guardduty", "guardduty"),
+            (
+                "arn:aws-cn:securityhub:cn-north-1::product/aws/securityhub",
+                "securityhub",
+            ),
+            ("arn:aws:securityhub:eu-west-1::productv2/aws/inspector", "inspector"),
+            (
+                "arn:aws-us-gov:securityhub:us-gov-west-1::product/aws/access-analyzer",
+                "access-analyzer",
+            ),
+        ] {
+            assert_eq!(trust(Some(arn)), Ok(service.to_owned()), "{arn}");
+        }
+        for arn in [
+            "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default",
+            "arn:aws:securityhub:us-east-1::product/crowdstrike/crowdstrike-falcon",
+            "arn:aws:securityhub:us-east-1:123456789012:product/aws/guardduty",
+            "arn:aws:securityhub:us-east-1::product/aws/",
+            "arn:aws:securityhub:us-east-1::product/aws/guardduty/extra",
+            "arn:aws:securityhub:us-east-1::product/aws/GuardDuty",
+            "arn:aws:guardduty:us-east-1::product/aws/guardduty",
+            "arn::securityhub:us-east-1::product/aws/guardduty",
+            "arn:aws:securityhub:::product/aws/guardduty",
+            "product/aws/guardduty",
+            "",
+        ] {
+            let refused = trust(Some(arn)).unwrap_err();
+            assert!(refused.contains("not trusted"), "{arn}: {refused}");
+        }
+        assert!(trust(None).unwrap_err().contains("no product ARN"));
     }
 }

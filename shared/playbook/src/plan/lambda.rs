@@ -1,8 +1,8 @@
 //! The Lambda compromise plan: keep the code, throttle, deny the function's sessions.
 
 use super::{Plan, PlannedStep, Planner, Step, steps};
-use crate::actions::lambda::function_reach;
 use crate::observation::FunctionState;
+use crate::plan::function_reach;
 use crate::policy::Playbook;
 
 impl Planner<'_> {
@@ -75,8 +75,8 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::actions::iam::policy_name;
     use crate::observation::{Observation, PrincipalKind};
+    use crate::plan::policy_name;
     use crate::plan::{Reach, plan_function_release};
     use crate::settings::Settings;
 

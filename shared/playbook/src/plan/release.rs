@@ -4,10 +4,10 @@
 use std::time::SystemTime;
 
 use super::{InterfaceGroups, Plan, PlannedStep, Step, timestamp};
-use crate::actions::iam;
+use crate::intake::release::Subject;
 use crate::observation::{FunctionState, InstanceState, PrincipalKind};
+use crate::place::Place;
 use crate::policy::Playbook;
-use crate::release::{self, Subject};
 
 fn step(step: Step, reason: &str) -> PlannedStep {
     PlannedStep {
@@ -97,7 +97,7 @@ pub fn plan_release(contained: &Plan, before: &InstanceState, now: SystemTime) -
             Step::RemoveInstanceDeny {
                 instance_id: instance_id.clone(),
                 instance_profile: instance_profile.clone(),
-                policy: iam::policy_name(&super::Reach::Instance {
+                policy: crate::plan::policy_name(&super::Reach::Instance {
                     instance_arn: instance_arn.clone(),
                 }),
             },
@@ -131,7 +131,7 @@ pub fn plan_release(contained: &Plan, before: &InstanceState, now: SystemTime) -
 #[must_use]
 pub fn plan_release_principal(contained: &Plan, subject: &Subject, reactivate_keys: bool, now: SystemTime) -> Plan {
     let released_at = timestamp(now);
-    let mut steps: Vec<PlannedStep> = release::undo(contained, subject)
+    let mut steps: Vec<PlannedStep> = undo(contained, subject)
         .into_iter()
         .map(|(kind, name, policy)| {
             step(
@@ -140,7 +140,7 @@ pub fn plan_release_principal(contained: &Plan, subject: &Subject, reactivate_ke
             )
         })
         .collect();
-    let keys = release::deactivated(contained, subject);
+    let keys = deactivated(contained, subject);
     if let Subject::User(user_name) = subject
         && reactivate_keys
     {
@@ -193,7 +193,7 @@ pub fn plan_function_release(contained: &Plan, before: &FunctionState, now: Syst
             Step::RemoveDeny {
                 kind: PrincipalKind::Role,
                 name: role_name.clone(),
-                policy: iam::policy_name(reach),
+                policy: crate::plan::policy_name(reach),
             },
             "the function's sessions are no longer denied",
         )),
@@ -205,6 +205,85 @@ pub fn plan_function_release(contained: &Plan, before: &FunctionState, now: Syst
         contained.incident_id
     );
     release(contained, reason, released_at, steps)
+}
+
+/// What the incident left that a release undoes, as it was before the containment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Contained {
+    /// The quarantined instance as it was before.
+    Instance(Box<InstanceState>),
+    /// The throttled function as it was before.
+    Function(Box<FunctionState>),
+    /// A user or role; the plan names its deny policies and keys.
+    Principal,
+}
+
+impl Contained {
+    /// The containment steps of which at least one must be done for there to be anything to
+    /// undo: a held or dry-run plan changed nothing.
+    #[must_use]
+    pub fn done_by(&self) -> &'static [&'static str] {
+        match self {
+            Contained::Instance(_) => &[crate::plan::ISOLATE_ACTION],
+            Contained::Function(_) => &["throttle-function"],
+            Contained::Principal => &["deny-all-user", "revoke-role-sessions", "deactivate-access-key"],
+        }
+    }
+}
+
+/// Where `contained` contained `subject`, when not where the plan acts: a member of an attack
+/// sequence in another account or region. A release acts there.
+#[must_use]
+pub fn where_contained(contained: &Plan, subject: &Subject) -> Option<Place> {
+    contained.steps.iter().find_map(|planned| {
+        let named = match (&planned.step, subject) {
+            (Step::IsolateInterfaces { instance_id, .. }, Subject::Instance(id)) => instance_id == id,
+            (
+                Step::DenyAllUser { user_name, .. } | Step::DeactivateAccessKey { user_name, .. },
+                Subject::User(name),
+            ) => user_name == name,
+            (Step::RevokeRoleSessions { role_name, .. }, Subject::Role(name)) => role_name == name,
+            _ => false,
+        };
+        planned.place.clone().filter(|_| named)
+    })
+}
+
+/// The deny policies `contained` put on `subject` (a user or role): kind, name, policy name.
+#[must_use]
+pub fn undo(contained: &Plan, subject: &Subject) -> Vec<(PrincipalKind, String, String)> {
+    contained
+        .steps
+        .iter()
+        .filter_map(|planned| match (&planned.step, subject) {
+            (Step::DenyAllUser { user_name, reach }, Subject::User(name)) if user_name == name => {
+                Some((PrincipalKind::User, name.clone(), crate::plan::policy_name(reach)))
+            }
+            (Step::RevokeRoleSessions { role_name, reach }, Subject::Role(name)) if role_name == name => {
+                Some((PrincipalKind::Role, name.clone(), crate::plan::policy_name(reach)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The keys `contained` deactivated, if `subject` is their user.
+#[must_use]
+pub fn deactivated(contained: &Plan, subject: &Subject) -> Vec<String> {
+    contained
+        .steps
+        .iter()
+        .filter_map(|planned| match (&planned.step, subject) {
+            (
+                Step::DeactivateAccessKey {
+                    user_name,
+                    access_key_id,
+                },
+                Subject::User(name),
+            ) if user_name == name => Some(access_key_id.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -289,7 +368,7 @@ mod tests {
             Step::RemoveDeny {
                 kind: PrincipalKind::Role,
                 name: "web".into(),
-                policy: iam::policy_name(&session),
+                policy: crate::plan::policy_name(&session),
             }
         );
         assert_eq!(actions(&release), ["remove-deny", "page", "page-update"]);

@@ -2,10 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Look, Place, Target, credentials};
+use super::{Look, Target, credentials};
 use crate::incident::UserType;
+use crate::incident::sequence::{MemberKind, Sequence};
+use crate::place::Place;
 use crate::policy::{Playbook, Policy};
-use crate::sequence::{MemberKind, Sequence};
 
 /// One member of a sequence that a playbook answers, and what to look at for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::incident::Resource;
-use crate::sequence::{Member, MemberKind, Sequence, Signal};
+use crate::incident::sequence::{Member, MemberKind, Sequence, Signal};
 
 /// The sequence a finding carries, and the facts for the page; `None` when the finding is
 /// not an attack sequence or carries no sequence (it then pages as any other finding).

@@ -1,0 +1,94 @@
+//! What the responder looks at before it plans: exactly the resource the target names, read-only, where it is.
+
+use std::pin::Pin;
+
+use super::Responder;
+use crate::actions::{account_block, buckets, ec2, iam, lambda, posture, rds};
+use crate::clients::{Acting, Clients};
+use crate::observation::Observation;
+use crate::place::Place;
+use crate::target::{Look, Target};
+
+impl Responder {
+    /// Reads what the target names, read-only, in its place; nothing when the target pages
+    /// only. When the place's member role was refused, that is what was seen.
+    pub(super) async fn observe(&self, target: &Target, acting: &Acting) -> Observation {
+        let Target::Act { look, place, .. } = target else {
+            return Observation::NotNeeded;
+        };
+        let observation = self.look(look, &acting.clients).await;
+        seen_through(observation, acting, place)
+    }
+
+    /// What `look` names in `place`, through that place's own clients (a member of an attack
+    /// sequence in another account or region).
+    pub(super) fn observe_elsewhere<'a>(&'a self, look: &'a Look, place: &'a Place) -> Observing<'a> {
+        Box::pin(async move {
+            let acting = Box::pin(self.places.at(place)).await;
+            let observation = self.look(look, &acting.clients).await;
+            seen_through(observation, &acting, place)
+        })
+    }
+
+    /// The future that reads what `look` names through `clients`. Each arm's future is boxed
+    /// on its own: the describes are large futures, and a sequence nests looks.
+    pub(super) fn look<'a>(&'a self, look: &'a Look, clients: &'a Clients) -> Observing<'a> {
+        match look {
+            Look::Instance { instance_id } => Box::pin(ec2::observe_instance(&clients.ec2, instance_id)),
+            Look::User {
+                user_name,
+                access_key_id,
+            } => Box::pin(iam::observe_user(&clients.iam, user_name, access_key_id.as_deref())),
+            Look::Role { role_name } => Box::pin(iam::observe_role(&clients.iam, role_name)),
+            Look::SecurityGroup { group_id, rule } => Box::pin(async move {
+                let (group, rule) = tokio::join!(
+                    posture::observe_security_group(&clients.ec2, group_id),
+                    posture::observe_rule(&clients.config, rule),
+                );
+                group.with_rule(rule)
+            }),
+            Look::Bucket { name } => Box::pin(posture::observe_bucket(&clients.s3, name)),
+            Look::ExposedBucket { name } => Box::pin(buckets::observe_exposed_bucket(&clients.s3, name)),
+            Look::Function { function_name } => {
+                Box::pin(lambda::observe_function(&clients.lambda, &clients.iam, function_name))
+            }
+            Look::Database { db_instance_id } => Box::pin(rds::observe_database(&clients.rds, db_instance_id)),
+            Look::AccountBlock { account_id } => Box::pin(async move {
+                account_block::observe(&account_block::client(&clients.sdk_config), account_id).await
+            }),
+            // The members are described together, each where it is.
+            Look::Sequence { members, .. } => Box::pin(async move {
+                Observation::Sequence {
+                    members: futures_util::future::join_all(members.iter().map(|m| match &m.place {
+                        Some(place) => self.observe_elsewhere(&m.look, place),
+                        None => self.look(&m.look, clients),
+                    }))
+                    .await,
+                }
+            }),
+            Look::UserById { user_id, rule } => Box::pin(async move {
+                let (user, rule) = tokio::join!(
+                    posture::observe_user_by_id(&clients.iam, user_id),
+                    posture::observe_rule(&clients.config, rule),
+                );
+                user.with_rule(rule)
+            }),
+        }
+    }
+}
+/// What [`Responder::look`] returns.
+pub(super) type Observing<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
+
+/// `observation`, or, when `place`'s member role was refused, that refusal: nothing there
+/// could be seen.
+pub(super) fn seen_through(observation: Observation, acting: &Acting, place: &Place) -> Observation {
+    match (acting.refused(), &place.role_arn) {
+        (Some(err), Some(role_arn)) => Observation::RoleRefused {
+            role_arn: role_arn.clone(),
+            account: place.account.clone(),
+            code: err.code,
+            message: err.message,
+        },
+        _ => observation,
+    }
+}
