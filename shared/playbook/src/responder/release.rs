@@ -55,7 +55,16 @@ impl Responder {
             return Err(refuse(request, &format!("incident {incident_id} never contained it")));
         }
         let ledger = ledger.for_run(RunKind::Release);
-        let history = ledger.history().await?;
+        let mut history = ledger.history().await?;
+        // A second release while the first runs waits for the first's report and follows it,
+        // or fails so that it is retried once the first has ended: never beside it.
+        if history.maybe_running(SystemTime::now()) {
+            tracing::info!(incident_id, "another invocation is running this release; waiting for its report");
+            if !ledger.wait_for_report().await? {
+                return Err(Error::InProgress { incident_id });
+            }
+            history = ledger.history().await?;
+        }
         // The release plan is made once and kept, like any plan: a retry resumes it.
         let (release, owner) = if let Some(kept) = history.plan.clone() {
             (kept, false)
