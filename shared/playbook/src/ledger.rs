@@ -391,7 +391,7 @@ impl Ledger {
             name: evidence::EVENT.to_owned(),
             source,
         };
-        let incident = intake::parse(&event).map_err(read_back)?.incident().ok_or_else(|| {
+        let incident = intake::parse(&event).map_err(read_back)?.stored_incident().ok_or_else(|| {
             read_back(IntakeError::Invalid {
                 path: String::new(),
                 reason: "it is not an incident".to_owned(),
