@@ -72,13 +72,12 @@ impl ResourceRead {
 }
 
 /// The EventBridge envelope around the findings.
-struct Envelope<'a> {
+struct Envelope {
     account: Option<String>,
     region: Option<String>,
     /// The event's id: a custom action is a person's decision each time it is chosen.
     event_id: Option<String>,
     action: Option<CustomAction>,
-    raw: &'a Value,
 }
 
 /// A control, the managed rule it means, its parameters by default.
@@ -173,7 +172,6 @@ pub(super) fn from_envelope(event: &Value, detail_type: &str) -> Result<Intake, 
         region: text(event, "region")?,
         event_id: text(event, "id").ok().flatten(),
         action,
-        raw: event,
     };
     let read = findings
         .iter()
