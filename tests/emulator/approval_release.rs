@@ -96,6 +96,19 @@ async fn two_approvals_at_once_act_once() -> Result<()> {
     assert!(held.steps.iter().any(|s| s.outcome == Outcome::Held));
     world.pages().await?;
 
+    // The stack was put in dry run since: the approval changes nothing and says why.
+    let dry = world.responder(Settings {
+        dry_run: true,
+        ..settings.clone()
+    })?;
+    let err = dry
+        .handle(json!({ "approve": held.incident_id }))
+        .await
+        .expect_err("refused under today's settings");
+    assert!(err.to_string().contains("dry run now"), "{err}");
+    assert!(!isolated(&world).await?);
+    assert!(world.pages().await?.is_empty());
+
     // A person presses twice (or the CLI invokes again on its read timeout): two approvals
     // at once, every call recorded as the emulator applies it.
     emulator().record(&world.account.id)?;

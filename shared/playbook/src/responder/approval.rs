@@ -29,6 +29,9 @@ impl Responder {
             return Err(refuse("it was not held; there is nothing to approve"));
         }
         self.check_source(incident.source)?;
+        if let Some(reason) = self.forbidden_now(&plan).await? {
+            return Err(refuse(&reason));
+        }
         let approval = Approval::now(incident_id, budget.deadline);
         let acting = self.acting_for(&plan).await;
         let (created, alias) = tokio::join!(

@@ -46,6 +46,9 @@ impl Responder {
         if let Some(there) = crate::plan::where_contained(&plan, &request.subject) {
             plan.place = Some(there);
         }
+        if let Some(reason) = self.forbidden_now(&plan).await? {
+            return Err(refuse(request, &reason));
+        }
         let acting = self.acting_for(&plan).await;
         let (done, alias) = tokio::join!(
             futures_util::future::try_join_all(contained.done_by().iter().map(|action| ledger.done(action))),
