@@ -130,7 +130,11 @@ async fn two_approvals_at_once_act_once() -> Result<()> {
         }
     }
     assert!(isolated(&world).await?);
-    assert_eq!(world.snapshots(&world.web.instance_id).await?.len(), 2, "one snapshot set");
+    assert_eq!(
+        world.snapshots(&world.web.instance_id).await?.len(),
+        2,
+        "one snapshot set"
+    );
     let pages = world.pages().await?;
     let subjects: Vec<&str> = pages.iter().map(|p| p.subject.as_str()).collect();
     assert_eq!(pages.len(), 1, "one page: {subjects:?}\n{one:?}\n{other:?}");
@@ -141,7 +145,10 @@ async fn two_approvals_at_once_act_once() -> Result<()> {
         .expect("conversion group")
         .id;
     let (reopened, isolated_now) = crate::isolation::reopenings(&served, &conversion, &isolation);
-    assert!(reopened.is_empty(), "an isolated interface went back to the conversion group: {reopened:?}");
+    assert!(
+        reopened.is_empty(),
+        "an isolated interface went back to the conversion group: {reopened:?}"
+    );
     assert_eq!(isolated_now.len(), world.web.interfaces.len());
     Ok(())
 }

@@ -81,19 +81,36 @@ async fn five_concurrent_deliveries_act_once() -> Result<()> {
 async fn a_failed_describe_is_retried_not_recorded_as_page_only() -> Result<()> {
     let world = world().await?;
     let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
-    emulator().deny(&world.account.id, "ec2", "DescribeInstances", 403, "UnauthorizedOperation")?;
+    emulator().deny(
+        &world.account.id,
+        "ec2",
+        "DescribeInstances",
+        403,
+        "UnauthorizedOperation",
+    )?;
     let responder = faulty_responder(&world).await?;
     let err = responder.handle(event.clone()).await.expect_err("a retry is asked for");
     assert!(matches!(err, Error::Unobserved { .. }), "{err}");
     assert!(err.is_retryable());
     let pages = world.pages().await?;
     assert_eq!(pages.len(), 1);
-    assert!(pages[0].message.contains("UnauthorizedOperation"), "{}", pages[0].message);
+    assert!(
+        pages[0].message.contains("UnauthorizedOperation"),
+        "{}",
+        pages[0].message
+    );
     // Failing the same way again pages nobody twice.
-    assert!(matches!(responder.handle(event.clone()).await, Err(Error::Unobserved { .. })));
+    assert!(matches!(
+        responder.handle(event.clone()).await,
+        Err(Error::Unobserved { .. })
+    ));
     assert!(world.pages().await?.is_empty());
     assert!(
-        !world.evidence_keys().await?.iter().any(|k| k.ends_with(&format!("{}/plan.json", incident_id(&event)))),
+        !world
+            .evidence_keys()
+            .await?
+            .iter()
+            .any(|k| k.ends_with(&format!("{}/plan.json", incident_id(&event)))),
         "no plan recorded for the incident itself"
     );
     emulator().clear(&world.account.id)?;

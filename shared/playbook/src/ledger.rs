@@ -391,12 +391,15 @@ impl Ledger {
             name: evidence::EVENT.to_owned(),
             source,
         };
-        let incident = intake::parse(&event).map_err(read_back)?.stored_incident().ok_or_else(|| {
-            read_back(IntakeError::Invalid {
-                path: String::new(),
-                reason: "it is not an incident".to_owned(),
-            })
-        })?;
+        let incident = intake::parse(&event)
+            .map_err(read_back)?
+            .stored_incident()
+            .ok_or_else(|| {
+                read_back(IntakeError::Invalid {
+                    path: String::new(),
+                    reason: "it is not an incident".to_owned(),
+                })
+            })?;
         Ok(Some(Stored { plan, incident }))
     }
 
@@ -468,7 +471,8 @@ impl Ledger {
     /// Replaces `name` only if it is still the version whose ETag was read (`If-Match`);
     /// `Exists` when another write came first.
     async fn replace(&self, name: &str, body: Vec<u8>, etag: Option<&str>) -> Result<Created, LedgerError> {
-        self.put_conditionally(name, body, Some(etag.unwrap_or("\"unknown\""))).await
+        self.put_conditionally(name, body, Some(etag.unwrap_or("\"unknown\"")))
+            .await
     }
 
     /// A conditional put: `If-Match: etag` when given, `If-None-Match: *` otherwise.
@@ -543,10 +547,12 @@ impl Ledger {
         if !lapsed {
             return Ok(Claimed::Elsewhere);
         }
-        Ok(match self.replace(&name, json(&name, &record)?, etag.as_deref()).await? {
-            Created::Written(_) => Claimed::TakenOver,
-            Created::Exists => Claimed::Elsewhere,
-        })
+        Ok(
+            match self.replace(&name, json(&name, &record)?, etag.as_deref()).await? {
+                Created::Written(_) => Claimed::TakenOver,
+                Created::Exists => Claimed::Elsewhere,
+            },
+        )
     }
 
     /// Gives up a claim whose step failed, so that a retry can claim it at once.

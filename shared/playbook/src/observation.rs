@@ -347,7 +347,15 @@ mod tests {
         ] {
             assert_eq!(unavailable(gone).unobserved(), None, "{gone}");
         }
-        for failed in ["Throttling", "RequestLimitExceeded", "ServiceUnavailable", "InternalError", "DispatchFailure", "AccessDenied", "UnauthorizedOperation"] {
+        for failed in [
+            "Throttling",
+            "RequestLimitExceeded",
+            "ServiceUnavailable",
+            "InternalError",
+            "DispatchFailure",
+            "AccessDenied",
+            "UnauthorizedOperation",
+        ] {
             assert_eq!(unavailable(failed).unobserved(), Some((failed, "m")), "{failed}");
         }
         assert_eq!(Observation::NotNeeded.unobserved(), None);

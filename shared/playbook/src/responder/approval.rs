@@ -29,7 +29,7 @@ impl Responder {
             return Err(refuse("it was not held; there is nothing to approve"));
         }
         self.check_source(incident.source)?;
-        if let Some(reason) = self.forbidden_now(&plan).await? {
+        if let Some(reason) = Box::pin(self.forbidden_now(&plan)).await? {
             return Err(refuse(&reason));
         }
         let approval = Approval::now(incident_id, budget.deadline);
@@ -46,7 +46,10 @@ impl Responder {
         // timeout) never runs beside the first: it waits for the first's report and follows
         // it, or fails so that it is retried once the first has ended.
         if !owner && !history.reported && ledger.approval().await?.is_none_or(|a| a.may_be_running()) {
-            tracing::info!(incident_id, "another invocation is running the approved plan; waiting for its report");
+            tracing::info!(
+                incident_id,
+                "another invocation is running the approved plan; waiting for its report"
+            );
             if !approved.wait_for_report().await? {
                 return Err(Error::InProgress {
                     incident_id: incident_id.to_owned(),

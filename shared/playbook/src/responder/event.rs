@@ -59,14 +59,14 @@ impl Responder {
                 &format!("{folder}-role-refused"),
                 (budget, received),
             ))
-                .await
-                .and_then(|report| {
-                    Err(Error::RoleRefused {
-                        account: account.clone(),
-                        role_arn: role_arn.clone(),
-                        report: Box::new(report),
-                    })
-                });
+            .await
+            .and_then(|report| {
+                Err(Error::RoleRefused {
+                    account: account.clone(),
+                    role_arn: role_arn.clone(),
+                    report: Box::new(report),
+                })
+            });
         }
         if history.plan.is_none()
             && let Some((code, message)) = observation.unobserved()

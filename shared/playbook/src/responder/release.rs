@@ -31,7 +31,8 @@ impl Responder {
     pub async fn release(&self, request: &Value, budget: Budget) -> Result<Report, Error> {
         let request = ReleaseRequest::parse(request)?;
         let span = tracing::info_span!("release", subject = request.subject.label());
-        self.release_subject(&request, budget).instrument(span).await
+        // Boxed: a release nests every check of the record and the resource; rare, and deep.
+        Box::pin(self.release_subject(&request, budget)).instrument(span).await
     }
 
     pub(super) async fn release_subject(&self, request: &ReleaseRequest, budget: Budget) -> Result<Report, Error> {
@@ -46,7 +47,7 @@ impl Responder {
         if let Some(there) = crate::plan::where_contained(&plan, &request.subject) {
             plan.place = Some(there);
         }
-        if let Some(reason) = self.forbidden_now(&plan).await? {
+        if let Some(reason) = Box::pin(self.forbidden_now(&plan)).await? {
             return Err(refuse(request, &reason));
         }
         let acting = self.acting_for(&plan).await;
@@ -62,7 +63,10 @@ impl Responder {
         // A second release while the first runs waits for the first's report and follows it,
         // or fails so that it is retried once the first has ended: never beside it.
         if history.maybe_running(SystemTime::now()) {
-            tracing::info!(incident_id, "another invocation is running this release; waiting for its report");
+            tracing::info!(
+                incident_id,
+                "another invocation is running this release; waiting for its report"
+            );
             if !ledger.wait_for_report().await? {
                 return Err(Error::InProgress { incident_id });
             }

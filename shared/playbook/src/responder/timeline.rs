@@ -30,7 +30,7 @@ impl Responder {
             .await?
             .ok_or_else(|| refuse("no such incident in the evidence bucket"))?;
         self.check_source(incident.source)?;
-        if let Some(reason) = self.forbidden_now(&plan).await? {
+        if let Some(reason) = Box::pin(self.forbidden_now(&plan)).await? {
             return Err(refuse(&reason));
         }
         let plan = reread_plan(&plan)
