@@ -3,6 +3,7 @@
 use anyhow::Result;
 use playbook::{Budget, Outcome, Playbook, Settings, report::StepReport};
 use serde_json::json;
+use tourniquet_tests::emulator::emulator;
 use tourniquet_tests::events;
 use tourniquet_tests::world::World;
 
@@ -73,6 +74,82 @@ async fn over_the_limit_isolation_waits_for_approval_then_runs_once() -> Result<
         .await
         .expect_err("refused");
     assert!(err.to_string().contains("no such incident"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_approvals_at_once_act_once() -> Result<()> {
+    let world = world().await?;
+    let settings = Settings {
+        max_quarantined: 1,
+        ..world.settings()
+    };
+    let responder = world.responder(settings.clone())?;
+    let worker = world.launch_worker().await?;
+    let first = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker);
+    responder.handle(events::for_world_text(&first, &world)?).await?;
+    let held = responder
+        .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
+        .await?
+        .report()
+        .expect("an incident");
+    assert!(held.steps.iter().any(|s| s.outcome == Outcome::Held));
+    world.pages().await?;
+
+    // The stack was put in dry run since: the approval changes nothing and says why.
+    let dry = world.responder(Settings {
+        dry_run: true,
+        ..settings.clone()
+    })?;
+    let err = dry
+        .handle(json!({ "approve": held.incident_id }))
+        .await
+        .expect_err("refused under today's settings");
+    assert!(err.to_string().contains("dry run now"), "{err}");
+    assert!(!isolated(&world).await?);
+    assert!(world.pages().await?.is_empty());
+
+    // A person presses twice (or the CLI invokes again on its read timeout): two approvals
+    // at once, every call recorded as the emulator applies it.
+    emulator().record(&world.account.id)?;
+    let approval = json!({ "approve": held.incident_id });
+    let through_faults = || async {
+        let account = world.account.through_faults().await?;
+        anyhow::Ok(playbook::Responder::new(account.clients, settings.clone())?)
+    };
+    let (a, b) = (through_faults().await?, through_faults().await?);
+    let (one, other) = tokio::join!(a.handle(approval.clone()), b.handle(approval.clone()));
+    let served = emulator().served(&world.account.id)?;
+    emulator().clear(&world.account.id)?;
+    // One ran the plan; the other followed its report, or was told to retry later.
+    let ran = [&one, &other].iter().filter(|r| r.is_ok()).count();
+    assert!(ran >= 1, "{one:?} / {other:?}");
+    for result in [&one, &other] {
+        if let Err(err) = result {
+            assert!(matches!(err, playbook::Error::InProgress { .. }), "{err}");
+        }
+    }
+    assert!(isolated(&world).await?);
+    assert_eq!(
+        world.snapshots(&world.web.instance_id).await?.len(),
+        2,
+        "one snapshot set"
+    );
+    let pages = world.pages().await?;
+    let subjects: Vec<&str> = pages.iter().map(|p| p.subject.as_str()).collect();
+    assert_eq!(pages.len(), 1, "one page: {subjects:?}\n{one:?}\n{other:?}");
+    let isolation = world.quarantine_group("isolation").await?.expect("isolation group").id;
+    let conversion = world
+        .quarantine_group("conversion")
+        .await?
+        .expect("conversion group")
+        .id;
+    let (reopened, isolated_now) = crate::isolation::reopenings(&served, &conversion, &isolation);
+    assert!(
+        reopened.is_empty(),
+        "an isolated interface went back to the conversion group: {reopened:?}"
+    );
+    assert_eq!(isolated_now.len(), world.web.interfaces.len());
     Ok(())
 }
 

@@ -74,6 +74,60 @@ async fn five_concurrent_deliveries_act_once() -> Result<()> {
     Ok(())
 }
 
+/// A describe refused past the SDK's retries (an SCP in one region, a 5xx) decides nothing:
+/// one page says so, no plan is recorded for the incident, and the retry, once EC2 answers,
+/// contains the instance.
+#[tokio::test]
+async fn a_failed_describe_is_retried_not_recorded_as_page_only() -> Result<()> {
+    let world = world().await?;
+    let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
+    emulator().deny(
+        &world.account.id,
+        "ec2",
+        "DescribeInstances",
+        403,
+        "UnauthorizedOperation",
+    )?;
+    let responder = faulty_responder(&world).await?;
+    let err = responder.handle(event.clone()).await.expect_err("a retry is asked for");
+    assert!(matches!(err, Error::Unobserved { .. }), "{err}");
+    assert!(err.is_retryable());
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].message.contains("UnauthorizedOperation"),
+        "{}",
+        pages[0].message
+    );
+    // Failing the same way again pages nobody twice.
+    assert!(matches!(
+        responder.handle(event.clone()).await,
+        Err(Error::Unobserved { .. })
+    ));
+    assert!(world.pages().await?.is_empty());
+    assert!(
+        !world
+            .evidence_keys()
+            .await?
+            .iter()
+            .any(|k| k.ends_with(&format!("{}/plan.json", incident_id(&event)))),
+        "no plan recorded for the incident itself"
+    );
+    emulator().clear(&world.account.id)?;
+    let report = responder.handle(event).await?.report().expect("an incident");
+    assert_eq!(report.playbook, playbook::Playbook::Ec2Compromise, "{report:#?}");
+    assert!(contained(&world).await?);
+    Ok(())
+}
+
+fn incident_id(event: &serde_json::Value) -> String {
+    playbook::intake::parse(event)
+        .ok()
+        .and_then(playbook::intake::Intake::incident)
+        .map(|i| i.id)
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn a_run_cut_short_resumes_where_it_stopped() -> Result<()> {
     let world = world().await?;

@@ -318,7 +318,11 @@ const LATENCY_MS: u64 = 100;
 /// The interfaces that a served `ModifyNetworkInterfaceAttribute` put back on `conversion`
 /// after they had carried `isolation`, each with the groups it was given in order; and every
 /// interface that got `isolation`.
-fn reopenings(served: &[Served], conversion: &str, isolation: &str) -> (Vec<(String, String)>, BTreeSet<String>) {
+pub(crate) fn reopenings(
+    served: &[Served],
+    conversion: &str,
+    isolation: &str,
+) -> (Vec<(String, String)>, BTreeSet<String>) {
     let mut isolated = BTreeSet::new();
     let mut reopened = BTreeSet::new();
     let mut history: BTreeMap<String, Vec<&str>> = BTreeMap::new();

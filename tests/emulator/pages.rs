@@ -161,7 +161,7 @@ async fn one_publish_carries_the_email_text_with_links_and_next_steps() -> Resul
     let snapshots: Vec<String> = world.snapshots(web).await?.into_iter().map(|s| s.0).collect();
     assert_eq!(snapshots.len(), 2);
     let release = format!(
-        "aws lambda invoke --region us-east-1 --function-name quarantine-release --cli-binary-format \
+        "aws lambda invoke --region us-east-1 --cli-read-timeout 900 --function-name quarantine-release --cli-binary-format \
          raw-in-base64-out --payload '{{\"instance_id\": \"{web}\", \"incident_id\": \"{}\"}}' release.json",
         report.incident_id
     );

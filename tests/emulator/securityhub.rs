@@ -147,6 +147,24 @@ async fn contains_and_writes_back_once() -> Result<()> {
         noted_at,
         "no second write-back"
     );
+
+    // The incident, read again from its evidence, is this one finding: its timeline is read
+    // again and the instance released, as for any source.
+    let reread = Box::pin(responder(&world)?.handle(serde_json::json!({"timeline": contained.incident_id})))
+        .await?
+        .report()
+        .context("a re-read")?;
+    assert_eq!(reread.incident_id, contained.incident_id);
+    world.pages().await?;
+    let request = serde_json::json!({"instance_id": world.web.instance_id, "incident_id": contained.incident_id});
+    let released = Box::pin(
+        world
+            .responder(world.settings())?
+            .release(&request, playbook::Budget::default()),
+    )
+    .await?;
+    assert!(released.is_complete(), "{released:#?}");
+    assert!(!isolated(&world).await?, "released");
     Ok(())
 }
 
@@ -178,6 +196,18 @@ async fn an_ocsf_finding_contains_and_is_written_back_with_v2() -> Result<()> {
             .is_some_and(|c| c.contains(&report.incident_id)),
         "{kept:#}"
     );
+
+    // Released from its evidence like any incident: the incident read again is this finding.
+    let request = serde_json::json!({"role_name": world.web_role, "incident_id": report.incident_id});
+    let released = Box::pin(
+        world
+            .responder(world.settings())?
+            .release(&request, playbook::Budget::default()),
+    )
+    .await?;
+    assert!(released.is_complete(), "{released:#?}");
+    let denies = world.role_policy_names(&world.web_role).await?;
+    assert!(!denies.iter().any(|p| p.starts_with("tourniquet-")), "{denies:?}");
     Ok(())
 }
 

@@ -54,6 +54,16 @@ pub enum Error {
         role_arn: String,
         report: Box<Report>,
     },
+    /// The resource could not be described (throttled past the SDK's retries, a 5xx, a
+    /// denial in one region): a page says so, nothing is decided or changed, and the retry
+    /// looks again and plans from what it sees.
+    #[error("{resource} could not be described ({code}: {message}); nothing was decided, a retry looks again")]
+    Unobserved {
+        resource: String,
+        code: String,
+        message: String,
+        report: Box<Report>,
+    },
     /// Some steps failed (or could not be recorded); the rest ran. A retry resumes.
     #[error("incident {}: {}", .0.incident_id, incomplete_summary(.0))]
     Incomplete(Box<Report>),
@@ -98,6 +108,7 @@ impl Error {
                 | Error::Release(_)
                 | Error::InProgress { .. }
                 | Error::RoleRefused { .. }
+                | Error::Unobserved { .. }
         ) || matches!(self, Error::Findings(findings) if findings.retryable())
     }
 
@@ -115,6 +126,7 @@ impl Error {
             Error::InProgress { .. } => "InProgress",
             Error::Incomplete(_) => "Incomplete",
             Error::RoleRefused { .. } => "MemberRoleRefused",
+            Error::Unobserved { .. } => "Unobserved",
             Error::Findings(_) => "FindingsIncomplete",
         }
     }

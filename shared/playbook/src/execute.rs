@@ -630,7 +630,7 @@ impl Run<'_> {
         if self.owner {
             return action(Claimed::Fresh).await.into();
         }
-        match self.ledger.claim(name).await {
+        match self.ledger.claim(name, self.budget.deadline).await {
             Err(err) => StepResult::Failed(ledger_failure(err)),
             Ok(claimed @ (Claimed::Fresh | Claimed::TakenOver)) => match action(claimed).await {
                 Ok(done) => StepResult::Done(done),

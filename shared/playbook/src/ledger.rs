@@ -24,6 +24,10 @@ use crate::telemetry::chain;
 /// running (see [`History::maybe_running`]).
 pub const CLAIM_LEASE: Duration = Duration::from_secs(150);
 
+/// How long past its owner's deadline a claim still holds: the owner's clock and S3's may
+/// differ by this much.
+pub const CLAIM_MARGIN: Duration = Duration::from_secs(30);
+
 /// How many times, half a second apart, to look for another invocation's record.
 pub const WAIT_ATTEMPTS: u32 = 20;
 
@@ -142,6 +146,61 @@ pub struct Stored {
 #[derive(Debug, Serialize, Deserialize)]
 struct ClaimRecord {
     claimed_at: u64,
+    /// When the claim lapses: its owner's Lambda deadline and a margin, so the lease follows
+    /// the function's timeout whatever it is set to. Records without it lapse a
+    /// [`CLAIM_LEASE`] after they were made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
+}
+
+impl ClaimRecord {
+    /// A claim made now by an invocation whose deadline is `deadline`.
+    fn now(deadline: Option<SystemTime>) -> Self {
+        let claimed_at = epoch_seconds();
+        ClaimRecord {
+            claimed_at,
+            expires_at: Some(deadline.map_or(claimed_at + CLAIM_LEASE.as_secs(), |d| {
+                seconds(d) + CLAIM_MARGIN.as_secs()
+            })),
+        }
+    }
+
+    fn lapsed(&self, now: u64) -> bool {
+        now > self.expires_at.unwrap_or(self.claimed_at + CLAIM_LEASE.as_secs())
+    }
+}
+
+/// A person's approval as recorded (`approval.json`): the first one owns the approved run
+/// until its deadline (and a margin).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Approval {
+    pub incident_id: String,
+    pub approved_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+impl Approval {
+    /// An approval made now by an invocation whose deadline is `deadline`.
+    #[must_use]
+    pub fn now(incident_id: &str, deadline: Option<SystemTime>) -> Self {
+        let claim = ClaimRecord::now(deadline);
+        Approval {
+            incident_id: incident_id.to_owned(),
+            approved_at: claim.claimed_at,
+            expires_at: claim.expires_at,
+        }
+    }
+
+    /// Whether the invocation that made it may still be running.
+    #[must_use]
+    pub fn may_be_running(&self) -> bool {
+        !ClaimRecord {
+            claimed_at: self.approved_at,
+            expires_at: self.expires_at,
+        }
+        .lapsed(epoch_seconds())
+    }
 }
 
 /// What claiming a step gave.
@@ -332,13 +391,24 @@ impl Ledger {
             name: evidence::EVENT.to_owned(),
             source,
         };
-        let incident = intake::parse(&event).map_err(read_back)?.incident().ok_or_else(|| {
-            read_back(IntakeError::Invalid {
-                path: String::new(),
-                reason: "it is not an incident".to_owned(),
-            })
-        })?;
+        let incident = intake::parse(&event)
+            .map_err(read_back)?
+            .stored_incident()
+            .ok_or_else(|| {
+                read_back(IntakeError::Invalid {
+                    path: String::new(),
+                    reason: "it is not an incident".to_owned(),
+                })
+            })?;
         Ok(Some(Stored { plan, incident }))
+    }
+
+    /// The approval recorded for this incident, if any.
+    pub async fn approval(&self) -> Result<Option<Approval>, LedgerError> {
+        match self.read(evidence::APPROVAL).await? {
+            Some(bytes) => parse(evidence::APPROVAL, &bytes).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Records `plan` as this run's plan unless one is recorded already. The plan to follow,
@@ -357,6 +427,11 @@ impl Ledger {
 
     /// An object's bytes, or `None` if it does not exist.
     pub async fn read(&self, name: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.read_tagged(name).await?.map(|(bytes, _)| bytes))
+    }
+
+    /// An object's bytes and ETag, or `None` if it does not exist.
+    async fn read_tagged(&self, name: &str) -> Result<Option<(Vec<u8>, Option<String>)>, LedgerError> {
         let result = self
             .s3
             .get_object()
@@ -375,11 +450,12 @@ impl Ledger {
             }
             Err(err) => return Err(AwsError::from_sdk("GetObject", &err).into()),
         };
+        let etag = output.e_tag().map(ToOwned::to_owned);
         let bytes = output.body.collect().await.map_err(|source| LedgerError::Body {
             name: name.to_owned(),
             source,
         })?;
-        Ok(Some(bytes.to_vec()))
+        Ok(Some((bytes.to_vec(), etag)))
     }
 
     /// Writes `value` as `name` only if it does not exist yet (`If-None-Match: *`).
@@ -389,25 +465,38 @@ impl Ledger {
 
     /// Writes `name` only if it does not exist yet (`If-None-Match: *`).
     pub async fn create(&self, name: &str, body: Vec<u8>) -> Result<Created, LedgerError> {
+        self.put_conditionally(name, body, None).await
+    }
+
+    /// Replaces `name` only if it is still the version whose ETag was read (`If-Match`);
+    /// `Exists` when another write came first.
+    async fn replace(&self, name: &str, body: Vec<u8>, etag: Option<&str>) -> Result<Created, LedgerError> {
+        self.put_conditionally(name, body, Some(etag.unwrap_or("\"unknown\"")))
+            .await
+    }
+
+    /// A conditional put: `If-Match: etag` when given, `If-None-Match: *` otherwise.
+    async fn put_conditionally(&self, name: &str, body: Vec<u8>, etag: Option<&str>) -> Result<Created, LedgerError> {
         let object = EvidenceObject {
             key: self.key(name),
             sha256: sha256(&body),
         };
-        let result = self
+        let put = self
             .s3
             .put_object()
             .bucket(&self.bucket)
             .key(&object.key)
-            .content_type("application/json")
-            .if_none_match("*")
-            .body(ByteStream::from(body))
-            .send()
-            .await;
-        match result {
+            .content_type("application/json");
+        let put = match etag {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.body(ByteStream::from(body)).send().await {
             Ok(_) => Ok(Created::Written(object)),
             Err(err) => {
-                // 412: it exists. 409: a concurrent conditional write to the same key won.
-                // S3's model has no error types for either, only these codes.
+                // 412: it exists (or changed since it was read). 409: a concurrent
+                // conditional write to the same key won. S3's model has no error types for
+                // either, only these codes.
                 let err = AwsError::from_sdk("PutObject", &err);
                 if err.code == "PreconditionFailed" || err.code == "ConditionalRequestConflict" {
                     Ok(Created::Exists)
@@ -438,26 +527,32 @@ impl Ledger {
     }
 
     /// Claims a step that must not run twice (a snapshot set, an isolation, a page): this
-    /// invocation owns it if the claim was free or its owner's lease ran out.
-    pub async fn claim(&self, step_name: &str) -> Result<Claimed, LedgerError> {
+    /// invocation owns it if the claim was free or its owner's lease ran out. The lease ends
+    /// at the owner's `deadline` (and a margin). Two invocations that find the same lapsed
+    /// claim both try to replace it, each on the ETag it read (`If-Match`): one wins.
+    pub async fn claim(&self, step_name: &str, deadline: Option<SystemTime>) -> Result<Claimed, LedgerError> {
         let name = format!("{step_name}{}", evidence::CLAIM_SUFFIX);
-        let record = ClaimRecord {
-            claimed_at: epoch_seconds(),
-        };
+        let record = ClaimRecord::now(deadline);
         if let Created::Written(_) = self.create_json(&name, &record).await? {
             return Ok(Claimed::Fresh);
         }
-        let stale = match self.read(&name).await? {
-            None => true,
-            Some(bytes) => parse::<ClaimRecord>(&name, &bytes).map_or(true, |c| {
-                epoch_seconds().saturating_sub(c.claimed_at) > CLAIM_LEASE.as_secs()
-            }),
+        let Some((bytes, etag)) = self.read_tagged(&name).await? else {
+            // Released since: claim it afresh (a concurrent claimer may win that race).
+            return Ok(match self.create_json(&name, &record).await? {
+                Created::Written(_) => Claimed::Fresh,
+                Created::Exists => Claimed::Elsewhere,
+            });
         };
-        if !stale {
+        let lapsed = parse::<ClaimRecord>(&name, &bytes).map_or(true, |c| c.lapsed(epoch_seconds()));
+        if !lapsed {
             return Ok(Claimed::Elsewhere);
         }
-        self.overwrite_json(&name, &record).await?;
-        Ok(Claimed::TakenOver)
+        Ok(
+            match self.replace(&name, json(&name, &record)?, etag.as_deref()).await? {
+                Created::Written(_) => Claimed::TakenOver,
+                Created::Exists => Claimed::Elsewhere,
+            },
+        )
     }
 
     /// Gives up a claim whose step failed, so that a retry can claim it at once.
@@ -498,8 +593,12 @@ impl Ledger {
     }
 }
 
+fn seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 fn epoch_seconds() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    seconds(SystemTime::now())
 }
 
 #[cfg(test)]
@@ -525,6 +624,22 @@ mod tests {
             }),
             ..History::default()
         }
+    }
+
+    #[test]
+    fn a_claim_lapses_after_its_owners_deadline_not_a_fixed_lease() {
+        let now = SystemTime::now();
+        // A function given 14 minutes: its claim holds for all of them.
+        let long = ClaimRecord::now(Some(now + Duration::from_secs(840)));
+        assert!(!long.lapsed(seconds(now + Duration::from_secs(600))));
+        assert!(long.lapsed(seconds(now + Duration::from_secs(840) + CLAIM_MARGIN) + 1));
+        // A record of an older version: the fixed lease.
+        let old = ClaimRecord {
+            claimed_at: seconds(now),
+            expires_at: None,
+        };
+        assert!(!old.lapsed(seconds(now + CLAIM_LEASE)));
+        assert!(old.lapsed(seconds(now + CLAIM_LEASE) + 1));
     }
 
     #[test]

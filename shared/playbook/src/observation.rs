@@ -39,6 +39,17 @@ pub enum Observation {
 }
 
 impl Observation {
+    /// The error of a describe that failed for a reason a retry may clear (throttling past the
+    /// SDK's retries, a 5xx, a denial), as code and message; `None` for an observation, and
+    /// for an answer that the resource is not there (a page-only plan is then the answer).
+    #[must_use]
+    pub fn unobserved(&self) -> Option<(&str, &str)> {
+        match self {
+            Observation::Unavailable { code, message } if !is_gone(code) => Some((code, message)),
+            _ => None,
+        }
+    }
+
     /// The same observation, with the Config rule that judged its resource.
     #[must_use]
     pub fn with_rule(mut self, rule: ConfigRuleState) -> Self {
@@ -303,4 +314,50 @@ pub struct DatabaseState {
     /// The Aurora cluster the instance belongs to: the snapshot is the cluster's.
     pub cluster_id: Option<String>,
     pub tags: BTreeMap<String, String>,
+}
+
+/// Whether an AWS error code says the resource is not there (or cannot be named so): an
+/// answer, where any other error is a failure to look.
+fn is_gone(code: &str) -> bool {
+    code.ends_with("NotFound")
+        || code.ends_with("NotFoundFault")
+        || code.ends_with("NotFoundException")
+        || code.ends_with(".Malformed")
+        || code.starts_with("NoSuch")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_resource_is_an_answer_any_other_error_a_failure_to_look() {
+        let unavailable = |code: &str| Observation::Unavailable {
+            code: code.into(),
+            message: "m".into(),
+        };
+        for gone in [
+            "InvalidInstanceID.NotFound",
+            "NoSuchEntity",
+            "NoSuchBucket",
+            "ResourceNotFoundException",
+            "DBInstanceNotFound",
+            "DBInstanceNotFoundFault",
+            "InvalidGroupId.Malformed",
+        ] {
+            assert_eq!(unavailable(gone).unobserved(), None, "{gone}");
+        }
+        for failed in [
+            "Throttling",
+            "RequestLimitExceeded",
+            "ServiceUnavailable",
+            "InternalError",
+            "DispatchFailure",
+            "AccessDenied",
+            "UnauthorizedOperation",
+        ] {
+            assert_eq!(unavailable(failed).unobserved(), Some((failed, "m")), "{failed}");
+        }
+        assert_eq!(Observation::NotNeeded.unobserved(), None);
+    }
 }

@@ -322,7 +322,7 @@ mod tests {
             "Attacker: 198.51.100.23",
             "Take a memory image of i-99999999",
             "Snapshots snap-1 are tagged tourniquet:incident-id=",
-            "aws lambda invoke --region us-east-1 --function-name tourniquet-quarantine-release",
+            "aws lambda invoke --region us-east-1 --cli-read-timeout 900 --function-name tourniquet-quarantine-release",
             "#InstanceDetails:instanceId=i-99999999",
             "#SnapshotDetails:snapshotId=snap-1",
             "Evidence: s3://evidence/incidents/guardduty-1/",
@@ -385,7 +385,7 @@ mod tests {
         assert_eq!(
             request.command,
             format!(
-                "aws lambda invoke --region us-east-1 --function-name tourniquet-GuardDutyResponder-1A2B \
+                "aws lambda invoke --region us-east-1 --cli-read-timeout 900 --function-name tourniquet-GuardDutyResponder-1A2B \
                  --cli-binary-format raw-in-base64-out --payload '{{\"approve\": \"{id}\"}}' approve.json"
             )
         );

@@ -170,6 +170,35 @@ impl Responder {
         Ledger::new(self.places.home().s3.clone(), &self.settings.evidence_bucket, folder)
     }
 
+    /// Why the settings of now forbid a recorded plan to change its place, if they do: the
+    /// stack or the plan's account in dry run now, or the account taken out of scope since
+    /// the incident. Approval, release and re-read follow a record made under older
+    /// settings: they check these first, and change nothing when they forbid it.
+    pub(super) async fn forbidden_now(&self, plan: &Plan) -> Result<Option<String>, Error> {
+        let policy = self.policy().await?;
+        if policy.dry_run {
+            return Ok(Some(
+                "the stack is in dry run now (TOURNIQUET_DRY_RUN): nothing is changed; turn dry run off to go on"
+                    .to_owned(),
+            ));
+        }
+        let Some(recorded) = &plan.place else { return Ok(None) };
+        Ok(
+            match crate::target::place(Some(&recorded.account), Some(&recorded.region), policy) {
+                Err(reason) => Some(format!(
+                    "the settings changed since the incident: {}",
+                    reason.trim_end_matches("; paging only")
+                )),
+                Ok(now) if now.dry_run => Some(format!(
+                    "the settings changed since the incident: account {} is in TOURNIQUET_DRY_RUN_ACCOUNTS now, so \
+                     nothing is changed there",
+                    recorded.account
+                )),
+                Ok(_) => None,
+            },
+        )
+    }
+
     /// A run of `plan` as most runs are: not the owner's, not approved.
     fn run<'a>(
         &'a self,

@@ -58,6 +58,16 @@ impl Intake {
             Intake::Ignored(_) | Intake::Approve { .. } | Intake::Findings(_) | Intake::Timeline { .. } => None,
         }
     }
+
+    /// The one incident of an event read again from the evidence: an incident's own event,
+    /// or a Security Hub event holding its one finding (as an incident keeps it).
+    #[must_use]
+    pub fn stored_incident(self) -> Option<Incident> {
+        match self {
+            Intake::Findings(mut findings) if findings.len() == 1 => findings.pop()?.ok()?.incident(),
+            other => other.incident(),
+        }
+    }
 }
 
 impl From<Incident> for Intake {

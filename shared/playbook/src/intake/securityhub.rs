@@ -72,13 +72,12 @@ impl ResourceRead {
 }
 
 /// The EventBridge envelope around the findings.
-struct Envelope<'a> {
+struct Envelope {
     account: Option<String>,
     region: Option<String>,
     /// The event's id: a custom action is a person's decision each time it is chosen.
     event_id: Option<String>,
     action: Option<CustomAction>,
-    raw: &'a Value,
 }
 
 /// A control, the managed rule it means, its parameters by default.
@@ -173,7 +172,6 @@ pub(super) fn from_envelope(event: &Value, detail_type: &str) -> Result<Intake, 
         region: text(event, "region")?,
         event_id: text(event, "id").ok().flatten(),
         action,
-        raw: event,
     };
     let read = findings
         .iter()
@@ -191,10 +189,20 @@ pub(super) fn from_envelope(event: &Value, detail_type: &str) -> Result<Intake, 
                     found: fields::type_name(other),
                 }),
             }?;
-            Ok(incident(read, format, &envelope))
+            Ok(incident(read, format, &envelope, one_finding(event, finding)))
         })
         .collect();
     Ok(Intake::Findings(read))
+}
+
+/// The event as it would have been with `finding` alone: what an incident keeps as its event,
+/// so that reading it again (approval, release, re-read) gives that incident and no other.
+fn one_finding(event: &Value, finding: &Value) -> Value {
+    let mut one = event.clone();
+    if let Some(detail) = one.get_mut("detail").and_then(Value::as_object_mut) {
+        detail.insert("findings".to_owned(), Value::Array(vec![finding.clone()]));
+    }
+    one
 }
 
 /// Whether a finding is one to respond to: active, new or notified, and failed if it is a
@@ -220,7 +228,7 @@ fn eligible(read: &Read) -> Result<(), String> {
 // One finding's every decision in order (eligibility, trust, identity, type, resource):
 // split, each part would need the others' values.
 #[allow(clippy::too_many_lines)]
-fn incident(read: Read, format: Format, envelope: &Envelope) -> Intake {
+fn incident(read: Read, format: Format, envelope: &Envelope, raw: Value) -> Intake {
     if let Err(reason) = eligible(&read) {
         return Intake::ignored(Source::SecurityHub, reason);
     }
@@ -328,7 +336,7 @@ fn incident(read: Read, format: Format, envelope: &Envelope) -> Intake {
         rule_parameters,
         finding_arn: Some(read.finding_id),
         attacker: None,
-        raw: envelope.raw.clone(),
+        raw,
         security_hub: Some(finding),
     }
     .into()

@@ -9,6 +9,11 @@ use crate::names;
 use crate::plan::{Plan, Step};
 use crate::policy::Playbook;
 
+/// The AWS CLI's read timeout in the commands a page gives, in seconds: Lambda's longest
+/// function timeout. The CLI's own default (60 s) is shorter than a long approval takes, and
+/// on it the CLI invokes the function again.
+pub const CLI_READ_TIMEOUT: u32 = 900;
+
 /// `aws lambda invoke` of `function` with a payload of `pairs`, in `region`: the spaced form
 /// a person types (`{"approve": "<id>"}`), keys in the order given.
 pub(super) fn invoke(function: &str, region: Option<&str>, pairs: &[(&str, &str)], out: &str) -> String {
@@ -18,7 +23,7 @@ pub(super) fn invoke(function: &str, region: Option<&str>, pairs: &[(&str, &str)
         .collect();
     let region = region.map(|r| format!(" --region {r}")).unwrap_or_default();
     format!(
-        "aws lambda invoke{region} --function-name {function} --cli-binary-format raw-in-base64-out --payload '{{{}}}' {out}",
+        "aws lambda invoke{region} --cli-read-timeout {CLI_READ_TIMEOUT} --function-name {function} --cli-binary-format raw-in-base64-out --payload '{{{}}}' {out}",
         pairs.join(", ")
     )
 }

@@ -1,13 +1,13 @@
 //! An approval: a person runs the plan the blast-radius limit held, once.
 
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use tracing::Instrument;
 
 use super::{Responder, incident_span};
 use crate::error::Error;
 use crate::execute::{Budget, Run};
-use crate::ledger::{Created, RunKind, Stored};
+use crate::ledger::{Approval, Created, RunKind, Stored};
 use crate::names::evidence;
 use crate::report::Report;
 
@@ -29,8 +29,10 @@ impl Responder {
             return Err(refuse("it was not held; there is nothing to approve"));
         }
         self.check_source(incident.source)?;
-        let approval = serde_json::json!({ "incident_id": incident_id, "approved_at": SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) });
+        if let Some(reason) = Box::pin(self.forbidden_now(&plan)).await? {
+            return Err(refuse(&reason));
+        }
+        let approval = Approval::now(incident_id, budget.deadline);
         let acting = self.acting_for(&plan).await;
         let (created, alias) = tokio::join!(
             ledger.create_json(evidence::APPROVAL, &approval),
@@ -38,8 +40,24 @@ impl Responder {
         );
         let owner = matches!(created?, Created::Written(_));
         tracing::info!(incident_id, first = owner, "approval recorded");
-        let ledger = ledger.for_run(RunKind::Approved);
-        let history = ledger.history().await?;
+        let approved = ledger.for_run(RunKind::Approved);
+        let mut history = approved.history().await?;
+        // A second approval (a person pressing twice, the CLI invoking again on a read
+        // timeout) never runs beside the first: it waits for the first's report and follows
+        // it, or fails so that it is retried once the first has ended.
+        if !owner && !history.reported && ledger.approval().await?.is_none_or(|a| a.may_be_running()) {
+            tracing::info!(
+                incident_id,
+                "another invocation is running the approved plan; waiting for its report"
+            );
+            if !approved.wait_for_report().await? {
+                return Err(Error::InProgress {
+                    incident_id: incident_id.to_owned(),
+                });
+            }
+            history = approved.history().await?;
+        }
+        let ledger = approved;
         let run = Run {
             owner,
             approved: true,

@@ -52,15 +52,43 @@ impl Responder {
             && let Observation::RoleRefused { account, role_arn, .. } = &observation
         {
             // Boxed, as rare: the common path's future stays small.
-            return Box::pin(self.refused(incident, &target, &observation, &folder, (budget, received)))
-                .await
-                .and_then(|report| {
-                    Err(Error::RoleRefused {
-                        account: account.clone(),
-                        role_arn: role_arn.clone(),
-                        report: Box::new(report),
-                    })
-                });
+            return Box::pin(self.refused(
+                incident,
+                &target,
+                &observation,
+                &format!("{folder}-role-refused"),
+                (budget, received),
+            ))
+            .await
+            .and_then(|report| {
+                Err(Error::RoleRefused {
+                    account: account.clone(),
+                    role_arn: role_arn.clone(),
+                    report: Box::new(report),
+                })
+            });
+        }
+        if history.plan.is_none()
+            && let Some((code, message)) = observation.unobserved()
+        {
+            // Not a decision: paged once (recorded apart), retried, planned from a real look.
+            let (code, message) = (code.to_owned(), message.to_owned());
+            return Box::pin(self.refused(
+                incident,
+                &target,
+                &observation,
+                &format!("{folder}-unobserved"),
+                (budget, received),
+            ))
+            .await
+            .and_then(|report| {
+                Err(Error::Unobserved {
+                    resource: incident.resource.label(),
+                    code,
+                    message,
+                    report: Box::new(report),
+                })
+            });
         }
         let (plan, owner, history) = match history.plan.clone() {
             Some(_) if history.maybe_running(SystemTime::now()) => self.after_owner(&ledger, &incident.id).await?,
@@ -81,20 +109,20 @@ impl Responder {
         self.execute(run, history).await
     }
 
-    /// A member role that cannot be assumed: one page naming the role, the account and the
-    /// fix, recorded apart from the incident's own run (its folder's `-role-refused` twin),
-    /// so that the retry, once the role can be assumed, plans and acts afresh; a retry
-    /// that is refused again finds the page sent and sends no other.
+    /// A member role that cannot be assumed, or a resource that could not be described: one
+    /// page saying why, recorded apart from the incident's own run (in `twin`, the folder's
+    /// `-role-refused` or `-unobserved` twin), so that the retry, once it can look, plans and
+    /// acts afresh; a retry that fails the same way finds the page sent and sends no other.
     pub(super) async fn refused(
         &self,
         incident: &Incident,
         target: &Target,
         observation: &Observation,
-        folder: &str,
+        twin: &str,
         (budget, received): (Budget, Instant),
     ) -> Result<Report, Error> {
         let policy = self.policy().await?;
-        let ledger = self.ledger(&format!("{folder}-role-refused"));
+        let ledger = self.ledger(twin);
         let history = ledger.history().await?;
         let (plan, owner, history) = if let Some(plan) = history.plan.clone() {
             (plan, false, history)

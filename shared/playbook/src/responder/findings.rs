@@ -75,7 +75,9 @@ impl Answer {
                 error: crate::telemetry::chain(&err),
                 retryable: err.is_retryable(),
                 report: match err {
-                    Error::Incomplete(report) | Error::RoleRefused { report, .. } => Some(report),
+                    Error::Incomplete(report)
+                    | Error::RoleRefused { report, .. }
+                    | Error::Unobserved { report, .. } => Some(report),
                     _ => None,
                 },
             },

@@ -31,7 +31,8 @@ impl Responder {
     pub async fn release(&self, request: &Value, budget: Budget) -> Result<Report, Error> {
         let request = ReleaseRequest::parse(request)?;
         let span = tracing::info_span!("release", subject = request.subject.label());
-        self.release_subject(&request, budget).instrument(span).await
+        // Boxed: a release nests every check of the record and the resource; rare, and deep.
+        Box::pin(self.release_subject(&request, budget)).instrument(span).await
     }
 
     pub(super) async fn release_subject(&self, request: &ReleaseRequest, budget: Budget) -> Result<Report, Error> {
@@ -46,6 +47,9 @@ impl Responder {
         if let Some(there) = crate::plan::where_contained(&plan, &request.subject) {
             plan.place = Some(there);
         }
+        if let Some(reason) = Box::pin(self.forbidden_now(&plan)).await? {
+            return Err(refuse(request, &reason));
+        }
         let acting = self.acting_for(&plan).await;
         let (done, alias) = tokio::join!(
             futures_util::future::try_join_all(contained.done_by().iter().map(|action| ledger.done(action))),
@@ -55,7 +59,19 @@ impl Responder {
             return Err(refuse(request, &format!("incident {incident_id} never contained it")));
         }
         let ledger = ledger.for_run(RunKind::Release);
-        let history = ledger.history().await?;
+        let mut history = ledger.history().await?;
+        // A second release while the first runs waits for the first's report and follows it,
+        // or fails so that it is retried once the first has ended: never beside it.
+        if history.maybe_running(SystemTime::now()) {
+            tracing::info!(
+                incident_id,
+                "another invocation is running this release; waiting for its report"
+            );
+            if !ledger.wait_for_report().await? {
+                return Err(Error::InProgress { incident_id });
+            }
+            history = ledger.history().await?;
+        }
         // The release plan is made once and kept, like any plan: a retry resumes it.
         let (release, owner) = if let Some(kept) = history.plan.clone() {
             (kept, false)

@@ -30,6 +30,9 @@ impl Responder {
             .await?
             .ok_or_else(|| refuse("no such incident in the evidence bucket"))?;
         self.check_source(incident.source)?;
+        if let Some(reason) = Box::pin(self.forbidden_now(&plan)).await? {
+            return Err(refuse(&reason));
+        }
         let plan = reread_plan(&plan)
             .ok_or_else(|| refuse("its plan reads neither a timeline nor a configuration history"))?;
         let stamp = SystemTime::now()
