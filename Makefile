@@ -57,6 +57,7 @@ test: tools
 	RUST_BACKTRACE=0 PROPTEST_CASES=2000 cargo test --workspace
 	bash scripts/lint-template.sh $(VENV)/bin
 	node --test scripts/iam/
+	node scripts/iam/judge.mjs $(TOURNIQUET_CALLS_DIR)/suite.jsonl
 
 iam: tools
 	@test -n "$(CALLS)" || { echo "make iam: no recorded calls; run make test or make drill first" >&2; exit 2; }

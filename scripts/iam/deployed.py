@@ -14,6 +14,7 @@ the pattern of the names it gives: "<stack>-<logical id>-*" (lower case for buck
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -171,13 +172,20 @@ class Stack:
                 attached = yes if self.condition(name) else no
             policy_id = attached.get("Ref") if isinstance(attached, dict) else None
             if policy_id in self.resources and self.present(policy_id):
-                document = self.resources[policy_id]["Properties"]["PolicyDocument"]
-                policies.append({"name": policy_id, "policy": self.resolve(document)})
+                document = self.resolve(self.resources[policy_id]["Properties"]["PolicyDocument"])
+                document = json.loads(document) if isinstance(document, str) else document
+                policies.append({"name": policy_id, "policy": document})
         return policies
 
 
+@functools.cache
+def home_template(region: str) -> dict:
+    """template.yaml after the SAM transform (the same for every account)."""
+    return sam_transform(load(ROOT / "template.yaml"), region)
+
+
 def deployed(home: str, region: str, members: list[str]) -> dict:
-    home_stack = Stack(sam_transform(load(ROOT / "template.yaml"), region), home, region, {"OrganizationId": ORGANIZATION})
+    home_stack = Stack(home_template(region), home, region, {"OrganizationId": ORGANIZATION})
     functions = {}
     for logical_id, resource in home_stack.resources.items():
         if resource["Type"] != "AWS::Lambda::Function":
@@ -203,6 +211,27 @@ def deployed(home: str, region: str, members: list[str]) -> dict:
             "policies": stack.role_policies("MemberRole") if stack.present("MemberRole") else [],
         }
     return {"functions": functions, "members": member_roles, "resources": resources}
+
+
+def rules(account: str, region: str) -> list[dict]:
+    """The rules template.yaml puts on the default bus: name, pattern, and the function they deliver to."""
+    stack = Stack(home_template(region), account, region, {"OrganizationId": ORGANIZATION})
+    names = {}
+    for logical_id, resource in stack.resources.items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            role = resource["Properties"]["Role"]["Fn::GetAtt"]
+            role_id = role[0] if isinstance(role, list) else role.split(".")[0]
+            names[logical_id] = stack.ref(role_id).removeprefix(f"{STACK}-")
+    found = []
+    for logical_id, resource in stack.resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] != "AWS::Events::Rule" or "EventBusName" in props or not stack.present(logical_id):
+            continue
+        for target in props.get("Targets", []):
+            function = names.get(target["Arn"]["Fn::GetAtt"][0])
+            if function:
+                found.append({"name": logical_id, "pattern": stack.resolve(props["EventPattern"]), "function": function})
+    return found
 
 
 def main() -> int:

@@ -2,7 +2,7 @@
 //
 // Usage: node scripts/iam/judge.mjs FILE...  (one JSON call a line, see docs in the README)
 // Each call: {"function", "account", "region", "action", "resources", "context"}, and
-// optionally "home" (the account template.yaml is deployed in; default 123456789012) and
+// optionally "resource_context" (context keys of one resource: {arn: {key: value}}), "home" (the account template.yaml is deployed in; default 123456789012) and
 // "stack_region" (its region; default us-east-1). In the home account a call is made by the
 // function's own role; in any other account by member.yaml's role. Prints one line per denied
 // call and resource, then "N calls judged, M denied"; exits 1 when M > 0.
@@ -49,7 +49,7 @@ function resourcePolicy(resources, arn) {
 
 /** Why the simulator refused: the deciding statement, or that none allows it. */
 function why(result) {
-  const analysis = result.analysis ?? {}
+  const analysis = result?.analysis ?? {}
   const denies = [
     ...(analysis.identityAnalysis?.denyStatements ?? []),
     ...(analysis.resourceAnalysis?.denyStatements ?? [])
@@ -91,6 +91,7 @@ export async function judge(calls) {
     }
     for (const resource of call.resources?.length ? call.resources : ['*']) {
       const resourceArn = resource
+      const resourceContext = { ...context, ...(call.resource_context?.[resource] ?? {}) }
       const policy = call.account === home ? resourcePolicy(deployed.resources, resourceArn) : undefined
       const response = await runSimulation(
         {
@@ -98,7 +99,7 @@ export async function judge(calls) {
             principal: role.role,
             action: call.action,
             resource: { resource: resourceArn, accountId: resourceAccount(resourceArn, call.account) },
-            contextVariables: context
+            contextVariables: resourceContext
           },
           identityPolicies: role.policies,
           serviceControlPolicies: [],
@@ -112,7 +113,10 @@ export async function judge(calls) {
         break
       }
       if (response.overallResult !== 'Allowed') {
-        const result = response.resultType === 'single' ? response.result : response.results[0]
+        const result =
+          response.resultType === 'single'
+            ? response.result
+            : response.results.find((r) => r.analysis?.result !== 'Allowed') ?? {}
         denied.push(`${call.function}: ${call.action} on ${resourceArn} in ${call.account}: ${why(result)}`)
         break
       }
