@@ -24,7 +24,7 @@ async fn deployer_state(world: &World) -> Result<(Vec<String>, bool)> {
 #[tokio::test]
 async fn leaked_user_key_is_deactivated_and_the_user_denied() -> Result<()> {
     let world = world().await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
     let event = events::for_world(USER_FINDING, &world)?;
     let report = responder.handle(event.clone()).await?.report().expect("an incident");
     assert_eq!(report.playbook, Playbook::CredentialCompromise);
@@ -276,7 +276,8 @@ async fn protected_users_are_never_touched() -> Result<()> {
         ..world.settings()
     };
     let report = world
-        .responder(settings)?
+        .responder_as("guardduty-responder", settings)
+        .await?
         .handle(events::for_world(USER_FINDING, &world)?)
         .await?
         .report()

@@ -566,3 +566,22 @@ async fn global_service_events_are_recorded_in_us_east_1() -> Result<()> {
     assert_eq!(found, [vec![], vec!["CreateUser".to_owned()]]);
     Ok(())
 }
+
+/// Divergence 9: EventBridge matches a pattern into an array of objects (a Security Hub event's
+/// `detail.findings`) against every element: AWS's own findings reach the Security Hub
+/// responder through template.yaml's rule, a third party's reach no function.
+#[tokio::test]
+async fn rules_match_into_arrays_of_findings() -> Result<()> {
+    let account = tourniquet_tests::account::Account::new().await?;
+    let mut delivered = Vec::new();
+    for sample in [
+        "securityhub/guardduty-ec2-ssh-brute-force-asff.json",
+        "securityhub/third-party-imported-finding.json",
+    ] {
+        let event: serde_json::Value = serde_json::from_str(&tourniquet_tests::events::read(sample)?)?;
+        let to = tourniquet_tests::emulator::emulator().deliver(&account.id, "us-east-1", &event)?;
+        delivered.push(to.into_iter().map(|(function, _)| function).collect::<Vec<_>>());
+    }
+    assert_eq!(delivered, [vec!["securityhub-responder".to_owned()], vec![]]);
+    Ok(())
+}
