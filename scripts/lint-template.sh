@@ -36,7 +36,7 @@ for template in "${templates[@]}"; do
     "$bin/checkov" -f "$template" --framework cloudformation --quiet --compact --skip-download
 done
 
-echo "==> check_template.py (event routing, IAM coverage, member role, organization bus)"
+echo "==> check_template.py (event routing, roles, member role, organization bus)"
 "$bin/python" scripts/check_template.py
 
 echo "==> template lint clean"

@@ -161,7 +161,7 @@ async fn in_dry_run_nothing_changes_and_the_block_is_reported_unprobed() -> Resu
         dry_run: true,
         ..world.settings()
     };
-    let responder = world.responder(settings)?;
+    let responder = world.responder_as("guardduty-responder", settings).await?;
     for sample in [BLOCK_DISABLED, PUBLIC_GRANTED, EXFILTRATION] {
         let report = responder
             .handle(events::for_world(sample, &world)?)
@@ -263,10 +263,15 @@ async fn below_the_threshold_or_in_dry_run_the_account_block_is_paged_and_left()
         pages[0].message
     );
     // High, in dry run: planned, reported unprobed (S3 Control has no DryRun), not done.
-    let responder = world.responder(Settings {
-        dry_run: true,
-        ..world.settings()
-    })?;
+    let responder = world
+        .responder_as(
+            "guardduty-responder",
+            Settings {
+                dry_run: true,
+                ..world.settings()
+            },
+        )
+        .await?;
     let report = responder
         .handle(account_finding(&world, 8.0)?)
         .await?

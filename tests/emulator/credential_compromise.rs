@@ -24,7 +24,7 @@ async fn deployer_state(world: &World) -> Result<(Vec<String>, bool)> {
 #[tokio::test]
 async fn leaked_user_key_is_deactivated_and_the_user_denied() -> Result<()> {
     let world = world().await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
     let event = events::for_world(USER_FINDING, &world)?;
     let report = responder.handle(event.clone()).await?.report().expect("an incident");
     assert_eq!(report.playbook, Playbook::CredentialCompromise);
@@ -276,7 +276,8 @@ async fn protected_users_are_never_touched() -> Result<()> {
         ..world.settings()
     };
     let report = world
-        .responder(settings)?
+        .responder_as("guardduty-responder", settings)
+        .await?
         .handle(events::for_world(USER_FINDING, &world)?)
         .await?
         .report()
@@ -295,22 +296,18 @@ async fn protected_users_are_never_touched() -> Result<()> {
 #[tokio::test]
 async fn the_responder_never_revokes_its_own_role() -> Result<()> {
     let world = world().await?;
-    // The harness acts through the role `tourniquet-harness`, as the function acts through its own.
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    world
-        .account
-        .clients
-        .iam
-        .create_role()
-        .role_name("tourniquet-harness")
-        .assume_role_policy_document(trust)
-        .send()
-        .await?;
-    let text = events::read(ROLE_FINDING)?.replace("drill-web-role", "tourniquet-harness");
+    // The GuardDuty responder acts through its own role, as template.yaml deploys it.
+    let own = "tourniquet-guardduty-responder";
+    let text = events::read(ROLE_FINDING)?.replace("drill-web-role", own);
     let report = world.respond(events::for_world_text(&text, &world)?).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(report.reason.contains("own identity"), "{}", report.reason);
-    assert!(world.role_policy_names("tourniquet-harness").await?.is_empty());
+    // Its own policies only: no deny of Tourniquet's.
+    let names = world.role_policy_names(own).await?;
+    assert!(
+        !names.is_empty() && names.iter().all(|n| !n.starts_with("tourniquet-")),
+        "{names:?}"
+    );
     Ok(())
 }
 

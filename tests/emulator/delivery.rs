@@ -43,7 +43,7 @@ async fn five_concurrent_deliveries_act_once() -> Result<()> {
     let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
     let mut responders = Vec::new();
     for _ in 0..5 {
-        responders.push(world.responder(world.settings())?);
+        responders.push(world.responder_as("guardduty-responder", world.settings()).await?);
     }
     let results = futures_util::future::join_all(responders.iter().map(|r| r.handle(event.clone()))).await;
     let reports: Vec<Report> = results
@@ -131,7 +131,7 @@ fn incident_id(event: &serde_json::Value) -> String {
 #[tokio::test]
 async fn a_run_cut_short_resumes_where_it_stopped() -> Result<()> {
     let world = world().await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
     let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
     // Dies after step 3 (evidence, protection, isolation), before the snapshot and the page.
     let cut = Budget {
@@ -247,7 +247,7 @@ async fn a_step_that_fails_for_good_does_not_stop_the_rest() -> Result<()> {
 #[tokio::test]
 async fn a_snapshot_set_taken_before_a_crash_is_not_taken_again() -> Result<()> {
     let world = world().await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
     let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
     let report = responder.handle(event.clone()).await?.report().expect("an incident");
     assert_eq!(world.snapshots(&world.web.instance_id).await?.len(), 2);
@@ -344,7 +344,7 @@ async fn thirty_percent_faults_every_incident_completes_nothing_twice() -> Resul
 #[tokio::test]
 async fn near_the_deadline_no_new_step_starts_and_a_retry_resumes() -> Result<()> {
     let world = world().await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
     let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
     let late = Budget {
         deadline: Some(SystemTime::now() + Duration::from_secs(5)),

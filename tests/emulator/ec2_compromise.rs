@@ -35,7 +35,7 @@ async fn web_state(world: &World) -> Result<HostState> {
 async fn high_severity_finding_contains_the_instance() -> Result<()> {
     let world = world().await?;
     let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
 
     let report = responder.handle(event.clone()).await?.report().expect("an incident");
     assert_eq!(report.playbook, Playbook::Ec2Compromise);
@@ -172,7 +172,8 @@ async fn dry_run_changes_nothing_and_pages_the_plan() -> Result<()> {
     };
     let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
     let report = world
-        .responder(settings)?
+        .responder_as("guardduty-responder", settings)
+        .await?
         .handle(event)
         .await?
         .report()
@@ -221,7 +222,7 @@ async fn low_severity_pages_only() -> Result<()> {
 async fn malformed_events_change_nothing_and_page_nobody() -> Result<()> {
     let world = world().await?;
     let before = web_state(&world).await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
     let mut no_type = events::for_world(SSH_BRUTE_FORCE, &world)?;
     no_type["detail"].as_object_mut().expect("detail").remove("type");
     let mut wrong_resource = events::for_world(SSH_BRUTE_FORCE, &world)?;

@@ -519,3 +519,69 @@ async fn config_records_each_change_and_answers_its_history() -> Result<()> {
     assert_eq!(err.code(), Some("ResourceNotDiscoveredException"));
     Ok(())
 }
+
+/// Divergence 8: CloudTrail records IAM (a global service) in us-east-1, whatever region the
+/// caller's client names: an IAM call made through a us-west-2 client is in us-east-1's event
+/// history, not in us-west-2's.
+#[tokio::test]
+async fn global_service_events_are_recorded_in_us_east_1() -> Result<()> {
+    use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+
+    let account = tourniquet_tests::account::Account::new().await?;
+    let west = account
+        .config
+        .to_builder()
+        .region(aws_config::Region::new("us-west-2"))
+        .build();
+    aws_sdk_iam::Client::new(&west)
+        .create_user()
+        .user_name("far-away")
+        .send()
+        .await?;
+    let by_name = LookupAttribute::builder()
+        .attribute_key(LookupAttributeKey::ResourceName)
+        .attribute_value("far-away")
+        .build()?;
+    let mut found = Vec::new();
+    for region in ["us-west-2", "us-east-1"] {
+        let config = account
+            .config
+            .to_builder()
+            .region(aws_config::Region::new(region))
+            .build();
+        let events = aws_sdk_cloudtrail::Client::new(&config)
+            .lookup_events()
+            .lookup_attributes(by_name.clone())
+            .send()
+            .await?;
+        found.push(
+            events
+                .events()
+                .iter()
+                .filter_map(|e| e.event_name())
+                .map(ToOwned::to_owned)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(found, [vec![], vec!["CreateUser".to_owned()]]);
+    Ok(())
+}
+
+/// Divergence 9: EventBridge matches a pattern into an array of objects (a Security Hub event's
+/// `detail.findings`) against every element: AWS's own findings reach the Security Hub
+/// responder through template.yaml's rule, a third party's reach no function.
+#[tokio::test]
+async fn rules_match_into_arrays_of_findings() -> Result<()> {
+    let account = tourniquet_tests::account::Account::new().await?;
+    let mut delivered = Vec::new();
+    for sample in [
+        "securityhub/guardduty-ec2-ssh-brute-force-asff.json",
+        "securityhub/third-party-imported-finding.json",
+    ] {
+        let event: serde_json::Value = serde_json::from_str(&tourniquet_tests::events::read(sample)?)?;
+        let to = tourniquet_tests::emulator::emulator().deliver(&account.id, "us-east-1", &event)?;
+        delivered.push(to.into_iter().map(|(function, _)| function).collect::<Vec<_>>());
+    }
+    assert_eq!(delivered, [vec!["securityhub-responder".to_owned()], vec![]]);
+    Ok(())
+}

@@ -480,7 +480,8 @@ async fn a_rule_added_to_the_shared_isolation_group_fails_the_next_verification(
     let worker = world.launch_worker().await?;
     let text = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker);
     let result = world
-        .responder(world.settings())?
+        .responder_as("guardduty-responder", world.settings())
+        .await?
         .handle(events::for_world_text(&text, &world)?)
         .await;
     let report = incomplete(result);

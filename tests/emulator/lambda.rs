@@ -15,7 +15,7 @@ const FUNCTION: &str = "drill-image-resizer";
 async fn a_backdoored_function_is_kept_throttled_and_denied_and_release_puts_it_back() -> Result<()> {
     let world = world().await?;
     let function = functions::create(&world, FUNCTION, Some(5), &[("team", "media")]).await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
     let report = responder
         .handle(events::for_world(BACKDOOR, &world)?)
         .await?
@@ -80,7 +80,7 @@ async fn a_backdoored_function_is_kept_throttled_and_denied_and_release_puts_it_
 async fn a_function_without_reserved_concurrency_gets_none_back_and_drift_is_refused() -> Result<()> {
     let world = world().await?;
     functions::create(&world, FUNCTION, None, &[]).await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
     let report = world.respond(events::for_world(BACKDOOR, &world)?).await?;
     assert_eq!(functions::reserved_concurrency(&world, FUNCTION).await?, Some(0));
 
@@ -129,7 +129,8 @@ async fn a_protected_function_pages_only_and_dry_run_changes_nothing() -> Result
         ..world.settings()
     };
     let report = world
-        .responder(settings)?
+        .responder_as("guardduty-responder", settings)
+        .await?
         .handle(events::for_world(BACKDOOR, &world)?)
         .await?
         .report()

@@ -10,8 +10,7 @@ use crate::world;
 #[tokio::test]
 async fn the_binary_contains_an_instance_through_the_runtime_api() -> Result<()> {
     let world = world().await?;
-    let mut env = world.account.env().await?;
-    env.extend(world.env_settings());
+    let env = world.function_env("guardduty-responder").await?;
     let runtime = LambdaRuntime::start("guardduty-responder", &env)?;
 
     let event = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;

@@ -40,7 +40,10 @@ async fn untouched(world: &World) -> Result<()> {
 #[tokio::test]
 async fn an_ec2_finding_from_a_member_is_contained_in_the_member() -> Result<()> {
     let org = Org::seed().await?;
-    let responder = org.home.responder(org.settings(&[&org.a, &org.b], &[]))?;
+    let responder = org
+        .home
+        .responder_as("guardduty-responder", org.settings(&[&org.a, &org.b], &[]))
+        .await?;
     // The member account has an alias: the page names it, read through the member role.
     org.a
         .account
@@ -105,7 +108,10 @@ async fn a_key_finding_from_a_member_touches_only_the_members_namesake() -> Resu
         let key = iam.create_access_key().user_name("alice").send().await?;
         keys.push(key.access_key().context("a key")?.access_key_id().to_owned());
     }
-    let responder = org.home.responder(org.settings(&[&org.a, &org.b], &[]))?;
+    let responder = org
+        .home
+        .responder_as("guardduty-responder", org.settings(&[&org.a, &org.b], &[]))
+        .await?;
     let mut event = events::for_world(KEY_FINDING, &org.b)?;
     event["detail"]["resource"]["accessKeyDetails"]["userName"] = json!("alice");
     event["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!(keys[1]);
@@ -134,7 +140,10 @@ async fn a_key_finding_from_a_member_touches_only_the_members_namesake() -> Resu
 #[tokio::test]
 async fn an_account_out_of_scope_pages_only() -> Result<()> {
     let org = Org::seed().await?;
-    let responder = org.home.responder(org.settings(&[&org.a], &[]))?;
+    let responder = org
+        .home
+        .responder_as("guardduty-responder", org.settings(&[&org.a], &[]))
+        .await?;
     let report = respond(&responder, events::for_world(SSH_BRUTE_FORCE, &org.b)?).await?;
     assert_eq!(report.playbook, Playbook::PageOnly);
     assert!(
@@ -154,7 +163,10 @@ async fn an_account_out_of_scope_pages_only() -> Result<()> {
 #[tokio::test]
 async fn a_dry_run_account_is_probed_and_paged_not_changed() -> Result<()> {
     let org = Org::seed().await?;
-    let responder = org.home.responder(org.settings(&[&org.a, &org.b], &[&org.a]))?;
+    let responder = org
+        .home
+        .responder_as("guardduty-responder", org.settings(&[&org.a, &org.b], &[&org.a]))
+        .await?;
     let report = respond(&responder, events::for_world(SSH_BRUTE_FORCE, &org.a)?).await?;
     assert!(report.dry_run, "{report:#?}");
     assert!(
@@ -190,7 +202,10 @@ async fn a_member_role_that_cannot_be_assumed_pages_and_changes_nothing() -> Res
     let org = Org::seed().await?;
     let role_arn = Org::role_arn(&org.b);
     emulator().refuse_role(&role_arn)?;
-    let responder = org.home.responder(org.settings(&[&org.a, &org.b], &[]))?;
+    let responder = org
+        .home
+        .responder_as("guardduty-responder", org.settings(&[&org.a, &org.b], &[]))
+        .await?;
     let event = events::for_world(SSH_BRUTE_FORCE, &org.b)?;
     for attempt in 0..2 {
         let err = responder
@@ -238,7 +253,10 @@ async fn a_finding_in_another_region_is_acted_on_there() -> Result<()> {
     let instance_id = instance.instance_id().context("an id")?;
     let vpc_id = instance.vpc_id().context("a VPC")?;
 
-    let responder = org.home.responder(org.settings(&[&org.a], &[]))?;
+    let responder = org
+        .home
+        .responder_as("guardduty-responder", org.settings(&[&org.a], &[]))
+        .await?;
     let mut event = events::for_world(SSH_BRUTE_FORCE, &org.a)?;
     event["region"] = json!(REGION);
     event["detail"]["region"] = json!(REGION);
@@ -287,7 +305,7 @@ async fn a_members_instance_is_approved_then_released() -> Result<()> {
         max_quarantined: 0,
         ..org.settings(&[&org.a, &org.b], &[])
     };
-    let responder = org.home.responder(settings)?;
+    let responder = org.home.responder_as("guardduty-responder", settings).await?;
     let held = respond(&responder, events::for_world(SSH_BRUTE_FORCE, &org.a)?).await?;
     assert!(held.steps.iter().any(|s| s.outcome == Outcome::Held), "{held:#?}");
     let pages = org.home.pages().await?;
@@ -324,7 +342,10 @@ async fn a_members_instance_is_approved_then_released() -> Result<()> {
 #[tokio::test]
 async fn five_concurrent_deliveries_of_a_members_finding_act_once() -> Result<()> {
     let org = Org::seed().await?;
-    let responder = org.home.responder(org.settings(&[&org.a, &org.b], &[]))?;
+    let responder = org
+        .home
+        .responder_as("guardduty-responder", org.settings(&[&org.a, &org.b], &[]))
+        .await?;
     let event = events::for_world(SSH_BRUTE_FORCE, &org.a)?;
     let deliveries = (0..5).map(|_| responder.handle(event.clone()));
     let results = futures_util::future::join_all(deliveries).await;
@@ -347,7 +368,10 @@ async fn five_concurrent_deliveries_of_a_members_finding_act_once() -> Result<()
 #[tokio::test]
 async fn an_attack_sequence_across_accounts_acts_on_each_member_where_it_is() -> Result<()> {
     let org = Org::seed().await?;
-    let responder = org.home.responder(org.settings(&[&org.a, &org.b], &[]))?;
+    let responder = org
+        .home
+        .responder_as("guardduty-responder", org.settings(&[&org.a, &org.b], &[]))
+        .await?;
     let mut event = events::for_world("guardduty/attack-sequence-iam-compromised-credentials.json", &org.home)?;
     let (a, instance) = (org.a.account.id.clone(), org.a.web.instance_id.clone());
     event

@@ -129,7 +129,8 @@ async fn a_plain_instance_gets_a_db_snapshot_and_a_protected_one_pages_only() ->
             }
         };
         let report = world
-            .responder(settings)?
+            .responder_as("guardduty-responder", settings)
+            .await?
             .handle(events::for_world(LOGIN, &world)?)
             .await?
             .report()

@@ -109,7 +109,7 @@ async fn a_group_of_seven_over_a_limit_of_five_is_held_then_isolated_whole() -> 
         max_quarantined: 5,
         ..world.settings()
     };
-    let responder = world.responder(settings)?;
+    let responder = world.responder_as("guardduty-responder", settings).await?;
     let mut instances = Vec::new();
     for _ in 0..7 {
         instances.push(world.launch_worker().await?);
@@ -176,7 +176,7 @@ async fn in_dry_run_a_sequence_changes_nothing() -> Result<()> {
         dry_run: true,
         ..world.settings()
     };
-    let responder = world.responder(settings)?;
+    let responder = world.responder_as("guardduty-responder", settings).await?;
     let text = events::read(CREDENTIALS)?.replace(SECOND_KEY, &second);
     let report = responder
         .handle(events::for_world_text(&text, &world)?)

@@ -159,7 +159,8 @@ async fn with_containment_of_persistence_off_the_foothold_is_listed_untouched() 
     let mut settings = world.settings();
     settings.timeline.contain_persistence = false;
     let report = world
-        .responder(settings)?
+        .responder_as("guardduty-responder", settings)
+        .await?
         .handle(events::for_world(USER_FINDING, &world)?)
         .await?
         .report()
@@ -208,7 +209,8 @@ async fn a_protected_user_the_attacker_created_is_listed_and_never_touched() -> 
     };
     let other = attacker.persist("break-glass").await?;
     let report = world
-        .responder(settings)?
+        .responder_as("guardduty-responder", settings)
+        .await?
         .handle(events::for_world(USER_FINDING, &world)?)
         .await?
         .report()
@@ -281,7 +283,7 @@ async fn throttled_lookups_never_hold_up_containment() -> Result<()> {
     let (_, foothold_b) = attack(&world).await?;
     emulator().lookup_throttle(&world.account.id, -1)?;
     let event = events::for_world(USER_FINDING, &world)?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
     let first = match responder.handle(event.clone()).await {
         // Lambda retries an incomplete response.
         Err(playbook::Error::Incomplete(report)) => *report,
@@ -308,7 +310,7 @@ async fn throttled_lookups_never_hold_up_containment() -> Result<()> {
 async fn a_timeline_request_reads_again_into_a_new_object_and_sweeps_again() -> Result<()> {
     let world = world().await?;
     let (attacker, _) = attack(&world).await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
     let report = responder
         .handle(events::for_world(USER_FINDING, &world)?)
         .await?

@@ -37,6 +37,16 @@ Standard input takes commands, one a line, each answered "DONE [n]" or "ERROR ..
     each {"service", "action", "params", "status"}, in the order they were served.
   clear <account>
     no more faults, races or recording for the account; answers "DONE <faults injected so far>".
+  deploy-roles <account>
+    creates each function's role in the account as template.yaml deploys it (scripts/iam/
+    deployed.py: the SAM transform, then the template's own policies), once per account. A
+    session of such a role is a function: its calls, and those of the member role sessions it
+    assumes, are written to the file TOURNIQUET_CALLS names (tests/moto/calls.py).
+  deliver <account> <region> <event JSON>
+    puts the event on the account's default EventBridge bus in that region, whose rules are
+    template.yaml's (after the SAM transform; created on first use, each targeting a queue of
+    the function it names), and answers "DONE <JSON list>": [function, event as delivered]
+    for each rule that delivered it ([] when no rule does).
   refuse-role <role-arn>
     on both ports, AssumeRole of that role is refused with 403 AccessDenied, as AWS refuses a
     role that does not exist or does not trust the caller (a member account without the
@@ -50,7 +60,8 @@ Standard input takes commands, one a line, each answered "DONE [n]" or "ERROR ..
     account and region that CloudTrail allows and the emulator enforces.
 
 CloudTrail event history: every signed request either port passes to moto is recorded as the
-management event CloudTrail would log (caller, parameters, error code, and for the calls that
+management event CloudTrail would log, in the caller's region (IAM, STS and Organizations in
+us-east-1, the global region, as CloudTrail records global services) (caller, parameters, error code, and for the calls that
 create a foothold the new resource's ids, never a secret); data events (S3 object reads and
 writes, SNS publishes, SQS messages, Lambda invocations) are not, as event history never holds
 them. `LookupEvents` is answered from that record (see the section "CloudTrail event history").
@@ -73,8 +84,10 @@ import threading
 import time
 import urllib.parse
 import uuid
+from pathlib import Path
 
 from moto.ec2.exceptions import EC2ClientError
+from moto.events.models import EventPattern
 from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ec2.models.instances import InstanceBackend
 from moto.ec2.responses.instances import InstanceResponse
@@ -91,6 +104,8 @@ from moto.securityhub.responses import SecurityHubResponse
 from moto.server import ThreadedMotoServer
 from moto.sts.models import STSBackend
 from werkzeug.serving import make_server
+
+from calls import CALLS
 
 
 def _own_groups_only(self):
@@ -528,6 +543,8 @@ _RESOURCE_PARAMS = {
     "groupId": "AWS::EC2::SecurityGroup",
     "keyId": "AWS::KMS::Key",
 }
+# Global services: their events are in us-east-1's event history only.
+_GLOBAL_REGION = {"iam": "us-east-1", "sts": "us-east-1", "organizations": "us-east-1"}
 _LOOKUP_KEYS = {
     "EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName", "EventSource", "AccessKeyId",
 }
@@ -629,6 +646,9 @@ class EventHistory:
             response = {_lower_camel(action[len("Create") :]): response}
         now = datetime.datetime.now(datetime.timezone.utc)
         account = identity["accountId"]
+        # Divergence 8: CloudTrail records the global services' events in the partition's
+        # global region (us-east-1), whatever region the caller's client names.
+        region = _GLOBAL_REGION.get(service, region)
         event_id = str(uuid.uuid4())
         resources = []
         for source in (request, *(response or {}).values()):
@@ -1023,6 +1043,7 @@ def _recorded_dispatch(self, environ, start_response):
 
     account = get_account_id_from(access_key)
     if service == "cloudtrail" and action == "LookupEvents":
+        _record_answered_elsewhere(environ, service, region, action, access_key)
         return _lookup_events(environ, start_response, access_key, region)
     if service == "config" and action == "GetResourceConfigHistory":
         body = environ["wsgi.input"].getvalue() if isinstance(environ["wsgi.input"], io.BytesIO) else b""
@@ -1031,8 +1052,10 @@ def _recorded_dispatch(self, environ, start_response):
         except ValueError:
             kind = None
         if kind in _HISTORY_TYPES:
+            _record_answered_elsewhere(environ, service, region, action, access_key)
             return _config_history(environ, start_response, account, region)
     if service == "securityhub" and environ.get("PATH_INFO", "").rstrip("/") == "/findingsv2/batchupdatev2":
+        _record_answered_elsewhere(environ, service, region, action, access_key)
         return _batch_update_findings_v2(environ, start_response, account)
     try:
         identity = EVENT_HISTORY.identity(access_key, region)
@@ -1045,6 +1068,11 @@ def _recorded_dispatch(self, environ, start_response):
             params = {k: v for k, v in _json.loads(body or b"{}").items() if isinstance(v, (str, int, bool))}
         except ValueError:
             pass
+    try:
+        prepared = CALLS.before(environ, service, region, action, params, access_key, identity)
+    except Exception as err:  # recording never breaks a request
+        print(f"calls record failed: {err!r}", file=sys.stderr, flush=True)
+        prepared = None
     answered = {}
 
     def capture(status, headers, exc_info=None):
@@ -1054,6 +1082,7 @@ def _recorded_dispatch(self, environ, start_response):
 
     body = b"".join(_dispatch(self, environ, capture))
     status = answered.get("status", 0)
+    CALLS.after(prepared, status, body)
     if identity is not None:
         try:
             EVENT_HISTORY.record(
@@ -1067,6 +1096,15 @@ def _recorded_dispatch(self, environ, start_response):
         except Exception as err:  # recording never breaks a request
             print(f"config history capture failed: {err!r}", file=sys.stderr, flush=True)
     return [body]
+
+
+def _record_answered_elsewhere(environ, service, region, action, access_key):
+    """A function's call the launcher answers itself, recorded as IAM authorizes it."""
+    try:
+        identity = EVENT_HISTORY.identity(access_key, region)
+        CALLS.after(CALLS.before(environ, service, region, action, {}, access_key, identity), 200, b"")
+    except Exception as err:  # recording never breaks a request
+        print(f"calls record failed: {err!r}", file=sys.stderr, flush=True)
 
 
 def _lookup_events(environ, start_response, access_key, region):
@@ -1087,6 +1125,84 @@ def _lookup_events(environ, start_response, access_key, region):
 
 
 DomainDispatcherApplication.__call__ = _recorded_dispatch
+
+
+DEPLOYED_ROLES = set()
+_LAMBDA_TRUST = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+})
+
+
+def _deploy_roles(account):
+    """Each function's role in `account`, as template.yaml deploys it there (path, name, and its
+    policies, each as an inline policy of the same name); once per account."""
+    if account in DEPLOYED_ROLES:
+        return "DONE"
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "scripts" / "iam"))
+    from deployed import deployed
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[account]["aws"]
+    for function, role in deployed(account, "us-east-1", [])["functions"].items():
+        path, name = role["role"].split(":role", 1)[1].rsplit("/", 1)
+        backend.create_role(name, _LAMBDA_TRUST, path + "/", None, f"Tourniquet {function}", [], "3600")
+        for policy in role["policies"]:
+            backend.put_role_policy(name, policy["name"].replace("/", "-"), json.dumps(policy["policy"]))
+    DEPLOYED_ROLES.add(account)
+    return "DONE"
+
+
+# Divergence 9: EventBridge matches a pattern that reaches into an array of objects (a Security
+# Hub event's detail.findings) against the values of every element, as if each key held all of
+# them; moto 5.2's matcher does not descend into arrays, so no Security Hub rule ever matched.
+def _into_arrays(value):
+    if isinstance(value, dict):
+        return {k: _into_arrays(v) for k, v in value.items()}
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        merged = {}
+        for item in value:
+            for key, v in item.items():
+                merged.setdefault(key, []).extend(v if isinstance(v, list) else [v])
+        return {k: _into_arrays(vs) if all(isinstance(v, dict) for v in vs) else vs for k, vs in merged.items()}
+    return value
+
+
+_moto_matches_event = EventPattern.matches_event
+EventPattern.matches_event = lambda self, event: _moto_matches_event(self, _into_arrays(event))
+DEPLOYED_RULES = set()
+
+
+def _deliver(account, region, event):
+    """Puts `event` on the account's default bus in `region`, whose rules are template.yaml's
+    (created on first use, each targeting a queue of the function it names); answers each
+    (function, event as delivered) the rules deliver."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "scripts" / "iam"))
+    from deployed import rules
+    from moto.events.models import events_backends
+    from moto.sqs.models import sqs_backends
+
+    bus, queues = events_backends[account][region], sqs_backends[account][region]
+    functions = set()
+    for rule in rules(account, region):
+        functions.add(rule["function"])
+        if (account, region) in DEPLOYED_RULES:
+            continue
+        queue = f"tourniquet-rule-{rule['function']}"
+        if queue not in queues.queues:
+            queues.create_queue(queue)
+        bus.put_rule(rule["name"], event_pattern=json.dumps(rule["pattern"]), state="ENABLED")
+        bus.put_targets(rule["name"], None, [{"Id": "function", "Arn": f"arn:aws:sqs:{region}:{account}:{queue}"}])
+    DEPLOYED_RULES.add((account, region))
+    entry = {"Source": event.get("source", ""), "DetailType": event.get("detail-type", ""),
+             "Detail": json.dumps(event.get("detail")), "Resources": event.get("resources", [])}
+    bus.put_events([entry])
+    delivered = []
+    for function in sorted(functions):
+        for message in queues.receive_message(f"tourniquet-rule-{function}", 10, 0, 30):
+            delivered.append([function, json.loads(message.body)])
+            queues.delete_message(f"tourniquet-rule-{function}", message.receipt_handle)
+    return f"DONE {json.dumps(delivered)}"
 
 
 def command(words):
@@ -1135,6 +1251,10 @@ def command(words):
             with OCSF_LOCK:
                 finding = OCSF_FINDINGS.get((words[1], words[2]))
             return f"DONE {json.dumps(finding)}"
+        if words[:1] == ["deliver"] and len(words) >= 4:
+            return _deliver(words[1], words[2], json.loads(" ".join(words[3:])))
+        if words[:1] == ["deploy-roles"] and len(words) == 2:
+            return _deploy_roles(words[1])
         if words[:1] == ["refuse-role"] and len(words) == 2:
             REFUSED_ROLES.add(words[1])
             return "DONE"

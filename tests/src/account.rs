@@ -70,6 +70,38 @@ impl Account {
         })
     }
 
+    /// The same account as `function` (`guardduty-responder`, ...): a session of its role as
+    /// template.yaml deploys it, created on first use, so every call is judged as that role's.
+    pub async fn as_function(&self, function: &str) -> Result<Self> {
+        emulator().deploy_roles(&self.id)?;
+        let endpoint = self.config.endpoint_url().unwrap_or_default().to_owned();
+        let assumed = aws_sdk_sts::Client::new(&self.config)
+            .assume_role()
+            .role_arn(format!(
+                "arn:aws:iam::{}:role/tourniquet/tourniquet-{function}",
+                self.id
+            ))
+            .role_session_name(function)
+            .send()
+            .await
+            .with_context(|| format!("assume {function}'s role"))?;
+        let c = assumed.credentials().context("credentials")?;
+        let credentials = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "function",
+        );
+        let config = config(&endpoint, credentials).await;
+        Ok(Account {
+            id: self.id.clone(),
+            clients: Clients::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            config,
+        })
+    }
+
     /// The same account reached through the emulator's fault injector.
     pub async fn through_faults(&self) -> Result<Self> {
         use aws_sdk_sts::config::ProvideCredentials;

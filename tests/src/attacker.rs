@@ -72,6 +72,22 @@ impl Attacker {
         })
     }
 
+    /// The same attacker, calling from `region` (IAM is global: CloudTrail records its calls
+    /// in us-east-1 whatever the region).
+    #[must_use]
+    pub fn in_region(&self, region: &str) -> Self {
+        let config = self
+            .clients
+            .sdk_config
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .build();
+        Attacker {
+            clients: Clients::new(&config),
+            access_key_id: self.access_key_id.clone(),
+        }
+    }
+
     /// Looks around: lists the buckets and reads an object (a data event) of `bucket`.
     pub async fn look_around(&self, bucket: &str, key: &str) -> Result<()> {
         self.clients.s3.list_buckets().send().await?;

@@ -119,6 +119,24 @@ impl Emulator {
         )?)
     }
 
+    /// Puts `event` on the account's default bus in `region`, whose rules are template.yaml's:
+    /// each (function, event as delivered) a rule delivers it to.
+    pub fn deliver(
+        &self,
+        account: &str,
+        region: &str,
+        event: &serde_json::Value,
+    ) -> Result<Vec<(String, serde_json::Value)>> {
+        let text = self.answer(&format!("deliver {account} {region} {event}"))?;
+        serde_json::from_str(&text).with_context(|| format!("deliver: {text}"))
+    }
+
+    /// Creates each function's role in the account as template.yaml deploys it (once per
+    /// account): a session of one is that function, whose calls `make iam` judges.
+    pub fn deploy_roles(&self, account: &str) -> Result<()> {
+        self.command(&format!("deploy-roles {account}")).map(drop)
+    }
+
     /// No more faults for the account; how many were injected.
     pub fn clear(&self, account: &str) -> Result<u64> {
         self.command(&format!("clear {account}"))
@@ -164,10 +182,29 @@ pub fn emulator() -> &'static Emulator {
     EMULATOR.get_or_init(|| start().expect("start the AWS emulator (run `make test`, which installs it)"))
 }
 
+/// Where the functions' calls go (`make iam` judges them): `suite.jsonl` for the emulator
+/// suite, `<program>.jsonl` for the drill or the bench, in `TOURNIQUET_CALLS_DIR` (else
+/// `target/iam`).
+fn calls_file() -> PathBuf {
+    let dir = std::env::var_os("TOURNIQUET_CALLS_DIR")
+        .map_or_else(|| crate::workspace_root().join("target/iam"), PathBuf::from);
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let name = if program == "drill" || program == "bench" {
+        program.as_str()
+    } else {
+        "suite"
+    };
+    dir.join(format!("{name}.jsonl"))
+}
+
 fn start() -> Result<Emulator> {
     let launcher = crate::workspace_root().join("tests/moto/launcher.py");
     let mut child = Command::new(python())
         .arg(&launcher)
+        .env("TOURNIQUET_CALLS", calls_file())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

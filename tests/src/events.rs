@@ -58,3 +58,15 @@ pub fn list(dir: &str) -> Result<Vec<String>> {
     files.sort();
     Ok(files)
 }
+
+/// What template.yaml's rules deliver of `event` in the world's account, in the event's region:
+/// each (function, event as delivered).
+pub fn delivered(event: &serde_json::Value, world: &World) -> Result<Vec<(String, serde_json::Value)>> {
+    let region = event["region"].as_str().unwrap_or(crate::account::REGION);
+    crate::emulator::emulator().deliver(&world.account.id, region, event)
+}
+
+/// Whether `events/README.md` says why no rule delivers the sample `path` (`folder/name.json`).
+pub fn undelivered_on_purpose(path: &str) -> Result<bool> {
+    Ok(read("README.md")?.contains(&format!("`{path}`")))
+}

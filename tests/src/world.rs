@@ -419,7 +419,8 @@ impl World {
             .clients
             .sns
             .create_topic()
-            .name("tourniquet-pages")
+            // Named as CloudFormation names the stack's topic (<stack>-<logical id>-<suffix>).
+            .name(format!("tourniquet-PageTopic-{}", account.id))
             .send()
             .await?
             .topic_arn()
@@ -444,7 +445,8 @@ impl World {
             .endpoint(queue_arn)
             .send()
             .await?;
-        let bucket = format!("tourniquet-evidence-{}", account.id);
+        // Named as CloudFormation names the stack's bucket (lower case).
+        let bucket = format!("tourniquet-evidencebucket-{}", account.id);
         account.clients.s3.create_bucket().bucket(&bucket).send().await?;
 
         Ok((topic_arn, queue_url, bucket))
@@ -597,14 +599,30 @@ impl World {
         ]
     }
 
+    /// The environment of `function`'s process in this account: its role's credentials (see
+    /// `Account::as_function`) and its settings.
+    pub async fn function_env(&self, function: &str) -> Result<Vec<(String, String)>> {
+        let mut env = self.account.as_function(function).await?.env().await?;
+        env.extend(self.env_settings());
+        Ok(env)
+    }
+
     /// A responder in this account, with `settings`.
     pub fn responder(&self, settings: Settings) -> Result<playbook::Responder> {
         Ok(playbook::Responder::new(self.account.clients.clone(), settings)?)
     }
 
-    /// Handles `event` with a responder of the default settings: the incident's report.
+    /// A responder in this account acting as `function`'s role, with `settings`.
+    pub async fn responder_as(&self, function: &str, settings: Settings) -> Result<playbook::Responder> {
+        let account = self.account.as_function(function).await?;
+        Ok(playbook::Responder::new(account.clients, settings)?)
+    }
+
+    /// Handles `event` with a responder of the default settings, acting as the function the
+    /// template's rules deliver it to: the incident's report.
     pub async fn respond(&self, event: serde_json::Value) -> Result<playbook::Report> {
-        self.responder(self.settings())?
+        self.responder_as(function_for(&event), self.settings())
+            .await?
             .handle(event)
             .await?
             .report()
@@ -1092,6 +1110,21 @@ impl World {
 
 /// A policy document as IAM returns it (URL-encoded JSON, or plain JSON from some emulators).
 /// A call's output, or `None` when the service says the thing asked for is not there.
+/// The function an event is for: by its source, as each function's rules in template.yaml
+/// take one source (an alarm action's direct payload: the alarm responder; anything else, a
+/// request made by hand: the release).
+#[must_use]
+pub fn function_for(event: &serde_json::Value) -> &'static str {
+    match event["source"].as_str() {
+        Some("aws.guardduty") => "guardduty-responder",
+        Some("aws.config") => "config-responder",
+        Some("aws.cloudwatch") => "alarm-responder",
+        Some("aws.securityhub") => "securityhub-responder",
+        _ if event.get("alarmData").is_some() => "alarm-responder",
+        _ => "quarantine-release",
+    }
+}
+
 fn absent_as_none<T, E, R>(
     result: Result<T, aws_sdk_iam::error::SdkError<E, R>>,
     is_absent: impl Fn(&E) -> bool,

@@ -65,6 +65,19 @@ fn group_name(world: &World, quarantine: &BTreeMap<String, String>, id: &str) ->
     format!("{id} {name}")
 }
 
+/// Where the attacker of the leaked key acts, and GuardDuty finds it: the credential finding
+/// (`CREDENTIAL_FINDING`) is delivered there.
+const ATTACK_REGION: &str = "us-west-2";
+const CREDENTIAL_FINDING: &str = "guardduty/iam-user-malicious-ip-caller.json";
+
+/// The credential finding as GuardDuty reports it in `ATTACK_REGION`.
+fn credential_finding(world: &World) -> Result<serde_json::Value> {
+    let mut finding = events::for_world(CREDENTIAL_FINDING, world)?;
+    finding["region"] = ATTACK_REGION.into();
+    finding["detail"]["region"] = ATTACK_REGION.into();
+    Ok(finding)
+}
+
 /// Each function and the folder of sample events it answers.
 const FUNCTIONS: &[(&str, &str)] = &[
     ("guardduty-responder", "guardduty"),
@@ -87,29 +100,27 @@ async fn main() -> Result<()> {
         databases::INSTANCE
     );
     let before = look(&world).await?;
-    let mut env = world.account.env().await?;
-    env.extend(world.env_settings());
     let foothold = attack(&world).await?;
     for (function, folder) in FUNCTIONS {
-        run(function, folder, &world, &env)?;
+        run(function, folder, &world, &world.function_env(function).await?)?;
     }
     print!("{}", changes(&world, &before).await?);
     print!("{}", beyond_instances(&world, &function).await?);
     breach(&world, &foothold).await?;
     configuration_histories(&world).await?;
-    release(&world, &env).await?;
-    release_user(&world, &env).await?;
+    release(&world).await?;
+    release_user(&world).await?;
     fleet().await?;
     instance_group().await?;
-    organization(&world, &env).await?;
+    organization(&world).await?;
     securityhub::drill().await
 }
 
 /// quarantine-release on the deployer, whose leaked key the credential finding contained.
-async fn release_user(world: &World, env: &[(String, String)]) -> Result<()> {
+async fn release_user(world: &World) -> Result<()> {
     // Redelivered, the finding changes nothing and names its incident.
-    let finding = events::for_world("guardduty/iam-user-malicious-ip-caller.json", world)?;
-    let responder = LambdaRuntime::start("guardduty-responder", env)?;
+    let finding = credential_finding(world)?;
+    let responder = LambdaRuntime::start("guardduty-responder", &world.function_env("guardduty-responder").await?)?;
     let Ok(report) = tokio::task::block_in_place(|| responder.invoke(&finding))? else {
         println!("\nthe credential finding was refused; no user to release");
         return Ok(());
@@ -117,7 +128,7 @@ async fn release_user(world: &World, env: &[(String, String)]) -> Result<()> {
     let incident = report["incident_id"].as_str().unwrap_or_default();
     let text = events::read("manual/release-user.json")?.replace(events::INCIDENT_PLACEHOLDER, incident);
     let request = events::for_world_text(&text, world)?;
-    let runtime = LambdaRuntime::start("quarantine-release", env)?;
+    let runtime = LambdaRuntime::start("quarantine-release", &world.function_env("quarantine-release").await?)?;
     println!("\nquarantine-release {request}:");
     match tokio::task::block_in_place(|| runtime.invoke(&request))? {
         Ok(report) => println!("  {}", report["reason"].as_str().unwrap_or("")),
@@ -157,8 +168,7 @@ async fn fleet() -> Result<()> {
     let mut both = world.web.interfaces.clone();
     both.extend(worker.interfaces.iter().cloned());
     let before = world.interface_groups(&both).await?;
-    let mut env = world.account.env().await?;
-    env.extend(world.env_settings());
+    let env = world.function_env("guardduty-responder").await?;
     let runtime = LambdaRuntime::start("guardduty-responder", &env)?;
     let event = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;
     if let Ok(report) = tokio::task::block_in_place(|| runtime.invoke(&event))? {
@@ -204,8 +214,7 @@ async fn instance_group() -> Result<()> {
         text = text.replace(&format!("i-0a1b2c3d4e5f6070{}", n + 1), instance);
     }
     let event = events::for_world_text(&text, &world)?;
-    let mut env = world.account.env().await?;
-    env.extend(world.env_settings());
+    let env = world.function_env("guardduty-responder").await?;
     let runtime = LambdaRuntime::start("guardduty-responder", &env)?;
     println!(
         "
@@ -264,7 +273,7 @@ Attack sequence: a compromised group of {} instances (account {}), quarantine li
 
 /// The same home account as the organization's security account: a member account's finding
 /// contained in the member, through the member role, paged and recorded in home.
-async fn organization(home: &World, env: &[(String, String)]) -> Result<()> {
+async fn organization(home: &World) -> Result<()> {
     let member = World::seed(Account::new().await?).await?;
     create_member_role(&member, &home.account.id).await?;
     println!(
@@ -277,7 +286,7 @@ async fn organization(home: &World, env: &[(String, String)]) -> Result<()> {
         member.web.interfaces.join(", ")
     );
     let before = member.interface_groups(&member.web.interfaces).await?;
-    let mut env = env.to_vec();
+    let mut env = home.function_env("guardduty-responder").await?;
     env.push(("TOURNIQUET_ACCOUNTS".to_owned(), member.account.id.clone()));
     let runtime = LambdaRuntime::start("guardduty-responder", &env)?;
     let event = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &member)?;
@@ -340,8 +349,8 @@ async fn organization(home: &World, env: &[(String, String)]) -> Result<()> {
 }
 
 /// quarantine-release on the web host, and its interfaces afterwards.
-async fn release(world: &World, env: &[(String, String)]) -> Result<()> {
-    let runtime = LambdaRuntime::start("quarantine-release", env)?;
+async fn release(world: &World) -> Result<()> {
+    let runtime = LambdaRuntime::start("quarantine-release", &world.function_env("quarantine-release").await?)?;
     let request = events::for_world("manual/release.json", world)?;
     println!("\nquarantine-release {request}, through the Lambda Runtime API:");
     match tokio::task::block_in_place(|| runtime.invoke(&request))? {
@@ -416,35 +425,63 @@ fn describe(world: &World) {
     println!("  evidence s3://{}/\n", world.bucket);
 }
 
-/// Invokes `function` through the Lambda Runtime API with every sample in `events/<folder>`.
+/// Delivers every sample in `events/<folder>` through template.yaml's rules, and invokes
+/// `function` through the Lambda Runtime API with what they deliver to it. A sample no rule
+/// delivers is shown as such, and fails the drill unless `events/README.md` says why.
 fn run(function: &str, folder: &str, world: &World, env: &[(String, String)]) -> Result<()> {
     let runtime = LambdaRuntime::start(function, env)?;
-    println!("{function}, through the Lambda Runtime API (cargo lambda):");
+    println!("{function}, through template.yaml's rules and the Lambda Runtime API (cargo lambda):");
     for path in events::list(folder)? {
-        let event = events::for_world(&path, world)?;
+        let sample = if path == CREDENTIAL_FINDING {
+            credential_finding(world)?
+        } else {
+            events::for_world(&path, world)?
+        };
         let name = path.trim_start_matches(folder).trim_start_matches('/');
-        match tokio::task::block_in_place(|| runtime.invoke(&event))? {
-            Ok(ignored) if ignored.get("ignored").is_some() => {
-                println!("  {name}\n      ignored: {}", ignored["ignored"].as_str().unwrap_or(""));
-            }
-            Ok(report) => {
-                let steps = report["steps"].as_array().map_or(0, Vec::len);
-                let failed = report["steps"]
-                    .as_array()
-                    .map_or(0, |s| s.iter().filter(|s| s["outcome"] == "failed").count());
-                println!(
-                    "  {name}\n      {} {} -> {} ({steps} steps, {failed} failed): {}",
-                    report["finding_type"].as_str().unwrap_or(""),
-                    report["severity"],
-                    report["playbook"].as_str().unwrap_or(""),
-                    report["reason"].as_str().unwrap_or("")
-                );
-            }
-            Err(error) => println!("  {name}\n      refused: {}", error.lines().next().unwrap_or("")),
+        let delivered = events::delivered(&sample, world)?;
+        if delivered.is_empty() && sample.get("alarmData").is_some() {
+            // An alarm's Lambda action invokes the function itself, with this payload.
+            print_answer(name, tokio::task::block_in_place(|| runtime.invoke(&sample))?);
+            continue;
+        }
+        if delivered.is_empty() {
+            anyhow::ensure!(
+                events::undelivered_on_purpose(&path)?,
+                "{path}: no rule of template.yaml delivers it, and events/README.md does not say why"
+            );
+            println!("  {name}\n      no rule delivers it (events/README.md says why)");
+            continue;
+        }
+        for (to, event) in delivered {
+            anyhow::ensure!(to == function, "{path}: delivered to {to}, not {function}");
+            print_answer(name, tokio::task::block_in_place(|| runtime.invoke(&event))?);
         }
     }
     println!();
     Ok(())
+}
+
+/// One invocation's answer, as the drill shows it.
+fn print_answer(name: &str, answer: std::result::Result<serde_json::Value, String>) {
+    match answer {
+        Ok(ignored) if ignored.get("ignored").is_some() => {
+            println!("  {name}\n      ignored: {}", ignored["ignored"].as_str().unwrap_or(""));
+        }
+        Ok(report) => {
+            let steps = report["steps"].as_array().map_or(0, Vec::len);
+            let failed = report["steps"]
+                .as_array()
+                .map_or(0, |s| s.iter().filter(|s| s["outcome"] == "failed").count());
+            println!(
+                "  {name}\n      {} {} -> {} ({steps} steps, {failed} failed): {}",
+                report["finding_type"].as_str().unwrap_or(""),
+                report["severity"],
+                report["playbook"].as_str().unwrap_or(""),
+                report["reason"].as_str().unwrap_or("")
+            );
+        }
+        Err(error) => println!("  {name}\n      refused: {}", error.lines().next().unwrap_or("")),
+    }
 }
 
 /// Before and after, pages received, evidence written.
@@ -635,12 +672,14 @@ async fn attack(world: &World) -> Result<tourniquet_tests::attacker::Foothold> {
         .body(b"name,diagnosis".to_vec().into())
         .send()
         .await?;
-    let attacker = Attacker::with_key(&world.account, &world.deployer_keys[0]).await?;
+    let attacker = Attacker::with_key(&world.account, &world.deployer_keys[0])
+        .await?
+        .in_region(ATTACK_REGION);
     attacker.look_around(&world.assets_bucket, "patients.csv").await?;
     let foothold = attacker.persist("backup-admin").await?;
     println!(
-        "An attacker with the leaked key {} listed the buckets, read patients.csv, and created user {} with \
-         key {} and AdministratorAccess.\n",
+        "An attacker with the leaked key {}, from {ATTACK_REGION}, listed the buckets, read patients.csv, and \
+         created user {} with key {} and AdministratorAccess (IAM: recorded in us-east-1).\n",
         world.deployer_keys[0], foothold.user, foothold.access_key_id
     );
     Ok(foothold)

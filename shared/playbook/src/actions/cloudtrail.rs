@@ -28,6 +28,42 @@ pub struct Read {
     pub calls: usize,
 }
 
+impl Read {
+    /// Adds what a read of the global region found (each event once); a refusal there cuts
+    /// the timeline and says so.
+    pub fn merge(&mut self, other: Result<Read, AwsError>) {
+        match other {
+            Ok(other) => {
+                let seen: BTreeSet<String> = self.events.iter().map(|e| e.event_id.clone()).collect();
+                self.events
+                    .extend(other.events.into_iter().filter(|e| !seen.contains(&e.event_id)));
+                self.calls += other.calls;
+                self.cut = self.cut.take().or(other.cut);
+            }
+            Err(err) => {
+                self.cut.get_or_insert(format!(
+                    "stopped: LookupEvents answered {} in the global region (IAM, STS, Organizations)",
+                    err.code
+                ));
+            }
+        }
+    }
+}
+
+/// The region where CloudTrail records the global services' events (IAM, STS,
+/// Organizations) for the partition of `region`, when it is not `region` itself.
+#[must_use]
+pub fn global_region(region: &str) -> Option<&'static str> {
+    let global = if region.starts_with("cn-") {
+        "cn-north-1"
+    } else if region.starts_with("us-gov-") {
+        "us-gov-west-1"
+    } else {
+        "us-east-1"
+    };
+    (region != global).then_some(global)
+}
+
 /// A CloudTrail client acting where `config` acts: throttling is retried a few times by
 /// the SDK, then said in the timeline (the pace below keeps it rare).
 #[must_use]
@@ -200,6 +236,14 @@ fn scrubbed(value: serde_json::Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn global_services_are_read_in_the_partitions_global_region() {
+        assert_eq!(global_region("us-west-2"), Some("us-east-1"));
+        assert_eq!(global_region("us-east-1"), None);
+        assert_eq!(global_region("cn-northwest-1"), Some("cn-north-1"));
+        assert_eq!(global_region("us-gov-east-1"), Some("us-gov-west-1"));
+    }
 
     #[test]
     fn secrets_never_reach_the_timeline() {

@@ -29,7 +29,18 @@ impl Run<'_> {
     ) -> Result<Done, AwsError> {
         let (from, end, stop_by) = self.window("Timeline", start)?;
         let client = cloudtrail::client(&clients.sdk_config);
-        let read = cloudtrail::read(&client, lookups, from, end, max_events, stop_by).await?;
+        let mut read = cloudtrail::read(&client, lookups, from, end, max_events, stop_by).await?;
+        // The identity's IAM, STS and Organizations calls are in the global region's history.
+        let region = clients.sdk_config.region().map(ToString::to_string).unwrap_or_default();
+        if let Some(global) = cloudtrail::global_region(&region) {
+            let config = clients
+                .sdk_config
+                .to_builder()
+                .region(aws_config::Region::new(global))
+                .build();
+            let room = max_events.saturating_sub(read.events.len());
+            read.merge(cloudtrail::read(&cloudtrail::client(&config), lookups, from, end, room, stop_by).await);
+        }
         let end = cloudtrail::rfc3339(&end).unwrap_or_default();
         let timeline = Timeline::new(&self.incident.id, lookups.to_vec(), start, &end, read.events, read.cut);
         let object = self.keep(name, &timeline, objects).await?;

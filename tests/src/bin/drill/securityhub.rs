@@ -13,8 +13,7 @@ use tourniquet_tests::world::World;
 /// Hub holds each sample's finding, as its producer put it there, before the event arrives.
 pub async fn drill() -> Result<()> {
     let world = World::seed(Account::new().await?).await?;
-    let mut env = world.account.env().await?;
-    env.extend(world.env_settings());
+    let env = world.function_env("securityhub-responder").await?;
     println!(
         "\nSecurity Hub: account {}, web-1 {}, web-sg {}",
         world.account.id, world.web.instance_id, world.web_group
@@ -34,10 +33,22 @@ pub async fn drill() -> Result<()> {
             }
         }
         println!("  {name}");
-        let answer = tokio::task::block_in_place(|| runtime.invoke(&event))?;
-        match &answer {
-            Ok(response) => show(response),
-            Err(error) => println!("      refused: {}", error.lines().next().unwrap_or("")),
+        // Through template.yaml's rules, as Security Hub's events reach the function.
+        let delivered = events::delivered(&event, &world)?;
+        if delivered.is_empty() {
+            anyhow::ensure!(
+                events::undelivered_on_purpose(&path)?,
+                "{path}: no rule of template.yaml delivers it, and events/README.md does not say why"
+            );
+            println!("      no rule delivers it (events/README.md says why)");
+            continue;
+        }
+        for (to, delivered) in delivered {
+            anyhow::ensure!(to == "securityhub-responder", "{path}: delivered to {to}");
+            match &tokio::task::block_in_place(|| runtime.invoke(&delivered))? {
+                Ok(response) => show(response),
+                Err(error) => println!("      refused: {}", error.lines().next().unwrap_or("")),
+            }
         }
         if !asff {
             let uid = event["detail"]["findings"][0]["metadata"]["uid"]
