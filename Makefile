@@ -26,7 +26,7 @@ CALLS ?= $(wildcard $(TOURNIQUET_CALLS_DIR)/suite.jsonl $(TOURNIQUET_CALLS_DIR)/
 
 help:
 	@echo "make drill   run the responders against a seeded local AWS account and show what they did"
-	@echo "make test    rustfmt, clippy, unit tests, the emulator suite, template linters, make iam"
+	@echo "make test    rustfmt, clippy, unit tests, the emulator suite, template linters, the judge's tests"
 	@echo "make iam     judge the last suite's and drill's AWS calls with an IAM policy simulator"
 	@echo "make fuzz    100,000 arbitrary and mutated events through intake and plan"
 	@echo "make bench   throughput, cold start, time to contain, peak memory: one markdown table"
@@ -58,7 +58,6 @@ test: tools
 	RUST_BACKTRACE=0 PROPTEST_CASES=2000 cargo test --workspace
 	bash scripts/lint-template.sh $(VENV)/bin
 	node --test scripts/iam/
-	node scripts/iam/judge.mjs $(TOURNIQUET_CALLS_DIR)/suite.jsonl
 
 iam: tools
 	@test -n "$(CALLS)" || { echo "make iam: no recorded calls; run make test or make drill first" >&2; exit 2; }
