@@ -3,6 +3,7 @@
 mod alarms;
 mod approval_release;
 mod buckets;
+mod cli;
 mod config_history;
 mod containers;
 mod credential_compromise;

@@ -120,7 +120,7 @@ impl Ledger {
                 };
                 let Some(number) = name
                     .strip_prefix(dir)
-                    .filter(|n| n.ends_with(".json"))
+                    .filter(|n| std::path::Path::new(n).extension().is_some_and(|e| e == "json"))
                     .and_then(|n| n.split('-').next())
                     .and_then(|n| n.parse::<usize>().ok())
                 else {

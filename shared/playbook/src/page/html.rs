@@ -59,9 +59,9 @@ pub fn html(sheet: &Sheet<'_>) -> String {
     }
     links(&mut out, doc);
     evidence(&mut out, sheet);
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<footer>Tourniquet report for incident <code>{}</code>, plan made {}.</footer></body></html>\n",
+        "<footer>Tourniquet report for incident <code>{}</code>, plan made {}.</footer></body></html>",
         esc(&doc.incident_id),
         esc(sheet.planned_at)
     );
@@ -305,10 +305,8 @@ struct Mark {
     text: String,
 }
 
-/// The attacker's calls (lane 0) and Tourniquet's steps (lane 1) on one time axis, as inline SVG.
-#[allow(clippy::cast_precision_loss)]
-fn chart(sheet: &Sheet<'_>) -> String {
-    let planned = epoch_seconds(sheet.planned_at);
+/// The marks to draw: each call of the breach timeline and each step.
+fn marks(sheet: &Sheet<'_>, planned: Option<i64>) -> Vec<Mark> {
     let mut marks: Vec<Mark> = Vec::new();
     if let Some(timeline) = sheet.timeline {
         for event in &timeline.events {
@@ -342,6 +340,14 @@ fn chart(sheet: &Sheet<'_>) -> String {
             text: format!("{} {}: {}", step.action, step.target, step.outcome_text()),
         });
     }
+    marks
+}
+
+/// The attacker's calls (lane 0) and Tourniquet's steps (lane 1) on one time axis, as inline SVG.
+#[allow(clippy::cast_precision_loss)]
+fn chart(sheet: &Sheet<'_>) -> String {
+    let planned = epoch_seconds(sheet.planned_at);
+    let marks = marks(sheet, planned);
     let lanes = ["attacker's calls", "Tourniquet's steps"];
     let lane_y = |lane: usize| 40.0 + 50.0 * lane as f64;
     let height = 150.0;
