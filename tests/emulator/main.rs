@@ -19,6 +19,7 @@ mod pages;
 mod posture;
 mod principal_release;
 mod rds;
+mod report_page;
 mod round_trips;
 mod securityhub;
 mod sequences;
