@@ -297,6 +297,16 @@ fn clock(seconds: i64) -> String {
     format!("{:02}:{:02}", of_day / 3600, (of_day % 3600) / 60)
 }
 
+/// A tick's label: `hh:mm`, with seconds when the axis spans under an hour (ticks minutes
+/// apart would otherwise read the same).
+fn tick_label(seconds: i64, span: i64) -> String {
+    if span < 3600 {
+        format!("{}:{:02}", clock(seconds), seconds.rem_euclid(60))
+    } else {
+        clock(seconds)
+    }
+}
+
 /// One mark on the chart: when, which lane, its class and its hover text.
 struct Mark {
     at: i64,
@@ -380,7 +390,7 @@ fn chart(sheet: &Sheet<'_>) -> String {
             svg,
             "<line x1=\"{tx:.1}\" y1=\"20\" x2=\"{tx:.1}\" y2=\"110\" class=\"tick\"/>\
              <text x=\"{tx:.1}\" y=\"130\" class=\"axis\" text-anchor=\"middle\">{}</text>",
-            clock(at)
+            tick_label(at, max - min)
         );
     }
     if let Some(planned) = planned.filter(|p| (min..=max).contains(p)) {
@@ -555,6 +565,8 @@ mod tests {
         assert_eq!(epoch_seconds("yesterday"), None);
         assert_eq!(epoch_seconds("2024-13-11T03:20:00Z"), None);
         assert_eq!(clock(1_718_076_000), "03:20");
+        assert_eq!(tick_label(1_718_076_005, 600), "03:20:05");
+        assert_eq!(tick_label(1_718_076_005, 7200), "03:20");
     }
 
     #[test]

@@ -46,8 +46,8 @@ pub async fn drill(world: &World) -> Result<Vec<PathBuf>> {
         "\nThe operator's side (export TOURNIQUET_EVIDENCE_BUCKET={}):",
         world.bucket
     );
-    println!("$ tourniquet incidents");
-    for line in tourniquet(world, &["incidents"]).await?.lines() {
+    println!("$ tourniquet incidents --limit 8");
+    for line in tourniquet(world, &["incidents", "--limit", "8"]).await?.lines() {
         println!("  {line}");
     }
     let listed: Value = serde_json::from_str(&tourniquet(world, &["incidents", "--json"]).await?)?;
