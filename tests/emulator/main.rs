@@ -3,6 +3,7 @@
 mod alarms;
 mod approval_release;
 mod buckets;
+mod cli;
 mod config_history;
 mod containers;
 mod credential_compromise;
@@ -18,6 +19,7 @@ mod pages;
 mod posture;
 mod principal_release;
 mod rds;
+mod report_page;
 mod round_trips;
 mod securityhub;
 mod sequences;

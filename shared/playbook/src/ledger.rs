@@ -19,6 +19,8 @@ use crate::report::{EvidenceObject, StepReport};
 #[cfg(test)]
 use crate::telemetry::chain;
 
+pub mod index;
+
 /// A claim older than this belongs to an invocation that is gone (the function timeout is
 /// shorter), and may be taken over. A plan younger than this without a report may still be
 /// running (see [`History::maybe_running`]).

@@ -18,6 +18,7 @@ mod attributes;
 mod chatbot;
 mod document;
 mod email;
+pub mod html;
 mod next_steps;
 pub mod write_back;
 

@@ -26,6 +26,7 @@ mod event;
 mod findings;
 mod observe;
 mod release;
+mod report_page;
 mod timeline;
 
 /// Built once per cold start; handles every event of the process's life.
@@ -246,6 +247,7 @@ impl Responder {
             "plan"
         );
         let mut report = run.execute(history).await;
+        report_page::keep(&run, &mut report).await;
         match run.ledger.overwrite_json(&run.ledger.report_name(), &report).await {
             Ok(object) => report.objects.push(object),
             Err(err) => report.ledger_errors.push(crate::telemetry::chain(&err)),

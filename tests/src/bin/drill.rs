@@ -1,6 +1,8 @@
 //! `make drill`: seeds a small account in the local emulator, runs each responder on every
 //! sample event through the Lambda Runtime API, and shows what changed.
 
+#[path = "drill/reports.rs"]
+mod reports;
 #[path = "drill/securityhub.rs"]
 mod securityhub;
 
@@ -108,6 +110,7 @@ async fn main() -> Result<()> {
     print!("{}", beyond_instances(&world, &function).await?);
     breach(&world, &foothold).await?;
     configuration_histories(&world).await?;
+    reports::drill(&world).await?;
     release(&world).await?;
     release_user(&world).await?;
     fleet().await?;

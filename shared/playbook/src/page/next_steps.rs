@@ -281,7 +281,7 @@ pub(super) fn next_steps(incident: &Incident, plan: &Plan, document: &Document) 
         next.push(format!("Runbook: {runbook}"));
     }
     next.push(format!(
-        "Everything Tourniquet saw and did is in {evidence} (event.json, plan.json, steps/, report.json)."
+        "Everything Tourniquet saw and did is in {evidence} (event.json, plan.json, steps/, report.json; report.html to look at)."
     ));
     next
 }

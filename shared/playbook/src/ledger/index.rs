@@ -1,0 +1,237 @@
+//! The incident index: one small write-once object per run and verdict under `index/`, keyed
+//! newest first, so a person lists incidents a page at a time without reading their folders;
+//! and the run's `report.html`, written beside its `report.json`.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::primitives::{ByteStream, DateTimeFormat};
+use serde::{Deserialize, Serialize};
+
+use super::{Created, Ledger, LedgerError, RunKind, json, sha256};
+use crate::actions::sdk;
+use crate::report::EvidenceObject;
+
+/// The index's folder in the evidence bucket.
+pub const PREFIX: &str = "index/";
+
+/// The largest time the key's countdown holds (the year 2286): keys sort newest first.
+const COUNTDOWN_FROM: i64 = 9_999_999_999;
+
+/// One run of one incident, as the index lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The incident's folder: its id, with `-dry-run` for a dry run's record.
+    pub incident_id: String,
+    /// `first`, `approved` or `release`.
+    pub run: String,
+    /// When the run's plan was made (RFC 3339).
+    pub time: String,
+    /// When this entry was written (RFC 3339): of one run's entries, the latest is its state.
+    pub written_at: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// The resource as a person searches for it (`i-...`, `AKIA... (alice)`).
+    pub resource: String,
+    /// The resource's kind (`instance`, `access-key`, ...).
+    pub resource_kind: String,
+    pub playbook: String,
+    pub finding_type: String,
+    pub severity: f64,
+    /// The page's verdict: `contained`, `held`, `dry-run`, `failed`, `page-only`, `released`.
+    pub verdict: String,
+    /// What was done, in a few words (the page's outcome).
+    pub outcome: String,
+    /// The run's report (`incidents/<id>/report.html`).
+    pub report: String,
+}
+
+impl Entry {
+    /// The entry's key: `index/<countdown>-<incident>-<run>-<verdict>.json`, the countdown
+    /// being seconds to the year 2286 from the plan's time, so a listing starts with the newest.
+    #[must_use]
+    pub fn key(&self) -> String {
+        let at = crate::page::html::epoch_seconds(&self.time).unwrap_or(0);
+        format!(
+            "{PREFIX}{:010}-{}-{}-{}.json",
+            (COUNTDOWN_FROM - at).clamp(0, COUNTDOWN_FROM),
+            self.incident_id,
+            self.run,
+            self.verdict
+        )
+    }
+
+    /// The plan's time, in epoch seconds, read back from a key (for `--since` without reading
+    /// the object).
+    #[must_use]
+    pub fn time_of_key(key: &str) -> Option<i64> {
+        let countdown: i64 = key.strip_prefix(PREFIX)?.get(..10)?.parse().ok()?;
+        Some(COUNTDOWN_FROM - countdown)
+    }
+}
+
+/// The name of a run's run in the index.
+#[must_use]
+pub fn run_name(run: RunKind) -> &'static str {
+    match run {
+        RunKind::First => "first",
+        RunKind::Approved => "approved",
+        RunKind::Release => "release",
+    }
+}
+
+impl Ledger {
+    /// Where this run writes its HTML report: `report.html` beside its `report.json`.
+    #[must_use]
+    pub fn report_page_name(&self) -> String {
+        let json = self.report_name();
+        format!("{}.html", json.trim_end_matches(".json"))
+    }
+
+    /// The incident's folder name (its id, or its dry run's `<id>-dry-run`).
+    #[must_use]
+    pub fn folder(&self) -> &str {
+        let prefix = self.prefix.strip_prefix("incidents/").unwrap_or(&self.prefix);
+        prefix.trim_end_matches('/')
+    }
+
+    /// The bucket key of an object of the incident's folder.
+    #[must_use]
+    pub fn object_key(&self, name: &str) -> String {
+        self.key(name)
+    }
+
+    /// When each of this run's steps was recorded (the record's last modification, RFC 3339),
+    /// by step index.
+    pub async fn step_times(&self) -> Result<BTreeMap<usize, String>, LedgerError> {
+        let dir = self.run.steps_dir();
+        let mut times = BTreeMap::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("{}{dir}", self.prefix))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk("ListObjectsV2"))?;
+            for object in page.contents() {
+                let Some(name) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) else {
+                    continue;
+                };
+                let Some(number) = name
+                    .strip_prefix(dir)
+                    .filter(|n| std::path::Path::new(n).extension().is_some_and(|e| e == "json"))
+                    .and_then(|n| n.split('-').next())
+                    .and_then(|n| n.parse::<usize>().ok())
+                else {
+                    continue;
+                };
+                if let Some(at) = object
+                    .last_modified()
+                    .and_then(|t| t.fmt(DateTimeFormat::DateTime).ok())
+                {
+                    times.insert(number.saturating_sub(1), at);
+                }
+            }
+        }
+        Ok(times)
+    }
+
+    /// Writes this run's HTML report, replacing an earlier one (the bucket keeps versions),
+    /// as `text/html` so the console opens it as a page.
+    pub async fn put_report_page(&self, html: String) -> Result<EvidenceObject, LedgerError> {
+        let object = EvidenceObject {
+            key: self.key(&self.report_page_name()),
+            sha256: sha256(html.as_bytes()),
+        };
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&object.key)
+            .content_type("text/html; charset=utf-8")
+            .body(ByteStream::from(html.into_bytes()))
+            .send()
+            .await
+            .map_err(sdk("PutObject"))?;
+        Ok(object)
+    }
+
+    /// Adds `entry` to the index unless it is there already (`If-None-Match: *`).
+    pub async fn index_once(&self, entry: &Entry) -> Result<Created, LedgerError> {
+        let key = entry.key();
+        let body = json(&key, entry)?;
+        let result = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .if_none_match("*")
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::Written(EvidenceObject {
+                key,
+                sha256: sha256(&body),
+            })),
+            Err(err) => {
+                let err = crate::actions::AwsError::from_sdk("PutObject", &err);
+                if err.code == "PreconditionFailed" || err.code == "ConditionalRequestConflict" {
+                    Ok(Created::Exists)
+                } else {
+                    Err(err.into())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(time: &str) -> Entry {
+        Entry {
+            incident_id: "guardduty-1".into(),
+            run: "first".into(),
+            time: time.into(),
+            written_at: time.into(),
+            account: Some("111122223333".into()),
+            region: Some("us-east-1".into()),
+            resource: "i-1".into(),
+            resource_kind: "instance".into(),
+            playbook: "ec2-compromise".into(),
+            finding_type: "UnauthorizedAccess:EC2/SSHBruteForce".into(),
+            severity: 8.0,
+            verdict: "contained".into(),
+            outcome: "isolated".into(),
+            report: "incidents/guardduty-1/report.html".into(),
+        }
+    }
+
+    #[test]
+    fn keys_list_the_newest_first_and_carry_their_time() {
+        let older = entry("2024-06-11T03:20:00Z").key();
+        let newer = entry("2024-06-12T03:20:00Z").key();
+        assert!(newer < older, "{newer} sorts before {older}");
+        assert_eq!(older, "index/8281923999-guardduty-1-first-contained.json");
+        assert_eq!(Entry::time_of_key(&older), Some(1_718_076_000));
+        assert_eq!(Entry::time_of_key("index/x"), None);
+    }
+
+    #[test]
+    fn each_run_has_its_report_page_beside_its_report() {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .build();
+        let first = Ledger::new(aws_sdk_s3::Client::from_conf(config), "evidence", "guardduty-1");
+        assert_eq!(first.report_page_name(), "report.html");
+        assert_eq!(
+            first.for_run(RunKind::Release).report_page_name(),
+            "release/report.html"
+        );
+        assert_eq!(first.object_key("report.html"), "incidents/guardduty-1/report.html");
+        assert_eq!(run_name(RunKind::Approved), "approved");
+    }
+}
