@@ -246,7 +246,10 @@ async fn fields_a_user_edited_do_not_decide_the_response() -> Result<()> {
     anyhow::ensure!(out.unprocessed_findings().is_empty(), "{out:?}");
     let stored = finding(&world.account, &id).await?.context("the finding")?;
     let raised = as_updated(&event, &stored);
-    assert_eq!(raised["detail"]["findings"][0]["Severity"]["Label"], "CRITICAL", "{raised:#}");
+    assert_eq!(
+        raised["detail"]["findings"][0]["Severity"]["Label"], "CRITICAL",
+        "{raised:#}"
+    );
 
     let paged = report(&world, raised).await?;
     assert_eq!(paged.playbook, Playbook::PageOnly, "{paged:#?}");

@@ -51,13 +51,17 @@ pub async fn import(account: &Account, event: &Value) -> Result<()> {
             FindingProviderFields::builder()
                 .severity(
                     FindingProviderSeverity::builder()
-                        .set_label(text("/FindingProviderFields/Severity/Label").map(|l| SeverityLabel::from(l.as_str())))
+                        .set_label(
+                            text("/FindingProviderFields/Severity/Label").map(|l| SeverityLabel::from(l.as_str())),
+                        )
                         .set_original(text("/FindingProviderFields/Severity/Original"))
                         .build(),
                 )
-                .set_types(f.pointer("/FindingProviderFields/Types").and_then(Value::as_array).map(|types| {
-                    types.iter().filter_map(Value::as_str).map(ToOwned::to_owned).collect()
-                }))
+                .set_types(
+                    f.pointer("/FindingProviderFields/Types")
+                        .and_then(Value::as_array)
+                        .map(|types| types.iter().filter_map(Value::as_str).map(ToOwned::to_owned).collect()),
+                )
                 .build(),
         )
         .resources(resource)

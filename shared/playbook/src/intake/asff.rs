@@ -46,8 +46,11 @@ pub(super) fn read(finding: &Value, base: &str) -> Result<Read, IntakeError> {
 /// as a label) or the top-level `Severity.Original`: the fields `BatchUpdateFindings` cannot change.
 fn severity(finding: &Value, base: &str) -> Result<(f64, Option<f64>), IntakeError> {
     const LABEL: &str = "FindingProviderFields.Severity.Label";
-    let original = text_in(finding, base, "FindingProviderFields.Severity.Original")?
-        .or(text_in(finding, base, "Severity.Original")?);
+    let original = text_in(finding, base, "FindingProviderFields.Severity.Original")?.or(text_in(
+        finding,
+        base,
+        "Severity.Original",
+    )?);
     let severity = match text_in(finding, base, LABEL)? {
         Some(label) => label_severity(&label).ok_or_else(|| IntakeError::Invalid {
             path: join(base, LABEL),
@@ -55,7 +58,11 @@ fn severity(finding: &Value, base: &str) -> Result<(f64, Option<f64>), IntakeErr
         })?,
         None => match original.as_deref().and_then(label_severity) {
             Some(severity) => severity,
-            None => return Err(IntakeError::Missing { path: join(base, LABEL) }),
+            None => {
+                return Err(IntakeError::Missing {
+                    path: join(base, LABEL),
+                });
+            }
         },
     };
     let product = original
