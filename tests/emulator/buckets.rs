@@ -85,12 +85,73 @@ async fn a_public_bucket_is_blocked() -> Result<()> {
     assert_eq!(report.playbook, Playbook::BlockPublicBucket, "{}", report.reason);
     assert_eq!(world.public_access_block(&world.assets_bucket).await?, Some([true; 4]));
 
-    // Any S3 finding GuardDuty reports with the bucket effectively PUBLIC: the same.
+    Ok(())
+}
+
+/// Only the exposure findings block a bucket. Any other S3 finding on a public bucket
+/// contains its IAM actor and leaves the bucket as it was, and one that names no actor pages.
+#[tokio::test]
+async fn any_other_s3_finding_on_a_public_bucket_contains_the_actor_or_pages() -> Result<()> {
+    let public = events::read(EXFILTRATION)?.replace("\"NOT_PUBLIC\"", "\"PUBLIC\"");
+    let stealth = public.replace(
+        "Exfiltration:S3/AnomalousBehavior",
+        "Stealth:S3/ServerAccessLoggingDisabled",
+    );
+    for text in [&public, &stealth] {
+        let world = super::world().await?;
+        let policy = open_bucket(&world).await?;
+        let report = world.respond(events::for_world_text(text, &world)?).await?;
+        assert_eq!(report.playbook, Playbook::CredentialCompromise, "{}", report.reason);
+        assert_eq!(world.deployer_key_status().await?, ["Inactive", "Active"]);
+        assert_eq!(world.public_access_block(&world.assets_bucket).await?, None);
+        assert_eq!(bucket_policy(&world).await?.as_deref(), Some(policy.as_str()));
+    }
+    // No actor named: a page, nothing changed.
     let world = super::world().await?;
-    let text = events::read(EXFILTRATION)?.replace("\"NOT_PUBLIC\"", "\"PUBLIC\"");
-    let report = world.respond(events::for_world_text(&text, &world)?).await?;
-    assert_eq!(report.playbook, Playbook::BlockPublicBucket, "{}", report.reason);
-    assert_eq!(world.public_access_block(&world.assets_bucket).await?, Some([true; 4]));
+    open_bucket(&world).await?;
+    let mut event = events::for_world_text(&stealth, &world)?;
+    event["detail"]["resource"]
+        .as_object_mut()
+        .map(|r| r.remove("accessKeyDetails"));
+    let report = world.respond(event).await?;
+    assert_eq!(report.playbook, Playbook::PageOnly, "{}", report.reason);
+    assert_eq!(world.public_access_block(&world.assets_bucket).await?, None);
+    assert_eq!(world.deployer_key_status().await?, ["Active", "Active"]);
+    assert_eq!(world.pages().await?.len(), 1);
+    Ok(())
+}
+
+/// A bucket that serves a website pages instead of being blocked (the block would take the
+/// site down), with the command that blocks it.
+#[tokio::test]
+async fn a_website_bucket_pages_with_the_command() -> Result<()> {
+    let world = world().await?;
+    open_bucket(&world).await?;
+    world
+        .account
+        .clients
+        .s3
+        .put_bucket_website()
+        .bucket(&world.assets_bucket)
+        .website_configuration(
+            aws_sdk_s3::types::WebsiteConfiguration::builder()
+                .index_document(
+                    aws_sdk_s3::types::IndexDocument::builder()
+                        .suffix("index.html")
+                        .build()?,
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+    let report = world.respond(events::for_world(PUBLIC_GRANTED, &world)?).await?;
+    assert_eq!(report.playbook, Playbook::PageOnly, "{}", report.reason);
+    assert!(report.reason.contains("website"), "{}", report.reason);
+    assert_eq!(world.public_access_block(&world.assets_bucket).await?, None);
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    let command = format!("aws s3api put-public-access-block --bucket {}", world.assets_bucket);
+    assert!(pages[0].message.contains(&command), "{}", pages[0].message);
     Ok(())
 }
 

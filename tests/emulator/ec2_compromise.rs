@@ -141,6 +141,35 @@ async fn high_severity_finding_contains_the_instance() -> Result<()> {
     Ok(())
 }
 
+/// The attacker, on the instance, tags it `tourniquet:quarantined-at` (any credential that may
+/// tag it can): Tourniquet's own tag is trusted only when every interface reads back
+/// isolated, so the instance is contained all the same.
+#[tokio::test]
+async fn a_quarantine_tag_the_attacker_set_does_not_stop_containment() -> Result<()> {
+    let world = world().await?;
+    world
+        .account
+        .clients
+        .ec2
+        .create_tags()
+        .resources(&world.web.instance_id)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("tourniquet:quarantined-at")
+                .value("2026-01-01T00:00:00Z")
+                .build(),
+        )
+        .send()
+        .await?;
+    let report = world.respond(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
+    assert_eq!(report.playbook, Playbook::Ec2Compromise, "{}", report.reason);
+    let isolation = world.quarantine_group("isolation").await?.expect("isolation group");
+    for (eni, groups) in world.interface_groups(&world.web.interfaces).await? {
+        assert_eq!(groups, vec![isolation.id.clone()], "{eni}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn protected_instance_is_left_alone() -> Result<()> {
     let world = world().await?;

@@ -5,7 +5,7 @@ use aws_sdk_securityhub::types::WorkflowStatus;
 use playbook::response::{Answer, Findings};
 use playbook::{Error, Outcome, Playbook, Report, Response, Source};
 use serde_json::Value;
-use tourniquet_tests::securityhub::{after_write_back, finding, import};
+use tourniquet_tests::securityhub::{after_write_back, as_updated, finding, import};
 use tourniquet_tests::world::World;
 use tourniquet_tests::{events, securityhub};
 
@@ -230,6 +230,66 @@ async fn a_third_party_finding_pages_only() -> Result<()> {
     let pages = world.pages().await?;
     assert_eq!(pages.len(), 1);
     assert!(pages[0].message.contains("not trusted"), "{}", pages[0].message);
+    Ok(())
+}
+
+/// A low GuardDuty port probe that a user holding only `securityhub:BatchUpdateFindings`
+/// raised to a critical backdoor (`Types`, `Severity.Label/Normalized/Product`) is still the
+/// producer's port probe: it pages only, rated as GuardDuty rated it, and the instance keeps
+/// its groups.
+#[tokio::test]
+async fn fields_a_user_edited_do_not_decide_the_response() -> Result<()> {
+    let world = world().await?;
+    let mut event = events::for_world("securityhub/guardduty-ec2-ssh-brute-force-asff.json", &world)?;
+    let probe = "TTPs/Discovery/Recon:EC2-PortProbeUnprotectedPort";
+    let f = &mut event["detail"]["findings"][0];
+    f["Types"] = serde_json::json!([probe]);
+    f["Severity"] = serde_json::json!({"Label": "LOW", "Normalized": 20, "Product": 2, "Original": "2"});
+    f["FindingProviderFields"] = serde_json::json!({"Types": [probe], "Severity": {"Label": "LOW", "Original": "2"}});
+    import(&world.account, &event).await?;
+    let before = world.interface_groups(&world.web.interfaces).await?;
+    let id = finding_id(&event);
+    let product_arn = event["detail"]["findings"][0]["ProductArn"]
+        .as_str()
+        .context("ProductArn")?;
+    let out = world
+        .account
+        .clients
+        .securityhub
+        .batch_update_findings()
+        .finding_identifiers(
+            aws_sdk_securityhub::types::AwsSecurityFindingIdentifier::builder()
+                .id(&id)
+                .product_arn(product_arn)
+                .build(),
+        )
+        .types("TTPs/Command and Control/Backdoor:EC2-C&CActivity.B")
+        .severity(
+            aws_sdk_securityhub::types::SeverityUpdate::builder()
+                .label(aws_sdk_securityhub::types::SeverityLabel::Critical)
+                .normalized(100)
+                .product(10.0)
+                .build(),
+        )
+        .send()
+        .await?;
+    anyhow::ensure!(out.unprocessed_findings().is_empty(), "{out:?}");
+    let stored = finding(&world.account, &id).await?.context("the finding")?;
+    let raised = as_updated(&event, &stored);
+    assert_eq!(
+        raised["detail"]["findings"][0]["Severity"]["Label"], "CRITICAL",
+        "{raised:#}"
+    );
+
+    let paged = report(&world, raised).await?;
+    assert_eq!(paged.playbook, Playbook::PageOnly, "{paged:#?}");
+    assert!((paged.severity - 2.0).abs() < f64::EPSILON, "{}", paged.severity);
+    assert_eq!(
+        world.interface_groups(&world.web.interfaces).await?,
+        before,
+        "nothing changed"
+    );
+    assert_eq!(world.pages().await?.len(), 1);
     Ok(())
 }
 

@@ -776,6 +776,7 @@ _S3_SUBRESOURCES = {
     "notification": ("GetBucketNotification", "PutBucketNotification", None),
     "ownershipControls": ("GetBucketOwnershipControls", "PutBucketOwnershipControls", None),
     "lifecycle": ("GetBucketLifecycle", "PutBucketLifecycle", "DeleteBucketLifecycle"),
+    "website": ("GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
 }
 
 

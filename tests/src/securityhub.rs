@@ -2,8 +2,8 @@
 
 use anyhow::{Context, Result};
 use aws_sdk_securityhub::types::{
-    AwsSecurityFinding, Compliance, ComplianceStatus, RecordState, Resource, Severity, SeverityLabel, Workflow,
-    WorkflowStatus,
+    AwsSecurityFinding, Compliance, ComplianceStatus, FindingProviderFields, FindingProviderSeverity, RecordState,
+    Resource, Severity, SeverityLabel, Workflow, WorkflowStatus,
 };
 use serde_json::Value;
 
@@ -11,7 +11,8 @@ use crate::account::Account;
 
 /// Imports the first finding of a Security Hub event (ASFF) into the account's Security Hub,
 /// as its producer does before Security Hub sends the event: the fields a write-back and a
-/// person read (ids, times, severity, resource, workflow, record state, compliance).
+/// person read (ids, times, severity, resource, workflow, record state, compliance, and the
+/// producer's own `FindingProviderFields`).
 pub async fn import(account: &Account, event: &Value) -> Result<()> {
     let f = &event["detail"]["findings"][0];
     let text = |pointer: &str| f.pointer(pointer).and_then(Value::as_str).map(ToOwned::to_owned);
@@ -42,6 +43,24 @@ pub async fn import(account: &Account, event: &Value) -> Result<()> {
                     f.pointer("/Severity/Normalized")
                         .and_then(Value::as_i64)
                         .and_then(|n| i32::try_from(n).ok()),
+                )
+                .set_original(text("/Severity/Original"))
+                .build(),
+        )
+        .finding_provider_fields(
+            FindingProviderFields::builder()
+                .severity(
+                    FindingProviderSeverity::builder()
+                        .set_label(
+                            text("/FindingProviderFields/Severity/Label").map(|l| SeverityLabel::from(l.as_str())),
+                        )
+                        .set_original(text("/FindingProviderFields/Severity/Original"))
+                        .build(),
+                )
+                .set_types(
+                    f.pointer("/FindingProviderFields/Types")
+                        .and_then(Value::as_array)
+                        .map(|types| types.iter().filter_map(Value::as_str).map(ToOwned::to_owned).collect()),
                 )
                 .build(),
         )
@@ -87,6 +106,25 @@ pub async fn import(account: &Account, event: &Value) -> Result<()> {
 pub async fn finding(account: &Account, id: &str) -> Result<Option<AwsSecurityFinding>> {
     let out = account.clients.securityhub.get_findings().send().await?;
     Ok(out.findings().iter().find(|f| f.id() == Some(id)).cloned())
+}
+
+/// The Imported event Security Hub sends after someone changed a finding's `Types` and
+/// `Severity` with `BatchUpdateFindings`: the finding with the values it now holds.
+#[must_use]
+pub fn as_updated(event: &Value, stored: &AwsSecurityFinding) -> Value {
+    let mut event = event.clone();
+    event["id"] = Value::String(format!("{}-after-update", event["id"].as_str().unwrap_or("event")));
+    let finding = &mut event["detail"]["findings"][0];
+    finding["Types"] = serde_json::json!(stored.types());
+    if let Some(severity) = stored.severity() {
+        finding["Severity"] = serde_json::json!({
+            "Label": severity.label().map(SeverityLabel::as_str),
+            "Normalized": severity.normalized(),
+            "Product": severity.product(),
+            "Original": severity.original(),
+        });
+    }
+    event
 }
 
 /// The Imported event Security Hub sends after a write-back: the same finding, with the

@@ -264,6 +264,22 @@ pub struct BucketState {
     /// The ACL's grants, `<grantee>: <permission>` (read for GuardDuty's exposed buckets).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acl: Vec<String>,
+    /// Whether the bucket serves a static website (read for GuardDuty's exposed buckets;
+    /// `None`: not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<Website>,
+}
+
+/// A bucket's static website configuration, as `GetBucketWebsite` showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "website")]
+pub enum Website {
+    /// No website configuration.
+    None,
+    /// A website: its index document or where it redirects.
+    Hosted { serves: String },
+    /// It could not be read: the bucket may be a website.
+    Unknown { error: String },
 }
 
 /// The account-level S3 public access block, as S3 Control's `GetPublicAccessBlock` showed it.

@@ -147,8 +147,8 @@ pub const ROUTES: &[Route] = &[
     guardduty(ResourceKind::AccessKey, "PenTest:IAMUser/*", Playbook::CredentialCompromise),
     guardduty(ResourceKind::AccessKey, "Policy:IAMUser/RootCredentialUsage", Playbook::CredentialCompromise),
     // A bucket GuardDuty says is or may become public: block public access (all four settings).
-    // Narrow and reversible, like the posture fixes: at any severity. (Any other S3 finding
-    // whose bucket is effectively PUBLIC is routed here too: target::buckets.)
+    // Narrow and reversible, like the posture fixes: at any severity; only these exposure
+    // types block a bucket (a website bucket pages instead: plan::buckets).
     guardduty_at(ResourceKind::Bucket, "Policy:S3/BucketBlockPublicAccessDisabled", 0.0, Playbook::BlockPublicBucket),
     guardduty_at(ResourceKind::Bucket, "Policy:S3/BucketAnonymousAccessGranted", 0.0, Playbook::BlockPublicBucket),
     guardduty_at(ResourceKind::Bucket, "Policy:S3/BucketPublicAccessGranted", 0.0, Playbook::BlockPublicBucket),
@@ -162,6 +162,8 @@ pub const ROUTES: &[Route] = &[
     guardduty(ResourceKind::AccessKey, "Impact:S3/*", Playbook::CredentialCompromise),
     guardduty(ResourceKind::AccessKey, "UnauthorizedAccess:S3/*", Playbook::CredentialCompromise),
     guardduty(ResourceKind::AccessKey, "Discovery:S3/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "Stealth:S3/*", Playbook::CredentialCompromise),
+    guardduty(ResourceKind::AccessKey, "PenTest:S3/*", Playbook::CredentialCompromise),
     // A compromised Lambda function (GuardDuty Lambda Protection): keep its code, throttle it,
     // deny its own sessions. Intake names the function as an Other resource of type Lambda.
     guardduty(ResourceKind::Other, "Backdoor:Lambda/*", Playbook::LambdaCompromise),

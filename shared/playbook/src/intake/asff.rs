@@ -5,14 +5,18 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::IntakeError;
-use super::fields::{at, join, number, object, required_text, text_in, type_name};
+use super::fields::{at, join, object, required_text, text_in, type_name};
 use super::securityhub::{Read, ResourceRead, first_resource, label_severity, texts};
 
 /// Reads what Tourniquet needs of an ASFF finding at `base` (`detail.findings.0`).
+///
+/// Type and severity come from `FindingProviderFields`, which only the producer writes:
+/// `BatchUpdateFindings` lets any user of the account change the top-level `Types` and
+/// `Severity` (`Label`, `Normalized`, `Product`), so those never decide a response.
 pub(super) fn read(finding: &Value, base: &str) -> Result<Read, IntakeError> {
     let id = required_text(finding, base, "Id")?;
     let (severity, product_severity) = severity(finding, base)?;
-    let types = texts(at(finding, "Types").or_else(|| at(finding, "FindingProviderFields.Types")));
+    let types = texts(at(finding, "FindingProviderFields.Types"));
     let resource = first_resource(finding, base, "Resources", resource)?;
     let lenient = |path: &str| text_in(finding, base, path).ok().flatten();
     Ok(Read {
@@ -37,41 +41,33 @@ pub(super) fn read(finding: &Value, base: &str) -> Result<Read, IntakeError> {
     })
 }
 
-/// Security Hub's severity on a 0-10 scale (`Normalized` / 10, else the label) and the
-/// producer's own where it is a 0-10 number (GuardDuty's `Product`, or `Original`).
+/// The producer's severity on a 0-10 scale and, where it is a 0-10 number (GuardDuty's),
+/// the producer's own. Read from `FindingProviderFields.Severity` (`Label`, else `Original`
+/// as a label) or the top-level `Severity.Original`: the fields `BatchUpdateFindings` cannot change.
 fn severity(finding: &Value, base: &str) -> Result<(f64, Option<f64>), IntakeError> {
-    let normalized = number(finding, base, "Severity.Normalized")?;
-    let label =
-        text_in(finding, base, "Severity.Label")?.or(text_in(finding, base, "FindingProviderFields.Severity.Label")?);
-    let severity = match (normalized, label.as_deref().and_then(label_severity)) {
-        (Some(n), _) if (0.0..=100.0).contains(&n) => n / 10.0,
-        (Some(n), _) => {
-            return Err(IntakeError::Invalid {
-                path: join(base, "Severity.Normalized"),
-                reason: format!("{n} is outside 0 to 100"),
-            });
-        }
-        (None, Some(label)) => label,
-        (None, None) if label.is_some() => {
-            return Err(IntakeError::Invalid {
-                path: join(base, "Severity.Label"),
-                reason: format!("{:?} is not a severity label", label.unwrap_or_default()),
-            });
-        }
-        (None, None) => {
-            return Err(IntakeError::Missing {
-                path: join(base, "Severity.Label"),
-            });
-        }
+    const LABEL: &str = "FindingProviderFields.Severity.Label";
+    let original = text_in(finding, base, "FindingProviderFields.Severity.Original")?.or(text_in(
+        finding,
+        base,
+        "Severity.Original",
+    )?);
+    let severity = match text_in(finding, base, LABEL)? {
+        Some(label) => label_severity(&label).ok_or_else(|| IntakeError::Invalid {
+            path: join(base, LABEL),
+            reason: format!("{label:?} is not a severity label"),
+        })?,
+        None => match original.as_deref().and_then(label_severity) {
+            Some(severity) => severity,
+            None => {
+                return Err(IntakeError::Missing {
+                    path: join(base, LABEL),
+                });
+            }
+        },
     };
-    let product = number(finding, base, "Severity.Product")
-        .ok()
-        .flatten()
-        .or_else(|| {
-            number(finding, base, "FindingProviderFields.Severity.Original")
-                .ok()
-                .flatten()
-        })
+    let product = original
+        .as_deref()
+        .and_then(|o| o.trim().parse::<f64>().ok())
         .filter(|s| (0.0..=10.0).contains(s));
     Ok((severity, product))
 }

@@ -78,9 +78,23 @@ fn whole(n: f64) -> Option<u8> {
         .and_then(|n| format!("{n:.0}").parse().ok())
 }
 
-/// `severity_id` (1 Informational to 5 Critical, 6 Fatal) or the `severity` caption.
+/// The producer's severity: `BatchUpdateFindingsV2` lets any user change `severity_id` (and
+/// with it the `severity` caption), and Security Hub then keeps the producer's own in
+/// `vendor_attributes` (OCSF: "to distinguish between the vendor-provided values and
+/// consumer-updated values"). So `vendor_attributes.severity_id` (or its caption) where it
+/// is, the finding's `severity_id` (or caption) only where no one has changed it.
 fn severity(finding: &Value, base: &str) -> Result<f64, IntakeError> {
-    if let Some(id) = number(finding, base, "severity_id")? {
+    if let Some(vendor) = severity_at(finding, base, "vendor_attributes.")? {
+        return Ok(vendor);
+    }
+    severity_at(finding, base, "")?.ok_or_else(|| IntakeError::Missing {
+        path: join(base, "severity_id"),
+    })
+}
+
+/// `<prefix>severity_id` (1 Informational to 5 Critical, 6 Fatal) or the `<prefix>severity` caption.
+fn severity_at(finding: &Value, base: &str, prefix: &str) -> Result<Option<f64>, IntakeError> {
+    if let Some(id) = number(finding, base, &format!("{prefix}severity_id"))? {
         let caption = match whole(id) {
             Some(0) => "UNKNOWN",
             Some(1) => "INFORMATIONAL",
@@ -92,17 +106,16 @@ fn severity(finding: &Value, base: &str) -> Result<f64, IntakeError> {
             _ => "",
         };
         if let Some(severity) = label_severity(caption) {
-            return Ok(severity);
+            return Ok(Some(severity));
         }
     }
-    match text_in(finding, base, "severity")? {
-        Some(caption) => label_severity(&caption).ok_or_else(|| IntakeError::Invalid {
-            path: join(base, "severity"),
+    let path = format!("{prefix}severity");
+    match text_in(finding, base, &path)? {
+        Some(caption) => label_severity(&caption).map(Some).ok_or_else(|| IntakeError::Invalid {
+            path: join(base, &path),
             reason: format!("{caption:?} is not a severity"),
         }),
-        None => Err(IntakeError::Missing {
-            path: join(base, "severity_id"),
-        }),
+        None => Ok(None),
     }
 }
 

@@ -685,6 +685,50 @@ mod tests {
         assert!(matches!(target(&incident(&other), &policy()), Target::PageOnly { .. }));
     }
 
+    /// `BatchUpdateFindings(V2)` lets any user of the account change a finding's `Types` and
+    /// `Severity` (ASFF) or `severity_id` (OCSF): a low port probe raised to a critical
+    /// backdoor that way is still the producer's low port probe, and pages only.
+    #[test]
+    fn fields_anyone_may_edit_do_not_decide_the_response() {
+        let mut probe = sample("guardduty-ec2-ssh-brute-force-asff.json");
+        let producers = json!({
+            "Severity": {"Label": "LOW", "Original": "2"},
+            "Types": ["TTPs/Discovery/Recon:EC2-PortProbeUnprotectedPort"]
+        });
+        first(&mut probe)["FindingProviderFields"] = producers;
+        first(&mut probe)["Severity"] = json!({"Label": "LOW", "Normalized": 20, "Product": 2, "Original": "2"});
+        first(&mut probe)["Types"] = json!(["TTPs/Discovery/Recon:EC2-PortProbeUnprotectedPort"]);
+        let honest = incident(&probe);
+        // What a user holding only securityhub:BatchUpdateFindings can make of it.
+        first(&mut probe)["Severity"] = json!({"Label": "CRITICAL", "Normalized": 100, "Product": 10, "Original": "2"});
+        first(&mut probe)["Types"] = json!(["TTPs/Command and Control/Backdoor:EC2-C&CActivity.B"]);
+        let edited = incident(&probe);
+        for incident in [&honest, &edited] {
+            assert_eq!(incident.finding_type, "Recon:EC2/PortProbeUnprotectedPort");
+            assert!((incident.severity - 2.0).abs() < f64::EPSILON, "{}", incident.severity);
+            assert!(matches!(target(incident, &policy()), Target::PageOnly { .. }));
+        }
+        assert_eq!(edited.id, honest.id);
+
+        // A control finding: the label the user raised is not the producer's.
+        let mut control = sample("cspm-ec2-19-high-risk-ports-failed.json");
+        first(&mut control)["FindingProviderFields"]["Severity"] = json!({"Label": "LOW", "Original": "LOW"});
+        first(&mut control)["Severity"] = json!({"Label": "CRITICAL", "Normalized": 90, "Original": "LOW"});
+        assert!((incident(&control).severity - 1.0).abs() < f64::EPSILON);
+
+        // OCSF: BatchUpdateFindingsV2 changes `severity_id`; the producer's stays in
+        // `vendor_attributes`, and that one counts.
+        let mut ocsf = sample("ocsf-guardduty-access-key.json");
+        first(&mut ocsf)["severity_id"] = json!(5);
+        first(&mut ocsf)["severity"] = json!("Critical");
+        first(&mut ocsf)["vendor_attributes"] = json!({"severity_id": 2, "severity": "Low"});
+        assert!((incident(&ocsf).severity - 1.0).abs() < f64::EPSILON);
+        first(&mut ocsf)["vendor_attributes"] = json!({"severity": "Low"});
+        assert!((incident(&ocsf).severity - 1.0).abs() < f64::EPSILON);
+        // Untouched (no vendor_attributes): the finding's own severity is the producer's.
+        assert!((incident(&sample("ocsf-guardduty-access-key.json")).severity - 7.0).abs() < f64::EPSILON);
+    }
+
     #[test]
     fn only_active_new_or_notified_and_failed_findings_are_incidents() {
         assert!(ignored(&sample("cspm-s3-8-passed.json")).contains("RESOLVED"));
@@ -795,8 +839,8 @@ mod tests {
         for (pointer, value) in [
             ("/Id", json!(null)),
             ("/Resources", json!("i-1")),
-            ("/Severity", json!({"Label": "SEVERE"})),
-            ("/Severity", json!({"Normalized": 400})),
+            ("/FindingProviderFields/Severity", json!({"Label": "SEVERE"})),
+            ("/FindingProviderFields/Severity", json!({"Normalized": 90})),
             ("/Resources/0", json!([])),
         ] {
             let mut bad = good.clone();
@@ -815,8 +859,8 @@ mod tests {
             [
                 "missing field `detail.findings.1.Id`",
                 "field `detail.findings.2.Resources` should be an array, found a string",
-                "field `detail.findings.3.Severity.Label` has an invalid value: \"SEVERE\" is not a severity label",
-                "field `detail.findings.4.Severity.Normalized` has an invalid value: 400 is outside 0 to 100",
+                "field `detail.findings.3.FindingProviderFields.Severity.Label` has an invalid value: \"SEVERE\" is not a severity label",
+                "missing field `detail.findings.4.FindingProviderFields.Severity.Label`",
                 "field `detail.findings.5.Resources.0` should be an object, found an array",
                 "field `detail.findings.6` should be an object, found a string",
             ]

@@ -18,13 +18,18 @@ impl Planner<'_> {
                 self.policy.protected_tag
             ));
         }
-        if let Some(at) = state.tags.get(names::QUARANTINED_AT_TAG) {
+        // Anyone who may tag the instance can set the quarantine tag: it counts only when
+        // every interface reads back isolated (Tourniquet's own isolation group, alone).
+        if let Some(at) = state.tags.get(names::QUARANTINED_AT_TAG)
+            && isolated(state)
+        {
             let by = state
                 .tags
                 .get(names::INCIDENT_TAG)
                 .map_or("an earlier incident", String::as_str);
             return self.page_only(format!(
-                "instance {id} is already quarantined (since {at}, by {by}); paging only"
+                "instance {id} is already quarantined (since {at}, by {by}): every interface reads back isolated; \
+                 paging only"
             ));
         }
         if let Some(s @ ("shutting-down" | "terminated")) = state.state.as_deref() {
@@ -202,6 +207,18 @@ fn deny_instance_credentials(incident: &Incident, state: &InstanceState) -> Opti
                  used from; other instances with its role keep working"
             .to_owned(),
     })
+}
+
+/// Whether every interface of the instance carries its VPC's isolation group and nothing else.
+fn isolated(state: &InstanceState) -> bool {
+    !state.interfaces.is_empty()
+        && state.interfaces.iter().all(|interface| {
+            let isolation = state
+                .quarantine_groups
+                .get(&interface.vpc_id)
+                .and_then(|groups| groups.isolation.as_deref());
+            matches!((isolation, interface.groups.as_slice()), (Some(isolation), [only]) if only.id == isolation)
+        })
 }
 
 #[cfg(test)]
@@ -408,6 +425,7 @@ mod tests {
         quarantined
             .tags
             .insert(names::INCIDENT_TAG.into(), "guardduty-earlier".into());
+        isolate(&mut quarantined);
         let unavailable = Observation::Unavailable {
             code: "InvalidInstanceID.NotFound".into(),
             message: "gone".into(),
@@ -437,6 +455,51 @@ mod tests {
             assert_eq!(actions(&plan), ["record-evidence", "page"], "{why}");
             assert!(plan.reason.contains(why), "{} lacks {why}", plan.reason);
         }
+    }
+
+    /// Every interface of `state` reads back with only its VPC's isolation group.
+    fn isolate(state: &mut InstanceState) {
+        state.quarantine_groups.insert(
+            "vpc-1".into(),
+            crate::observation::QuarantineGroups {
+                conversion: Some("sg-conversion".into()),
+                isolation: Some("sg-isolation".into()),
+            },
+        );
+        for interface in &mut state.interfaces {
+            interface.groups = vec![crate::observation::GroupRef {
+                id: "sg-isolation".into(),
+                name: None,
+            }];
+        }
+    }
+
+    /// The quarantine tag alone (which anyone who may tag the instance can set) is not a
+    /// quarantine: an instance whose interfaces do not all read back isolated is contained.
+    #[test]
+    fn a_quarantine_tag_counts_only_with_interfaces_isolated() {
+        let mut tagged = instance();
+        tagged
+            .tags
+            .insert(names::QUARANTINED_AT_TAG.into(), "2026-01-01T00:00:00Z".into());
+        let contain = |state: &InstanceState| {
+            planned(
+                &incident(8.0),
+                &Observation::Instance(Box::new(state.clone())),
+                &policy(false),
+                SystemTime::UNIX_EPOCH,
+            )
+        };
+        assert_eq!(contain(&tagged).playbook, Playbook::Ec2Compromise);
+        // One interface isolated, the other not: contained all the same.
+        isolate(&mut tagged);
+        tagged.interfaces[1].groups.push(crate::observation::GroupRef {
+            id: "sg-web".into(),
+            name: None,
+        });
+        assert_eq!(contain(&tagged).playbook, Playbook::Ec2Compromise);
+        tagged.interfaces[1].groups.pop();
+        assert_eq!(contain(&tagged).playbook, Playbook::PageOnly);
     }
 
     #[test]

@@ -1,66 +1,84 @@
-//! GuardDuty's public buckets: any S3 finding whose bucket is effectively public blocks it.
+//! GuardDuty's S3 findings: only an exposure finding blocks a bucket; the rest contain the actor or page.
 
-use crate::incident::{Incident, Resource, Source};
-use crate::intake::EFFECTIVE_PERMISSION;
-use crate::policy::{Playbook, Policy, Routing};
+use crate::incident::Incident;
+use crate::policy::{Policy, Routing};
 
-/// The routing table's answer, or, for a GuardDuty finding no route names whose bucket
-/// GuardDuty reports effectively public, the public access block. Like the table's bucket
-/// routes, it acts at any severity: the block is narrow and reversible.
+/// The routing table's answer, and nothing more: a bucket is blocked only for the findings
+/// about its public exposure (`Policy:S3/Bucket*`, which the table routes at any severity).
+/// Any other S3 finding names its IAM actor (intake), which the table contains, or the bucket,
+/// which no route acts on: a page. A public bucket is not a reason of its own: an
+/// exfiltration through it is the actor's doing, and the bucket may be a website.
 #[must_use]
 pub fn route(incident: &Incident, policy: &Policy) -> Routing {
-    let routing = policy.route(incident);
-    let public = incident.source == Source::GuardDuty
-        && matches!(incident.resource, Resource::Bucket { .. })
-        && incident.details.get(EFFECTIVE_PERMISSION).map(String::as_str) == Some("PUBLIC");
-    if routing == Routing::Unrouted && public {
-        return Routing::Act {
-            playbook: Playbook::BlockPublicBucket,
-            floor: 0.0,
-        };
-    }
-    routing
+    policy.route(incident)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Playbook;
 
     fn policy() -> Policy {
         Policy::minimal()
     }
 
-    fn finding(finding_type: &str, permission: &str, severity: f64) -> Incident {
-        let event = serde_json::json!({"id": "s", "type": finding_type, "severity": severity, "resource": {
+    fn finding(finding_type: &str, permission: &str, actor: bool, severity: f64) -> Incident {
+        let mut event = serde_json::json!({"id": "s", "type": finding_type, "severity": severity, "resource": {
             "resourceType": "S3Bucket",
             "s3BucketDetails": [{"name": "b1", "publicAccess": {"effectivePermission": permission}}]}});
+        if actor {
+            event["resource"]["accessKeyDetails"] =
+                serde_json::json!({"accessKeyId": "AKIA1", "userName": "alice", "userType": "IAMUser"});
+        }
         crate::intake::parse(&event).unwrap().incident().unwrap()
     }
 
     #[test]
-    fn public_buckets_are_blocked_whatever_the_finding() {
+    fn only_exposure_findings_block_a_bucket() {
         let policy = policy();
         let block = Routing::Act {
             playbook: Playbook::BlockPublicBucket,
             floor: 0.0,
         };
-        for (finding_type, permission, severity, expected) in [
-            ("Policy:S3/BucketBlockPublicAccessDisabled", "NOT_PUBLIC", 2.0, block),
-            ("Policy:S3/BucketAnonymousAccessGranted", "NOT_PUBLIC", 8.0, block),
-            ("Policy:S3/BucketPublicAccessGranted", "NOT_PUBLIC", 8.0, block),
-            ("Stealth:S3/ServerAccessLoggingDisabled", "PUBLIC", 2.0, block),
+        let contain = Some(Playbook::CredentialCompromise);
+        for (finding_type, permission, actor, severity, expected) in [
             (
-                "Stealth:S3/ServerAccessLoggingDisabled",
+                "Policy:S3/BucketBlockPublicAccessDisabled",
                 "NOT_PUBLIC",
-                8.0,
-                Routing::Unrouted,
+                true,
+                2.0,
+                Some(Playbook::BlockPublicBucket),
             ),
+            (
+                "Policy:S3/BucketAnonymousAccessGranted",
+                "NOT_PUBLIC",
+                false,
+                8.0,
+                Some(Playbook::BlockPublicBucket),
+            ),
+            (
+                "Policy:S3/BucketPublicAccessGranted",
+                "PUBLIC",
+                true,
+                8.0,
+                Some(Playbook::BlockPublicBucket),
+            ),
+            // A public bucket is no reason of its own: the actor, or a page.
+            ("Stealth:S3/ServerAccessLoggingDisabled", "PUBLIC", true, 8.0, contain),
+            ("Stealth:S3/ServerAccessLoggingDisabled", "PUBLIC", false, 8.0, None),
+            ("Exfiltration:S3/AnomalousBehavior", "PUBLIC", true, 8.0, contain),
+            ("Exfiltration:S3/AnomalousBehavior", "PUBLIC", false, 8.0, None),
+            ("PenTest:S3/KaliLinux", "NOT_PUBLIC", true, 8.0, contain),
         ] {
-            assert_eq!(
-                route(&finding(finding_type, permission, severity), &policy),
-                expected,
-                "{finding_type} {permission}"
-            );
+            let routing = route(&finding(finding_type, permission, actor, severity), &policy);
+            match expected {
+                Some(Playbook::BlockPublicBucket) => assert_eq!(routing, block, "{finding_type}"),
+                Some(playbook) => assert!(
+                    matches!(routing, Routing::Act { playbook: p, .. } if p == playbook),
+                    "{finding_type} {permission} {actor}: {routing:?}"
+                ),
+                None => assert_eq!(routing, Routing::Unrouted, "{finding_type} {permission} {actor}"),
+            }
         }
     }
 }

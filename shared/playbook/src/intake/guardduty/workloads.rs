@@ -17,14 +17,10 @@ use crate::incident::{Resource, UserType};
 /// The detail key that holds a bucket's effective permission (`PUBLIC`, `NOT_PUBLIC`).
 pub const EFFECTIVE_PERMISSION: &str = "effective_permission";
 
-/// The finding families in which an S3 finding's IAM actor is the one to contain: the bucket
-/// is the victim there, and stays untouched.
-const ACTOR_FAMILIES: [&str; 4] = [
-    "Exfiltration:S3/",
-    "Impact:S3/",
-    "UnauthorizedAccess:S3/",
-    "Discovery:S3/",
-];
+/// The S3 findings about a bucket's own exposure (the public-access types): the bucket is the
+/// resource, whoever changed it. Every other S3 finding is about what an actor did, and its
+/// IAM actor, where it names one, is the resource: the bucket is the victim and stays untouched.
+const EXPOSURE: &str = "Policy:S3/Bucket";
 
 /// A finding's resource, and facts for the page (`Incident::details`).
 type Read = (Resource, BTreeMap<String, String>);
@@ -48,9 +44,9 @@ pub(super) fn resource(
     }
 }
 
-/// An S3 finding: the bucket when it is public or the finding is about its configuration
-/// (`Policy:S3/*`); the IAM actor (`accessKeyDetails`) in the families where the actor is at
-/// fault; else the bucket.
+/// An S3 finding: the bucket when the finding is about its exposure (`Policy:S3/Bucket*`) or
+/// the account's block; else the IAM actor (`accessKeyDetails`) when it names one, whether or
+/// not the bucket is public; else the bucket (which then pages: no playbook acts on it).
 fn bucket(value: &Value, base: &str, finding_type: &str) -> Result<Read, IntakeError> {
     let mut details = BTreeMap::new();
     let name = super::first_bucket(value, base)?;
@@ -83,13 +79,9 @@ fn bucket(value: &Value, base: &str, finding_type: &str) -> Result<Read, IntakeE
                 .to_owned(),
         );
     }
-    let public = permission.as_deref() == Some("PUBLIC");
-    let actor_family = ACTOR_FAMILIES.iter().any(|f| finding_type.starts_with(f));
+    let about_the_bucket = finding_type.starts_with(EXPOSURE) || finding_type.starts_with("Policy:S3/Account");
     let actor = value.get("accessKeyDetails").filter(|a| a.is_object());
-    if !public
-        && actor_family
-        && let Some(actor) = actor
-    {
+    if !about_the_bucket && let Some(actor) = actor {
         let base = super::super::fields::join(base, "accessKeyDetails");
         let resource = Resource::AccessKey {
             access_key_id: text_in(actor, &base, "accessKeyId")?,
@@ -315,16 +307,23 @@ mod tests {
             }
         );
         assert_eq!(actor.details["bucket"], "b1");
-        // Public: the exposure comes first, the bucket is the resource.
+        // Public or not, the actor is at fault: the bucket's exposure is another finding's.
         let public = parse(&s3_finding("Exfiltration:S3/AnomalousBehavior", "PUBLIC"));
-        assert_eq!(public.resource, Resource::Bucket { name: "b1".into() });
+        assert_eq!(public.resource, actor.resource);
         assert_eq!(public.details[super::EFFECTIVE_PERMISSION], "PUBLIC");
-        // A configuration finding is about the bucket, whoever changed it.
+        // An exposure finding is about the bucket, whoever changed it.
         let policy = parse(&s3_finding("Policy:S3/BucketBlockPublicAccessDisabled", "NOT_PUBLIC"));
         assert_eq!(policy.resource, Resource::Bucket { name: "b1".into() });
-        // Another family: the bucket, as before (the routing table pages only for it).
-        let stealth = parse(&s3_finding("Stealth:S3/ServerAccessLoggingDisabled", "NOT_PUBLIC"));
-        assert_eq!(stealth.resource, Resource::Bucket { name: "b1".into() });
+        // Any other family with an actor: the actor.
+        let stealth = parse(&s3_finding("Stealth:S3/ServerAccessLoggingDisabled", "PUBLIC"));
+        assert_eq!(stealth.resource, actor.resource);
+        // No actor: the bucket (no playbook acts on it: a page).
+        let mut anonymous = s3_finding("Stealth:S3/ServerAccessLoggingDisabled", "PUBLIC");
+        anonymous["resource"]
+            .as_object_mut()
+            .unwrap()
+            .remove("accessKeyDetails");
+        assert_eq!(parse(&anonymous).resource, Resource::Bucket { name: "b1".into() });
     }
 
     #[test]
