@@ -319,13 +319,21 @@ impl Ledger {
         format!("{}{:02}-{action}.json", self.run.steps_dir(), index + 1)
     }
 
-    fn key(&self, name: &str) -> String {
+    /// The bucket key of an object of the incident's folder.
+    #[must_use]
+    pub fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
 
     /// The names of the objects under `dir` of the incident's folder, relative to the folder.
     async fn list(&self, dir: &str) -> Result<Vec<String>, LedgerError> {
-        let mut names = Vec::new();
+        Ok(self.listing(dir).await?.into_iter().map(|(name, _)| name).collect())
+    }
+
+    /// The objects under `dir` of the incident's folder, relative to the folder, each with
+    /// when it was last written.
+    async fn listing(&self, dir: &str) -> Result<Vec<(String, Option<DateTime>)>, LedgerError> {
+        let mut objects = Vec::new();
         let mut pages = self
             .s3
             .list_objects_v2()
@@ -335,14 +343,12 @@ impl Ledger {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(sdk("ListObjectsV2"))?;
-            names.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key()?.strip_prefix(&self.prefix))
-                    .map(ToOwned::to_owned),
-            );
+            objects.extend(page.contents().iter().filter_map(|o| {
+                let name = o.key()?.strip_prefix(&self.prefix)?;
+                Some((name.to_owned(), o.last_modified().copied()))
+            }));
         }
-        Ok(names)
+        Ok(objects)
     }
 
     /// Reads this run's plan and every completed step record.
@@ -479,9 +485,20 @@ impl Ledger {
 
     /// A conditional put: `If-Match: etag` when given, `If-None-Match: *` otherwise.
     async fn put_conditionally(&self, name: &str, body: Vec<u8>, etag: Option<&str>) -> Result<Created, LedgerError> {
+        self.put_key_conditionally(self.key(name), body, etag).await
+    }
+
+    /// [`Ledger::put_conditionally`] of any key of the bucket (the index lives outside the
+    /// incident's folder).
+    async fn put_key_conditionally(
+        &self,
+        key: String,
+        body: Vec<u8>,
+        etag: Option<&str>,
+    ) -> Result<Created, LedgerError> {
         let object = EvidenceObject {
-            key: self.key(name),
             sha256: sha256(&body),
+            key,
         };
         let put = self
             .s3
@@ -511,7 +528,11 @@ impl Ledger {
 
     /// Writes `value` as `name`, replacing any earlier version (the bucket keeps versions).
     pub async fn overwrite_json(&self, name: &str, value: &impl Serialize) -> Result<EvidenceObject, LedgerError> {
-        let body = json(name, value)?;
+        self.overwrite(name, json(name, value)?, "application/json").await
+    }
+
+    /// Writes `body` as `name`, replacing any earlier version (the bucket keeps versions).
+    async fn overwrite(&self, name: &str, body: Vec<u8>, content_type: &str) -> Result<EvidenceObject, LedgerError> {
         let object = EvidenceObject {
             key: self.key(name),
             sha256: sha256(&body),
@@ -520,7 +541,7 @@ impl Ledger {
             .put_object()
             .bucket(&self.bucket)
             .key(&object.key)
-            .content_type("application/json")
+            .content_type(content_type)
             .body(ByteStream::from(body))
             .send()
             .await

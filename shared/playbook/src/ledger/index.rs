@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_s3::primitives::{ByteStream, DateTimeFormat};
+use aws_sdk_s3::primitives::DateTimeFormat;
 use serde::{Deserialize, Serialize};
 
-use super::{Created, Ledger, LedgerError, RunKind, json, sha256};
-use crate::actions::sdk;
+use super::{Created, Ledger, LedgerError, RunKind, json};
 use crate::report::EvidenceObject;
 
 /// The index's folder in the evidence bucket.
@@ -94,96 +93,39 @@ impl Ledger {
         prefix.trim_end_matches('/')
     }
 
-    /// The bucket key of an object of the incident's folder.
-    #[must_use]
-    pub fn object_key(&self, name: &str) -> String {
-        self.key(name)
-    }
-
     /// When each of this run's steps was recorded (the record's last modification, RFC 3339),
     /// by step index.
     pub async fn step_times(&self) -> Result<BTreeMap<usize, String>, LedgerError> {
         let dir = self.run.steps_dir();
-        let mut times = BTreeMap::new();
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(format!("{}{dir}", self.prefix))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(sdk("ListObjectsV2"))?;
-            for object in page.contents() {
-                let Some(name) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) else {
-                    continue;
-                };
-                let Some(number) = name
+        Ok(self
+            .listing(dir)
+            .await?
+            .into_iter()
+            .filter_map(|(name, written)| {
+                let number = name
                     .strip_prefix(dir)
-                    .filter(|n| std::path::Path::new(n).extension().is_some_and(|e| e == "json"))
-                    .and_then(|n| n.split('-').next())
-                    .and_then(|n| n.parse::<usize>().ok())
-                else {
-                    continue;
-                };
-                if let Some(at) = object
-                    .last_modified()
-                    .and_then(|t| t.fmt(DateTimeFormat::DateTime).ok())
-                {
-                    times.insert(number.saturating_sub(1), at);
-                }
-            }
-        }
-        Ok(times)
+                    .filter(|n| std::path::Path::new(n).extension().is_some_and(|e| e == "json"))?
+                    .split('-')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()?;
+                Some((number.saturating_sub(1), written?.fmt(DateTimeFormat::DateTime).ok()?))
+            })
+            .collect())
     }
 
     /// Writes this run's HTML report, replacing an earlier one (the bucket keeps versions),
     /// as `text/html` so the console opens it as a page.
     pub async fn put_report_page(&self, html: String) -> Result<EvidenceObject, LedgerError> {
-        let object = EvidenceObject {
-            key: self.key(&self.report_page_name()),
-            sha256: sha256(html.as_bytes()),
-        };
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&object.key)
-            .content_type("text/html; charset=utf-8")
-            .body(ByteStream::from(html.into_bytes()))
-            .send()
+        self.overwrite(&self.report_page_name(), html.into_bytes(), "text/html; charset=utf-8")
             .await
-            .map_err(sdk("PutObject"))?;
-        Ok(object)
     }
 
     /// Adds `entry` to the index unless it is there already (`If-None-Match: *`).
     pub async fn index_once(&self, entry: &Entry) -> Result<Created, LedgerError> {
         let key = entry.key();
         let body = json(&key, entry)?;
-        let result = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .content_type("application/json")
-            .if_none_match("*")
-            .body(ByteStream::from(body.clone()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Created::Written(EvidenceObject {
-                key,
-                sha256: sha256(&body),
-            })),
-            Err(err) => {
-                let err = crate::actions::AwsError::from_sdk("PutObject", &err);
-                if err.code == "PreconditionFailed" || err.code == "ConditionalRequestConflict" {
-                    Ok(Created::Exists)
-                } else {
-                    Err(err.into())
-                }
-            }
-        }
+        self.put_key_conditionally(key, body, None).await
     }
 }
 
@@ -231,7 +173,7 @@ mod tests {
             first.for_run(RunKind::Release).report_page_name(),
             "release/report.html"
         );
-        assert_eq!(first.object_key("report.html"), "incidents/guardduty-1/report.html");
+        assert_eq!(first.key("report.html"), "incidents/guardduty-1/report.html");
         assert_eq!(run_name(RunKind::Approved), "approved");
     }
 }

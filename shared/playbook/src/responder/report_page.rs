@@ -63,7 +63,7 @@ pub(super) async fn keep(run: &Run<'_>, report: &mut Report) {
         severity: doc.finding.severity,
         verdict: doc.verdict.as_str().to_owned(),
         outcome: doc.outcome.clone(),
-        report: run.ledger.object_key(&run.ledger.report_page_name()),
+        report: run.ledger.key(&run.ledger.report_page_name()),
     };
     if let Err(err) = run.ledger.index_once(&entry).await {
         tracing::warn!(error = %crate::telemetry::chain(&err), "incident not indexed");
