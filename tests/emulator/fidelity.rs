@@ -585,3 +585,34 @@ async fn rules_match_into_arrays_of_findings() -> Result<()> {
     assert_eq!(delivered, [vec!["securityhub-responder".to_owned()], vec![]]);
     Ok(())
 }
+
+/// The fault "AWS acted, its answer was lost" (`lose`): the call is carried out (the group is
+/// there) and the caller gets 500 `InternalError`, once; the next call is answered as usual.
+#[tokio::test]
+async fn a_lost_answer_leaves_what_the_call_made() -> Result<()> {
+    use aws_sdk_ec2::config::retry::RetryConfig;
+    use tourniquet_tests::emulator::emulator;
+    let world = world().await?;
+    let faulty = world.account.through_faults().await?;
+    emulator().lose(&world.account.id, "CreateSecurityGroup", 1)?;
+    let create = |name: &'static str| {
+        faulty
+            .clients
+            .ec2
+            .create_security_group()
+            .group_name(name)
+            .description("lost answer")
+            .vpc_id(&world.vpc_id)
+            .customize()
+            .config_override(aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled()))
+            .send()
+    };
+    let err = create("lost-answer").await.expect_err("the answer is lost");
+    assert_eq!(err.code(), Some("InternalError"));
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+    assert_eq!(world.groups_named(&world.vpc_id, "lost-answer").await?.len(), 1, "EC2 acted");
+    create("answered").await?;
+    assert_eq!(world.groups_named(&world.vpc_id, "answered").await?.len(), 1);
+    assert_eq!(emulator().clear(&world.account.id)?, 1, "one answer lost");
+    Ok(())
+}

@@ -27,6 +27,11 @@ Standard input takes commands, one a line, each answered "DONE [n]" or "ERROR ..
     creates the same group (same VPC, description and tags) in the emulator, as a concurrent
     invocation would a moment earlier; the request itself then gets InvalidGroup.Duplicate.
     Each race run counts as an injected fault.
+  lose <account> <action> <count>
+    through the faulty port, the account's next <count> requests of that action (CreateSnapshots,
+    CreateSecurityGroup, PublishVersion, CreateDBSnapshot, Publish, ...) reach the emulator and
+    are carried out, then are answered 500 InternalError, as when AWS acted and its answer was
+    lost on the way back. Each counts as an injected fault.
   record <account>
     through the faulty port, records every request of the account that reaches the emulator:
     service, action, parameters (Query protocol; S3 by method and path) and HTTP status. The
@@ -105,7 +110,7 @@ from moto.server import ThreadedMotoServer
 from moto.sts.models import STSBackend
 from werkzeug.serving import make_server
 
-from calls import CALLS
+from calls import CALLS, _rest_action
 
 
 def _own_groups_only(self):
@@ -304,6 +309,7 @@ class Faults:
                 "count": 0,
                 "latency": 0.0,
                 "race_create": set(),
+                "lose": {},
                 "record": None,
                 "serve_lock": threading.Lock(),
             },
@@ -372,6 +378,12 @@ class FaultInjector:
             if race:
                 rules["race_create"].discard(params["GroupName"])
                 rules["count"] += 1
+            # REST protocols (Lambda) name the action by method and path, as the call recorder does.
+            named = action or _rest_action(service, environ, "")
+            lost = fault is None and not race and rules["lose"].get(named, 0) > 0
+            if lost:
+                rules["lose"][named] -= 1
+                rules["count"] += 1
             latency = rules["latency"]
             record = rules["record"]
             serve_lock = rules["serve_lock"]
@@ -383,6 +395,8 @@ class FaultInjector:
                     _create_group_first(account, region, params)
                 except Exception as err:  # the request then goes on, unraced; the test sees it
                     print(f"race-create failed: {err!r}", file=sys.stderr, flush=True)
+            if lost:
+                return self._lose_answer(environ, start_response, record, serve_lock, service, action, params)
             if record is None:
                 return self.app(environ, start_response)
             return self._serve_recorded(environ, start_response, record, serve_lock, service, action, params)
@@ -396,6 +410,27 @@ class FaultInjector:
             f"{status} {reason.get(status, 'Error')}",
             [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
         )
+        return [body]
+
+    def _lose_answer(self, environ, start_response, record, serve_lock, service, action, params):
+        """The fault of `lose`: the request is carried out by the emulator, its answer dropped,
+        and the caller told 500 InternalError, as when AWS acted and the answer was lost."""
+
+        def ignore(status, headers, exc_info=None):
+            return lambda _data: None
+
+        if record is None:
+            b"".join(self.app(environ, ignore))
+        else:
+            b"".join(self._serve_recorded(environ, ignore, record, serve_lock, service, action, params))
+        message = f"injected by the test harness: {action} was carried out, its answer lost"
+        if service == "lambda":
+            body = json.dumps({"Type": "Service", "message": message}).encode()
+            headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ServiceException")]
+        else:
+            body = _error_body(service, "InternalError", message).encode()
+            headers = [("Content-Type", "text/xml")]
+        start_response("500 Internal Server Error", headers + [("Content-Length", str(len(body)))])
         return [body]
 
     def _serve_recorded(self, environ, start_response, record, serve_lock, service, action, params):
@@ -1229,6 +1264,11 @@ def command(words):
             _, account, name = words
             with FAULTS.lock:
                 FAULTS.rules(account)["race_create"].add(name)
+            return "DONE"
+        if words[:1] == ["lose"] and len(words) == 4:
+            _, account, action, count = words
+            with FAULTS.lock:
+                FAULTS.rules(account)["lose"][action] = int(count)
             return "DONE"
         if words[:1] == ["record"] and len(words) == 2:
             with FAULTS.lock:

@@ -75,6 +75,13 @@ impl Emulator {
         self.command(&format!("race-create {account} {group_name}")).map(drop)
     }
 
+    /// Through the faulty endpoint, the account's next `count` requests of `action` are carried
+    /// out by the emulator and answered 500 `InternalError`, as when AWS acted and its answer
+    /// was lost. Each counts as an injected fault in `clear`.
+    pub fn lose(&self, account: &str, action: &str, count: u32) -> Result<()> {
+        self.command(&format!("lose {account} {action} {count}")).map(drop)
+    }
+
     /// Through the faulty endpoint, records every request of the account that reaches the
     /// emulator, with its parameters, in the order the emulator applies them (the account's
     /// requests are then served one at a time); read them with `served`.
