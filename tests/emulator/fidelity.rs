@@ -610,7 +610,11 @@ async fn a_lost_answer_leaves_what_the_call_made() -> Result<()> {
     let err = create("lost-answer").await.expect_err("the answer is lost");
     assert_eq!(err.code(), Some("InternalError"));
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
-    assert_eq!(world.groups_named(&world.vpc_id, "lost-answer").await?.len(), 1, "EC2 acted");
+    assert_eq!(
+        world.groups_named(&world.vpc_id, "lost-answer").await?.len(),
+        1,
+        "EC2 acted"
+    );
     create("answered").await?;
     assert_eq!(world.groups_named(&world.vpc_id, "answered").await?.len(), 1);
     assert_eq!(emulator().clear(&world.account.id)?, 1, "one answer lost");

@@ -17,8 +17,7 @@ use crate::place::Place;
 use crate::telemetry::CallLog;
 use crate::telemetry::chain;
 
-/// Attempts per AWS call (first try included), with the SDK's standard backoff.
-pub const MAX_ATTEMPTS: u32 = 5;
+pub use crate::actions::MAX_ATTEMPTS;
 
 /// One client per service the playbooks call. Cheap to clone.
 #[derive(Debug, Clone)]

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::Config;
+use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, EbsInstanceBlockDeviceSpecification, Filter, Instance,
     InstanceAttributeName, InstanceBlockDeviceMappingSpecification, InstanceNetworkInterfaceAttachment,
@@ -11,7 +13,7 @@ use aws_sdk_ec2::types::{
 };
 use futures_util::future::join_all;
 
-use super::{AwsError, Done, noted, request_id, sdk, tolerate};
+use super::{AwsError, Done, creating, noted, request_id, sdk, tolerate};
 use crate::names;
 use crate::observation::{
     AddressState, GroupRef, InstanceState, InterfaceState, Observation, QuarantineGroups, VolumeState,
@@ -564,6 +566,9 @@ pub async fn disassociate_addresses(ec2: &Client, addresses: &[AddressState], dr
 
 /// One crash-consistent snapshot set over every attached volume, tagged at creation. With
 /// `look_first`, a set already tagged with the incident and instance is taken as the one.
+/// `CreateSnapshots` has no idempotency token: it is never retried blind (the SDK's retries
+/// are off for it), and after an attempt whose answer was lost, the tagged set is looked for
+/// before another.
 pub async fn snapshot_volumes(
     ec2: &Client,
     instance_id: &str,
@@ -572,51 +577,68 @@ pub async fn snapshot_volumes(
     look_first: bool,
     dry_run: bool,
 ) -> Result<Done, AwsError> {
-    if look_first && !dry_run {
-        let found = ec2
-            .describe_snapshots()
-            .owner_ids("self")
-            .filters(filter(&format!("tag:{}", names::INCIDENT_TAG), &[incident_id]))
-            .filters(filter(&format!("tag:{}", names::INSTANCE_TAG), &[instance_id]))
-            .send()
-            .await
-            .map_err(sdk("DescribeSnapshots"))?;
-        if !found.snapshots().is_empty() {
-            return Ok(Done::new(
-                [request_id(&found)],
-                serde_json::json!({
-                    "snapshots": snapshot_list(found.snapshots()),
-                    "adopted": "taken by an earlier invocation that stopped before recording it",
-                }),
-            ));
-        }
+    let find = || find_snapshot_set(ec2, instance_id, incident_id);
+    if look_first
+        && !dry_run
+        && let Some(found) = find().await?
+    {
+        return Ok(found);
     }
     let spec = InstanceSpecification::builder()
         .instance_id(instance_id)
         .exclude_boot_volume(false)
         .build();
-    let output = ec2
-        .create_snapshots()
-        .dry_run(dry_run)
-        .instance_specification(spec)
-        .description(format!("Tourniquet evidence for {incident_id}"))
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Snapshot)
-                .set_tags(Some(tags(tag_pairs)))
-                .build(),
-        )
+    let create = || {
+        let sent = ec2
+            .create_snapshots()
+            .dry_run(dry_run)
+            .instance_specification(spec.clone())
+            .description(format!("Tourniquet evidence for {incident_id}"))
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Snapshot)
+                    .set_tags(Some(tags(tag_pairs)))
+                    .build(),
+            )
+            .customize()
+            .config_override(Config::builder().retry_config(RetryConfig::disabled()))
+            .send();
+        async move {
+            sent.await.map(|output| {
+                Done::new(
+                    [request_id(&output)],
+                    serde_json::json!({ "snapshots": output
+                        .snapshots()
+                        .iter()
+                        .map(|s| serde_json::json!({"snapshot_id": s.snapshot_id(), "volume_id": s.volume_id()}))
+                        .collect::<Vec<_>>() }),
+                )
+            })
+        }
+    };
+    let (done, _) = creating::create_or_find("CreateSnapshots", create, find).await?;
+    Ok(done)
+}
+
+/// The snapshot set tagged with the incident and the instance, if one was taken.
+async fn find_snapshot_set(ec2: &Client, instance_id: &str, incident_id: &str) -> Result<Option<Done>, AwsError> {
+    let found = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(filter(&format!("tag:{}", names::INCIDENT_TAG), &[incident_id]))
+        .filters(filter(&format!("tag:{}", names::INSTANCE_TAG), &[instance_id]))
         .send()
         .await
-        .map_err(sdk("CreateSnapshots"))?;
-    Ok(Done::new(
-        [request_id(&output)],
-        serde_json::json!({ "snapshots": output
-            .snapshots()
-            .iter()
-            .map(|s| serde_json::json!({"snapshot_id": s.snapshot_id(), "volume_id": s.volume_id()}))
-            .collect::<Vec<_>>() }),
-    ))
+        .map_err(sdk("DescribeSnapshots"))?;
+    Ok((!found.snapshots().is_empty()).then(|| {
+        Done::new(
+            [request_id(&found)],
+            serde_json::json!({
+                "snapshots": snapshot_list(found.snapshots()),
+                "adopted": "taken by an attempt whose answer was lost, or an earlier invocation that stopped before recording it",
+            }),
+        )
+    }))
 }
 
 fn snapshot_list(snapshots: &[aws_sdk_ec2::types::Snapshot]) -> Vec<serde_json::Value> {

@@ -6,6 +6,7 @@ pub mod autoscaling;
 pub mod buckets;
 pub mod cloudtrail;
 pub mod config_history;
+pub mod creating;
 pub mod ec2;
 pub mod iam;
 pub mod lambda;
@@ -26,6 +27,10 @@ use thiserror::Error;
 
 use crate::observation::Observation;
 use crate::report::StepOutput;
+
+/// Attempts per AWS call (first try included), with the SDK's standard backoff; the creating
+/// calls, whose SDK retries are off, count theirs the same (`creating`).
+pub const MAX_ATTEMPTS: u32 = 5;
 
 /// What an AWS step did: request ids, what it is worth recording, and what later steps read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
