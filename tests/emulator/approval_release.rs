@@ -153,6 +153,88 @@ async fn two_approvals_at_once_act_once() -> Result<()> {
     Ok(())
 }
 
+/// A held attack sequence over seven instances, approved twice at once (a person presses
+/// twice, or the CLI invokes again while the first approval still runs): one snapshot set per
+/// instance, one page, and no interface ever put back on the all-open conversion group once
+/// isolated (every call recorded in the order the emulator applied it).
+#[tokio::test]
+async fn two_approvals_of_a_held_seven_instance_sequence_act_once() -> Result<()> {
+    let world = world().await?;
+    let settings = Settings {
+        max_quarantined: 5,
+        ..world.settings()
+    };
+    let mut instances = Vec::new();
+    for _ in 0..7 {
+        instances.push(world.launch_worker().await?);
+    }
+    let mut text = events::read("guardduty/attack-sequence-ec2-compromised-instance-group.json")?;
+    for (n, instance) in instances.iter().enumerate() {
+        text = text.replace(&format!("i-0a1b2c3d4e5f6070{}", n + 1), instance);
+    }
+    let held = world
+        .responder(settings.clone())?
+        .handle(events::for_world_text(&text, &world)?)
+        .await?
+        .report()
+        .expect("an incident");
+    assert!(held.steps.iter().any(|s| s.outcome == Outcome::Held), "{held:#?}");
+    world.pages().await?;
+
+    emulator().record(&world.account.id)?;
+    emulator().latency(&world.account.id, 20)?;
+    let approval = json!({ "approve": held.incident_id });
+    let through_faults = || async {
+        let account = world.account.through_faults().await?;
+        anyhow::Ok(playbook::Responder::new(account.clients, settings.clone())?)
+    };
+    let (a, b) = (through_faults().await?, through_faults().await?);
+    let (one, other) = tokio::join!(a.handle(approval.clone()), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        b.handle(approval.clone()).await
+    });
+    let served = emulator().served(&world.account.id)?;
+    emulator().clear(&world.account.id)?;
+    assert!(one.is_ok() || other.is_ok(), "{one:?} / {other:?}");
+    for result in [&one, &other] {
+        if let Err(err) = result {
+            assert!(matches!(err, playbook::Error::InProgress { .. }), "{err}");
+        }
+    }
+
+    let isolation = world.quarantine_group("isolation").await?.expect("isolation group").id;
+    let conversion = world
+        .quarantine_group("conversion")
+        .await?
+        .expect("conversion group")
+        .id;
+    let mut interfaces = Vec::new();
+    for instance in &instances {
+        let host = world.host(instance).await?;
+        assert_eq!(
+            world.snapshots(instance).await?.len(),
+            host.volumes.len(),
+            "{instance}: one snapshot set"
+        );
+        for (eni, groups) in world.interface_groups(&host.interfaces).await? {
+            assert_eq!(groups, vec![isolation.clone()], "{instance} {eni}");
+        }
+        interfaces.extend(host.interfaces);
+    }
+    let pages = world.pages().await?;
+    let subjects: Vec<&str> = pages.iter().map(|p| p.subject.as_str()).collect();
+    assert_eq!(pages.len(), 1, "one page: {subjects:?}");
+    let (reopened, isolated_now) = crate::isolation::reopenings(&served, &conversion, &isolation);
+    assert!(
+        reopened.is_empty(),
+        "an isolated interface went back to the conversion group: {reopened:?}"
+    );
+    for eni in &interfaces {
+        assert!(isolated_now.contains(eni), "{eni} isolated");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn dry_run_probes_each_ec2_call_without_making_it() -> Result<()> {
     let world = world().await?;
