@@ -361,6 +361,58 @@ async fn five_concurrent_deliveries_of_a_members_finding_act_once() -> Result<()
     Ok(())
 }
 
+/// An attack sequence whose member in account B cannot be reached (B's member role refused):
+/// not a plan without that member. The invocation fails so that Lambda retries, one page
+/// says why, nothing of the sequence is changed anywhere, and no plan is recorded for the
+/// incident (the retry plans the whole sequence once the role can be assumed).
+#[tokio::test]
+async fn a_sequence_member_whose_role_is_refused_is_retried_not_left_out() -> Result<()> {
+    let org = Org::seed().await?;
+    let role_arn = Org::role_arn(&org.b);
+    emulator().refuse_role(&role_arn)?;
+    let responder = org
+        .home
+        .responder_as("guardduty-responder", org.settings(&[&org.a, &org.b], &[]))
+        .await?;
+    let mut event = events::for_world("guardduty/attack-sequence-iam-compromised-credentials.json", &org.home)?;
+    let (b, instance) = (org.b.account.id.clone(), org.b.web.instance_id.clone());
+    event
+        .pointer_mut("/detail/service/detection/sequence/resources")
+        .and_then(Value::as_array_mut)
+        .context("the sequence's resources")?
+        .push(json!({
+            "uid": format!("arn:aws:ec2:us-east-1:{b}:instance/{instance}"), "name": instance,
+            "accountId": b, "region": "us-east-1", "resourceType": "AWS::EC2::Instance", "service": "EC2"
+        }));
+    for attempt in 0..2 {
+        let err = responder
+            .handle(event.clone())
+            .await
+            .expect_err("the invocation errors");
+        let Error::RoleRefused { account, report, .. } = &err else {
+            panic!("attempt {attempt}: {err:?}");
+        };
+        assert!(err.is_retryable());
+        assert_eq!(account, &b);
+        assert_eq!(report.playbook, Playbook::PageOnly, "{report:#?}");
+    }
+    for world in [&org.home, &org.b] {
+        untouched(world).await?;
+    }
+    let pages = org.home.pages().await?;
+    assert_eq!(pages.len(), 1, "one page, not one per retry");
+    assert!(pages[0].message.contains(&role_arn), "{}", pages[0].message);
+    let plans: Vec<String> = org
+        .home
+        .evidence_keys()
+        .await?
+        .into_iter()
+        .filter(|k| k.ends_with("/plan.json") && !k.contains("-role-refused/"))
+        .collect();
+    assert!(plans.is_empty(), "no plan recorded for the incident: {plans:?}");
+    Ok(())
+}
+
 /// An attack sequence in the home account whose members include an instance in member A: one
 /// incident, one plan, one page and one evidence folder in home; the home user's key
 /// contained in home and A's instance isolated in A, through A's member role; then released

@@ -43,9 +43,22 @@ impl Observation {
     /// SDK's retries, a 5xx, a denial), as code and message; `None` for an observation, and
     /// for an answer that the resource is not there (a page-only plan is then the answer).
     #[must_use]
+    /// A sequence is unobserved when any of its members is: its plan must not leave one out.
     pub fn unobserved(&self) -> Option<(&str, &str)> {
         match self {
             Observation::Unavailable { code, message } if !is_gone(code) => Some((code, message)),
+            Observation::Sequence { members } => members.iter().find_map(Observation::unobserved),
+            _ => None,
+        }
+    }
+
+    /// The refusal of a member role that kept this observation from being complete: the
+    /// observation itself, or that of a sequence's member (whose plan must not leave it out).
+    #[must_use]
+    pub fn role_refused(&self) -> Option<&Observation> {
+        match self {
+            Observation::RoleRefused { .. } => Some(self),
+            Observation::Sequence { members } => members.iter().find_map(Observation::role_refused),
             _ => None,
         }
     }
@@ -345,6 +358,39 @@ fn is_gone(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sequence_is_incomplete_when_one_member_is() {
+        let refused = Observation::RoleRefused {
+            role_arn: "arn:aws:iam::222222222222:role/tourniquet-member".into(),
+            account: "222222222222".into(),
+            code: "AccessDenied".into(),
+            message: "m".into(),
+        };
+        let seen = Observation::Instance(Box::default());
+        let failed = Observation::Unavailable {
+            code: "Throttling".into(),
+            message: "m".into(),
+        };
+        let gone = Observation::Unavailable {
+            code: "InvalidInstanceID.NotFound".into(),
+            message: "m".into(),
+        };
+        let sequence = |members: Vec<Observation>| Observation::Sequence { members };
+        assert_eq!(
+            sequence(vec![seen.clone(), refused.clone()]).role_refused(),
+            Some(&refused)
+        );
+        assert_eq!(refused.role_refused(), Some(&refused));
+        assert_eq!(
+            sequence(vec![failed.clone(), seen.clone()]).unobserved(),
+            Some(("Throttling", "m"))
+        );
+        let complete = sequence(vec![seen.clone(), gone]);
+        assert_eq!(complete.role_refused(), None);
+        assert_eq!(complete.unobserved(), None, "a member that is gone is an answer");
+        assert_eq!(seen.role_refused(), None);
+    }
 
     #[test]
     fn a_missing_resource_is_an_answer_any_other_error_a_failure_to_look() {

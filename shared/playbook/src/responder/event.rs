@@ -48,14 +48,17 @@ impl Responder {
             self.alias(incident, &acting)
         );
         let history = history?;
+        // A refusal or a failed describe, of the resource or of one member of a sequence: not
+        // a decision. Paged once (recorded apart, from the refusal alone: nothing acts), and
+        // retried; the plan is made only from a complete observation.
         if history.plan.is_none()
-            && let Observation::RoleRefused { account, role_arn, .. } = &observation
+            && let Some(refusal @ Observation::RoleRefused { account, role_arn, .. }) = observation.role_refused()
         {
             // Boxed, as rare: the common path's future stays small.
             return Box::pin(self.refused(
                 incident,
                 &target,
-                &observation,
+                refusal,
                 &format!("{folder}-role-refused"),
                 (budget, received),
             ))
@@ -71,12 +74,15 @@ impl Responder {
         if history.plan.is_none()
             && let Some((code, message)) = observation.unobserved()
         {
-            // Not a decision: paged once (recorded apart), retried, planned from a real look.
             let (code, message) = (code.to_owned(), message.to_owned());
+            let unavailable = Observation::Unavailable {
+                code: code.clone(),
+                message: message.clone(),
+            };
             return Box::pin(self.refused(
                 incident,
                 &target,
-                &observation,
+                &unavailable,
                 &format!("{folder}-unobserved"),
                 (budget, received),
             ))
