@@ -620,3 +620,47 @@ async fn a_lost_answer_leaves_what_the_call_made() -> Result<()> {
     assert_eq!(emulator().clear(&world.account.id)?, 1, "one answer lost");
     Ok(())
 }
+
+/// Divergence 10: Security Hub refuses `BatchUpdateFindings` and `BatchUpdateFindingsV2` with
+/// `InvalidAccessException` where it is not enabled; once enabled, it answers as usual.
+#[tokio::test]
+async fn write_backs_are_refused_where_security_hub_is_off() -> Result<()> {
+    use aws_sdk_securityhub::types::{AwsSecurityFindingIdentifier, NoteUpdate};
+    let account = tourniquet_tests::account::Account::new().await?;
+    let hub = &account.clients.securityhub;
+    let update = || {
+        hub.batch_update_findings()
+            .finding_identifiers(
+                AwsSecurityFindingIdentifier::builder()
+                    .id("f-1")
+                    .product_arn("arn:aws:securityhub:us-east-1::product/aws/guardduty")
+                    .build(),
+            )
+            .note(NoteUpdate::builder().text("t").updated_by("tourniquet").build())
+            .send()
+    };
+    let err = update().await.expect_err("refused while off");
+    assert_eq!(err.code(), Some("InvalidAccessException"));
+    let v2 = hub
+        .batch_update_findings_v2()
+        .metadata_uids("uid-1")
+        .comment("t")
+        .send()
+        .await
+        .expect_err("refused while off");
+    assert_eq!(v2.code(), Some("InvalidAccessException"));
+    tourniquet_tests::securityhub::enable(&account).await?;
+    let out = update().await?;
+    assert_eq!(
+        out.unprocessed_findings().first().and_then(|u| u.error_code()),
+        Some("FindingNotFound")
+    );
+    let v2 = hub
+        .batch_update_findings_v2()
+        .metadata_uids("uid-1")
+        .comment("t")
+        .send()
+        .await?;
+    assert_eq!(v2.unprocessed_findings().len(), 1);
+    Ok(())
+}

@@ -367,7 +367,8 @@ async fn a_failing_ec2_19_control_closes_the_open_rule() -> Result<()> {
 async fn a_refused_write_back_leaves_the_containment_and_the_page_says_so() -> Result<()> {
     let world = world().await?;
     let event = events::for_world("securityhub/guardduty-ec2-ssh-brute-force-asff.json", &world)?;
-    // Not imported: Security Hub answers FindingNotFound.
+    // On, but the finding not imported: Security Hub answers FindingNotFound.
+    securityhub::enable(&world.account).await?;
     let err = responder(&world)?
         .handle(event.clone())
         .await
@@ -410,6 +411,46 @@ async fn a_refused_write_back_leaves_the_containment_and_the_page_says_so() -> R
         stored.workflow().and_then(|w| w.status()),
         Some(&WorkflowStatus::Notified)
     );
+    Ok(())
+}
+
+/// Security Hub is not enabled where the finding is kept (`InvalidAccessException` on the
+/// write-back): no retry helps, so the invocation answers without error, the instance stays
+/// contained, and the page says the write-back was refused because Security Hub is off.
+#[tokio::test]
+async fn a_write_back_refused_because_security_hub_is_off_answers_without_error() -> Result<()> {
+    let world = world().await?;
+    let event = events::for_world("securityhub/guardduty-ec2-ssh-brute-force-asff.json", &world)?;
+    let asff = report(&world, event.clone()).await?;
+    assert!(asff.is_complete(), "{asff:#?}");
+    let write_back = asff
+        .steps
+        .iter()
+        .find(|s| s.action == "update-finding")
+        .context("a write-back step")?;
+    assert_eq!(write_back.outcome, Outcome::NotNeeded, "{asff:#?}");
+    assert!(isolated(&world).await?, "contained whatever Security Hub says");
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].message.contains("Security Hub refused the write-back")
+            && pages[0].message.contains("not enabled")
+            && pages[0].message.contains("InvalidAccessException"),
+        "{}",
+        pages[0].message
+    );
+    // The OCSF write-back (BatchUpdateFindingsV2) is refused the same way where the hub is off.
+    let other = super::world().await?;
+    let text = events::read("securityhub/ocsf-guardduty-access-key.json")?.replace("drill-app-role", &other.web_role);
+    let ocsf = events::for_world_text(&text, &other)?;
+    let v2 = report(&other, ocsf).await?;
+    let write_back = v2
+        .steps
+        .iter()
+        .find(|s| s.action == "update-finding")
+        .context("a write-back step")?;
+    assert_eq!(write_back.outcome, Outcome::NotNeeded, "{v2:#?}");
+    assert!(v2.is_complete(), "{v2:#?}");
     Ok(())
 }
 

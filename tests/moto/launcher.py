@@ -103,7 +103,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.core.exceptions import _RESTError
 from moto.securityhub import urls as securityhub_urls
-from moto.securityhub.exceptions import InvalidInputException
+from moto.securityhub.exceptions import InvalidInputException, SecurityHubClientError
 from moto.securityhub.models import SecurityHubBackend
 from moto.securityhub.responses import SecurityHubResponse
 from moto.server import ThreadedMotoServer
@@ -167,12 +167,34 @@ def _shutdown_behavior_or_groups(self):
 InstanceResponse._security_grp_instance_attribute_handler = _shutdown_behavior_or_groups
 
 
+_HUB_OFF = "Account {account} is not subscribed to AWS Security Hub"
+
+
+def _hub_enabled(account, region):
+    from moto.securityhub.models import securityhub_backends
+
+    return securityhub_backends[account][region].enabled
+
+
+def _enable_hub(account, region):
+    """Security Hub on in the account and region, as an account whose findings it keeps has it."""
+    from moto.securityhub.models import securityhub_backends
+
+    backend = securityhub_backends[account][region]
+    if not backend.enabled:
+        backend.enable_security_hub(enable_default_standards=False)
+
+
 def _batch_update_findings(self, finding_identifiers, fields):
     # Divergence 4: moto's Security Hub keeps imported findings (BatchImportFindings,
     # GetFindings) but has no BatchUpdateFindings. Security Hub updates the customer's fields
     # of each finding it knows (Note, with its UpdatedBy and the time; Workflow.Status; ...),
     # leaves the provider's (UpdatedAt above all) as they were, and lists a finding it does not
     # know as unprocessed with FindingNotFound rather than failing the call.
+    # Divergence 10 (with 6 below): Security Hub answers BatchUpdateFindings(V2) with
+    # InvalidAccessException when the account has not enabled it in the region.
+    if not self.enabled:
+        raise SecurityHubClientError("InvalidAccessException", _HUB_OFF.format(account=self.account_id))
     statuses = {"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"}
     note = fields.get("Note")
     if note is not None and not (note.get("Text") and note.get("UpdatedBy")):
@@ -235,10 +257,13 @@ OCSF_FINDINGS = {}
 OCSF_LOCK = threading.Lock()
 
 
-def _batch_update_findings_v2(environ, start_response, account):
+def _batch_update_findings_v2(environ, start_response, account, region):
     stream = environ["wsgi.input"]
     raw = stream.getvalue() if isinstance(stream, io.BytesIO) else stream.read(int(environ.get("CONTENT_LENGTH") or 0))
     body = json.loads(raw or b"{}")
+    if not _hub_enabled(account, region):
+        start_response("401 Unauthorized", [("Content-Type", "application/json"), ("x-amzn-ErrorType", "InvalidAccessException")])
+        return [json.dumps({"message": _HUB_OFF.format(account=account)}).encode()]
     status = body.get("StatusId")
     processed, unprocessed = [], []
     if status is not None and status not in (0, 1, 2, 3, 4, 5, 6, 99):
@@ -1092,7 +1117,7 @@ def _recorded_dispatch(self, environ, start_response):
             return _config_history(environ, start_response, account, region)
     if service == "securityhub" and environ.get("PATH_INFO", "").rstrip("/") == "/findingsv2/batchupdatev2":
         _record_answered_elsewhere(environ, service, region, action, access_key)
-        return _batch_update_findings_v2(environ, start_response, account)
+        return _batch_update_findings_v2(environ, start_response, account, region)
     try:
         identity = EVENT_HISTORY.identity(access_key, region)
     except Exception as err:  # recording never breaks a request
@@ -1285,6 +1310,8 @@ def command(words):
             return f"DONE {json.dumps(served)}"
         if words[:1] == ["ocsf-finding"] and len(words) >= 3:
             finding = json.loads(" ".join(words[2:]))
+            # Delivered to a hub that is on, in the finding's region.
+            _enable_hub(words[1], (finding.get("cloud") or {}).get("region") or "us-east-1")
             with OCSF_LOCK:
                 OCSF_FINDINGS[(words[1], finding["metadata"]["uid"])] = finding
             return "DONE"

@@ -9,6 +9,24 @@ use serde_json::Value;
 
 use crate::account::Account;
 
+/// Turns Security Hub on in the account (its clients' region), as an account whose findings
+/// it keeps has it; on already is fine.
+pub async fn enable(account: &Account) -> Result<()> {
+    use aws_sdk_securityhub::error::ProvideErrorMetadata;
+    match account
+        .clients
+        .securityhub
+        .enable_security_hub()
+        .enable_default_standards(false)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.code() == Some("ResourceConflictException") => Ok(()),
+        Err(err) => Err(err).context("EnableSecurityHub"),
+    }
+}
+
 /// Imports the first finding of a Security Hub event (ASFF) into the account's Security Hub,
 /// as its producer does before Security Hub sends the event: the fields a write-back and a
 /// person read (ids, times, severity, resource, workflow, record state, compliance, and the
@@ -86,6 +104,8 @@ pub async fn import(account: &Account, event: &Value) -> Result<()> {
                 .build(),
         );
     }
+    // Boxed: an SDK call's future is large, and tests call this deep in their own.
+    Box::pin(enable(account)).await?;
     let out = account
         .clients
         .securityhub

@@ -109,6 +109,9 @@ enum StepResult {
     Held,
     /// A conditional step whose condition does not hold.
     NotNeeded,
+    /// Not done, for a reason no retry changes (Security Hub is not enabled): said in the
+    /// page, not a failure of the response.
+    Declined(String),
     /// Another invocation did it; its record.
     Recorded(StepReport),
     Failed(AwsError),
@@ -138,6 +141,12 @@ impl StepResult {
             }
             StepResult::NotNeeded => {
                 report.outcome = Outcome::NotNeeded;
+                (report, false)
+            }
+            StepResult::Declined(reason) => {
+                tracing::warn!(step = report.action, reason, "step declined");
+                report.outcome = Outcome::NotNeeded;
+                report.message = Some(reason);
                 (report, false)
             }
             StepResult::Recorded(mut record) => {
@@ -571,11 +580,21 @@ impl Run<'_> {
                 }
                 let (status, note) =
                     crate::page::write_back::write_back(self.incident, self.plan, before, &self.ledger.uri(), *resolve);
-                return self
+                return match self
                     .once(name, |_| {
                         securityhub::update_finding(&self.home.securityhub, finding, status, &note)
                     })
-                    .await;
+                    .await
+                {
+                    // Security Hub is off where the finding is kept: no retry turns it on, and
+                    // the response stands.
+                    StepResult::Failed(err) if securityhub::hub_off(&err) => StepResult::Declined(format!(
+                        "Security Hub refused the write-back: it is not enabled in this account and region \
+                         ({}); the response stands, and the finding keeps its status",
+                        err.code
+                    )),
+                    other => other,
+                };
             }
             Step::Timeline {
                 lookups,

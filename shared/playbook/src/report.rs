@@ -92,7 +92,10 @@ impl StepReport {
                 None => "dry run: not done".to_owned(),
             },
             Outcome::Held => "held for approval".to_owned(),
-            Outcome::NotNeeded => "not needed".to_owned(),
+            Outcome::NotNeeded => match &self.message {
+                Some(reason) => format!("not done: {reason}"),
+                None => "not needed".to_owned(),
+            },
             Outcome::Failed => format!(
                 "FAILED {}: {}",
                 self.error_code.as_deref().unwrap_or("Unknown"),

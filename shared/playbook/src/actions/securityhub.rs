@@ -10,6 +10,13 @@ use crate::securityhub::{Finding, Format};
 /// Who the note says wrote it.
 pub const UPDATED_BY: &str = "tourniquet";
 
+/// Whether Security Hub refused a write-back because it is not enabled in the account and
+/// region (`InvalidAccessException`): no retry changes that.
+#[must_use]
+pub fn hub_off(err: &AwsError) -> bool {
+    err.code == "InvalidAccessException"
+}
+
 /// Writes `note` and `status` to `finding`: `BatchUpdateFindings` for an ASFF finding,
 /// `BatchUpdateFindingsV2` for an OCSF one. A finding Security Hub did not process is a
 /// failure with its error code, as a refused call is.
