@@ -8,13 +8,17 @@ use super::{Intake, IntakeError};
 use crate::incident::{Attacker, Incident, Resource, Source, UserType};
 
 mod objects;
+mod scan_result;
 mod sequence;
 mod workloads;
 
 pub use workloads::EFFECTIVE_PERMISSION;
 
-/// An EventBridge "GuardDuty Finding" event.
+/// An EventBridge "GuardDuty Finding" event, or a Malware Protection for S3 scan result.
 pub(super) fn from_envelope(event: &Value) -> Result<Intake, IntakeError> {
+    if text(event, "detail-type")?.as_deref() == Some(scan_result::DETAIL_TYPE) {
+        return scan_result::from_envelope(event);
+    }
     let detail = object(event, "", "detail")?.ok_or_else(|| IntakeError::Missing {
         path: "detail".to_owned(),
     })?;

@@ -25,32 +25,41 @@ pub(super) fn resource(
         .get("s3BucketDetails")
         .and_then(Value::as_array)
         .and_then(|b| b.first());
-    let object = bucket
+    let object_details = bucket
         .and_then(|b| b.get("s3ObjectDetails"))
         .and_then(Value::as_array)
         .and_then(|o| o.first());
     let field = |from: Option<&Value>, name: &str| from.and_then(|v| text(v, name));
-    let mut details = BTreeMap::new();
-    let name = field(bucket, "name");
-    let key = field(object, "key");
-    for (label, text) in [
-        ("bucket", name.clone()),
-        ("key", key.clone()),
-        ("version", field(object, "versionId")),
-        ("hash", field(object, "hash")),
-        ("etag", field(object, "eTag")),
-        ("object", field(object, "objectArn")),
-    ] {
-        if let Some(text) = text {
-            details.insert(label.to_owned(), text);
-        }
-    }
     let threats: Vec<String> = super::super::fields::at(finding, "service.malwareScanDetails.threats")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|t| text(t, "name"))
         .collect();
+    Some(object(
+        [
+            ("bucket", field(bucket, "name")),
+            ("key", field(object_details, "key")),
+            ("version", field(object_details, "versionId")),
+            ("hash", field(object_details, "hash")),
+            ("etag", field(object_details, "eTag")),
+            ("object", field(object_details, "objectArn")),
+        ],
+        &threats,
+    ))
+}
+
+/// The object as the page names it, from its facts (`bucket`, `key`, `version`, `hash`,
+/// `etag`, `object`, each if known) and the threats found in it; with the runbook.
+pub(super) fn object(facts: [(&str, Option<String>); 6], threats: &[String]) -> (Resource, BTreeMap<String, String>) {
+    let mut details = BTreeMap::new();
+    for (label, text) in facts {
+        if let Some(text) = text {
+            details.insert(label.to_owned(), text);
+        }
+    }
+    let name = details.get("bucket").cloned();
+    let key = details.get("key").cloned();
     if !threats.is_empty() {
         details.insert("threats".to_owned(), threats.join(", "));
     }
@@ -75,16 +84,16 @@ pub(super) fn resource(
         (Some(bucket), Some(key)) => Some(format!("s3://{bucket}/{key}")),
         (bucket, _) => bucket,
     };
-    Some((
+    (
         Resource::Other {
             resource_type: "S3Object".to_owned(),
             name,
         },
         details,
-    ))
+    )
 }
 
-fn text(value: &Value, field: &str) -> Option<String> {
+pub(super) fn text(value: &Value, field: &str) -> Option<String> {
     value
         .get(field)
         .and_then(Value::as_str)
