@@ -369,6 +369,44 @@ async fn near_the_deadline_no_new_step_starts_and_a_retry_resumes() -> Result<()
 }
 
 #[tokio::test]
+async fn the_plan_carries_its_writers_deadline_so_a_long_run_is_not_taken_over() -> Result<()> {
+    let world = world().await?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
+    let event = events::for_world(SSH_BRUTE_FORCE, &world)?;
+    // A function given 14 minutes: its plan is its own for all of them (and the margin), not
+    // for a fixed lease that a longer timeout would outlive.
+    let deadline = SystemTime::now() + Duration::from_secs(840);
+    let long = Budget {
+        deadline: Some(deadline),
+        ..Budget::default()
+    };
+    responder.handle_within(event.clone(), long).await?;
+    let key = world
+        .evidence_keys()
+        .await?
+        .into_iter()
+        .find(|k| k.ends_with("/plan.json") && !k.contains("/release/") && !k.contains("/approved/"))
+        .expect("plan.json");
+    let head = world
+        .account
+        .clients
+        .s3
+        .head_object()
+        .bucket(&world.bucket)
+        .key(&key)
+        .send()
+        .await?;
+    let until: u64 = head
+        .metadata()
+        .and_then(|m| m.get("owned-until"))
+        .expect("the writer's deadline on plan.json")
+        .parse()?;
+    let deadline = deadline.duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
+    assert_eq!(until, deadline + playbook::ledger::CLAIM_MARGIN.as_secs());
+    Ok(())
+}
+
+#[tokio::test]
 async fn without_its_ledger_the_responder_changes_nothing() -> Result<()> {
     let world = world().await?;
     emulator().deny(&world.account.id, "s3", "GETBucket", 503, "SlowDown")?;

@@ -22,13 +22,17 @@ use crate::telemetry::chain;
 pub mod index;
 
 /// A claim older than this belongs to an invocation that is gone (the function timeout is
-/// shorter), and may be taken over. A plan younger than this without a report may still be
-/// running (see [`History::maybe_running`]).
+/// shorter), and may be taken over; the lease of a claim or plan whose owner knew no deadline
+/// (outside Lambda), or of a record written before owners recorded their deadline.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(150);
 
 /// How long past its owner's deadline a claim still holds: the owner's clock and S3's may
 /// differ by this much.
 pub const CLAIM_MARGIN: Duration = Duration::from_secs(30);
+
+/// The S3 user metadata on `plan.json` saying until when (epoch seconds) the invocation that
+/// wrote it may still be running it: its Lambda deadline and [`CLAIM_MARGIN`].
+const OWNED_UNTIL: &str = "owned-until";
 
 /// How many times, half a second apart, to look for another invocation's record.
 pub const WAIT_ATTEMPTS: u32 = 20;
@@ -122,18 +126,25 @@ pub struct History {
     pub objects: Vec<EvidenceObject>,
     /// Whether a run of this plan has written its report (finished, complete or not).
     pub reported: bool,
+    /// Until when (epoch seconds) the invocation that wrote the plan may still run it, as it
+    /// recorded with the plan; `None` for a plan recorded without it.
+    pub owned_until: Option<u64>,
 }
 
 impl History {
-    /// Whether another invocation may be running the plan right now: it was made less than a
-    /// claim lease ago and no run of it has reported yet.
+    /// Whether another invocation may be running the plan right now: no run of it has reported
+    /// yet and its writer's deadline (and a margin) has not passed. A plan recorded without
+    /// its writer's deadline is owned a [`CLAIM_LEASE`] after it was made.
     #[must_use]
     pub fn maybe_running(&self, now: SystemTime) -> bool {
         let Some(plan) = &self.plan else { return false };
-        let planned = DateTime::from_str(&plan.planned_at, DateTimeFormat::DateTime)
-            .ok()
-            .and_then(|t| SystemTime::try_from(t).ok());
-        !self.reported && planned.is_some_and(|t| now.duration_since(t).unwrap_or_default() < CLAIM_LEASE)
+        let until = self.owned_until.or_else(|| {
+            DateTime::from_str(&plan.planned_at, DateTimeFormat::DateTime)
+                .ok()
+                .and_then(|t| SystemTime::try_from(t).ok())
+                .map(|t| seconds(t) + CLAIM_LEASE.as_secs())
+        });
+        !self.reported && until.is_some_and(|until| seconds(now) < until)
     }
 }
 
@@ -143,6 +154,14 @@ impl History {
 pub struct Stored {
     pub plan: Plan,
     pub incident: Incident,
+}
+
+/// An object as read: its bytes, its ETag (for a conditional replace), and the owner's
+/// deadline recorded with it ([`OWNED_UNTIL`]).
+struct ObjectRead {
+    bytes: Vec<u8>,
+    etag: Option<String>,
+    owned_until: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -155,15 +174,20 @@ struct ClaimRecord {
     expires_at: Option<u64>,
 }
 
+/// Until when (epoch seconds) an invocation with `deadline`, starting to own something at
+/// `from`, may still be running: its deadline and [`CLAIM_MARGIN`], or a [`CLAIM_LEASE`] from
+/// `from` when it knows no deadline.
+fn owned_until(from: u64, deadline: Option<SystemTime>) -> u64 {
+    deadline.map_or(from + CLAIM_LEASE.as_secs(), |d| seconds(d) + CLAIM_MARGIN.as_secs())
+}
+
 impl ClaimRecord {
     /// A claim made now by an invocation whose deadline is `deadline`.
     fn now(deadline: Option<SystemTime>) -> Self {
         let claimed_at = epoch_seconds();
         ClaimRecord {
             claimed_at,
-            expires_at: Some(deadline.map_or(claimed_at + CLAIM_LEASE.as_secs(), |d| {
-                seconds(d) + CLAIM_MARGIN.as_secs()
-            })),
+            expires_at: Some(owned_until(claimed_at, deadline)),
         }
     }
 
@@ -362,19 +386,22 @@ impl Ledger {
             name == plan_name || is_step
         });
         // All read at once: a resumed run waits one round trip for them, not one per step.
-        let read = try_join_all(names.iter().map(|name| self.read(name))).await?;
+        let read = try_join_all(names.iter().map(|name| self.read_tagged(name))).await?;
         let mut history = History {
             reported,
             ..History::default()
         };
-        for (name, bytes) in names.into_iter().zip(read) {
-            let Some(bytes) = bytes else { continue };
+        for (name, object) in names.into_iter().zip(read) {
+            let Some(ObjectRead { bytes, owned_until, .. }) = object else {
+                continue;
+            };
             history.objects.push(EvidenceObject {
                 key: self.key(&name),
                 sha256: sha256(&bytes),
             });
             if name == plan_name {
                 history.plan = Some(parse(&name, &bytes)?);
+                history.owned_until = owned_until;
             } else {
                 let step: StepReport = parse(&name, &bytes)?;
                 history.steps.insert(step.index, step);
@@ -421,10 +448,15 @@ impl Ledger {
 
     /// Records `plan` as this run's plan unless one is recorded already. The plan to follow,
     /// and whether this invocation wrote it: the writer owns the run while it lasts, and the
-    /// steps that must happen once need no claim of their own in it.
-    pub async fn plan_once(&self, plan: Plan) -> Result<(Plan, bool), LedgerError> {
+    /// steps that must happen once need no claim of their own in it. The writer's `deadline`
+    /// goes with the plan ([`History::maybe_running`]).
+    pub async fn plan_once(&self, plan: Plan, deadline: Option<SystemTime>) -> Result<(Plan, bool), LedgerError> {
         let name = self.run.plan_name();
-        match self.create_json(name, &plan).await? {
+        let until = owned_until(epoch_seconds(), deadline);
+        match self
+            .put_key_conditionally(self.key(name), json(name, &plan)?, None, Some(until))
+            .await?
+        {
             Created::Written(_) => Ok((plan, true)),
             Created::Exists => match self.read(name).await? {
                 Some(bytes) => Ok((parse(name, &bytes)?, false)),
@@ -435,11 +467,11 @@ impl Ledger {
 
     /// An object's bytes, or `None` if it does not exist.
     pub async fn read(&self, name: &str) -> Result<Option<Vec<u8>>, LedgerError> {
-        Ok(self.read_tagged(name).await?.map(|(bytes, _)| bytes))
+        Ok(self.read_tagged(name).await?.map(|object| object.bytes))
     }
 
-    /// An object's bytes and ETag, or `None` if it does not exist.
-    async fn read_tagged(&self, name: &str) -> Result<Option<(Vec<u8>, Option<String>)>, LedgerError> {
+    /// An object's bytes, ETag and owner's deadline, or `None` if it does not exist.
+    async fn read_tagged(&self, name: &str) -> Result<Option<ObjectRead>, LedgerError> {
         let result = self
             .s3
             .get_object()
@@ -459,11 +491,19 @@ impl Ledger {
             Err(err) => return Err(AwsError::from_sdk("GetObject", &err).into()),
         };
         let etag = output.e_tag().map(ToOwned::to_owned);
+        let owned_until = output
+            .metadata()
+            .and_then(|meta| meta.get(OWNED_UNTIL))
+            .and_then(|until| until.parse().ok());
         let bytes = output.body.collect().await.map_err(|source| LedgerError::Body {
             name: name.to_owned(),
             source,
         })?;
-        Ok(Some((bytes.to_vec(), etag)))
+        Ok(Some(ObjectRead {
+            bytes: bytes.to_vec(),
+            etag,
+            owned_until,
+        }))
     }
 
     /// Writes `value` as `name` only if it does not exist yet (`If-None-Match: *`).
@@ -485,7 +525,7 @@ impl Ledger {
 
     /// A conditional put: `If-Match: etag` when given, `If-None-Match: *` otherwise.
     async fn put_conditionally(&self, name: &str, body: Vec<u8>, etag: Option<&str>) -> Result<Created, LedgerError> {
-        self.put_key_conditionally(self.key(name), body, etag).await
+        self.put_key_conditionally(self.key(name), body, etag, None).await
     }
 
     /// [`Ledger::put_conditionally`] of any key of the bucket (the index lives outside the
@@ -495,6 +535,7 @@ impl Ledger {
         key: String,
         body: Vec<u8>,
         etag: Option<&str>,
+        owned_until: Option<u64>,
     ) -> Result<Created, LedgerError> {
         let object = EvidenceObject {
             sha256: sha256(&body),
@@ -505,7 +546,8 @@ impl Ledger {
             .put_object()
             .bucket(&self.bucket)
             .key(&object.key)
-            .content_type("application/json");
+            .content_type("application/json")
+            .set_metadata(owned_until.map(|until| [(OWNED_UNTIL.to_owned(), until.to_string())].into()));
         let put = match etag {
             Some(etag) => put.if_match(etag),
             None => put.if_none_match("*"),
@@ -559,7 +601,7 @@ impl Ledger {
         if let Created::Written(_) = self.create_json(&name, &record).await? {
             return Ok(Claimed::Fresh);
         }
-        let Some((bytes, etag)) = self.read_tagged(&name).await? else {
+        let Some(ObjectRead { bytes, etag, .. }) = self.read_tagged(&name).await? else {
             // Released since: claim it afresh (a concurrent claimer may win that race).
             return Ok(match self.create_json(&name, &record).await? {
                 Created::Written(_) => Claimed::Fresh,
@@ -677,6 +719,26 @@ mod tests {
         let lapsed = planned_at(now - CLAIM_LEASE - Duration::from_secs(1));
         assert!(!lapsed.maybe_running(now), "its invocation is gone");
         assert!(!History::default().maybe_running(now), "no plan yet");
+    }
+
+    #[test]
+    fn a_plan_is_owned_until_its_writers_deadline_not_a_fixed_lease() {
+        let now = SystemTime::now();
+        // Written by a function given 14 minutes, 10 minutes ago: still its writer's.
+        let written = now - Duration::from_secs(600);
+        let long = History {
+            owned_until: Some(owned_until(seconds(written), Some(written + Duration::from_secs(840)))),
+            ..planned_at(written)
+        };
+        assert!(long.maybe_running(now));
+        assert!(!long.maybe_running(now + Duration::from_secs(240) + CLAIM_MARGIN + Duration::from_secs(1)));
+        // Written by a function given 10 seconds, a minute ago: gone, within the fixed lease.
+        let written = now - Duration::from_secs(60);
+        let short = History {
+            owned_until: Some(owned_until(seconds(written), Some(written + Duration::from_secs(10)))),
+            ..planned_at(written)
+        };
+        assert!(!short.maybe_running(now));
     }
 
     #[test]

@@ -125,7 +125,7 @@ impl Ledger {
     pub async fn index_once(&self, entry: &Entry) -> Result<Created, LedgerError> {
         let key = entry.key();
         let body = json(&key, entry)?;
-        self.put_key_conditionally(key, body, None).await
+        self.put_key_conditionally(key, body, None, None).await
     }
 }
 

@@ -101,7 +101,7 @@ impl Responder {
             Some(plan) => (plan, false, history),
             None => {
                 let fresh = plan::plan(incident, &target, &observation, policy, SystemTime::now());
-                match ledger.plan_once(fresh).await? {
+                match ledger.plan_once(fresh, budget.deadline).await? {
                     (plan, true) => (plan, true, history),
                     (_, false) => self.after_owner(&ledger, &incident.id).await?,
                 }
@@ -134,7 +134,7 @@ impl Responder {
             (plan, false, history)
         } else {
             let fresh = plan::plan(incident, target, observation, policy, SystemTime::now());
-            match ledger.plan_once(fresh).await? {
+            match ledger.plan_once(fresh, budget.deadline).await? {
                 (plan, true) => (plan, true, history),
                 (_, false) => self.after_owner(&ledger, &incident.id).await?,
             }

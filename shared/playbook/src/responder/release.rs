@@ -111,7 +111,7 @@ impl Responder {
                     changes.join("; ")
                 );
             }
-            ledger.plan_once(release).await?
+            ledger.plan_once(release, budget.deadline).await?
         };
         let acting = self.acting_for(&release).await;
         let run = Run {
