@@ -74,7 +74,7 @@ const SHOWN: [(&str, &str); 4] = [
 
 /// Screenshots `html` whole and with each of [`SHOWN`] hidden (`visibility: hidden`, the
 /// layout kept): each must change the picture, so each is drawn, visibly, in the first screen.
-fn looked_at(chromium: &Path, dir: &Path, name: &str, html: &str) -> Result<()> {
+fn looked_at(chromium: &Path, dir: &Path, name: &str, html: &str, control: bool) -> Result<()> {
     let shot = |variant: &str, html: &str| -> Result<Vec<u8>> {
         let page = dir.join(format!("{name}-{variant}.html"));
         let png = dir.join(format!("{name}-{variant}.png"));
@@ -90,10 +90,12 @@ fn looked_at(chromium: &Path, dir: &Path, name: &str, html: &str) -> Result<()> 
         whole.len()
     );
     // Chromium draws the same page the same way: a difference below is the hidden part's.
-    assert!(
-        shot("again", html)? == whole,
-        "{name}: two screenshots of one page differ"
-    );
+    if control {
+        assert!(
+            shot("again", html)? == whole,
+            "{name}: two screenshots of one page differ"
+        );
+    }
     for (what, selector) in SHOWN {
         let hidden = html.replacen(
             "</head>",
@@ -141,7 +143,7 @@ async fn reports_name_the_resource_and_verdict_draw_the_chart_and_render() -> Re
              the HTML is still checked"
         );
     }
-    for (name, report) in &reports {
+    for (n, (name, report)) in reports.iter().enumerate() {
         let resource = match *name {
             "contained-instance" => world.web.instance_id.clone(),
             "credential-incident" => world.deployer.clone(),
@@ -156,7 +158,7 @@ async fn reports_name_the_resource_and_verdict_draw_the_chart_and_render() -> Re
             "{name}: the steps are on the chart"
         );
         if let Some(chromium) = &browser {
-            looked_at(chromium, &dir, name, &html)?;
+            looked_at(chromium, &dir, name, &html, n == 0)?;
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
