@@ -36,8 +36,8 @@ fn outputs(world: &World) -> Vec<(&'static str, String)> {
 }
 
 /// Creates stack `name` with `outputs` in the world's account. Not from template.yaml: the
-/// emulator cannot deploy the SAM application itself (its functions' code, the transform), so
-/// the stack is one placeholder resource and template.yaml's output keys.
+/// emulator cannot deploy the SAM application itself (the transform, the functions' code), so
+/// the stack is one placeholder resource (a parameter) and template.yaml's output keys.
 async fn deploy(world: &World, name: &str, outputs: &[(&str, String)]) -> Result<()> {
     let outputs: serde_json::Map<String, Value> = outputs
         .iter()
@@ -45,7 +45,16 @@ async fn deploy(world: &World, name: &str, outputs: &[(&str, String)]) -> Result
         .collect();
     let template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Resources": { "Placeholder": { "Type": "AWS::CloudFormation::WaitConditionHandle" } },
+        "Resources": {
+            "Placeholder": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {
+                    "Name": format!("/{name}/placeholder"),
+                    "Type": "String",
+                    "Value": "a stack with template.yaml's outputs",
+                },
+            },
+        },
         "Outputs": outputs,
     });
     let cloudformation = aws_sdk_cloudformation::Client::new(&world.account.config);
@@ -144,6 +153,59 @@ async fn function_env(world: &World, extra: &[(&str, &str)]) -> Result<Vec<(Stri
     Ok(env)
 }
 
+/// `tourniquet show ID` of a contained instance: the commands name the stack's functions, the
+/// page links report.html; an unknown incident is not found.
+async fn shows_the_contained_instance(world: &World, id: &str) -> Result<()> {
+    let web = world.web.instance_id.as_str();
+    // `tourniquet show ID`: the commands name the stack's functions, the page links report.html.
+    let shown = tourniquet(world, None, &["show", id]).await?;
+    succeeded(&shown)?;
+    let text = stdout(&shown);
+    let release = format!("tourniquet release {id} --instance {web}");
+    let report_link = format!(
+        "https://console.aws.amazon.com/s3/object/{}?region=us-east-1&prefix=incidents%2F{id}%2Freport.html",
+        world.bucket
+    );
+    for expected in [
+        "[CONTAINED]",
+        "Before (pre-state.json)",
+        "isolate-interfaces",
+        "Snapshots:",
+        "--function-name quarantine-release ",
+        &report_link,
+        &release,
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    let shown = json_of(&tourniquet(world, None, &["show", id, "--json"]).await?, "show")?;
+    assert_eq!(shown["state"], "contained");
+    assert_eq!(shown["page"]["request"]["function"], "quarantine-release");
+    assert_eq!(shown["release"], Value::Null);
+    assert!(
+        shown["next_commands"]
+            .as_array()
+            .is_some_and(|c| c.contains(&Value::from(release.clone())))
+    );
+
+    // The responder left report.html beside report.json, and indexed the incident.
+    let page = evidence_text(world, &format!("incidents/{id}/report.html")).await?;
+    assert!(page.contains("<svg id=\"timeline-chart\"") && page.contains(web));
+
+    let missing = tourniquet(world, None, &["show", "guardduty-nothing"]).await?;
+    assert_eq!(missing.status.code(), Some(3), "not found");
+    assert!(stderr(&missing).contains("tourniquet incidents"));
+    let missing = failed_with(
+        &tourniquet(world, None, &["show", "guardduty-nothing", "--json"]).await?,
+        3,
+    )?;
+    assert!(
+        missing["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("tourniquet incidents"))
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn lists_shows_and_releases_a_contained_instance() -> Result<()> {
     let world = world().await?;
@@ -170,52 +232,7 @@ async fn lists_shows_and_releases_a_contained_instance() -> Result<()> {
     let none = tourniquet(&world, None, &["incidents", "--held", "--json"]).await?;
     assert_eq!(json_of(&none, "incidents")?, json!([]));
 
-    // `tourniquet show ID`: the commands name the stack's functions, the page links report.html.
-    let shown = tourniquet(&world, None, &["show", &id]).await?;
-    succeeded(&shown)?;
-    let text = stdout(&shown);
-    let release = format!("tourniquet release {id} --instance {web}");
-    let report_link = format!(
-        "https://console.aws.amazon.com/s3/object/{}?region=us-east-1&prefix=incidents%2F{id}%2Freport.html",
-        world.bucket
-    );
-    for expected in [
-        "[CONTAINED]",
-        "Before (pre-state.json)",
-        "isolate-interfaces",
-        "Snapshots:",
-        "--function-name quarantine-release ",
-        &report_link,
-        &release,
-    ] {
-        assert!(text.contains(expected), "{expected} missing from:\n{text}");
-    }
-    let shown = json_of(&tourniquet(&world, None, &["show", &id, "--json"]).await?, "show")?;
-    assert_eq!(shown["state"], "contained");
-    assert_eq!(shown["page"]["request"]["function"], "quarantine-release");
-    assert_eq!(shown["release"], Value::Null);
-    assert!(
-        shown["next_commands"]
-            .as_array()
-            .is_some_and(|c| c.contains(&Value::from(release.clone())))
-    );
-
-    // The responder left report.html beside report.json, and indexed the incident.
-    let page = evidence_text(&world, &format!("incidents/{id}/report.html")).await?;
-    assert!(page.contains("<svg id=\"timeline-chart\"") && page.contains(&web));
-
-    let missing = tourniquet(&world, None, &["show", "guardduty-nothing"]).await?;
-    assert_eq!(missing.status.code(), Some(3), "not found");
-    assert!(stderr(&missing).contains("tourniquet incidents"));
-    let missing = failed_with(
-        &tourniquet(&world, None, &["show", "guardduty-nothing", "--json"]).await?,
-        3,
-    )?;
-    assert!(
-        missing["hint"]
-            .as_str()
-            .is_some_and(|h| h.contains("tourniquet incidents"))
-    );
+    shows_the_contained_instance(&world, &id).await?;
 
     // Without --yes and nobody at a terminal, nothing is sent.
     let runtime = LambdaRuntime::start_named("quarantine-release", &function_env(&world, &[]).await?)?;
@@ -263,7 +280,7 @@ async fn lists_shows_and_releases_a_contained_instance() -> Result<()> {
 }
 
 #[tokio::test]
-async fn approves_a_held_plan_and_releases_a_user() -> Result<()> {
+async fn approves_a_held_plan() -> Result<()> {
     let world = world().await?;
     deploy(&world, STACK, &outputs(&world)).await?;
     let settings = Settings {
@@ -335,11 +352,33 @@ async fn approves_a_held_plan_and_releases_a_user() -> Result<()> {
         entry["report"],
         format!("incidents/{}/approved/report.html", held.incident_id)
     );
-    drop(runtime);
+    Ok(())
+}
 
-    // A user's leaked key: released by name with the incident, the key staying off.
+/// A user's leaked key: its timeline read, then released by name with the incident, the key
+/// staying off.
+#[tokio::test]
+async fn reads_the_timeline_and_releases_a_user() -> Result<()> {
+    let world = world().await?;
+    deploy(&world, STACK, &outputs(&world)).await?;
     let user = world.respond(events::for_world(USER_FINDING, &world)?).await?;
     world.pages().await?;
+    // `tourniquet timeline ID`: what the key did, as the responder read it after containment.
+    let timeline = json_of(
+        &tourniquet(&world, None, &["timeline", &user.incident_id, "--json"]).await?,
+        "timeline",
+    )?;
+    assert_eq!(timeline["incident_id"], user.incident_id.as_str());
+    assert!(
+        timeline["lookups"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|l| l["key"] == "AccessKeyId")),
+        "{timeline:#}"
+    );
+    let text = tourniquet(&world, None, &["timeline", &user.incident_id]).await?;
+    succeeded(&text)?;
+    let calls = timeline["summary"]["calls"].as_u64().context("a count of calls")?;
+    assert!(stdout(&text).contains(&format!("{calls} call(s)")), "{}", stdout(&text));
     let runtime = LambdaRuntime::start_named("quarantine-release", &function_env(&world, &[]).await?)?;
     let usage = tourniquet(
         &world,
@@ -376,17 +415,14 @@ async fn approves_a_held_plan_and_releases_a_user() -> Result<()> {
     Ok(())
 }
 
-/// `--stack NAME` finds the bucket and the functions in the stack's outputs; `--bucket` and
-/// `--function` override them; a stack that cannot say gives an error naming the option.
+/// `--stack NAME` (or `TOURNIQUET_STACK`) finds the evidence bucket in the stack's outputs;
+/// `--bucket` overrides it; without a stack, the error says to give it.
 #[tokio::test]
-async fn the_stack_names_the_bucket_and_the_functions_and_options_override_it() -> Result<()> {
+async fn the_stack_names_the_bucket_and_bucket_overrides_it() -> Result<()> {
     let world = world().await?;
     deploy(&world, "tq-prod", &outputs(&world)).await?;
-    let bucket_only = [("EvidenceBucketName", world.bucket.clone())];
-    deploy(&world, "tq-partial", &bucket_only).await?;
     let report = world.respond(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
     let id = report.incident_id.as_str();
-    let web = world.web.instance_id.as_str();
 
     let listed = json_of(
         &tourniquet(&world, None, &["--stack", "tq-prod", "incidents", "--json"]).await?,
@@ -427,6 +463,21 @@ async fn the_stack_names_the_bucket_and_the_functions_and_options_override_it() 
     .await?;
     assert_eq!(elsewhere.status.code(), Some(4), "{}", stderr(&elsewhere));
     assert!(stderr(&elsewhere).contains("NoSuchBucket"), "{}", stderr(&elsewhere));
+
+    Ok(())
+}
+
+/// The functions are the stack's outputs; `--function` overrides them; a stack without the
+/// output says to give it.
+#[tokio::test]
+async fn the_stack_names_the_functions_and_function_overrides_it() -> Result<()> {
+    let world = world().await?;
+    deploy(&world, "tq-prod", &outputs(&world)).await?;
+    let bucket_only = [("EvidenceBucketName", world.bucket.clone())];
+    deploy(&world, "tq-partial", &bucket_only).await?;
+    let report = world.respond(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
+    let id = report.incident_id.as_str();
+    let web = world.web.instance_id.as_str();
 
     // A stack without the function's output: a usage error naming --function.
     let runtime = LambdaRuntime::start_named("quarantine-release", &function_env(&world, &[]).await?)?;
