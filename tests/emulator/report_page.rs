@@ -35,7 +35,8 @@ pub fn screenshot(chromium: &Path, html: &Path, png: &Path) -> Result<()> {
             "--disable-component-update",
             "--disable-sync",
             "--hide-scrollbars",
-            "--window-size=1100,1400",
+            // The first screen: the verdict, the resource and the chart are at the top.
+            "--window-size=1100,900",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", png.display()))
@@ -72,30 +73,34 @@ const SHOWN: [(&str, &str); 4] = [
     ("the steps on the chart", "#timeline-chart .step"),
 ];
 
+/// Chromium's screenshot of `html`, once two in a row agree: on a busy machine headless
+/// Chromium may capture the page before every tile is drawn, and such a picture is not kept.
+fn settled(chromium: &Path, dir: &Path, name: &str, html: &str) -> Result<Vec<u8>> {
+    let page = dir.join(format!("{name}.html"));
+    let png = dir.join(format!("{name}.png"));
+    std::fs::write(&page, html)?;
+    let mut last: Option<Vec<u8>> = None;
+    for _ in 0..5 {
+        screenshot(chromium, &page, &png)?;
+        let shot = std::fs::read(&png).context("the screenshot")?;
+        if last.as_ref() == Some(&shot) {
+            return Ok(shot);
+        }
+        last = Some(shot);
+    }
+    anyhow::bail!("{name}: five screenshots of one page, no two in a row alike")
+}
+
 /// Screenshots `html` whole and with each of [`SHOWN`] hidden (`visibility: hidden`, the
 /// layout kept): each must change the picture, so each is drawn, visibly, in the first screen.
-fn looked_at(chromium: &Path, dir: &Path, name: &str, html: &str, control: bool) -> Result<()> {
-    let shot = |variant: &str, html: &str| -> Result<Vec<u8>> {
-        let page = dir.join(format!("{name}-{variant}.html"));
-        let png = dir.join(format!("{name}-{variant}.png"));
-        std::fs::write(&page, html)?;
-        screenshot(chromium, &page, &png)?;
-        std::fs::read(&png).context("the screenshot")
-    };
-    let whole = shot("whole", html)?;
+fn looked_at(chromium: &Path, dir: &Path, name: &str, html: &str) -> Result<()> {
+    let whole = settled(chromium, dir, &format!("{name}-whole"), html)?;
     assert!(whole.starts_with(b"\x89PNG"), "{name}: a PNG");
     assert!(
         whole.len() > 20_000,
         "{name}: a page, not a blank: {} bytes",
         whole.len()
     );
-    // Chromium draws the same page the same way: a difference below is the hidden part's.
-    if control {
-        assert!(
-            shot("again", html)? == whole,
-            "{name}: two screenshots of one page differ"
-        );
-    }
     for (what, selector) in SHOWN {
         let hidden = html.replacen(
             "</head>",
@@ -103,8 +108,9 @@ fn looked_at(chromium: &Path, dir: &Path, name: &str, html: &str, control: bool)
             1,
         );
         assert_ne!(hidden, html, "{name}: the report has a head");
+        let variant = format!("{name}-without-{}", what.replace(' ', "-"));
         assert!(
-            shot(&what.replace(' ', "-"), &hidden)? != whole,
+            settled(chromium, dir, &variant, &hidden)? != whole,
             "{name}: the screenshot does not show {what} ({selector})"
         );
     }
@@ -143,7 +149,7 @@ async fn reports_name_the_resource_and_verdict_draw_the_chart_and_render() -> Re
              the HTML is still checked"
         );
     }
-    for (n, (name, report)) in reports.iter().enumerate() {
+    for (name, report) in &reports {
         let resource = match *name {
             "contained-instance" => world.web.instance_id.clone(),
             "credential-incident" => world.deployer.clone(),
@@ -158,7 +164,7 @@ async fn reports_name_the_resource_and_verdict_draw_the_chart_and_render() -> Re
             "{name}: the steps are on the chart"
         );
         if let Some(chromium) = &browser {
-            looked_at(chromium, &dir, name, &html, n == 0)?;
+            looked_at(chromium, &dir, name, &html)?;
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
