@@ -23,6 +23,15 @@ pub enum CliError {
     /// A person said no, or nobody was there to say yes.
     #[error("{0}")]
     Declined(String),
+    /// The stack's outputs were needed (no option said) and could not be read.
+    #[error("{needed}: stack {stack} could not be read")]
+    Stack {
+        stack: String,
+        needed: &'static str,
+        option: &'static str,
+        #[source]
+        source: Box<CliError>,
+    },
     #[error("writing {path} failed")]
     Write {
         path: String,
@@ -42,6 +51,7 @@ impl CliError {
             CliError::Function { .. } => 5,
             CliError::Declined(_) => 6,
             CliError::Write { .. } => 1,
+            CliError::Stack { source, .. } => source.exit(),
         }
     }
 
@@ -64,6 +74,9 @@ impl CliError {
                 Some("review the changes; --force releases anyway (recorded)".to_owned())
             }
             CliError::Declined(_) => Some("pass --yes to send it without asking".to_owned()),
+            CliError::Stack { option, .. } => Some(format!(
+                "--stack NAME names the deployed stack (aws cloudformation describe-stacks lists them); or give {option}"
+            )),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@ use playbook::timeline::Timeline;
 use playbook::{Incident, Plan, Report};
 
 use crate::error::CliError;
-use crate::invoke::Aws;
+use crate::invoke::{Aws, PageNames};
 
 /// `30m`, `24h`, `7d` back from now, in epoch seconds.
 pub fn parse_since(text: &str) -> Result<i64, CliError> {
@@ -68,7 +68,8 @@ pub async fn incidents(
     limit: usize,
     keep: impl Fn(&Entry) -> bool,
 ) -> Result<Vec<Entry>, CliError> {
-    let bucket = aws.bucket()?;
+    let bucket = aws.bucket().await?;
+    let bucket = bucket.as_str();
     let progress = crate::invoke::Progress::start("reading the incident index");
     let mut latest: BTreeMap<String, Entry> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -186,7 +187,7 @@ pub struct Recorded {
 
 impl Recorded {
     pub async fn read(aws: &Aws, id: &str) -> Result<Self, CliError> {
-        let bucket = aws.bucket()?.to_owned();
+        let bucket = aws.bucket().await?;
         let progress = crate::invoke::Progress::start(&format!("reading {id}"));
         let prefix = incident_prefix(id);
         let key = |name: &str| format!("{prefix}{name}");
@@ -246,13 +247,13 @@ impl Recorded {
 
     /// The page as it reads now, for the response's latest run, with the stack's function names.
     #[must_use]
-    pub fn page(&self, stack: &str) -> Page {
+    pub fn page(&self, names: &PageNames) -> Page {
         let (run, steps) = self
             .response()
             .map_or(("first", &[][..]), |(run, report)| (run, &report.steps[..]));
         let context = Context {
-            release_function: format!("{stack}-quarantine-release"),
-            function: Some(crate::invoke::responder_of(stack, self.source())),
+            release_function: names.release.clone(),
+            function: names.responder.clone(),
             ..Context::default()
         };
         compose(
@@ -267,11 +268,11 @@ impl Recorded {
 
     /// The release's page, once a release ran.
     #[must_use]
-    pub fn release_page(&self, stack: &str) -> Option<Page> {
+    pub fn release_page(&self, names: &PageNames) -> Option<Page> {
         let plan = self.release_plan.as_ref()?;
         let report = self.reports.iter().find(|(run, _)| *run == "release").map(|(_, r)| r)?;
         let context = Context {
-            release_function: format!("{stack}-quarantine-release"),
+            release_function: names.release.clone(),
             ..Context::default()
         };
         Some(compose(

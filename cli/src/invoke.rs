@@ -9,16 +9,21 @@ use aws_sdk_lambda::primitives::Blob;
 use serde_json::{Value, json};
 
 use crate::error::CliError;
+use crate::stack::{self, Outputs};
 use crate::{Global, Release};
 
 /// Longer than the functions' timeout (a run near its deadline answers then).
 const READ_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
-/// The clients and the bucket of one deployment.
+/// The clients of one deployment, and what the options say of it; the stack's outputs fill in
+/// what they do not (read once, when first needed).
 pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub lambda: aws_sdk_lambda::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
+    stack: String,
     bucket: Option<String>,
+    outputs: tokio::sync::OnceCell<Outputs>,
 }
 
 impl Aws {
@@ -42,43 +47,74 @@ impl Aws {
         Aws {
             s3: aws_sdk_s3::Client::from_conf(s3),
             lambda: aws_sdk_lambda::Client::new(&config),
+            cloudformation: aws_sdk_cloudformation::Client::new(&config),
+            stack: global.stack.clone(),
             bucket: global.bucket.clone(),
+            outputs: tokio::sync::OnceCell::new(),
         }
     }
 
-    pub fn bucket(&self) -> Result<&str, CliError> {
-        self.bucket.as_deref().ok_or_else(|| {
-            CliError::Usage(
-                "which evidence bucket? --bucket NAME or TOURNIQUET_EVIDENCE_BUCKET (the stack's \
-                 EvidenceBucketName output: aws cloudformation describe-stacks --stack-name tourniquet)"
-                    .to_owned(),
-            )
+    /// The stack's outputs, read on first use.
+    pub async fn outputs(&self) -> Result<&Outputs, CliError> {
+        self.outputs
+            .get_or_try_init(|| async {
+                let progress = Progress::start(&format!("reading stack {}", self.stack));
+                let outputs = stack::read(&self.cloudformation, &self.stack).await;
+                drop(progress);
+                outputs
+            })
+            .await
+    }
+
+    /// What the stack says, when an option does not: its outputs, or why they were needed.
+    async fn needed(&self, needed: &'static str, option: &'static str) -> Result<&Outputs, CliError> {
+        self.outputs().await.map_err(|err| CliError::Stack {
+            stack: self.stack.clone(),
+            needed,
+            option,
+            source: Box::new(err),
         })
+    }
+
+    /// The evidence bucket: `--bucket` (or `TOURNIQUET_EVIDENCE_BUCKET`), else the stack's
+    /// `EvidenceBucketName` output.
+    pub async fn bucket(&self) -> Result<String, CliError> {
+        const OPTION: &str = "--bucket NAME (or TOURNIQUET_EVIDENCE_BUCKET)";
+        if let Some(bucket) = &self.bucket {
+            return Ok(bucket.clone());
+        }
+        let outputs = self.needed("the evidence bucket", OPTION).await?;
+        Ok(outputs.get(stack::EVIDENCE_BUCKET, OPTION)?.to_owned())
+    }
+
+    /// A function: `--function NAME`, else the stack's `output`.
+    pub async fn function(&self, option: Option<String>, output: &'static str) -> Result<String, CliError> {
+        if let Some(function) = option {
+            return Ok(function);
+        }
+        let outputs = self.needed("the function's name", "--function NAME").await?;
+        Ok(outputs.get(output, "--function NAME")?.to_owned())
+    }
+
+    /// The functions a page names in its commands, from the stack's outputs when they can be
+    /// read (an incident read with `--bucket` alone still shows, with the usual names).
+    pub async fn page_names(&self, source: &str) -> PageNames {
+        let outputs = self.outputs().await.ok();
+        let output = |key: &str| outputs.and_then(|o| o.get(key, "").ok()).map(ToOwned::to_owned);
+        PageNames {
+            responder: output(stack::responder_output(source)),
+            release: output(stack::QUARANTINE_RELEASE).unwrap_or_else(|| format!("{}-quarantine-release", self.stack)),
+        }
     }
 }
 
-/// The responder that handles incidents of `source` (`guardduty`, `config`, ...).
-#[must_use]
-pub fn responder_of(stack: &str, source: &str) -> String {
-    let function = match source {
-        "config" => "config-responder",
-        "cloudwatch" => "alarm-responder",
-        "securityhub" => "securityhub-responder",
-        _ => "guardduty-responder",
-    };
-    format!("{stack}-{function}")
-}
-
-/// The responder an event goes to, by its `source`.
-#[must_use]
-pub fn responder_for_event(stack: &str, event: &Value) -> String {
-    let source = match event.get("source").and_then(Value::as_str) {
-        Some("aws.config") => "config",
-        Some("aws.cloudwatch") => "cloudwatch",
-        Some("aws.securityhub") => "securityhub",
-        _ => "guardduty",
-    };
-    responder_of(stack, source)
+/// The functions a page names in its commands.
+#[derive(Debug, Clone, Default)]
+pub struct PageNames {
+    /// The incident's responder, when the stack says (else the page names its binary).
+    pub responder: Option<String>,
+    /// quarantine-release (template.yaml names it `<stack>-quarantine-release`).
+    pub release: String,
 }
 
 /// The request quarantine-release takes, from the command's options.
@@ -230,13 +266,7 @@ pub async fn send(
             .and_then(Value::as_str)
             .map_or_else(|| answer.to_string(), ToOwned::to_owned);
         let error_type = answer.get("errorType").and_then(Value::as_str).unwrap_or(kind);
-        if global.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({"function": function, "error": error_type, "message": message}))
-                    .unwrap_or_default()
-            );
-        }
+        // Printed by main, with --json as one JSON document like any error.
         return Err(CliError::Function {
             function: function.to_owned(),
             kind: error_type.to_owned(),

@@ -13,6 +13,7 @@ mod error;
 mod evidence;
 mod invoke;
 mod show;
+mod stack;
 
 use error::CliError;
 
@@ -35,10 +36,10 @@ struct Global {
     /// Region of the stack (the evidence bucket and the functions).
     #[arg(long, global = true)]
     region: Option<String>,
-    /// Stack name: the functions are `<stack>-guardduty-responder`, `<stack>-quarantine-release`, ...
+    /// Stack name: its outputs name the evidence bucket and the functions (options override them).
     #[arg(long, global = true, env = "TOURNIQUET_STACK", default_value = "tourniquet")]
     stack: String,
-    /// Evidence bucket (the stack's `EvidenceBucketName` output).
+    /// Evidence bucket (default: the stack's `EvidenceBucketName` output).
     #[arg(long, global = true, env = "TOURNIQUET_EVIDENCE_BUCKET")]
     bucket: Option<String>,
     /// Print JSON for programs instead of text.
@@ -134,10 +135,19 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(code) => code,
         Err(err) => {
+            let message = chain(&err);
             if json {
-                println!("{}", serde_json::json!({"error": err.to_string(), "exit": err.exit()}));
+                let mut answer = serde_json::json!({"error": message, "exit": err.exit()});
+                if let Some(hint) = err.hint() {
+                    answer["hint"] = hint.into();
+                }
+                if let CliError::Function { function, kind, .. } = &err {
+                    answer["function"] = function.as_str().into();
+                    answer["kind"] = kind.as_str().into();
+                }
+                print_json(&answer);
             } else {
-                eprintln!("tourniquet: {err}");
+                eprintln!("tourniquet: {message}");
                 if let Some(hint) = err.hint() {
                     eprintln!("  {hint}");
                 }
@@ -178,40 +188,44 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Show { id, open, out } => {
             let incident = evidence::Recorded::read(&aws, &id).await?;
+            let names = aws.page_names(incident.source()).await;
             if open {
-                let path = show::write_page(&incident, out)?;
+                let path = show::write_page(&incident, &names, out)?;
                 show::open(&path);
                 if !g.json {
                     println!("{}", path.display());
                 }
             }
             if g.json {
-                print_json(&show::json(&incident, &g.stack));
+                print_json(&show::json(&incident, &names));
             } else {
-                print!("{}", show::text(&incident, &g.stack));
+                print!("{}", show::text(&incident, &names));
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Approve { id, function } => {
             let incident = evidence::Recorded::read(&aws, &id).await?;
-            let function = function.unwrap_or_else(|| invoke::responder_of(&g.stack, incident.source()));
+            let function = aws
+                .function(function, stack::responder_output(incident.source()))
+                .await?;
             let payload = serde_json::json!({ "approve": id });
             invoke::confirm(g, &format!("Run the held plan of {id} ({})", incident.subject()))?;
             invoke::send(&aws, g, &function, &payload, "approving").await
         }
         Command::Release(release) => {
             let payload = invoke::release_payload(&release)?;
-            let function = release
-                .function
-                .clone()
-                .unwrap_or_else(|| format!("{}-quarantine-release", g.stack));
+            let function = aws
+                .function(release.function.clone(), stack::QUARANTINE_RELEASE)
+                .await?;
             invoke::confirm(g, &format!("Release {}", invoke::describe_release(&payload)))?;
             invoke::send(&aws, g, &function, &payload, "releasing").await
         }
         Command::Timeline { id, reread, function } => {
             if reread {
                 let incident = evidence::Recorded::read(&aws, &id).await?;
-                let function = function.unwrap_or_else(|| invoke::responder_of(&g.stack, incident.source()));
+                let function = aws
+                    .function(function, stack::responder_output(incident.source()))
+                    .await?;
                 return invoke::send(
                     &aws,
                     g,
@@ -252,7 +266,9 @@ async fn drill(
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", event.display())))?;
     if send {
-        let function = function.unwrap_or_else(|| invoke::responder_for_event(&g.stack, &value));
+        let function = aws
+            .function(function, stack::responder_output(stack::source_of_event(&value)))
+            .await?;
         invoke::confirm(g, &format!("Send {} to {function}", event.display()))?;
         return invoke::send(aws, g, &function, &value, "responding").await;
     }
@@ -268,6 +284,18 @@ async fn drill(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error and each of its causes, on one line.
+fn chain(err: &CliError) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 fn print_json(value: &impl serde::Serialize) {

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::error::CliError;
 use crate::evidence::Recorded;
+use crate::invoke::PageNames;
 
 /// `2024-06-11T03:20:00Z  contained  111122223333 us-east-1  i-0c4f...  ec2-compromise  isolated  <id>`.
 #[must_use]
@@ -68,8 +69,8 @@ fn released(incident: &Recorded) -> bool {
 
 /// The incident as text.
 #[must_use]
-pub fn text(incident: &Recorded, stack: &str) -> String {
-    let page = incident.page(stack);
+pub fn text(incident: &Recorded, names: &PageNames) -> String {
+    let page = incident.page(names);
     let doc = &page.document;
     let mut out = String::new();
     let state = if released(incident) {
@@ -169,14 +170,14 @@ fn summary_lines(value: &Value) -> Vec<String> {
 
 /// The incident for programs: the page document, each run's report, the next commands.
 #[must_use]
-pub fn json(incident: &Recorded, stack: &str) -> Value {
-    let page = incident.page(stack);
+pub fn json(incident: &Recorded, names: &PageNames) -> Value {
+    let page = incident.page(names);
     let released = released(incident);
     json!({
         "incident_id": incident.id,
         "state": if released { "released" } else { page.document.verdict.as_str() },
         "page": page.document,
-        "release": incident.release_page(stack).map(|p| p.document),
+        "release": incident.release_page(names).map(|p| p.document),
         "plan": incident.plan,
         "reports": incident.reports.iter().map(|(run, r)| json!({"run": run, "report": r})).collect::<Vec<_>>(),
         "timeline_summary": incident.timeline.as_ref().map(|t| &t.summary),
@@ -185,8 +186,8 @@ pub fn json(incident: &Recorded, stack: &str) -> Value {
 }
 
 /// Writes the incident's report.html (rendered here, as the responder does) and says where.
-pub fn write_page(incident: &Recorded, out: Option<PathBuf>) -> Result<PathBuf, CliError> {
-    let page = incident.page("tourniquet");
+pub fn write_page(incident: &Recorded, names: &PageNames, out: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    let page = incident.page(names);
     let empty = playbook::Report {
         incident_id: incident.id.clone(),
         source: incident.incident.source,

@@ -178,6 +178,10 @@ async fn one_publish_carries_the_email_text_with_links_and_next_steps() -> Resul
             "https://console.aws.amazon.com/ec2/home?region=us-east-1#SnapshotDetails:snapshotId={}",
             snapshots[0]
         ),
+        format!(
+            "https://console.aws.amazon.com/s3/object/{}?region=us-east-1&prefix=incidents%2F{}%2Freport.html",
+            world.bucket, report.incident_id
+        ),
         "Next steps:".to_owned(),
         "Take a memory image".to_owned(),
         format!("Snapshots {}", snapshots.join(", ")),
@@ -186,6 +190,24 @@ async fn one_publish_carries_the_email_text_with_links_and_next_steps() -> Resul
     ] {
         assert!(email.contains(&needle), "{needle}\nmissing from\n{email}");
     }
+    // The report link opens an object that is there once the run has ended: the HTML report.
+    let links = document["links"].as_array().context("links")?;
+    let linked = links.iter().find(|l| l["rel"] == "report").context("a report link")?;
+    let key = linked["url"]
+        .as_str()
+        .and_then(|u| u.split_once("&prefix="))
+        .map(|(_, k)| k.replace("%2F", "/"))
+        .context("the object's key")?;
+    let object = world
+        .account
+        .clients
+        .s3
+        .get_object()
+        .bucket(&world.bucket)
+        .key(&key)
+        .send()
+        .await?;
+    assert_eq!(object.content_type(), Some("text/html; charset=utf-8"), "{key}");
     Ok(())
 }
 

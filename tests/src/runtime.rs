@@ -47,8 +47,18 @@ pub struct LambdaRuntime {
 
 impl LambdaRuntime {
     /// Starts `cargo lambda watch --only-lambda-apis` and the function binary `name` against
-    /// it, with `env` added to the function's environment.
+    /// it, with `env` added to the function's environment. It answers invocations of `_`.
     pub fn start(name: &str, env: &[(String, String)]) -> Result<Self> {
+        Self::serving(name, env, "/.rt")
+    }
+
+    /// The same, answering invocations of the function by its binary's name (`Invoke` of
+    /// `quarantine-release`), as a stack's outputs name it.
+    pub fn start_named(name: &str, env: &[(String, String)]) -> Result<Self> {
+        Self::serving(name, env, &format!("/.rt/{name}"))
+    }
+
+    fn serving(name: &str, env: &[(String, String)], runtime_path: &str) -> Result<Self> {
         let port = free_port()?;
         let server = Command::new(cargo_lambda())
             .args([
@@ -75,7 +85,10 @@ impl LambdaRuntime {
         }
         let function_process = Command::new(function_binary(name)?)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("AWS_LAMBDA_RUNTIME_API", format!("http://127.0.0.1:{port}/.rt"))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}{runtime_path}"),
+            )
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")

@@ -43,3 +43,59 @@ pub fn check(schema: &Validator, value: &Value) -> Result<()> {
     ensure!(errors.is_empty(), "{errors:#?} in {value:#}");
     Ok(())
 }
+
+/// `cli/schema/<name>.schema.json`: what `tourniquet ... --json` prints, compiled once, its
+/// references to `docs/page.schema.json` and to one another resolved here (nothing is fetched).
+///
+/// # Panics
+/// If a schema file is missing or not a valid schema, or `name` is not one of them.
+#[must_use]
+pub fn cli(name: &str) -> &'static Validator {
+    static SCHEMAS: OnceLock<std::collections::BTreeMap<String, Validator>> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(|| cli_schemas().unwrap_or_else(|e| panic!("{e:#}")));
+    schemas
+        .get(name)
+        .unwrap_or_else(|| panic!("no cli/schema/{name}.schema.json"))
+}
+
+fn read(path: &std::path::Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    serde_json::from_str(&text).with_context(|| path.display().to_string())
+}
+
+fn cli_schemas() -> Result<std::collections::BTreeMap<String, Validator>> {
+    let root = crate::workspace_root();
+    let mut documents = vec![read(&root.join("docs/page.schema.json"))?];
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root.join("cli/schema"))? {
+        let path = entry?.path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".schema.json"))
+        else {
+            continue;
+        };
+        names.push(name.to_owned());
+        documents.push(read(&path)?);
+    }
+    let mut registry = jsonschema::Registry::new();
+    for document in &documents {
+        let id = document["$id"].as_str().context("every schema has an $id")?.to_owned();
+        registry = registry.add(id, document.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let registry: &'static jsonschema::Registry<'static> =
+        Box::leak(Box::new(registry.prepare().map_err(|e| anyhow::anyhow!("{e}"))?));
+    names
+        .into_iter()
+        .zip(documents.iter().skip(1))
+        .map(|(name, schema)| {
+            let validator = jsonschema::options()
+                .with_registry(registry)
+                .should_validate_formats(true)
+                .build(schema)
+                .map_err(|e| anyhow::anyhow!("cli/schema/{name}.schema.json is not a valid schema: {e}"))?;
+            Ok((name, validator))
+        })
+        .collect()
+}

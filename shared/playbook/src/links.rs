@@ -59,7 +59,7 @@ impl Partition {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     /// `instance`, `user`, `role`, `bucket`, `security-group`, `guardduty-finding`,
-    /// `securityhub-finding`, `config-rule`, `alarm`, `evidence` or `snapshot`.
+    /// `securityhub-finding`, `config-rule`, `alarm`, `evidence`, `report` or `snapshot`.
     pub rel: String,
     pub label: String,
     pub url: String,
@@ -176,6 +176,22 @@ impl<'a> Console<'a> {
                 encode(bucket),
                 self.region,
                 encode(prefix)
+            ),
+        )
+    }
+
+    /// One object of a bucket (an incident's `report.html`): its page, where Open shows it.
+    #[must_use]
+    pub fn object(self, rel: &str, label: String, bucket: &str, key: &str) -> Link {
+        Self::link(
+            rel,
+            label,
+            format!(
+                "{}/s3/object/{}?region={}&prefix={}",
+                self.origin,
+                encode(bucket),
+                self.region,
+                encode(key)
             ),
         )
     }
@@ -307,6 +323,11 @@ mod tests {
             "https://console.aws.amazon.com/s3/buckets/ev?region=eu-west-1&prefix=incidents%2Fguardduty-1%2F&showversions=false"
         );
         assert_eq!(
+            c.object("report", "Report".into(), "ev", "incidents/guardduty-1/report.html")
+                .url,
+            "https://console.aws.amazon.com/s3/object/ev?region=eu-west-1&prefix=incidents%2Fguardduty-1%2Freport.html"
+        );
+        assert_eq!(
             c.guardduty_finding("f118").url,
             "https://console.aws.amazon.com/guardduty/home?region=eu-west-1#/findings?macros=current&fId=f118"
         );
@@ -364,6 +385,10 @@ mod tests {
             gov.securityhub_finding("x")
                 .url
                 .starts_with("https://console.amazonaws-us-gov.com/securityhub/home?region=us-gov-west-1#")
+        );
+        assert_eq!(
+            cn.object("report", "Report".into(), "b", "incidents/x/report.html").url,
+            "https://console.amazonaws.cn/s3/object/b?region=cn-north-1&prefix=incidents%2Fx%2Freport.html"
         );
         assert!(
             gov.folder("evidence", "b", "incidents/x/")

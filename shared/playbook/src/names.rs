@@ -48,6 +48,11 @@ pub mod evidence {
     pub const RELEASE_STEPS: &str = "release/steps/";
     /// A run's report, beside its steps' folder.
     pub const REPORT: &str = "report.json";
+    /// A run's HTML report, beside its `report.json`: the first run's, the approved run's, the
+    /// release's. The ledger writes it and the page links it, both by [`report_page`].
+    pub const REPORT_PAGE: &str = "report.html";
+    pub const APPROVED_REPORT_PAGE: &str = "approved/report.html";
+    pub const RELEASE_REPORT_PAGE: &str = "release/report.html";
     /// The breach timeline, read after containment.
     pub const TIMELINE: &str = "timeline.json";
     /// Each later read of it (`{"timeline": "<incident-id>"}`), one object a read.
@@ -57,6 +62,18 @@ pub mod evidence {
     pub const CONFIG_HISTORY: &str = "config-history/";
     /// Suffix of a claim on a step that must run once.
     pub const CLAIM_SUFFIX: &str = ".claim";
+
+    /// The HTML report of a run: the release's, else the approved run's, else the first run's.
+    #[must_use]
+    pub fn report_page(release: bool, approved: bool) -> &'static str {
+        if release {
+            RELEASE_REPORT_PAGE
+        } else if approved {
+            APPROVED_REPORT_PAGE
+        } else {
+            REPORT_PAGE
+        }
+    }
 }
 
 /// Where an incident's evidence and ledger live in the evidence bucket.

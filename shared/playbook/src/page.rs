@@ -166,11 +166,12 @@ fn shorten(full: &Document, max_steps: usize, max_chars: usize) -> Document {
     let failed_total = doc.failed.len();
     doc.failed.truncate(max_steps);
     doc.snapshots.truncate(max_steps);
-    // Links to the resource, the finding and the evidence come first and last: keep both ends.
+    // Links to the resource and the finding come first, the evidence and the report last:
+    // keep both ends.
     if doc.links.len() > max_steps {
-        let evidence = doc.links.pop();
-        doc.links.truncate(max_steps.saturating_sub(1));
-        doc.links.extend(evidence);
+        let last = doc.links.split_off(doc.links.len().saturating_sub(2));
+        doc.links.truncate(max_steps.saturating_sub(last.len()));
+        doc.links.extend(last);
     }
     let steps_left_out = total - doc.steps.len();
     let mut note = format!(
@@ -373,6 +374,72 @@ mod tests {
         assert_eq!(chat.email, page.email, "email is the same in either format");
     }
 
+    /// Each run's page links its own report.html, in the evidence bucket's home region, last.
+    #[test]
+    fn each_page_links_its_runs_report_page() {
+        let report = |page: &Page| {
+            let last = page.document.links.last().cloned().unwrap();
+            assert_eq!(last.rel, "report");
+            assert!(page.email.contains(&last.url), "{}", page.email);
+            last
+        };
+        let isolating = isolation();
+        let first = report(&compose(
+            &incident(),
+            &isolating,
+            &reports(&isolating, &[]),
+            EVIDENCE,
+            false,
+            &context(),
+        ));
+        assert_eq!(
+            first.url,
+            "https://console.aws.amazon.com/s3/object/evidence?region=us-east-1&prefix=incidents%2Fguardduty-1%2Freport.html"
+        );
+        assert_eq!(first.label, "Report s3://evidence/incidents/guardduty-1/report.html");
+        let held = Plan {
+            hold: Some("limit".into()),
+            ..isolation()
+        };
+        let approved = report(&compose(
+            &incident(),
+            &held,
+            &reports(&held, &[]),
+            EVIDENCE,
+            true,
+            &context(),
+        ));
+        assert!(
+            approved
+                .url
+                .ends_with("prefix=incidents%2Fguardduty-1%2Fapproved%2Freport.html"),
+            "{}",
+            approved.url
+        );
+        let still_held = report(&compose(&incident(), &held, &[], EVIDENCE, false, &context()));
+        assert!(
+            still_held.url.ends_with("%2Fguardduty-1%2Freport.html"),
+            "{}",
+            still_held.url
+        );
+        let release = plan(Playbook::Release, vec![Step::Page]);
+        let released = report(&compose(&incident(), &release, &[], EVIDENCE, false, &context()));
+        assert!(
+            released
+                .url
+                .ends_with("prefix=incidents%2Fguardduty-1%2Frelease%2Freport.html"),
+            "{}",
+            released.url
+        );
+        // The evidence bucket's region, not the incident's (a member account's elsewhere).
+        let away = Context {
+            home_region: Some("eu-west-1".into()),
+            ..context()
+        };
+        let away = report(&compose(&incident(), &isolating, &[], EVIDENCE, false, &away));
+        assert!(away.url.contains("?region=eu-west-1&"), "{}", away.url);
+    }
+
     #[test]
     fn a_held_page_carries_the_exact_approve_command() {
         let held = Plan {
@@ -463,6 +530,7 @@ mod tests {
         assert!(truncated.note.contains("report.json"), "{}", truncated.note);
         assert!(page.email.contains(&truncated.note));
         assert!(doc.links.iter().any(|l| l.rel == "evidence"));
+        assert!(doc.links.iter().any(|l| l.rel == "report"));
         assert_eq!(doc.failed.len(), 3);
     }
 

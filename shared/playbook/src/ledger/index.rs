@@ -82,8 +82,8 @@ impl Ledger {
     /// Where this run writes its HTML report: `report.html` beside its `report.json`.
     #[must_use]
     pub fn report_page_name(&self) -> String {
-        let json = self.report_name();
-        format!("{}.html", json.trim_end_matches(".json"))
+        let run = self.run();
+        crate::names::evidence::report_page(run == RunKind::Release, run == RunKind::Approved).to_owned()
     }
 
     /// The incident's folder name (its id, or its dry run's `<id>-dry-run`).
@@ -170,9 +170,21 @@ mod tests {
         let first = Ledger::new(aws_sdk_s3::Client::from_conf(config), "evidence", "guardduty-1");
         assert_eq!(first.report_page_name(), "report.html");
         assert_eq!(
+            first.for_run(RunKind::Approved).report_page_name(),
+            "approved/report.html"
+        );
+        assert_eq!(
             first.for_run(RunKind::Release).report_page_name(),
             "release/report.html"
         );
+        for run in [RunKind::First, RunKind::Approved, RunKind::Release] {
+            let ledger = first.for_run(run);
+            assert_eq!(
+                ledger.report_page_name().trim_end_matches(".html"),
+                ledger.report_name().trim_end_matches(".json"),
+                "beside its report.json"
+            );
+        }
         assert_eq!(first.key("report.html"), "incidents/guardduty-1/report.html");
         assert_eq!(run_name(RunKind::Approved), "approved");
     }

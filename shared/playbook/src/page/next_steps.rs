@@ -105,7 +105,17 @@ pub(super) fn links(incident: &Incident, document: &Document, context: &Context)
     }
     let home = context.home_region.as_deref().or(incident.region.as_deref());
     if let Some(console) = home.and_then(Console::for_region) {
-        links.push(console.folder("evidence", &document.evidence.bucket, &document.evidence.prefix));
+        let evidence = &document.evidence;
+        links.push(console.folder("evidence", &evidence.bucket, &evidence.prefix));
+        // The run's report.html, written when the run ends (the page goes out before).
+        let release = document.playbook == Playbook::Release.as_str();
+        let page = names::evidence::report_page(release, document.approved);
+        links.push(console.object(
+            "report",
+            format!("Report s3://{}/{}{page}", evidence.bucket, evidence.prefix),
+            &evidence.bucket,
+            &format!("{}{page}", evidence.prefix),
+        ));
     }
     links
 }
