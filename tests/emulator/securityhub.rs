@@ -95,6 +95,7 @@ async fn contains_and_writes_back_once() -> Result<()> {
     assert!(isolated(&world).await?, "the web host is isolated");
     let pages = world.pages().await?;
     assert_eq!(pages.len(), 1, "one page");
+    tourniquet_tests::schema::check(tourniquet_tests::schema::page(), &pages[0].json)?;
 
     // The note says what was done, the incident and where the evidence is; the status is
     // NOTIFIED (a contained compromise: a person must still look); the producer's time stays.
@@ -356,7 +357,11 @@ async fn a_failing_ec2_19_control_closes_the_open_rule() -> Result<()> {
         stored.workflow().and_then(|w| w.status()),
         Some(&WorkflowStatus::Resolved)
     );
-    assert_eq!(world.pages().await?.len(), 1);
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    // A control's page names Security Hub as its source, as the page schema allows.
+    assert_eq!(pages[0].json["source"], "securityhub");
+    tourniquet_tests::schema::check(tourniquet_tests::schema::page(), &pages[0].json)?;
     Ok(())
 }
 
