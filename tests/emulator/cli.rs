@@ -72,10 +72,9 @@ async fn evidence_text(world: &World, key: &str) -> Result<String> {
     Ok(String::from_utf8(out.body.collect().await?.to_vec())?)
 }
 
-/// The function's environment in the world, with `extra` settings.
-async fn function_env(world: &World, extra: &[(&str, &str)]) -> Result<Vec<(String, String)>> {
-    let mut env = world.account.env().await?;
-    env.extend(world.env_settings());
+/// `function`'s environment in the world (its role's credentials), with `extra` settings.
+async fn function_env(world: &World, function: &str, extra: &[(&str, &str)]) -> Result<Vec<(String, String)>> {
+    let mut env = world.function_env(function).await?;
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     Ok(env)
 }
@@ -136,7 +135,10 @@ async fn lists_shows_and_releases_a_contained_instance() -> Result<()> {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("tourniquet incidents"));
 
     // Without --yes and nobody at a terminal, nothing is sent.
-    let runtime = LambdaRuntime::start("quarantine-release", &function_env(&world, &[]).await?)?;
+    let runtime = LambdaRuntime::start(
+        "quarantine-release",
+        &function_env(&world, "quarantine-release", &[]).await?,
+    )?;
     let unconfirmed = tourniquet(
         &world,
         Some(&runtime),
@@ -180,7 +182,7 @@ async fn approves_a_held_plan_and_releases_a_user() -> Result<()> {
         max_quarantined: 1,
         ..world.settings()
     };
-    let responder = world.responder(settings)?;
+    let responder = world.responder_as("guardduty-responder", settings).await?;
     let worker = world.launch_worker().await?;
     let first = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker);
     responder.handle(events::for_world_text(&first, &world)?).await?;
@@ -202,7 +204,7 @@ async fn approves_a_held_plan_and_releases_a_user() -> Result<()> {
 
     let runtime = LambdaRuntime::start(
         "guardduty-responder",
-        &function_env(&world, &[("TOURNIQUET_MAX_QUARANTINED", "1")]).await?,
+        &function_env(&world, "guardduty-responder", &[("TOURNIQUET_MAX_QUARANTINED", "1")]).await?,
     )?;
     let approved = tourniquet(
         &world,
@@ -231,7 +233,10 @@ async fn approves_a_held_plan_and_releases_a_user() -> Result<()> {
     // A user's leaked key: released by name with the incident, the key staying off.
     let user = world.respond(events::for_world(USER_FINDING, &world)?).await?;
     world.pages().await?;
-    let runtime = LambdaRuntime::start("quarantine-release", &function_env(&world, &[]).await?)?;
+    let runtime = LambdaRuntime::start(
+        "quarantine-release",
+        &function_env(&world, "quarantine-release", &[]).await?,
+    )?;
     let usage = tourniquet(&world, Some(&runtime), &["release", "--user", &world.deployer, "--yes"]).await?;
     assert_eq!(usage.status.code(), Some(2), "a user's release names its incident");
     let released = tourniquet(
