@@ -611,7 +611,8 @@ impl World {
     /// it makes is recorded for `make iam` (there is no responder with the harness's own
     /// credentials, which IAM would never judge).
     pub async fn responder_as(&self, function: &str, settings: Settings) -> Result<playbook::Responder> {
-        let account = self.account.as_function(function).await?;
+        // Boxed: the STS call's future is large, and a test's future lives on its thread's stack.
+        let account = Box::pin(self.account.as_function(function)).await?;
         Ok(playbook::Responder::new(account.clients, settings)?)
     }
 
