@@ -224,7 +224,7 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     let groups_before = world.interface_groups(&world.web.interfaces).await?;
     let disks_before = world.delete_on_termination(&world.web.instance_id).await?;
     let responder = world.responder_as("guardduty-responder", world.settings()).await?;
-    let releaser = world.responder_as("quarantine-release", world.settings()).await?;
+    let quarantine_release = world.responder_as("quarantine-release", world.settings()).await?;
     let report = responder
         .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
         .await?
@@ -234,7 +234,7 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     world.pages().await?;
 
     let request = json!({ "instance_id": world.web.instance_id });
-    let released = releaser.release(&request, Budget::default()).await?;
+    let released = quarantine_release.release(&request, Budget::default()).await?;
     assert_eq!(released.playbook, Playbook::Release);
     assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
     assert_eq!(
@@ -286,7 +286,7 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
         ))
         .send()
         .await?;
-    let retried = releaser.release(&request, Budget::default()).await?;
+    let retried = quarantine_release.release(&request, Budget::default()).await?;
     let restore = retried
         .steps
         .iter()
@@ -297,7 +297,7 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     assert!(world.pages().await?.is_empty());
 
     // Again: nothing more happens, nobody is paged.
-    let again = releaser.release(&request, Budget::default()).await?;
+    let again = quarantine_release.release(&request, Budget::default()).await?;
     assert!(
         again
             .steps
@@ -307,7 +307,7 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     assert!(world.pages().await?.is_empty());
 
     // An instance that was never quarantined is refused, clearly.
-    let err = releaser
+    let err = quarantine_release
         .release(&json!({ "instance_id": world.bastion.instance_id }), Budget::default())
         .await
         .expect_err("refused");
@@ -319,7 +319,7 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
 async fn a_release_refuses_an_instance_changed_since_unless_forced() -> Result<()> {
     let world = world().await?;
     let responder = world.responder_as("guardduty-responder", world.settings()).await?;
-    let releaser = world.responder_as("quarantine-release", world.settings()).await?;
+    let quarantine_release = world.responder_as("quarantine-release", world.settings()).await?;
     responder
         .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
         .await?
@@ -340,7 +340,7 @@ async fn a_release_refuses_an_instance_changed_since_unless_forced() -> Result<(
         .send()
         .await?;
     let request = json!({ "instance_id": world.web.instance_id });
-    let err = releaser
+    let err = quarantine_release
         .release(&request, Budget::default())
         .await
         .expect_err("a changed instance is not released");
@@ -354,7 +354,7 @@ async fn a_release_refuses_an_instance_changed_since_unless_forced() -> Result<(
 
     // Forced: released, and the force is in the release plan kept as evidence.
     let forced = json!({ "instance_id": world.web.instance_id, "force": true });
-    let released = releaser.release(&forced, Budget::default()).await?;
+    let released = quarantine_release.release(&forced, Budget::default()).await?;
     assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
     assert!(released.reason.contains("FORCED"), "{}", released.reason);
     let kept = world

@@ -306,7 +306,7 @@ async fn a_members_instance_is_approved_then_released() -> Result<()> {
         ..org.settings(&[&org.a, &org.b], &[])
     };
     let responder = org.home.responder_as("guardduty-responder", settings.clone()).await?;
-    let releaser = org.home.responder_as("quarantine-release", settings).await?;
+    let quarantine_release = org.home.responder_as("quarantine-release", settings).await?;
     let held = respond(&responder, events::for_world(SSH_BRUTE_FORCE, &org.a)?).await?;
     assert!(held.steps.iter().any(|s| s.outcome == Outcome::Held), "{held:#?}");
     let pages = org.home.pages().await?;
@@ -325,7 +325,7 @@ async fn a_members_instance_is_approved_then_released() -> Result<()> {
 
     // An instance id alone is found in A, the only account with it quarantined.
     let release = json!({ "instance_id": org.a.web.instance_id });
-    let released = releaser.release(&release, Budget::default()).await?;
+    let released = quarantine_release.release(&release, Budget::default()).await?;
     assert!(released.is_complete(), "{released:#?}");
     let groups = org.a.interface_groups(&org.a.web.interfaces).await?;
     assert_eq!(groups[&org.a.web.interfaces[0]], vec![org.a.web_group.clone()]);
@@ -334,7 +334,7 @@ async fn a_members_instance_is_approved_then_released() -> Result<()> {
     // Naming another account is refused.
     let wrong = json!({ "instance_id": org.a.web.instance_id, "account": org.b.account.id });
     assert!(matches!(
-        releaser.release(&wrong, Budget::default()).await,
+        quarantine_release.release(&wrong, Budget::default()).await,
         Err(Error::NotQuarantined { .. })
     ));
     Ok(())
