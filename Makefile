@@ -1,7 +1,7 @@
 # Tourniquet: the verbs a user types.
 #   make drill   start the local AWS emulator, seed an account, run every responder on the
 #                sample events, show what each did
-#   make test    everything CI checks
+#   make test    everything CI checks (the emulator suite's AWS calls judged as IAM would)
 #   make iam     judge the AWS calls of the last suite and drill runs as IAM would
 #                (make iam CALLS=FILE: the calls in FILE, one JSON object a line)
 # Both install what they need into a project-local virtualenv (.venv) first.
@@ -26,7 +26,7 @@ CALLS ?= $(wildcard $(TOURNIQUET_CALLS_DIR)/suite.jsonl $(TOURNIQUET_CALLS_DIR)/
 
 help:
 	@echo "make drill   run the responders against a seeded local AWS account and show what they did"
-	@echo "make test    rustfmt, clippy, unit tests, the emulator suite, template linters, the judge's tests"
+	@echo "make test    rustfmt, clippy, unit tests, the emulator suite and its AWS calls judged, template linters, the judge's tests"
 	@echo "make iam     judge the last suite's and drill's AWS calls with an IAM policy simulator"
 	@echo "make fuzz    100,000 arbitrary and mutated events through intake and plan"
 	@echo "make bench   throughput, cold start, time to contain, peak memory: one markdown table"
@@ -56,6 +56,7 @@ test: tools
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo build --workspace --bins
 	RUST_BACKTRACE=0 PROPTEST_CASES=2000 cargo test --workspace
+	node scripts/iam/judge.mjs $(TOURNIQUET_CALLS_DIR)/suite.jsonl
 	bash scripts/lint-template.sh $(VENV)/bin
 	node --test scripts/iam/
 

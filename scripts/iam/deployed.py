@@ -2,8 +2,10 @@
 """The templates as CloudFormation deploys them: each function role's policies, the member role's, and the evidence bucket's and key's.
 
 Usage: deployed.py HOME_ACCOUNT STACK_REGION [MEMBER_ACCOUNT ...]
+   or: deployed.py -  (stdin: a JSON list of [home, region, [member, ...]]; prints a JSON list
+       of their deployments, in one process: the SAM transform runs once per region)
 Prints JSON: {"functions": {binary: {"role": arn, "policies": [{name, policy}]}},
-"members": {account: {"role": arn, "policies": [...]}}, "resources": {arn: policy}}.
+"members": {account: {"role": arn, "policies": [...], "trust": policy}}, "resources": {arn: policy}}.
 
 template.yaml goes through the SAM transform (aws-sam-translator) first, then every intrinsic
 function is resolved with the parameters' defaults (OrganizationId: an example organization,
@@ -201,14 +203,18 @@ def deployed(home: str, region: str, members: list[str]) -> dict:
             resources[f"arn:aws:s3:::{props['Bucket']}"] = props["PolicyDocument"]
         if resource["Type"] == "AWS::KMS::Key":
             resources[f"arn:aws:kms:{region}:{home}:key/*"] = home_stack.resolve(resource["Properties"]["KeyPolicy"])
-    member_template = load(ROOT / "member.yaml")
     member_params = {"HomeAccountId": home, "HomeRegion": region, "HomeStackName": STACK, "OrganizationId": ORGANIZATION}
     member_roles = {}
     for account in members:
-        stack = Stack(member_template, account, region, member_params)
+        stack = Stack(member_template(), account, region, member_params)
+        present = stack.present("MemberRole")
         member_roles[account] = {
             "role": stack.arn("MemberRole"),
-            "policies": stack.role_policies("MemberRole") if stack.present("MemberRole") else [],
+            "policies": stack.role_policies("MemberRole") if present else [],
+            # Who may assume it: the resource policy of a function's sts:AssumeRole.
+            "trust": stack.resolve(stack.resources["MemberRole"]["Properties"]["AssumeRolePolicyDocument"])
+            if present
+            else None,
         }
     return {"functions": functions, "members": member_roles, "resources": resources}
 
@@ -234,7 +240,16 @@ def rules(account: str, region: str) -> list[dict]:
     return found
 
 
+@functools.cache
+def member_template() -> dict:
+    return load(ROOT / "member.yaml")
+
+
 def main() -> int:
+    if sys.argv[1:] == ["-"]:
+        wanted = json.load(sys.stdin)
+        print(json.dumps([deployed(home, region, members) for home, region, members in wanted]))
+        return 0
     if len(sys.argv) < 3:
         print(__doc__.splitlines()[2], file=sys.stderr)
         return 2

@@ -18,10 +18,12 @@ const python = process.env.TOURNIQUET_PYTHON || join(here, '..', '..', '.venv', 
 const HOME = '123456789012'
 const STACK_REGION = 'us-east-1'
 
-/** The deployment of one home account: its roles' policies, and the member roles'. */
-function deployment(home, region, members) {
-  const out = execFileSync(python, [join(here, 'deployed.py'), home, region, ...members], {
-    maxBuffer: 64 * 1024 * 1024
+/** The deployments of several home accounts ([home, region, [member...]] each), resolved in
+ * one process (the SAM transform runs once per region). */
+function deployments(wanted) {
+  const out = execFileSync(python, [join(here, 'deployed.py'), '-'], {
+    input: JSON.stringify(wanted),
+    maxBuffer: 1024 * 1024 * 1024
   })
   return JSON.parse(out)
 }
@@ -47,6 +49,31 @@ function resourcePolicy(resources, arn) {
   return undefined
 }
 
+/** The trust policy of the member role `arn` names, when it is one (else none: denied). */
+function trustPolicy(deployed, arn) {
+  const member = deployed.members[resourceAccount(arn, '')]
+  return member && member.role === arn ? member.trust ?? undefined : undefined
+}
+
+/** The simulator's answer to `role` making `call` on `resource` with `context`. */
+function simulate(role, call, resource, context, resourcePolicy) {
+  return runSimulation(
+    {
+      request: {
+        principal: role.role,
+        action: call.action,
+        resource: { resource, accountId: resourceAccount(resource, call.account) },
+        contextVariables: context
+      },
+      identityPolicies: role.policies,
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      resourcePolicy
+    },
+    {}
+  )
+}
+
 /** Why the simulator refused: the deciding statement, or that none allows it. */
 function why(result) {
   const analysis = result?.analysis ?? {}
@@ -67,16 +94,21 @@ export async function judge(calls) {
     const key = `${call.home ?? HOME} ${call.stack_region ?? STACK_REGION}`
     if (!byHome.has(key)) byHome.set(key, new Set())
     if (call.account !== (call.home ?? HOME)) byHome.get(key).add(call.account)
+    // A member role assumed: its trust policy is the member template's.
+    for (const resource of call.action === 'sts:AssumeRole' ? call.resources ?? [] : []) {
+      const account = resourceAccount(resource, call.account)
+      if (account !== (call.home ?? HOME)) byHome.get(key).add(account)
+    }
   }
-  const deployments = new Map()
-  for (const [key, members] of byHome) {
-    const [home, region] = key.split(' ')
-    deployments.set(key, deployment(home, region, [...members]))
-  }
+  const keys = [...byHome.keys()]
+  const resolved = deployments(keys.map((key) => [...key.split(' '), [...byHome.get(key)]]))
+  const deployed_ = new Map(keys.map((key, i) => [key, resolved[i]]))
+  // The same question of the same policies has the same answer: asked once.
+  const answers = new Map()
   const denied = []
   for (const call of calls) {
     const home = call.home ?? HOME
-    const deployed = deployments.get(`${home} ${call.stack_region ?? STACK_REGION}`)
+    const deployed = deployed_.get(`${home} ${call.stack_region ?? STACK_REGION}`)
     const role = call.account === home ? deployed.functions[call.function] : deployed.members[call.account]
     if (!role) {
       denied.push(`${call.function}: ${call.action}: no role for this function in ${call.account}`)
@@ -92,22 +124,14 @@ export async function judge(calls) {
     for (const resource of call.resources?.length ? call.resources : ['*']) {
       const resourceArn = resource
       const resourceContext = { ...context, ...(call.resource_context?.[resource] ?? {}) }
-      const policy = call.account === home ? resourcePolicy(deployed.resources, resourceArn) : undefined
-      const response = await runSimulation(
-        {
-          request: {
-            principal: role.role,
-            action: call.action,
-            resource: { resource: resourceArn, accountId: resourceAccount(resourceArn, call.account) },
-            contextVariables: resourceContext
-          },
-          identityPolicies: role.policies,
-          serviceControlPolicies: [],
-          resourceControlPolicies: [],
-          resourcePolicy: policy
-        },
-        {}
-      )
+      const policy = call.action === 'sts:AssumeRole'
+        ? trustPolicy(deployed, resourceArn)
+        : call.account === home
+          ? resourcePolicy(deployed.resources, resourceArn)
+          : undefined
+      const question = JSON.stringify([home, call.account, call.function, call.action, resourceArn, resourceContext])
+      if (!answers.has(question)) answers.set(question, await simulate(role, call, resourceArn, resourceContext, policy))
+      const response = answers.get(question)
       if (response.resultType === 'error') {
         denied.push(`${call.function}: ${call.action} on ${resourceArn}: cannot judge: ${JSON.stringify(response.errors)}`)
         break

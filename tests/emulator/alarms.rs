@@ -8,7 +8,10 @@ use tourniquet_tests::world::World;
 use crate::world;
 
 async fn respond(world: &World, sample: &str) -> Result<Response> {
-    let responder = world.responder(world.settings())?.accepting(&[Source::CloudWatch]);
+    let responder = world
+        .responder_as("alarm-responder", world.settings())
+        .await?
+        .accepting(&[Source::CloudWatch]);
     Ok(responder.handle(events::for_world(sample, world)?).await?)
 }
 

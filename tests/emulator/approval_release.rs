@@ -26,7 +26,8 @@ async fn over_the_limit_isolation_waits_for_approval_then_runs_once() -> Result<
         max_quarantined: 1,
         ..world.settings()
     };
-    let responder = world.responder(settings)?;
+    // An approval goes to the responder of the incident's source (`tourniquet approve`).
+    let responder = world.responder_as("guardduty-responder", settings).await?;
     // One instance already in quarantine: the limit is reached.
     let worker = world.launch_worker().await?;
     let first = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker);
@@ -84,7 +85,7 @@ async fn two_approvals_at_once_act_once() -> Result<()> {
         max_quarantined: 1,
         ..world.settings()
     };
-    let responder = world.responder(settings.clone())?;
+    let responder = world.responder_as("guardduty-responder", settings.clone()).await?;
     let worker = world.launch_worker().await?;
     let first = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker);
     responder.handle(events::for_world_text(&first, &world)?).await?;
@@ -97,10 +98,15 @@ async fn two_approvals_at_once_act_once() -> Result<()> {
     world.pages().await?;
 
     // The stack was put in dry run since: the approval changes nothing and says why.
-    let dry = world.responder(Settings {
-        dry_run: true,
-        ..settings.clone()
-    })?;
+    let dry = world
+        .responder_as(
+            "guardduty-responder",
+            Settings {
+                dry_run: true,
+                ..settings.clone()
+            },
+        )
+        .await?;
     let err = dry
         .handle(json!({ "approve": held.incident_id }))
         .await
@@ -114,7 +120,12 @@ async fn two_approvals_at_once_act_once() -> Result<()> {
     emulator().record(&world.account.id)?;
     let approval = json!({ "approve": held.incident_id });
     let through_faults = || async {
-        let account = world.account.through_faults().await?;
+        let account = world
+            .account
+            .as_function("guardduty-responder")
+            .await?
+            .through_faults()
+            .await?;
         anyhow::Ok(playbook::Responder::new(account.clients, settings.clone())?)
     };
     let (a, b) = (through_faults().await?, through_faults().await?);
@@ -243,7 +254,8 @@ async fn dry_run_probes_each_ec2_call_without_making_it() -> Result<()> {
         ..world.settings()
     };
     let report = world
-        .responder(settings)?
+        .responder_as("guardduty-responder", settings)
+        .await?
         .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
         .await?
         .report()
@@ -293,7 +305,8 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     let world = world().await?;
     let groups_before = world.interface_groups(&world.web.interfaces).await?;
     let disks_before = world.delete_on_termination(&world.web.instance_id).await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
+    let quarantine_release = world.responder_as("quarantine-release", world.settings()).await?;
     let report = responder
         .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
         .await?
@@ -303,7 +316,7 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     world.pages().await?;
 
     let request = json!({ "instance_id": world.web.instance_id });
-    let released = responder.release(&request, Budget::default()).await?;
+    let released = quarantine_release.release(&request, Budget::default()).await?;
     assert_eq!(released.playbook, Playbook::Release);
     assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
     assert_eq!(
@@ -355,7 +368,7 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
         ))
         .send()
         .await?;
-    let retried = responder.release(&request, Budget::default()).await?;
+    let retried = quarantine_release.release(&request, Budget::default()).await?;
     let restore = retried
         .steps
         .iter()
@@ -366,7 +379,7 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     assert!(world.pages().await?.is_empty());
 
     // Again: nothing more happens, nobody is paged.
-    let again = responder.release(&request, Budget::default()).await?;
+    let again = quarantine_release.release(&request, Budget::default()).await?;
     assert!(
         again
             .steps
@@ -376,7 +389,7 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
     assert!(world.pages().await?.is_empty());
 
     // An instance that was never quarantined is refused, clearly.
-    let err = responder
+    let err = quarantine_release
         .release(&json!({ "instance_id": world.bastion.instance_id }), Budget::default())
         .await
         .expect_err("refused");
@@ -387,7 +400,8 @@ async fn release_restores_what_the_evidence_recorded() -> Result<()> {
 #[tokio::test]
 async fn a_release_refuses_an_instance_changed_since_unless_forced() -> Result<()> {
     let world = world().await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
+    let quarantine_release = world.responder_as("quarantine-release", world.settings()).await?;
     responder
         .handle(events::for_world(SSH_BRUTE_FORCE, &world)?)
         .await?
@@ -408,7 +422,7 @@ async fn a_release_refuses_an_instance_changed_since_unless_forced() -> Result<(
         .send()
         .await?;
     let request = json!({ "instance_id": world.web.instance_id });
-    let err = responder
+    let err = quarantine_release
         .release(&request, Budget::default())
         .await
         .expect_err("a changed instance is not released");
@@ -422,7 +436,7 @@ async fn a_release_refuses_an_instance_changed_since_unless_forced() -> Result<(
 
     // Forced: released, and the force is in the release plan kept as evidence.
     let forced = json!({ "instance_id": world.web.instance_id, "force": true });
-    let released = responder.release(&forced, Budget::default()).await?;
+    let released = quarantine_release.release(&forced, Budget::default()).await?;
     assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
     assert!(released.reason.contains("FORCED"), "{}", released.reason);
     let kept = world

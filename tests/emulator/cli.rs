@@ -145,10 +145,9 @@ async fn evidence_text(world: &World, key: &str) -> Result<String> {
     Ok(String::from_utf8(out.body.collect().await?.to_vec())?)
 }
 
-/// The function's environment in the world, with `extra` settings.
-async fn function_env(world: &World, extra: &[(&str, &str)]) -> Result<Vec<(String, String)>> {
-    let mut env = world.account.env().await?;
-    env.extend(world.env_settings());
+/// `function`'s environment in the world (its role's credentials), with `extra` settings.
+async fn function_env(world: &World, function: &str, extra: &[(&str, &str)]) -> Result<Vec<(String, String)>> {
+    let mut env = world.function_env(function).await?;
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     Ok(env)
 }
@@ -235,7 +234,10 @@ async fn lists_shows_and_releases_a_contained_instance() -> Result<()> {
     shows_the_contained_instance(&world, &id).await?;
 
     // Without --yes and nobody at a terminal, nothing is sent.
-    let runtime = LambdaRuntime::start_named("quarantine-release", &function_env(&world, &[]).await?)?;
+    let runtime = LambdaRuntime::start_named(
+        "quarantine-release",
+        &function_env(&world, "quarantine-release", &[]).await?,
+    )?;
     let unconfirmed = tourniquet(&world, Some(&runtime), &["release", &id, "--instance", &web, "--json"]).await?;
     failed_with(&unconfirmed, 6)?;
     let isolation = world.quarantine_group("isolation").await?.context("isolation group")?;
@@ -287,7 +289,7 @@ async fn approves_a_held_plan() -> Result<()> {
         max_quarantined: 1,
         ..world.settings()
     };
-    let responder = world.responder(settings)?;
+    let responder = world.responder_as("guardduty-responder", settings).await?;
     let worker = world.launch_worker().await?;
     let first = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker);
     responder.handle(events::for_world_text(&first, &world)?).await?;
@@ -323,7 +325,7 @@ async fn approves_a_held_plan() -> Result<()> {
     // `tourniquet approve ID --yes`: the stack names the GuardDuty responder.
     let runtime = LambdaRuntime::start_named(
         "guardduty-responder",
-        &function_env(&world, &[("TOURNIQUET_MAX_QUARANTINED", "1")]).await?,
+        &function_env(&world, "guardduty-responder", &[("TOURNIQUET_MAX_QUARANTINED", "1")]).await?,
     )?;
     let approved = tourniquet(
         &world,
@@ -379,7 +381,10 @@ async fn reads_the_timeline_and_releases_a_user() -> Result<()> {
     succeeded(&text)?;
     let calls = timeline["summary"]["calls"].as_u64().context("a count of calls")?;
     assert!(stdout(&text).contains(&format!("{calls} call(s)")), "{}", stdout(&text));
-    let runtime = LambdaRuntime::start_named("quarantine-release", &function_env(&world, &[]).await?)?;
+    let runtime = LambdaRuntime::start_named(
+        "quarantine-release",
+        &function_env(&world, "quarantine-release", &[]).await?,
+    )?;
     let usage = tourniquet(
         &world,
         Some(&runtime),
@@ -480,7 +485,10 @@ async fn the_stack_names_the_functions_and_function_overrides_it() -> Result<()>
     let web = world.web.instance_id.as_str();
 
     // A stack without the function's output: a usage error naming --function.
-    let runtime = LambdaRuntime::start_named("quarantine-release", &function_env(&world, &[]).await?)?;
+    let runtime = LambdaRuntime::start_named(
+        "quarantine-release",
+        &function_env(&world, "quarantine-release", &[]).await?,
+    )?;
     let partial = tourniquet(
         &world,
         Some(&runtime),

@@ -64,7 +64,8 @@ fn interface_groups(configuration: &serde_json::Value) -> Vec<Vec<String>> {
 
 async fn respond_config(world: &World, sample: &str) -> Result<playbook::Report> {
     let response = world
-        .responder(world.settings())?
+        .responder_as("config-responder", world.settings())
+        .await?
         .accepting(&[Source::Config])
         .handle(events::for_world(sample, world)?)
         .await?;
@@ -172,7 +173,8 @@ async fn without_a_recorder_the_report_says_there_is_no_history_and_containment_
         .send()
         .await?;
     let report = world
-        .responder(world.settings())?
+        .responder_as("guardduty-responder", world.settings())
+        .await?
         .handle(events::for_world(EC2_FINDING, &world)?)
         .await?
         .report()

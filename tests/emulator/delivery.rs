@@ -27,13 +27,18 @@ fn incomplete(result: Result<playbook::Response, Error>) -> Report {
     }
 }
 
-/// A responder reaching the world through the fault injector.
 fn outcome_of(report: &Report, action: &str) -> Option<Outcome> {
     report.steps.iter().find(|s| s.action == action).map(|s| s.outcome)
 }
 
+/// The GuardDuty responder reaching the world through the fault injector.
 async fn faulty_responder(world: &World) -> Result<Responder> {
-    let account = world.account.through_faults().await?;
+    let account = world
+        .account
+        .as_function("guardduty-responder")
+        .await?
+        .through_faults()
+        .await?;
     Ok(Responder::new(account.clients, world.settings())?)
 }
 

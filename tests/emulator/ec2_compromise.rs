@@ -347,7 +347,8 @@ async fn an_auto_scaling_instance_leaves_its_group_before_isolation() -> Result<
 
     let text = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &instance);
     let recorder = Recorder::default();
-    let responder = playbook::Responder::new(recorded_clients(&world.account, &recorder), world.settings())?;
+    let account = world.account.as_function("guardduty-responder").await?;
+    let responder = playbook::Responder::new(recorded_clients(&account, &recorder), world.settings())?;
     let report = responder
         .handle(events::for_world_text(&text, &world)?)
         .await?

@@ -18,9 +18,14 @@ const SSH_BRUTE_FORCE: &str = "guardduty/ec2-ssh-brute-force-web-server.json";
 const CONVERSION_GROUP: &str = "tourniquet-conversion";
 const ISOLATION_GROUP: &str = "tourniquet-isolation";
 
-/// A responder reaching the world through the fault injector.
+/// The GuardDuty responder reaching the world through the fault injector.
 async fn faulty_responder(world: &World) -> Result<Responder> {
-    let account = world.account.through_faults().await?;
+    let account = world
+        .account
+        .as_function("guardduty-responder")
+        .await?
+        .through_faults()
+        .await?;
     Ok(Responder::new(account.clients, world.settings())?)
 }
 

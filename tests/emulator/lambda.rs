@@ -16,6 +16,7 @@ async fn a_backdoored_function_is_kept_throttled_and_denied_and_release_puts_it_
     let world = world().await?;
     let function = functions::create(&world, FUNCTION, Some(5), &[("team", "media")]).await?;
     let responder = world.responder_as("guardduty-responder", world.settings()).await?;
+    let quarantine_release = world.responder_as("quarantine-release", world.settings()).await?;
     let report = responder
         .handle(events::for_world(BACKDOOR, &world)?)
         .await?
@@ -57,7 +58,7 @@ async fn a_backdoored_function_is_kept_throttled_and_denied_and_release_puts_it_
 
     // Release: the concurrency it had, the deny gone; the version stays as evidence.
     let request = json!({"function_name": FUNCTION, "incident_id": report.incident_id});
-    let released = responder.release(&request, Budget::default()).await?;
+    let released = quarantine_release.release(&request, Budget::default()).await?;
     assert_eq!(released.playbook, Playbook::Release);
     assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
     assert_eq!(functions::reserved_concurrency(&world, FUNCTION).await?, Some(5));
@@ -65,7 +66,7 @@ async fn a_backdoored_function_is_kept_throttled_and_denied_and_release_puts_it_
     assert_eq!(functions::versions(&world, FUNCTION).await?, versions);
     assert_eq!(world.pages().await?.len(), 1, "the release pages");
     // Released twice: the recorded release, nothing more.
-    let again = responder.release(&request, Budget::default()).await?;
+    let again = quarantine_release.release(&request, Budget::default()).await?;
     assert!(
         again
             .steps
@@ -80,7 +81,7 @@ async fn a_backdoored_function_is_kept_throttled_and_denied_and_release_puts_it_
 async fn a_function_without_reserved_concurrency_gets_none_back_and_drift_is_refused() -> Result<()> {
     let world = world().await?;
     functions::create(&world, FUNCTION, None, &[]).await?;
-    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
+    let quarantine_release = world.responder_as("quarantine-release", world.settings()).await?;
     let report = world.respond(events::for_world(BACKDOOR, &world)?).await?;
     assert_eq!(functions::reserved_concurrency(&world, FUNCTION).await?, Some(0));
 
@@ -95,7 +96,7 @@ async fn a_function_without_reserved_concurrency_gets_none_back_and_drift_is_ref
         .send()
         .await?;
     let request = json!({"function_name": FUNCTION, "incident_id": report.incident_id});
-    let err = responder
+    let err = quarantine_release
         .release(&request, Budget::default())
         .await
         .expect_err("refused");
@@ -103,11 +104,16 @@ async fn a_function_without_reserved_concurrency_gets_none_back_and_drift_is_ref
     assert!(err.contains("reserved concurrency is 3, not 0"), "{err}");
     // Forced: the setting goes, as before the incident.
     let forced = json!({"function_name": FUNCTION, "incident_id": report.incident_id, "force": true});
-    responder.release(&forced, Budget::default()).await?;
+    quarantine_release.release(&forced, Budget::default()).await?;
     assert_eq!(functions::reserved_concurrency(&world, FUNCTION).await?, None);
     // Another function's name with this incident: refused.
     let other = json!({"function_name": "another", "incident_id": report.incident_id});
-    let err = playbook::telemetry::chain(&responder.release(&other, Budget::default()).await.expect_err("refused"));
+    let err = playbook::telemetry::chain(
+        &quarantine_release
+            .release(&other, Budget::default())
+            .await
+            .expect_err("refused"),
+    );
     assert!(err.contains("did not throttle another"), "{err}");
     Ok(())
 }

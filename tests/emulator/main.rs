@@ -22,6 +22,7 @@ mod principal_release;
 mod rds;
 mod report_page;
 mod round_trips;
+mod rules;
 mod securityhub;
 mod sequences;
 mod timeline;

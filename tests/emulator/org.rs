@@ -305,7 +305,8 @@ async fn a_members_instance_is_approved_then_released() -> Result<()> {
         max_quarantined: 0,
         ..org.settings(&[&org.a, &org.b], &[])
     };
-    let responder = org.home.responder_as("guardduty-responder", settings).await?;
+    let responder = org.home.responder_as("guardduty-responder", settings.clone()).await?;
+    let quarantine_release = org.home.responder_as("quarantine-release", settings).await?;
     let held = respond(&responder, events::for_world(SSH_BRUTE_FORCE, &org.a)?).await?;
     assert!(held.steps.iter().any(|s| s.outcome == Outcome::Held), "{held:#?}");
     let pages = org.home.pages().await?;
@@ -324,7 +325,7 @@ async fn a_members_instance_is_approved_then_released() -> Result<()> {
 
     // An instance id alone is found in A, the only account with it quarantined.
     let release = json!({ "instance_id": org.a.web.instance_id });
-    let released = responder.release(&release, Budget::default()).await?;
+    let released = quarantine_release.release(&release, Budget::default()).await?;
     assert!(released.is_complete(), "{released:#?}");
     let groups = org.a.interface_groups(&org.a.web.interfaces).await?;
     assert_eq!(groups[&org.a.web.interfaces[0]], vec![org.a.web_group.clone()]);
@@ -333,7 +334,7 @@ async fn a_members_instance_is_approved_then_released() -> Result<()> {
     // Naming another account is refused.
     let wrong = json!({ "instance_id": org.a.web.instance_id, "account": org.b.account.id });
     assert!(matches!(
-        responder.release(&wrong, Budget::default()).await,
+        quarantine_release.release(&wrong, Budget::default()).await,
         Err(Error::NotQuarantined { .. })
     ));
     Ok(())
@@ -468,7 +469,12 @@ async fn an_attack_sequence_across_accounts_acts_on_each_member_where_it_is() ->
 
     // The member is released on its own, in A.
     let release = json!({ "instance_id": instance, "account": a });
-    let released = responder.release(&release, Budget::default()).await?;
+    let released = org
+        .home
+        .responder_as("quarantine-release", org.settings(&[&org.a, &org.b], &[]))
+        .await?
+        .release(&release, Budget::default())
+        .await?;
     assert!(released.is_complete(), "{released:#?}");
     assert!(!isolated(&org.a).await?, "released in A");
     assert_eq!(

@@ -45,14 +45,21 @@ async fn world_with_raw_queue() -> Result<(tourniquet_tests::world::World, Strin
 async fn every_drill_scenario_pages_a_document_valid_against_the_schema() -> Result<()> {
     let world = world().await?;
     let raw = world.subscribe_queue("raw-pages", true, None).await?;
-    let responder = world.responder(world.settings())?;
-    for folder in ["guardduty", "config", "cloudwatch"] {
+    for (folder, function) in [
+        ("guardduty", "guardduty-responder"),
+        ("config", "config-responder"),
+        ("cloudwatch", "alarm-responder"),
+    ] {
+        // As the function the drill runs the folder's samples with.
+        let responder = world.responder_as(function, world.settings()).await?;
         for path in events::list(folder)? {
             // Refused, ignored or incomplete: what matters here is every page that went out.
             drop(responder.handle(events::for_world(&path, &world)?).await);
         }
     }
-    responder
+    world
+        .responder_as("quarantine-release", world.settings())
+        .await?
         .release(&events::for_world("manual/release.json", &world)?, Budget::default())
         .await?;
     let mut messages = world.drain(&raw).await?;
@@ -131,7 +138,12 @@ async fn one_publish_carries_the_email_text_with_links_and_next_steps() -> Resul
         .account_alias("prod-payments")
         .send()
         .await?;
-    let far = world.account.through_faults().await?;
+    let far = world
+        .account
+        .as_function("guardduty-responder")
+        .await?
+        .through_faults()
+        .await?;
     let responder = Responder::new(far.clients, world.settings())?;
     emulator().record(&world.account.id)?;
     let response = responder.handle(events::for_world(SSH_BRUTE_FORCE, &world)?).await;
@@ -249,7 +261,8 @@ async fn filter_policies_on_severity_and_verdict_get_only_what_they_ask_for() ->
     let worker = world.launch_worker().await?;
     let text = events::read("guardduty/ec2-backdoor-cc-activity.json")?.replace(events::WEB_PLACEHOLDER, &worker);
     world
-        .responder(dry)?
+        .responder_as("guardduty-responder", dry)
+        .await?
         .handle(events::for_world_text(&text, &world)?)
         .await?;
     // HIGH, isolation refused: failed, paged.
@@ -260,7 +273,12 @@ async fn filter_policies_on_severity_and_verdict_get_only_what_they_ask_for() ->
         403,
         "UnauthorizedOperation",
     )?;
-    let far = world.account.through_faults().await?;
+    let far = world
+        .account
+        .as_function("guardduty-responder")
+        .await?
+        .through_faults()
+        .await?;
     let failed = Responder::new(far.clients, world.settings())?
         .handle(events::for_world_text(&text, &world)?)
         .await;
@@ -299,7 +317,7 @@ async fn the_chatbot_format_is_a_documented_custom_notification() -> Result<()> 
         },
         ..world.settings()
     };
-    let responder = world.responder(settings)?;
+    let responder = world.responder_as("guardduty-responder", settings).await?;
     responder.handle(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
     responder
         .handle(events::for_world(

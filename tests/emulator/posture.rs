@@ -7,12 +7,16 @@ use tourniquet_tests::world::{World, put_config_rule};
 
 use crate::world;
 
-fn config_responder(world: &World, settings: Settings) -> Result<playbook::Responder> {
-    Ok(world.responder(settings)?.accepting(&[Source::Config]))
+async fn config_responder(world: &World, settings: Settings) -> Result<playbook::Responder> {
+    Ok(world
+        .responder_as("config-responder", settings)
+        .await?
+        .accepting(&[Source::Config]))
 }
 
 async fn respond(world: &World, sample: &str) -> Result<playbook::Report> {
-    let response = config_responder(world, world.settings())?
+    let response = config_responder(world, world.settings())
+        .await?
         .handle(events::for_world(sample, world)?)
         .await?;
     response.report().ok_or_else(|| anyhow::anyhow!("{sample} was ignored"))
@@ -209,7 +213,7 @@ async fn unencrypted_bucket_gets_default_encryption() -> Result<()> {
         "config/s3-bucket-server-side-encryption-enabled-noncompliant.json",
         &world,
     )?;
-    config_responder(&world, settings)?.handle(event).await?;
+    config_responder(&world, settings).await?.handle(event).await?;
     assert_eq!(
         world.bucket_encryption(&world.assets_bucket).await?.as_deref(),
         Some("aws:kms")
@@ -262,7 +266,7 @@ async fn protected_group_is_left_alone() -> Result<()> {
 async fn compliant_and_non_compliance_events_page_nobody() -> Result<()> {
     let world = world().await?;
     let before = world.group_rules(&world.web_group).await?;
-    let responder = config_responder(&world, world.settings())?;
+    let responder = config_responder(&world, world.settings()).await?;
     for sample in [
         "config/restricted-ssh-compliant.json",
         "config/configuration-item-change.json",
@@ -285,7 +289,7 @@ async fn compliant_and_non_compliance_events_page_nobody() -> Result<()> {
 #[tokio::test]
 async fn a_function_refuses_another_functions_events() -> Result<()> {
     let world = world().await?;
-    let responder = config_responder(&world, world.settings())?;
+    let responder = config_responder(&world, world.settings()).await?;
     let event = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;
     let err = responder.handle(event).await.expect_err("refused");
     let err = playbook::telemetry::chain(&err);

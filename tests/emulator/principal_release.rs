@@ -27,7 +27,7 @@ async fn contain_user(world: &World) -> Result<String> {
 async fn a_users_release_removes_the_deny_and_keeps_the_key_inactive() -> Result<()> {
     let world = world().await?;
     let incident_id = contain_user(&world).await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("quarantine-release", world.settings()).await?;
     let request = json!({"user_name": world.deployer, "incident_id": incident_id});
     let released = responder.release(&request, Budget::default()).await?;
     assert_eq!(released.playbook, Playbook::Release);
@@ -64,7 +64,7 @@ async fn a_users_release_removes_the_deny_and_keeps_the_key_inactive() -> Result
 async fn reactivate_keys_brings_the_key_back_and_the_page_warns() -> Result<()> {
     let world = world().await?;
     let incident_id = contain_user(&world).await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("quarantine-release", world.settings()).await?;
     let request = json!({"user_name": world.deployer, "incident_id": incident_id, "reactivate_keys": true});
     let released = responder.release(&request, Budget::default()).await?;
     assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
@@ -98,7 +98,7 @@ async fn a_user_changed_since_is_refused_with_the_differences_unless_forced() ->
         .map(|k| k.access_key_id().to_owned())
         .unwrap_or_default();
 
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("quarantine-release", world.settings()).await?;
     let request = json!({"user_name": world.deployer, "incident_id": incident_id});
     let err = responder
         .release(&request, Budget::default())
@@ -145,7 +145,7 @@ async fn a_role_sessions_release_removes_exactly_that_deny() -> Result<()> {
     );
     world.pages().await?;
 
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("quarantine-release", world.settings()).await?;
     // A user's release of a role's incident is refused: the incident never touched a user.
     let wrong = json!({"user_name": world.web_role, "incident_id": report.incident_id});
     assert!(responder.release(&wrong, Budget::default()).await.is_err());
@@ -179,7 +179,7 @@ async fn an_instances_release_lifts_the_deny_on_its_own_credentials_and_checks_i
         .policy_name(&name)
         .send()
         .await?;
-    let responder = world.responder(world.settings())?;
+    let responder = world.responder_as("quarantine-release", world.settings()).await?;
     let request = json!({"instance_id": world.web.instance_id, "incident_id": report.incident_id});
     let err = responder
         .release(&request, Budget::default())

@@ -11,16 +11,19 @@ use tourniquet_tests::{events, securityhub};
 
 use crate::world;
 
-fn responder(world: &World) -> Result<playbook::Responder> {
+/// The Security Hub responder, as its own role (its function takes GuardDuty's findings
+/// through Security Hub too).
+async fn responder(world: &World) -> Result<playbook::Responder> {
     Ok(world
-        .responder(world.settings())?
+        .responder_as("securityhub-responder", world.settings())
+        .await?
         .accepting(&[Source::SecurityHub, Source::GuardDuty]))
 }
 
 /// The reports of an event the responder handled in full.
 async fn handle(world: &World, event: Value) -> Result<Vec<Report>> {
     // Boxed: a response's future is large, and a test holds several in a row on its stack.
-    match Box::pin(responder(world)?.handle(event)).await? {
+    match Box::pin(responder(world).await?.handle(event)).await? {
         Response::Findings(Findings { findings }) => findings
             .into_iter()
             .map(|answer| match answer {
@@ -114,7 +117,10 @@ async fn contains_and_writes_back_once() -> Result<()> {
 
     // GuardDuty's own event for the same finding: the same incident, nothing new.
     let direct = events::for_world("guardduty/ec2-ssh-brute-force-web-server.json", &world)?;
-    let direct_responder = world.responder(world.settings())?.accepting(&[Source::GuardDuty]);
+    let direct_responder = world
+        .responder_as("guardduty-responder", world.settings())
+        .await?
+        .accepting(&[Source::GuardDuty]);
     let again = Box::pin(direct_responder.handle(direct))
         .await?
         .report()
@@ -151,16 +157,21 @@ async fn contains_and_writes_back_once() -> Result<()> {
 
     // The incident, read again from its evidence, is this one finding: its timeline is read
     // again and the instance released, as for any source.
-    let reread = Box::pin(responder(&world)?.handle(serde_json::json!({"timeline": contained.incident_id})))
-        .await?
-        .report()
-        .context("a re-read")?;
+    let reread = Box::pin(
+        responder(&world)
+            .await?
+            .handle(serde_json::json!({"timeline": contained.incident_id})),
+    )
+    .await?
+    .report()
+    .context("a re-read")?;
     assert_eq!(reread.incident_id, contained.incident_id);
     world.pages().await?;
     let request = serde_json::json!({"instance_id": world.web.instance_id, "incident_id": contained.incident_id});
     let released = Box::pin(
         world
-            .responder(world.settings())?
+            .responder_as("quarantine-release", world.settings())
+            .await?
             .release(&request, playbook::Budget::default()),
     )
     .await?;
@@ -202,7 +213,8 @@ async fn an_ocsf_finding_contains_and_is_written_back_with_v2() -> Result<()> {
     let request = serde_json::json!({"role_name": world.web_role, "incident_id": report.incident_id});
     let released = Box::pin(
         world
-            .responder(world.settings())?
+            .responder_as("quarantine-release", world.settings())
+            .await?
             .release(&request, playbook::Budget::default()),
     )
     .await?;
@@ -374,8 +386,7 @@ async fn a_refused_write_back_leaves_the_containment_and_the_page_says_so() -> R
     let event = events::for_world("securityhub/guardduty-ec2-ssh-brute-force-asff.json", &world)?;
     // On, but the finding not imported: Security Hub answers FindingNotFound.
     securityhub::enable(&world.account).await?;
-    let err = responder(&world)?
-        .handle(event.clone())
+    let err = Box::pin(responder(&world).await?.handle(event.clone()))
         .await
         .expect_err("the write-back failed");
     let Error::Findings(findings) = &err else {
@@ -401,7 +412,7 @@ async fn a_refused_write_back_leaves_the_containment_and_the_page_says_so() -> R
     // The retry, once Security Hub has the finding, writes back only: no second page set of
     // steps, the containment not redone.
     import(&world.account, &event).await?;
-    let retry = report_of(Box::pin(responder(&world)?.handle(event.clone())).await?)?;
+    let retry = report_of(Box::pin(responder(&world).await?.handle(event.clone())).await?)?;
     let redone: Vec<&str> = retry
         .steps
         .iter()

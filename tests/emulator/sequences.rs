@@ -151,7 +151,9 @@ async fn a_group_of_seven_over_a_limit_of_five_is_held_then_isolated_whole() -> 
     let groups = world
         .interface_groups(&world.host(&instances[1]).await?.interfaces)
         .await?;
-    let released = responder
+    let released = world
+        .responder_as("quarantine-release", world.settings())
+        .await?
         .release(&json!({ "instance_id": instances[0] }), Budget::default())
         .await?;
     assert_eq!(released.playbook, Playbook::Release, "{}", released.reason);

@@ -152,6 +152,41 @@ async fn the_attackers_calls_are_traced_and_its_foothold_contained() -> Result<(
     Ok(())
 }
 
+/// The attacker acts from us-west-2 and GuardDuty reports it there; IAM is global, so its
+/// user, key and policy are in us-east-1's event history: the timeline reads both regions and
+/// the sweep contains the user it created.
+#[tokio::test]
+async fn a_foothold_made_from_us_west_2_is_traced_in_the_global_region_and_swept() -> Result<()> {
+    const REGION: &str = "us-west-2";
+    let world = world().await?;
+    let attacker = Attacker::with_key(&world.account, &world.deployer_keys[0])
+        .await?
+        .in_region(REGION);
+    let foothold = attacker.persist("backup-admin").await?;
+    let mut finding = events::for_world(USER_FINDING, &world)?;
+    finding["region"] = REGION.into();
+    finding["detail"]["region"] = REGION.into();
+    let report = world.respond(finding).await?;
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+
+    assert_eq!(
+        key_status(&world, "backup-admin").await?,
+        [(foothold.access_key_id.clone(), "Inactive".to_owned())]
+    );
+    assert!(
+        world
+            .user_policy("backup-admin", "tourniquet-deny-all")
+            .await?
+            .is_some(),
+        "backup-admin denied everything"
+    );
+    let names = names(&timeline(&world, &report.incident_id).await?);
+    for name in ["AttachUserPolicy", "CreateAccessKey", "CreateUser"] {
+        assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn with_containment_of_persistence_off_the_foothold_is_listed_untouched() -> Result<()> {
     let world = world().await?;

@@ -607,23 +607,33 @@ impl World {
         Ok(env)
     }
 
-    /// A responder in this account, with `settings`.
-    pub fn responder(&self, settings: Settings) -> Result<playbook::Responder> {
-        Ok(playbook::Responder::new(self.account.clients.clone(), settings)?)
-    }
-
-    /// A responder in this account acting as `function`'s role, with `settings`.
+    /// A responder in this account acting as `function`'s role, with `settings`: every call
+    /// it makes is recorded for `make iam` (there is no responder with the harness's own
+    /// credentials, which IAM would never judge).
     pub async fn responder_as(&self, function: &str, settings: Settings) -> Result<playbook::Responder> {
-        let account = self.account.as_function(function).await?;
+        // Boxed: the STS call's future is large, and a test's future lives on its thread's stack.
+        let account = Box::pin(self.account.as_function(function)).await?;
         Ok(playbook::Responder::new(account.clients, settings)?)
     }
 
-    /// Handles `event` with a responder of the default settings, acting as the function the
-    /// template's rules deliver it to: the incident's report.
+    /// Handles `event` as a deployment would, with the default settings: put on the account's
+    /// default bus, whose rules are template.yaml's, and handled by the function a rule
+    /// delivers it to, as that function's role, with the event as delivered. An event no rule
+    /// delivers (an alarm action's own payload, a request a person sends, a test's finding
+    /// below a rule's threshold) is handled as a direct invocation of the function
+    /// `function_for` names would. The incident's report.
     pub async fn respond(&self, event: serde_json::Value) -> Result<playbook::Report> {
-        self.responder_as(function_for(&event), self.settings())
-            .await?
-            .handle(event)
+        let mut delivered = crate::events::delivered(&event, self)?;
+        let (function, event) = match delivered.len() {
+            0 => (function_for(&event).to_owned(), event),
+            1 => delivered.remove(0),
+            _ => anyhow::bail!(
+                "template.yaml's rules deliver the event {} times: {:?}",
+                delivered.len(),
+                delivered.iter().map(|(to, _)| to).collect::<Vec<_>>()
+            ),
+        };
+        Box::pin(self.responder_as(&function, self.settings()).await?.handle(event))
             .await?
             .report()
             .context("the event was ignored: not an incident")

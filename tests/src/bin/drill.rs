@@ -804,14 +804,28 @@ async fn breach(world: &World, foothold: &tourniquet_tests::attacker::Foothold) 
             )
         })
         .collect();
+    let denied = world
+        .user_policy(&foothold.user, "tourniquet-deny-all")
+        .await?
+        .is_some();
     println!(
         "  Persistence swept: {}'s keys: {}; denied everything: {}",
         foothold.user,
         status.join(", "),
-        yes(world
-            .user_policy(&foothold.user, "tourniquet-deny-all")
-            .await?
-            .is_some())
+        yes(denied)
+    );
+    // The attacker acted from ATTACK_REGION; its user is IAM's, recorded in us-east-1: the
+    // credential contained there sweeps it, or the drill fails.
+    anyhow::ensure!(
+        denied
+            && keys
+                .access_key_metadata()
+                .iter()
+                .all(|k| k.status().is_some_and(|s| s.as_str() == "Inactive")),
+        "the user {} the attacker created from {ATTACK_REGION} was not swept: keys {}, denied everything: {}",
+        foothold.user,
+        status.join(", "),
+        yes(denied)
     );
     println!("  ({})\n", playbook::timeline::DATA_EVENTS_CAVEAT);
     Ok(())
