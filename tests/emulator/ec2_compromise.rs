@@ -170,6 +170,75 @@ async fn a_quarantine_tag_the_attacker_set_does_not_stop_containment() -> Result
     Ok(())
 }
 
+/// The finding of `SSH_BRUTE_FORCE` about `instance_id`, as a finding of its own (`finding_id`).
+fn finding_about(world: &World, instance_id: &str, finding_id: &str) -> Result<serde_json::Value> {
+    let text = events::read(SSH_BRUTE_FORCE)?.replace(events::WEB_PLACEHOLDER, instance_id);
+    let mut event = events::for_world_text(&text, world)?;
+    event["detail"]["id"] = json!(finding_id);
+    Ok(event)
+}
+
+/// The attacker copies Tourniquet's quarantine onto another instance: its interfaces into the
+/// isolation group an earlier response made, and the quarantine tags naming that earlier
+/// (real) incident. Only Tourniquet's own ledger can say the instance was quarantined, and it
+/// records the other instance: this one is contained. A later finding about the instance
+/// Tourniquet did quarantine pages only.
+#[tokio::test]
+async fn quarantine_tags_count_only_with_the_ledgers_record_of_that_instance() -> Result<()> {
+    let world = world().await?;
+    let worker = world.launch_worker().await?;
+    let first = world.respond(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
+    assert_eq!(first.playbook, Playbook::Ec2Compromise);
+    let isolation = world.quarantine_group("isolation").await?.expect("isolation group");
+    let ec2 = &world.account.clients.ec2;
+    let host = world.host(&worker).await?;
+    for eni in &host.interfaces {
+        ec2.modify_network_interface_attribute()
+            .network_interface_id(eni)
+            .groups(&isolation.id)
+            .send()
+            .await?;
+    }
+    let tag = |key: &str, value: &str| aws_sdk_ec2::types::Tag::builder().key(key).value(value).build();
+    ec2.create_tags()
+        .resources(&worker)
+        .tags(tag("tourniquet:quarantined-at", "2026-01-01T00:00:00Z"))
+        .tags(tag("tourniquet:incident-id", &first.incident_id))
+        .send()
+        .await?;
+    world.pages().await?;
+
+    let report = world.respond(finding_about(&world, &worker, "f-worker")?).await?;
+    assert_eq!(report.playbook, Playbook::Ec2Compromise, "{}", report.reason);
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+    let tags = world.instance_tags(&worker).await?;
+    assert_eq!(
+        tags["tourniquet:incident-id"], report.incident_id,
+        "tagged by its own incident"
+    );
+    assert_eq!(world.snapshots(&worker).await?.len(), host.volumes.len());
+
+    // A new finding about the instance Tourniquet quarantined: its ledger says so.
+    let again = world
+        .respond(finding_about(&world, &world.web.instance_id, "f-web-later")?)
+        .await?;
+    assert_eq!(again.playbook, Playbook::PageOnly, "{}", again.reason);
+    assert!(
+        again.reason.contains("already quarantined") && again.reason.contains(&first.incident_id),
+        "{}",
+        again.reason
+    );
+    // And the worker, now quarantined by its own incident, pages only too.
+    let worker_again = world.respond(finding_about(&world, &worker, "f-worker-later")?).await?;
+    assert_eq!(worker_again.playbook, Playbook::PageOnly, "{}", worker_again.reason);
+    assert!(
+        worker_again.reason.contains(&report.incident_id),
+        "{}",
+        worker_again.reason
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn protected_instance_is_left_alone() -> Result<()> {
     let world = world().await?;
