@@ -567,6 +567,62 @@ async fn global_service_events_are_recorded_in_us_east_1() -> Result<()> {
     Ok(())
 }
 
+/// CloudTrail logs a Query request's lists as lists: the tags of `CreateUser` and `TagUser`
+/// are `"tags": [{"key": ..., "value": ...}]` in the event's `requestParameters`, which is how
+/// the sweep learns who set a tag.
+#[tokio::test]
+async fn tags_are_logged_as_cloudtrail_logs_them() -> Result<()> {
+    use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+    use aws_sdk_iam::types::Tag;
+
+    let account = tourniquet_tests::account::Account::new().await?;
+    let iam = &account.clients.iam;
+    iam.create_user()
+        .user_name("tagged")
+        .tags(Tag::builder().key("team").value("blue").build()?)
+        .send()
+        .await?;
+    iam.tag_user()
+        .user_name("tagged")
+        .tags(Tag::builder().key("a").value("1").build()?)
+        .tags(Tag::builder().key("b").value("2").build()?)
+        .send()
+        .await?;
+    let events = aws_sdk_cloudtrail::Client::new(&account.config)
+        .lookup_events()
+        .lookup_attributes(
+            LookupAttribute::builder()
+                .attribute_key(LookupAttributeKey::ResourceName)
+                .attribute_value("tagged")
+                .build()?,
+        )
+        .send()
+        .await?;
+    let logged: Vec<serde_json::Value> = events
+        .events()
+        .iter()
+        .filter_map(|e| serde_json::from_str(e.cloud_trail_event()?).ok())
+        .collect();
+    let params: Vec<(&str, &serde_json::Value)> = logged
+        .iter()
+        .map(|e| (e["eventName"].as_str().unwrap_or_default(), &e["requestParameters"]))
+        .collect();
+    assert_eq!(
+        params,
+        [
+            (
+                "TagUser",
+                &serde_json::json!({"userName": "tagged", "tags": [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]})
+            ),
+            (
+                "CreateUser",
+                &serde_json::json!({"userName": "tagged", "tags": [{"key": "team", "value": "blue"}]})
+            ),
+        ]
+    );
+    Ok(())
+}
+
 /// Divergence 9: EventBridge matches a pattern into an array of objects (a Security Hub event's
 /// `detail.findings`) against every element: AWS's own findings reach the Security Hub
 /// responder through template.yaml's rule, a third party's reach no function.

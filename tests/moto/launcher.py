@@ -555,6 +555,32 @@ def _lower_camel(name):
     return name[:1].lower() + name[1:]
 
 
+_MEMBER = re.compile(r"^([^.]+)\.member\.(\d+)(?:\.([^.]+))?$")
+
+
+def _request_parameters(params):
+    """A Query request's parameters as CloudTrail logs them: names in lower camel case, and a
+    list (`Tags.member.1.Key=k`, `Tags.member.1.Value=v`) as a list (`"tags": [{"key": "k",
+    "value": "v"}]`), as CloudTrail logs TagUser's or CreateUser's tags."""
+    request, lists = {}, {}
+    for key, value in params.items():
+        if key in ("Action", "Version"):
+            continue
+        found = _MEMBER.match(key)
+        if found is None:
+            request[_lower_camel(key)] = value
+            continue
+        name, index, field = found[1], int(found[2]), found[3]
+        items = lists.setdefault(_lower_camel(name), {})
+        if field is None:
+            items[index] = value
+        else:
+            items.setdefault(index, {})[_lower_camel(field)] = value
+    for name, items in lists.items():
+        request[name] = [items[i] for i in sorted(items)]
+    return request
+
+
 class EventHistory:
     """The recorded events by (account, region), oldest first, and LookupEvents' limits."""
 
@@ -626,7 +652,7 @@ class EventHistory:
     def record(self, environ, service, region, action, params, identity, status, headers, body):
         if action in _DATA_EVENTS.get(service, ()) or not action:
             return
-        request = {_lower_camel(k): v for k, v in params.items() if k not in ("Action", "Version")}
+        request = _request_parameters(params)
         if service == "s3":
             request = {"bucketName": (environ.get("PATH_INFO", "/").strip("/").split("/") or [""])[0]}
         error_code = None
