@@ -88,12 +88,13 @@ pub fn plan_release(contained: &Plan, before: &InstanceState, now: SystemTime) -
             "the volumes that went with the instance on termination do so again",
         ));
     }
+    // This instance's deny only: an attack sequence's plan holds every member's.
     steps.extend(contained.steps.iter().filter_map(|planned| match &planned.step {
         Step::DenyInstanceCredentials {
             instance_id,
             instance_profile,
             instance_arn,
-        } => Some(step(
+        } if instance_id == id => Some(step(
             Step::RemoveInstanceDeny {
                 instance_id: instance_id.clone(),
                 instance_profile: instance_profile.clone(),
