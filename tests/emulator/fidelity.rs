@@ -623,6 +623,44 @@ async fn tags_are_logged_as_cloudtrail_logs_them() -> Result<()> {
     Ok(())
 }
 
+/// Divergence 10: a role's inline policies hold 10,240 characters in all (whitespace not
+/// counted); a PutRolePolicy past that is refused with LimitExceeded, and rewriting one policy
+/// counts it once.
+#[tokio::test]
+async fn a_roles_inline_policies_are_capped_at_10240_characters_in_all() -> Result<()> {
+    let account = tourniquet_tests::account::Account::new().await?;
+    let iam = &account.clients.iam;
+    iam.create_role()
+        .role_name("fleet")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await?;
+    // A deny naming one long condition value: about 4,000 characters, padded with spaces that
+    // do not count.
+    let document = |n: usize| {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:userid": "x".repeat(n)}}}]})
+        .to_string()
+            + &" ".repeat(2000)
+    };
+    let put = |name: &'static str, n: usize| {
+        iam.put_role_policy()
+            .role_name("fleet")
+            .policy_name(name)
+            .policy_document(document(n))
+            .send()
+    };
+    put("a", 4000).await?;
+    put("b", 4000).await?;
+    put("b", 5000).await?;
+    let err = put("c", 2000).await.expect_err("past 10,240 in all");
+    assert_eq!(err.code(), Some("LimitExceeded"), "{err:?}");
+    put("c", 800).await?;
+    Ok(())
+}
+
 /// Divergence 9: EventBridge matches a pattern into an array of objects (a Security Hub event's
 /// `detail.findings`) against every element: AWS's own findings reach the Security Hub
 /// responder through template.yaml's rule, a third party's reach no function.

@@ -495,6 +495,37 @@ def _patch_managed_policies():
 _patch_managed_policies()
 
 
+# Divergence 10: IAM caps a role's inline policies at 10,240 characters in all (whitespace not
+# counted) and refuses a PutRolePolicy that would exceed it with LimitExceeded; moto keeps any
+# number of any size.
+_ROLE_INLINE_QUOTA = 10240
+
+
+def _role_inline_quota():
+    from moto.iam.exceptions import LimitExceededException
+    from moto.iam.models import IAMBackend
+
+    global _moto_put_role_policy
+    put = _moto_put_role_policy = IAMBackend.put_role_policy
+
+    def size(document):
+        return len(re.sub(r"\s", "", document if isinstance(document, str) else json.dumps(document)))
+
+    def put_role_policy(self, role_name, policy_name, policy_json):
+        role = self.get_role(role_name)
+        others = sum(size(d) for name, d in role.policies.items() if name != policy_name)
+        if others + size(policy_json) > _ROLE_INLINE_QUOTA:
+            raise LimitExceededException(
+                f"Maximum policy size of {_ROLE_INLINE_QUOTA} bytes exceeded for role {role_name}"
+            )
+        return put(self, role_name, policy_name, policy_json)
+
+    IAMBackend.put_role_policy = put_role_policy
+
+
+_role_inline_quota()
+
+
 # --- CloudTrail event history ----------------------------------------------------------------
 # moto has no LookupEvents. Every signed request reaching moto (through either port) is
 # recorded here as the management event CloudTrail logs for it, and LookupEvents is answered
@@ -1174,8 +1205,10 @@ def _deploy_roles(account):
     for function, role in deployed(account, "us-east-1", [])["functions"].items():
         path, name = role["role"].split(":role", 1)[1].rsplit("/", 1)
         backend.create_role(name, _LAMBDA_TRUST, path + "/", None, f"Tourniquet {function}", [], "3600")
+        # The template's managed policies, kept as inline policies of the role: past the inline
+        # quota together, which managed policies are not held to.
         for policy in role["policies"]:
-            backend.put_role_policy(name, policy["name"].replace("/", "-"), json.dumps(policy["policy"]))
+            _moto_put_role_policy(backend, name, policy["name"].replace("/", "-"), json.dumps(policy["policy"]))
     DEPLOYED_ROLES.add(account)
     return "DONE"
 

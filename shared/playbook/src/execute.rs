@@ -431,9 +431,9 @@ impl Run<'_> {
             }
             Step::DenyInstanceCredentials {
                 instance_profile,
-                instance_arn,
+                instance_id,
                 ..
-            } => iam::deny_instance_role(&clients.iam, instance_profile, instance_arn).await,
+            } => iam::deny_instance_role(&clients.iam, instance_profile, instance_id).await,
             Step::DetachFromAutoScaling { instance_id, group } => {
                 autoscaling::detach(&clients.autoscaling, instance_id, group).await
             }
@@ -512,9 +512,9 @@ impl Run<'_> {
             } => release::mark_released(ec2, instance_id, released_at, dry).await,
             Step::RemoveInstanceDeny {
                 instance_profile,
+                instance_id,
                 policy,
-                ..
-            } => release::remove_instance_deny(&clients.iam, instance_profile, policy).await,
+            } => release::remove_instance_deny(&clients.iam, instance_profile, instance_id, policy).await,
             Step::RemoveDeny { kind, name, policy } => release::remove_deny(&clients.iam, *kind, name, policy).await,
             Step::ReactivateAccessKey {
                 user_name,

@@ -15,7 +15,7 @@ use crate::ledger::{RunKind, Stored};
 use crate::observation::{InstanceState, Observation};
 use crate::place::Place;
 use crate::plan::Contained;
-use crate::plan::{self, Plan, Reach, Step};
+use crate::plan::{self, Plan, Step};
 use crate::plan::{deactivated, undo};
 use crate::policy::Playbook;
 use crate::report::Report;
@@ -134,14 +134,15 @@ impl Responder {
         for planned in &contained.steps {
             if let Step::DenyInstanceCredentials {
                 instance_profile,
-                instance_arn,
+                instance_id,
                 ..
             } = &planned.step
+                && *instance_id == before.instance_id
             {
-                let policy = crate::plan::policy_name(&Reach::Instance {
-                    instance_arn: instance_arn.clone(),
-                });
-                match crate::actions::release::roles_without(&acting.clients.iam, instance_profile, &policy).await {
+                let policy = crate::plan::INSTANCES_POLICY;
+                match crate::actions::release::roles_without(&acting.clients.iam, instance_profile, instance_id, policy)
+                    .await
+                {
                     Ok(roles) => changes.extend(
                         roles
                             .into_iter()
