@@ -444,6 +444,11 @@ class FaultInjector:
                     method, method
                 )
             return f"{method}Bucket"
+        # Lambda's REST calls name none: its concurrency calls, by method, on their path.
+        if service == "lambda" and environ.get("PATH_INFO", "").endswith("/concurrency"):
+            method = environ.get("REQUEST_METHOD", "")
+            return {"GET": "GetFunctionConcurrency", "PUT": "PutFunctionConcurrency",
+                    "DELETE": "DeleteFunctionConcurrency"}.get(method, method)
         # JSON protocols (SQS, ...) name the action in a header instead.
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         return params.get("Action") or target.rsplit(".", 1)[-1]

@@ -83,6 +83,20 @@ impl Responder {
                     self.instance_drift(&plan, before, &acting).await,
                 ),
                 Contained::Function(before) => {
+                    // What it had before is unknown: removing the setting, or guessing one, is
+                    // not putting it back.
+                    if let Some(code) = &before.concurrency_error {
+                        return Err(refuse(
+                            request,
+                            &format!(
+                                "its reserved concurrency before the throttle was never read ({code}), so a release \
+                                 cannot put it back as it was; set it by hand (aws lambda put-function-concurrency \
+                                 --function-name {name} --reserved-concurrent-executions N, or \
+                                 delete-function-concurrency if it had none), and remove the deny on its role",
+                                name = before.name
+                            ),
+                        ));
+                    }
                     let clients = &acting.clients;
                     let found = lambda::observe_function(&clients.lambda, &clients.iam, &before.name).await;
                     (
