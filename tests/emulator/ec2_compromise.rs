@@ -170,6 +170,75 @@ async fn a_quarantine_tag_the_attacker_set_does_not_stop_containment() -> Result
     Ok(())
 }
 
+/// The finding of `SSH_BRUTE_FORCE` about `instance_id`, as a finding of its own (`finding_id`).
+fn finding_about(world: &World, instance_id: &str, finding_id: &str) -> Result<serde_json::Value> {
+    let text = events::read(SSH_BRUTE_FORCE)?.replace(events::WEB_PLACEHOLDER, instance_id);
+    let mut event = events::for_world_text(&text, world)?;
+    event["detail"]["id"] = json!(finding_id);
+    Ok(event)
+}
+
+/// The attacker copies Tourniquet's quarantine onto another instance: its interfaces into the
+/// isolation group an earlier response made, and the quarantine tags naming that earlier
+/// (real) incident. Only Tourniquet's own ledger can say the instance was quarantined, and it
+/// records the other instance: this one is contained. A later finding about the instance
+/// Tourniquet did quarantine pages only.
+#[tokio::test]
+async fn quarantine_tags_count_only_with_the_ledgers_record_of_that_instance() -> Result<()> {
+    let world = world().await?;
+    let worker = world.launch_worker().await?;
+    let first = world.respond(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
+    assert_eq!(first.playbook, Playbook::Ec2Compromise);
+    let isolation = world.quarantine_group("isolation").await?.expect("isolation group");
+    let ec2 = &world.account.clients.ec2;
+    let host = world.host(&worker).await?;
+    for eni in &host.interfaces {
+        ec2.modify_network_interface_attribute()
+            .network_interface_id(eni)
+            .groups(&isolation.id)
+            .send()
+            .await?;
+    }
+    let tag = |key: &str, value: &str| aws_sdk_ec2::types::Tag::builder().key(key).value(value).build();
+    ec2.create_tags()
+        .resources(&worker)
+        .tags(tag("tourniquet:quarantined-at", "2026-01-01T00:00:00Z"))
+        .tags(tag("tourniquet:incident-id", &first.incident_id))
+        .send()
+        .await?;
+    world.pages().await?;
+
+    let report = world.respond(finding_about(&world, &worker, "f-worker")?).await?;
+    assert_eq!(report.playbook, Playbook::Ec2Compromise, "{}", report.reason);
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+    let tags = world.instance_tags(&worker).await?;
+    assert_eq!(
+        tags["tourniquet:incident-id"], report.incident_id,
+        "tagged by its own incident"
+    );
+    assert_eq!(world.snapshots(&worker).await?.len(), host.volumes.len());
+
+    // A new finding about the instance Tourniquet quarantined: its ledger says so.
+    let again = world
+        .respond(finding_about(&world, &world.web.instance_id, "f-web-later")?)
+        .await?;
+    assert_eq!(again.playbook, Playbook::PageOnly, "{}", again.reason);
+    assert!(
+        again.reason.contains("already quarantined") && again.reason.contains(&first.incident_id),
+        "{}",
+        again.reason
+    );
+    // And the worker, now quarantined by its own incident, pages only too.
+    let worker_again = world.respond(finding_about(&world, &worker, "f-worker-later")?).await?;
+    assert_eq!(worker_again.playbook, Playbook::PageOnly, "{}", worker_again.reason);
+    assert!(
+        worker_again.reason.contains(&report.incident_id),
+        "{}",
+        worker_again.reason
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn protected_instance_is_left_alone() -> Result<()> {
     let world = world().await?;
@@ -427,22 +496,30 @@ async fn the_instances_own_credentials_are_denied_and_its_disks_kept() -> Result
     let report = world.respond(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
     assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
 
-    // The role carries a deny naming only this instance's ARN, and nothing role-wide.
-    let name = format!("tourniquet-deny-instance-{}", world.web.instance_id);
+    // The role carries Tourniquet's one instance policy, naming only this instance: its
+    // session by aws:userid (<role id>:<instance id>), its ARN beside it; nothing role-wide.
+    let name = "tourniquet-deny-instances".to_owned();
     let policy = world
         .role_policy(&world.web_role, &name)
         .await?
-        .expect("the per-instance deny on the instance's role");
-    let instance_arn = format!(
-        "arn:aws:ec2:us-east-1:{}:instance/{}",
-        world.account.id, world.web.instance_id
-    );
+        .expect("the instance deny on the instance's role");
+    let role = world
+        .account
+        .clients
+        .iam
+        .get_role()
+        .role_name(&world.web_role)
+        .send()
+        .await?;
+    let role_id = role.role().map(|r| r.role_id().to_owned()).unwrap_or_default();
     assert_eq!(
         policy,
-        json!({"Version": "2012-10-17", "Statement": [{
-            "Sid": "TourniquetDenyInstanceCredentials", "Effect": "Deny", "Action": "*", "Resource": "*",
-            "Condition": {"StringEquals": {"ec2:SourceInstanceARN": instance_arn}}
-        }]})
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "TourniquetDenyInstanceSessions", "Effect": "Deny", "Action": "*", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:userid": [format!("{role_id}:{}", world.web.instance_id)]}}},
+            {"Sid": "TourniquetDenyInstanceCredentials", "Effect": "Deny", "Action": "*", "Resource": "*",
+             "Condition": {"StringLike": {"ec2:SourceInstanceARN": [format!("arn:*:ec2:*:*:instance/{}", world.web.instance_id)]}}}
+        ]})
     );
     assert_eq!(world.role_policy_names(&world.web_role).await?, [name]);
     // Every disk now outlives a termination; the pre-state keeps what they were, and the
@@ -464,5 +541,75 @@ async fn the_instances_own_credentials_are_denied_and_its_disks_kept() -> Result
             .is_some_and(|v| v.iter().any(|v| v["delete_on_termination"] == true)),
         "{state:#}"
     );
+    Ok(())
+}
+
+/// The instances the web role's Tourniquet instance policy denies (its `aws:userid` list).
+async fn denied_instances(world: &World) -> Result<Vec<String>> {
+    let policy = world.role_policy(&world.web_role, "tourniquet-deny-instances").await?;
+    Ok(policy
+        .and_then(|p| {
+            p["Statement"][0]["Condition"]["StringEquals"]["aws:userid"]
+                .as_array()
+                .cloned()
+        })
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str()?.rsplit(':').next().map(ToOwned::to_owned))
+        .collect())
+}
+
+/// A hundred contained instances of one fleet role: their credential denies fit the 10,240
+/// characters a role's inline policies hold in all (the emulator refuses more, as IAM does).
+/// Ninety-nine go in through the EC2 playbook's own action, as ninety-nine responses would
+/// put them; the web host's through a full response; its release lifts it alone.
+#[tokio::test]
+async fn a_hundred_contained_instances_of_one_fleet_role_fit_its_inline_quota() -> Result<()> {
+    let world = world().await?;
+    world.give_web_role(&[&world.web.instance_id]).await?;
+    let fleet = world
+        .account
+        .clients
+        .ec2
+        .run_instances()
+        .image_id(&world.image_id)
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(99)
+        .max_count(99)
+        .subnet_id(&world.subnet_id)
+        .send()
+        .await?;
+    let others: Vec<String> = fleet
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(ToOwned::to_owned))
+        .collect();
+    assert_eq!(others.len(), 99);
+    for instance in &others {
+        playbook::actions::iam::deny_instance_role(&world.account.clients.iam, "web-profile", instance).await?;
+    }
+    assert_eq!(denied_instances(&world).await?.len(), 99);
+
+    let report = world.respond(events::for_world(SSH_BRUTE_FORCE, &world)?).await?;
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+    let denied = denied_instances(&world).await?;
+    assert_eq!(denied.len(), 100);
+    assert!(denied.contains(&world.web.instance_id));
+    assert_eq!(
+        world.role_policy_names(&world.web_role).await?,
+        ["tourniquet-deny-instances"]
+    );
+
+    let released = world
+        .responder(world.settings())?
+        .release(
+            &json!({ "instance_id": world.web.instance_id }),
+            playbook::Budget::default(),
+        )
+        .await?;
+    assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
+    let denied = denied_instances(&world).await?;
+    assert_eq!(denied.len(), 99);
+    assert!(!denied.contains(&world.web.instance_id));
     Ok(())
 }

@@ -567,6 +567,100 @@ async fn global_service_events_are_recorded_in_us_east_1() -> Result<()> {
     Ok(())
 }
 
+/// CloudTrail logs a Query request's lists as lists: the tags of `CreateUser` and `TagUser`
+/// are `"tags": [{"key": ..., "value": ...}]` in the event's `requestParameters`, which is how
+/// the sweep learns who set a tag.
+#[tokio::test]
+async fn tags_are_logged_as_cloudtrail_logs_them() -> Result<()> {
+    use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+    use aws_sdk_iam::types::Tag;
+
+    let account = tourniquet_tests::account::Account::new().await?;
+    let iam = &account.clients.iam;
+    iam.create_user()
+        .user_name("tagged")
+        .tags(Tag::builder().key("team").value("blue").build()?)
+        .send()
+        .await?;
+    iam.tag_user()
+        .user_name("tagged")
+        .tags(Tag::builder().key("a").value("1").build()?)
+        .tags(Tag::builder().key("b").value("2").build()?)
+        .send()
+        .await?;
+    let events = aws_sdk_cloudtrail::Client::new(&account.config)
+        .lookup_events()
+        .lookup_attributes(
+            LookupAttribute::builder()
+                .attribute_key(LookupAttributeKey::ResourceName)
+                .attribute_value("tagged")
+                .build()?,
+        )
+        .send()
+        .await?;
+    let logged: Vec<serde_json::Value> = events
+        .events()
+        .iter()
+        .filter_map(|e| serde_json::from_str(e.cloud_trail_event()?).ok())
+        .collect();
+    let params: Vec<(&str, &serde_json::Value)> = logged
+        .iter()
+        .map(|e| (e["eventName"].as_str().unwrap_or_default(), &e["requestParameters"]))
+        .collect();
+    assert_eq!(
+        params,
+        [
+            (
+                "TagUser",
+                &serde_json::json!({"userName": "tagged", "tags": [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]})
+            ),
+            (
+                "CreateUser",
+                &serde_json::json!({"userName": "tagged", "tags": [{"key": "team", "value": "blue"}]})
+            ),
+        ]
+    );
+    Ok(())
+}
+
+/// Divergence 10: a role's inline policies hold 10,240 characters in all (whitespace not
+/// counted); a PutRolePolicy past that is refused with LimitExceeded, and rewriting one policy
+/// counts it once.
+#[tokio::test]
+async fn a_roles_inline_policies_are_capped_at_10240_characters_in_all() -> Result<()> {
+    let account = tourniquet_tests::account::Account::new().await?;
+    let iam = &account.clients.iam;
+    iam.create_role()
+        .role_name("fleet")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await?;
+    // A deny naming one long condition value: about 4,000 characters, padded with spaces that
+    // do not count.
+    let document = |n: usize| {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:userid": "x".repeat(n)}}}]})
+        .to_string()
+            + &" ".repeat(2000)
+    };
+    let put = |name: &'static str, n: usize| {
+        iam.put_role_policy()
+            .role_name("fleet")
+            .policy_name(name)
+            .policy_document(document(n))
+            .send()
+    };
+    put("a", 4000).await?;
+    put("b", 4000).await?;
+    put("b", 5000).await?;
+    let err = put("c", 2000).await.expect_err("past 10,240 in all");
+    assert_eq!(err.code(), Some("LimitExceeded"), "{err:?}");
+    put("c", 800).await?;
+    Ok(())
+}
+
 /// Divergence 9: EventBridge matches a pattern into an array of objects (a Security Hub event's
 /// `detail.findings`) against every element: AWS's own findings reach the Security Hub
 /// responder through template.yaml's rule, a third party's reach no function.

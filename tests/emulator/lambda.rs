@@ -156,3 +156,49 @@ async fn a_protected_function_pages_only_and_dry_run_changes_nothing() -> Result
     assert!(world.role_policy_names(&function.role_name).await?.is_empty());
     Ok(())
 }
+
+/// The reserved concurrency could not be read when the function was throttled: the release
+/// refuses, saying why, rather than removing the setting (which would let it run unbounded)
+/// or guessing one; the throttle stays.
+#[tokio::test]
+async fn a_release_refuses_when_the_concurrency_before_was_never_read() -> Result<()> {
+    use tourniquet_tests::emulator::emulator;
+
+    let world = world().await?;
+    functions::create(&world, FUNCTION, Some(5), &[]).await?;
+    emulator().deny(
+        &world.account.id,
+        "lambda",
+        "GetFunctionConcurrency",
+        403,
+        "AccessDeniedException",
+    )?;
+    let faulty = playbook::Responder::new(world.account.through_faults().await?.clients, world.settings())?;
+    let report = faulty
+        .handle(events::for_world(BACKDOOR, &world)?)
+        .await?
+        .report()
+        .expect("an incident");
+    emulator().clear(&world.account.id)?;
+    assert_eq!(report.playbook, Playbook::LambdaCompromise, "{}", report.reason);
+    assert_eq!(functions::reserved_concurrency(&world, FUNCTION).await?, Some(0));
+
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
+    let request = json!({"function_name": FUNCTION, "incident_id": report.incident_id});
+    let err = playbook::telemetry::chain(
+        &responder
+            .release(&request, Budget::default())
+            .await
+            .expect_err("refused"),
+    );
+    assert!(
+        err.contains("was never read (") && err.contains("put-function-concurrency"),
+        "{err}"
+    );
+    assert_eq!(
+        functions::reserved_concurrency(&world, FUNCTION).await?,
+        Some(0),
+        "the throttle stays"
+    );
+    Ok(())
+}

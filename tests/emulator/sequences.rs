@@ -3,6 +3,7 @@
 use anyhow::Result;
 use playbook::{Budget, Outcome, Playbook, Settings, report::StepReport};
 use serde_json::json;
+use tourniquet_tests::emulator::emulator;
 use tourniquet_tests::events;
 use tourniquet_tests::world::World;
 
@@ -209,5 +210,164 @@ async fn in_dry_run_a_sequence_changes_nothing() -> Result<()> {
         report.reason
     );
     assert!(!isolated(&world, &worker).await?);
+    Ok(())
+}
+
+const API_TYPES: &str = "guardduty/attack-sequence-api-resource-types.json";
+
+/// The instances a sequence's credential denies name: every Tourniquet policy on the web role,
+/// as text, tested for each instance id.
+async fn denied_on_web_role(world: &World, instances: &[String]) -> Result<Vec<bool>> {
+    let mut text = String::new();
+    for name in world.role_policy_names(&world.web_role).await? {
+        if name.starts_with("tourniquet") {
+            text.push_str(
+                &world
+                    .role_policy(&world.web_role, &name)
+                    .await?
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+    }
+    Ok(instances.iter().map(|i| text.contains(i.as_str())).collect())
+}
+
+/// Two members of a sequence sharing the web role: releasing one lifts its own credential
+/// deny, never the other's.
+#[tokio::test]
+async fn releasing_one_member_lifts_only_its_own_credential_deny() -> Result<()> {
+    let world = world().await?;
+    let instances = vec![world.launch_worker().await?, world.launch_worker().await?];
+    world
+        .give_web_role(&instances.iter().map(String::as_str).collect::<Vec<_>>())
+        .await?;
+    let responder = world.responder_as("guardduty-responder", world.settings()).await?;
+    let report = responder
+        .handle(group_event(&world, &instances)?)
+        .await?
+        .report()
+        .expect("an incident");
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+    assert_eq!(denied_on_web_role(&world, &instances).await?, [true, true]);
+
+    let released = responder
+        .release(&json!({ "instance_id": instances[0] }), Budget::default())
+        .await?;
+    assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
+    assert_eq!(
+        denied_on_web_role(&world, &instances).await?,
+        [false, true],
+        "only the released instance's credentials work again"
+    );
+    assert!(isolated(&world, &instances[1]).await?);
+    Ok(())
+}
+
+/// An instance in a VPC of its own (no quarantine groups there yet); its id.
+async fn launch_in_new_vpc(world: &World) -> Result<String> {
+    use anyhow::Context;
+
+    let ec2 = &world.account.clients.ec2;
+    let vpc = ec2.create_vpc().cidr_block("10.40.0.0/16").send().await?;
+    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).context("vpc id")?;
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(vpc_id)
+        .cidr_block("10.40.1.0/24")
+        .availability_zone("us-east-1a")
+        .send()
+        .await?;
+    let subnet_id = subnet.subnet().and_then(|s| s.subnet_id()).context("subnet id")?;
+    let out = ec2
+        .run_instances()
+        .image_id(&world.image_id)
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(subnet_id)
+        .send()
+        .await?;
+    Ok(out
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .context("instance id")?
+        .to_owned())
+}
+
+/// A sequence of two instances: one in the VPC whose quarantine groups an earlier response
+/// made, one in a VPC where they cannot be created now (the role lost
+/// ec2:CreateSecurityGroup), so its isolation fails while the other's succeeds: only the
+/// isolated one is tagged quarantined, and the response fails so Lambda retries.
+#[tokio::test]
+async fn only_a_member_whose_own_isolation_succeeded_is_tagged_quarantined() -> Result<()> {
+    let world = world().await?;
+    world
+        .respond(events::for_world(
+            "guardduty/ec2-ssh-brute-force-web-server.json",
+            &world,
+        )?)
+        .await?;
+    let instances = vec![world.launch_worker().await?, launch_in_new_vpc(&world).await?];
+    emulator().deny(
+        &world.account.id,
+        "ec2",
+        "CreateSecurityGroup",
+        403,
+        "UnauthorizedOperation",
+    )?;
+    let responder = playbook::Responder::new(world.account.through_faults().await?.clients, world.settings())?;
+    let report = match responder.handle(group_event(&world, &instances)?).await {
+        Err(playbook::Error::Incomplete(report)) => *report,
+        other => anyhow::bail!("expected an incomplete response, got {other:?}"),
+    };
+    emulator().clear(&world.account.id)?;
+    assert!(isolated(&world, &instances[0]).await?);
+    let tags = world.instance_tags(&instances[0]).await?;
+    assert!(tags.contains_key("tourniquet:quarantined-at"), "{tags:?}");
+    let tags = world.instance_tags(&instances[1]).await?;
+    assert!(!tags.contains_key("tourniquet:quarantined-at"), "{tags:?}: {report:#?}");
+    let tag_steps: Vec<(&str, Outcome)> = report
+        .steps
+        .iter()
+        .filter(|s| s.action == "tag-instance")
+        .map(|s| (s.target.as_str(), s.outcome))
+        .collect();
+    assert_eq!(
+        tag_steps,
+        [
+            (instances[0].as_str(), Outcome::Done),
+            (instances[1].as_str(), Outcome::Failed)
+        ],
+        "{report:#?}"
+    );
+    Ok(())
+}
+
+/// A sequence whose resources are typed as the GuardDuty API reference types them
+/// (`EC2_INSTANCE`, `ACCESS_KEY`, ...): its instances are isolated and its key contained, as
+/// with the `AWS::` types.
+#[tokio::test]
+async fn a_sequence_typed_as_the_api_reference_types_it_is_contained() -> Result<()> {
+    let world = world().await?;
+    let second = build_bot(&world).await?;
+    let instances = [world.launch_worker().await?, world.launch_worker().await?];
+    let text = events::read(API_TYPES)?
+        .replace("i-0a1b2c3d4e5f60711", &instances[0])
+        .replace("i-0a1b2c3d4e5f60712", &instances[1])
+        .replace(SECOND_KEY, &second);
+    let report = world.respond(events::for_world_text(&text, &world)?).await?;
+    assert_eq!(report.playbook, Playbook::AttackSequence, "{}", report.reason);
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+    for instance in &instances {
+        assert!(isolated(&world, instance).await?, "{instance} isolated");
+    }
+    assert_eq!(key_status(&world, "build-bot").await?, ["Inactive"]);
+    assert!(world.user_policy("build-bot", "tourniquet-deny-all").await?.is_some());
+    let message = &world.pages().await?[0].message;
+    for named in ["kubectl", "ECS_CLUSTER", "AUTOSCALING_AUTO_SCALING_GROUP"] {
+        assert!(message.contains(named), "{named} not in {message}");
+    }
     Ok(())
 }

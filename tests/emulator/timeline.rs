@@ -220,22 +220,42 @@ async fn with_containment_of_persistence_off_the_foothold_is_listed_untouched() 
     Ok(())
 }
 
+/// The protected tag protects what a person tagged, never what the stolen credential tagged
+/// itself: `backup-admin`, which the attacker tagged protected (TagUser), and `tagged-admin`,
+/// which it created with the tag, are contained; `vetted`, which it created but the account's
+/// own administrator tagged protected, and `break-glass`, a protected principal by name, are
+/// listed untouched.
 #[tokio::test]
-async fn a_protected_user_the_attacker_created_is_listed_and_never_touched() -> Result<()> {
+async fn a_protected_tag_the_attacker_set_protects_nothing() -> Result<()> {
+    use aws_sdk_iam::types::Tag;
+
     let world = world().await?;
     let (attacker, foothold) = attack(&world).await?;
-    // The attacker tags its user as protected, to be left alone: it is, and a person is told.
+    let protected = || Tag::builder().key("tourniquet:protected").value("true").build();
     attacker
         .clients
         .iam
         .tag_user()
         .user_name("backup-admin")
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("tourniquet:protected")
-                .value("true")
-                .build()?,
-        )
+        .tags(protected()?)
+        .send()
+        .await?;
+    attacker
+        .clients
+        .iam
+        .create_user()
+        .user_name("tagged-admin")
+        .tags(protected()?)
+        .send()
+        .await?;
+    let vetted = attacker.persist("vetted").await?;
+    world
+        .account
+        .clients
+        .iam
+        .tag_user()
+        .user_name("vetted")
+        .tags(protected()?)
         .send()
         .await?;
     let settings = Settings {
@@ -250,11 +270,18 @@ async fn a_protected_user_the_attacker_created_is_listed_and_never_touched() -> 
         .await?
         .report()
         .context("an incident")?;
-    assert_eq!(step(&report, "sweep-persistence").outcome, Outcome::Done);
-    for (user, key) in [
-        ("backup-admin", foothold.access_key_id),
-        ("break-glass", other.access_key_id),
-    ] {
+    assert_eq!(step(&report, "sweep-persistence").outcome, Outcome::Done, "{report:#?}");
+    assert_eq!(
+        key_status(&world, "backup-admin").await?,
+        [(foothold.access_key_id, "Inactive".to_owned())]
+    );
+    for user in ["backup-admin", "tagged-admin"] {
+        assert!(
+            world.user_policy(user, "tourniquet-deny-all").await?.is_some(),
+            "{user}"
+        );
+    }
+    for (user, key) in [("vetted", vetted.access_key_id), ("break-glass", other.access_key_id)] {
         assert_eq!(key_status(&world, user).await?, [(key, "Active".to_owned())], "{user}");
         assert!(
             world.user_policy(user, "tourniquet-deny-all").await?.is_none(),
@@ -262,11 +289,14 @@ async fn a_protected_user_the_attacker_created_is_listed_and_never_touched() -> 
         );
     }
     let message = &world.pages().await?[0].message;
-    assert!(
-        message.contains("backup-admin carries the protected tag")
-            && message.contains("break-glass matches protected principal"),
-        "{message}"
-    );
+    for needle in [
+        "vetted carries the protected tag",
+        "break-glass matches protected principal",
+        "was set by the compromised identity itself, TagUser at",
+        "was set by the compromised identity itself, CreateUser at",
+    ] {
+        assert!(message.contains(needle), "{needle} not in {message}");
+    }
     Ok(())
 }
 

@@ -504,6 +504,11 @@ class FaultInjector:
                     method, method
                 )
             return f"{method}Bucket"
+        # Lambda's REST calls name none: its concurrency calls, by method, on their path.
+        if service == "lambda" and environ.get("PATH_INFO", "").endswith("/concurrency"):
+            method = environ.get("REQUEST_METHOD", "")
+            return {"GET": "GetFunctionConcurrency", "PUT": "PutFunctionConcurrency",
+                    "DELETE": "DeleteFunctionConcurrency"}.get(method, method)
         # JSON protocols (SQS, ...) name the action in a header instead.
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         return params.get("Action") or target.rsplit(".", 1)[-1]
@@ -553,6 +558,37 @@ def _patch_managed_policies():
 
 
 _patch_managed_policies()
+
+
+# Divergence 10: IAM caps a role's inline policies at 10,240 characters in all (whitespace not
+# counted) and refuses a PutRolePolicy that would exceed it with LimitExceeded; moto keeps any
+# number of any size.
+_ROLE_INLINE_QUOTA = 10240
+
+
+def _role_inline_quota():
+    from moto.iam.exceptions import LimitExceededException
+    from moto.iam.models import IAMBackend
+
+    global _moto_put_role_policy
+    put = _moto_put_role_policy = IAMBackend.put_role_policy
+
+    def size(document):
+        return len(re.sub(r"\s", "", document if isinstance(document, str) else json.dumps(document)))
+
+    def put_role_policy(self, role_name, policy_name, policy_json):
+        role = self.get_role(role_name)
+        others = sum(size(d) for name, d in role.policies.items() if name != policy_name)
+        if others + size(policy_json) > _ROLE_INLINE_QUOTA:
+            raise LimitExceededException(
+                f"Maximum policy size of {_ROLE_INLINE_QUOTA} bytes exceeded for role {role_name}"
+            )
+        return put(self, role_name, policy_name, policy_json)
+
+    IAMBackend.put_role_policy = put_role_policy
+
+
+_role_inline_quota()
 
 
 # --- CloudTrail event history ----------------------------------------------------------------
@@ -613,6 +649,32 @@ LOOKUP_RATE = 2  # calls a second per account and region, as CloudTrail allows
 
 def _lower_camel(name):
     return name[:1].lower() + name[1:]
+
+
+_MEMBER = re.compile(r"^([^.]+)\.member\.(\d+)(?:\.([^.]+))?$")
+
+
+def _request_parameters(params):
+    """A Query request's parameters as CloudTrail logs them: names in lower camel case, and a
+    list (`Tags.member.1.Key=k`, `Tags.member.1.Value=v`) as a list (`"tags": [{"key": "k",
+    "value": "v"}]`), as CloudTrail logs TagUser's or CreateUser's tags."""
+    request, lists = {}, {}
+    for key, value in params.items():
+        if key in ("Action", "Version"):
+            continue
+        found = _MEMBER.match(key)
+        if found is None:
+            request[_lower_camel(key)] = value
+            continue
+        name, index, field = found[1], int(found[2]), found[3]
+        items = lists.setdefault(_lower_camel(name), {})
+        if field is None:
+            items[index] = value
+        else:
+            items.setdefault(index, {})[_lower_camel(field)] = value
+    for name, items in lists.items():
+        request[name] = [items[i] for i in sorted(items)]
+    return request
 
 
 class EventHistory:
@@ -686,7 +748,7 @@ class EventHistory:
     def record(self, environ, service, region, action, params, identity, status, headers, body):
         if action in _DATA_EVENTS.get(service, ()) or not action:
             return
-        request = {_lower_camel(k): v for k, v in params.items() if k not in ("Action", "Version")}
+        request = _request_parameters(params)
         if service == "s3":
             request = {"bucketName": (environ.get("PATH_INFO", "/").strip("/").split("/") or [""])[0]}
         error_code = None
@@ -1208,8 +1270,10 @@ def _deploy_roles(account):
     for function, role in deployed(account, "us-east-1", [])["functions"].items():
         path, name = role["role"].split(":role", 1)[1].rsplit("/", 1)
         backend.create_role(name, _LAMBDA_TRUST, path + "/", None, f"Tourniquet {function}", [], "3600")
+        # The template's managed policies, kept as inline policies of the role: past the inline
+        # quota together, which managed policies are not held to.
         for policy in role["policies"]:
-            backend.put_role_policy(name, policy["name"].replace("/", "-"), json.dumps(policy["policy"]))
+            _moto_put_role_policy(backend, name, policy["name"].replace("/", "-"), json.dumps(policy["policy"]))
     DEPLOYED_ROLES.add(account)
     return "DONE"
 

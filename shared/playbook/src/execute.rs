@@ -440,9 +440,9 @@ impl Run<'_> {
             }
             Step::DenyInstanceCredentials {
                 instance_profile,
-                instance_arn,
+                instance_id,
                 ..
-            } => iam::deny_instance_role(&clients.iam, instance_profile, instance_arn).await,
+            } => iam::deny_instance_role(&clients.iam, instance_profile, instance_id).await,
             Step::DetachFromAutoScaling { instance_id, group } => {
                 autoscaling::detach(&clients.autoscaling, instance_id, group).await
             }
@@ -470,7 +470,7 @@ impl Run<'_> {
                     .await;
             }
             Step::TagInstance { instance_id, tags } => {
-                if !dry && !isolated(self.plan, before) {
+                if !dry && !isolated(self.plan, before, instance_id) {
                     return StepResult::Failed(AwsError::check(
                         "TagInstance",
                         "NotIsolated",
@@ -521,9 +521,9 @@ impl Run<'_> {
             } => release::mark_released(ec2, instance_id, released_at, dry).await,
             Step::RemoveInstanceDeny {
                 instance_profile,
+                instance_id,
                 policy,
-                ..
-            } => release::remove_instance_deny(&clients.iam, instance_profile, policy).await,
+            } => release::remove_instance_deny(&clients.iam, instance_profile, instance_id, policy).await,
             Step::RemoveDeny { kind, name, policy } => release::remove_deny(&clients.iam, *kind, name, policy).await,
             Step::ReactivateAccessKey {
                 user_name,
@@ -693,13 +693,14 @@ impl Run<'_> {
     }
 }
 
-/// Whether the plan's isolation step is done, by this run or an earlier one.
-fn isolated(plan: &Plan, before: &[StepReport]) -> bool {
+/// Whether the plan isolated `instance_id` (its own isolation step done, by this run or an
+/// earlier one): in an attack sequence, another member's isolation says nothing of this one.
+fn isolated(plan: &Plan, before: &[StepReport], instance_id: &str) -> bool {
     before.iter().any(|s| {
         s.succeeded()
             && matches!(
                 plan.steps.get(s.index).map(|p| &p.step),
-                Some(Step::IsolateInterfaces { .. })
+                Some(Step::IsolateInterfaces { instance_id: isolated, .. }) if isolated == instance_id
             )
     })
 }
@@ -804,24 +805,20 @@ mod tests {
     }
 
     #[test]
-    fn the_quarantine_tag_waits_for_a_done_isolation() {
+    fn the_quarantine_tag_waits_for_its_own_instances_done_isolation() {
         let plan = ec2_plan();
-        assert!(isolated(
-            &plan,
-            &[report(&plan, "isolate-interfaces", Outcome::Done, None)]
-        ));
-        assert!(isolated(
-            &plan,
-            &[report(&plan, "isolate-interfaces", Outcome::AlreadyDone, None)]
-        ));
+        let id = "i-1";
+        let isolation = |outcome| report(&plan, "isolate-interfaces", outcome, None);
+        assert!(isolated(&plan, &[isolation(Outcome::Done)], id));
+        assert!(isolated(&plan, &[isolation(Outcome::AlreadyDone)], id));
+        assert!(!isolated(&plan, &[isolation(Outcome::Failed)], id));
         assert!(!isolated(
             &plan,
-            &[report(&plan, "isolate-interfaces", Outcome::Failed, None)]
+            &[report(&plan, "protect-instance", Outcome::Done, None)],
+            id
         ));
-        assert!(!isolated(
-            &plan,
-            &[report(&plan, "protect-instance", Outcome::Done, None)]
-        ));
+        // Another instance's isolation (an attack sequence's other member) says nothing.
+        assert!(!isolated(&plan, &[isolation(Outcome::Done)], "i-0other"));
     }
 
     #[test]

@@ -96,6 +96,11 @@ pub struct InstanceState {
     /// Other instances in the account already in quarantine (the blast-radius count);
     /// `None` if they could not be counted.
     pub quarantined_elsewhere: Option<usize>,
+    /// The incident whose ledger records this instance tagged quarantined (a `tag-instance`
+    /// step that succeeded on it), when its quarantine tags name one: Tourniquet's own record,
+    /// which no tag anybody may set can stand in for. `None` when there is no such record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_quarantine: Option<String>,
     /// Secondary look-ups that failed (the response goes on without them).
     pub notes: Vec<String>,
 }

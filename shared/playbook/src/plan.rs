@@ -21,6 +21,7 @@ mod drift;
 mod ec2;
 #[cfg(test)]
 mod fixtures;
+mod instance_deny;
 mod lambda;
 mod posture;
 mod rds;
@@ -31,6 +32,7 @@ mod step;
 mod timeline;
 
 pub use drift::{drift, function_drift, principal_drift};
+pub use instance_deny::{INSTANCES_POLICY, instances_document, listed_instances};
 pub use reach::{
     DENY_ALL_POLICY, REVOKE_SESSIONS_POLICY, Reach, deny_document, function_reach, is_temporary_key, policy_name,
 };

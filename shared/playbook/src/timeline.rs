@@ -109,6 +109,20 @@ impl Event {
         self.request_parameters.get(name).and_then(serde_json::Value::as_str)
     }
 
+    /// The keys of the tags the call set (`requestParameters.tags`, as CloudTrail logs
+    /// `CreateUser`, `CreateRole`, `TagUser` and `TagRole`).
+    fn tag_keys(&self) -> Vec<String> {
+        self.request_parameters["tags"]
+            .as_array()
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(|t| t["key"].as_str().or_else(|| t["Key"].as_str()))
+                    .map(ToOwned::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// `CreateUser backup-admin (iam, 2024-06-11T03:20:00Z)`, for pages.
     #[must_use]
     pub fn line(&self) -> String {
@@ -293,10 +307,30 @@ pub enum Foothold {
         access_key_id: String,
         time: String,
     },
-    /// `CreateUser`: the user gets the deny-all.
-    CreatedUser { user: String, time: String },
-    /// `CreateRole`: the role gets the deny-all.
-    CreatedRole { role: String, time: String },
+    /// `CreateUser`: the user gets the deny-all. `tags`: the keys of the tags it was created
+    /// with (a protected tag among them protects nothing).
+    CreatedUser {
+        user: String,
+        time: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tags: Vec<String>,
+    },
+    /// `CreateRole`: the role gets the deny-all; `tags` as for a user.
+    CreatedRole {
+        role: String,
+        time: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tags: Vec<String>,
+    },
+    /// `TagUser` or `TagRole`: the keys of the tags the identity set on a principal. Listed;
+    /// a protected tag it set protects nothing.
+    Tagged {
+        principal: PrincipalType,
+        name: String,
+        event: String,
+        keys: Vec<String>,
+        time: String,
+    },
     /// A change to a principal (a policy attached, a trust policy rewritten, a password set):
     /// listed with its before state, for a person to revert.
     Changed {
@@ -319,6 +353,13 @@ impl Foothold {
             } => format!("created access key {access_key_id} of user {user}"),
             Foothold::CreatedUser { user, .. } => format!("created user {user}"),
             Foothold::CreatedRole { role, .. } => format!("created role {role}"),
+            Foothold::Tagged {
+                principal,
+                name,
+                event,
+                keys,
+                ..
+            } => format!("{event} on {} {name}: tags {} set", principal.as_str(), keys.join(", ")),
             Foothold::Changed {
                 principal,
                 name,
@@ -372,6 +413,30 @@ impl SweepGuards {
     }
 }
 
+/// Whether `footholds` show the identity setting tag `key` on the principal `name` of `kind`
+/// (creating it with the tag, or tagging it): a tag it set protects nothing.
+#[must_use]
+pub fn tag_set_by(footholds: &[Foothold], kind: PrincipalType, name: &str, key: &str) -> Option<String> {
+    footholds.iter().find_map(|f| match f {
+        Foothold::CreatedUser { user, tags, time } if kind == PrincipalType::User && user == name => {
+            tags.iter().any(|t| t == key).then(|| format!("CreateUser at {time}"))
+        }
+        Foothold::CreatedRole { role, tags, time } if kind == PrincipalType::Role && role == name => {
+            tags.iter().any(|t| t == key).then(|| format!("CreateRole at {time}"))
+        }
+        Foothold::Tagged {
+            principal,
+            name: tagged,
+            event,
+            keys,
+            time,
+        } if *principal == kind && tagged == name => {
+            keys.iter().any(|t| t == key).then(|| format!("{event} at {time}"))
+        }
+        _ => None,
+    })
+}
+
 /// The footholds in `events` (any order), oldest first. Refused calls created nothing.
 // One arm per event that leaves a foothold: splitting it would hide the list.
 #[allow(clippy::too_many_lines)]
@@ -417,8 +482,30 @@ pub fn footholds(events: &[Event]) -> Vec<Foothold> {
                     _ => None,
                 }
             }
-            "CreateUser" => user.map(|user| Foothold::CreatedUser { user, time }),
-            "CreateRole" => role.map(|role| Foothold::CreatedRole { role, time }),
+            "CreateUser" => user.map(|user| Foothold::CreatedUser {
+                user,
+                time,
+                tags: event.tag_keys(),
+            }),
+            "CreateRole" => role.map(|role| Foothold::CreatedRole {
+                role,
+                time,
+                tags: event.tag_keys(),
+            }),
+            "TagUser" => user.map(|name| Foothold::Tagged {
+                principal: PrincipalType::User,
+                name,
+                event: event.name.clone(),
+                keys: event.tag_keys(),
+                time,
+            }),
+            "TagRole" => role.map(|name| Foothold::Tagged {
+                principal: PrincipalType::Role,
+                name,
+                event: event.name.clone(),
+                keys: event.tag_keys(),
+                time,
+            }),
             "CreateLoginProfile" => changed(
                 PrincipalType::User,
                 user,
@@ -591,6 +678,33 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_tag_the_identity_set_is_known_by_principal_and_key() {
+        let created = event(
+            "CreateUser",
+            "iam",
+            false,
+            serde_json::json!({"userName": "u", "tags": [{"key": "tourniquet:protected", "value": "1"}]}),
+        );
+        let tagged = event(
+            "TagRole",
+            "iam",
+            false,
+            serde_json::json!({"roleName": "r", "tags": [{"key": "team", "value": "x"}, {"key": "tourniquet:protected", "value": ""}]}),
+        );
+        let found = footholds(&[created, tagged]);
+        let set = |kind, name| tag_set_by(&found, kind, name, "tourniquet:protected");
+        assert!(set(PrincipalType::User, "u").is_some_and(|s| s.starts_with("CreateUser at")));
+        assert!(set(PrincipalType::Role, "r").is_some_and(|s| s.starts_with("TagRole at")));
+        assert_eq!(set(PrincipalType::Role, "u"), None);
+        assert_eq!(set(PrincipalType::User, "other"), None);
+        assert_eq!(tag_set_by(&found, PrincipalType::User, "u", "team"), None);
+        assert!(
+            found[1].line().contains("tags team, tourniquet:protected set"),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! IAM: describe a user or role, set a key's status, put and remove deny policies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::primitives::DateTimeFormat;
 use aws_sdk_iam::types::{AccessKeyMetadata, AttachedPolicy, StatusType, Tag};
 
-use super::{AwsError, Done, noted, request_id, sdk};
+use percent_encoding::percent_decode_str;
+
+use super::{AwsError, Done, noted, request_id, sdk, tolerate};
 use crate::observation::{AccessKeyState, Observation, PrincipalKind, PrincipalState};
-use crate::plan::{Reach, deny_document, is_temporary_key, policy_name};
+use crate::plan::{
+    INSTANCES_POLICY, Reach, deny_document, instances_document, is_temporary_key, listed_instances, policy_name,
+};
 
 /// Describes a user: ARN, tags, access keys, policies, in one round of parallel calls.
 /// A user that does not exist, or does not hold `access_key_id`, is `Unavailable`.
@@ -151,26 +155,135 @@ pub async fn deny_user(iam: &Client, user_name: &str, reach: &Reach) -> Result<D
 }
 
 /// Denies the credentials EC2 issued to one instance, on every role of its instance profile:
-/// requests signed with them carry `ec2:SourceInstanceARN` wherever they are sent from, so
-/// other instances with the same role keep working.
-pub async fn deny_instance_role(
-    iam: &Client,
-    instance_profile_arn: &str,
-    instance_arn: &str,
-) -> Result<Done, AwsError> {
-    let (roles, profile_request) = profile_roles(iam, instance_profile_arn).await?;
-    let reach = Reach::Instance {
-        instance_arn: instance_arn.to_owned(),
-    };
+/// the instance joins the list of the role's one Tourniquet instance policy
+/// ([`INSTANCES_POLICY`]: its session by `aws:userid` = `<role id>:<instance id>`, and
+/// `ec2:SourceInstanceARN` beside it), so other instances with the same role keep working.
+pub async fn deny_instance_role(iam: &Client, instance_profile: &str, instance_id: &str) -> Result<Done, AwsError> {
+    let (roles, profile_request) = profile_role_ids(iam, instance_profile).await?;
     let mut request_ids = vec![profile_request];
-    for role in &roles {
-        let done = deny_role(iam, role, &reach).await?;
-        request_ids.extend(done.request_ids.into_iter().map(Some));
+    for (role, role_id) in &roles {
+        request_ids.extend(
+            change_listed_instances(iam, role, role_id, |listed| {
+                listed.insert(instance_id.to_owned());
+            })
+            .await?,
+        );
     }
+    let roles: Vec<&String> = roles.iter().map(|(role, _)| role).collect();
     Ok(Done::new(
         request_ids,
-        serde_json::json!({"instance_profile": instance_profile_arn, "roles": roles, "policy": policy_name(&reach), "reach": reach}),
+        serde_json::json!({"instance_profile": instance_profile, "roles": roles, "policy": INSTANCES_POLICY, "instance": instance_id}),
     ))
+}
+
+/// Lifts the deny on one instance's credentials on every role of its instance profile: the
+/// instance leaves the list; the policy goes with the last one.
+pub async fn lift_instance_deny(iam: &Client, instance_profile: &str, instance_id: &str) -> Result<Done, AwsError> {
+    let (roles, profile_request) = profile_role_ids(iam, instance_profile).await?;
+    let mut request_ids = vec![profile_request];
+    for (role, role_id) in &roles {
+        request_ids.extend(
+            change_listed_instances(iam, role, role_id, |listed| {
+                listed.remove(instance_id);
+            })
+            .await?,
+        );
+    }
+    let roles: Vec<&String> = roles.iter().map(|(role, _)| role).collect();
+    Ok(Done::new(
+        request_ids,
+        serde_json::json!({"instance_profile": instance_profile, "roles": roles, "policy": INSTANCES_POLICY, "instance": instance_id}),
+    ))
+}
+
+/// The instances the role's [`INSTANCES_POLICY`] lists; empty when it has none.
+pub async fn listed_on_role(iam: &Client, role: &str) -> Result<BTreeSet<String>, AwsError> {
+    let found = iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(INSTANCES_POLICY)
+        .send()
+        .await
+        .map_err(sdk("GetRolePolicy"));
+    Ok(tolerate(found, "NoSuchEntity")?
+        .map(|out| listed_instances(&percent_decode_str(out.policy_document()).decode_utf8_lossy()))
+        .unwrap_or_default())
+}
+
+/// Changes the list of the role's [`INSTANCES_POLICY`] with `change`, read, changed and written
+/// again until a read shows the change in place: another invocation writing the same policy
+/// at the same moment (another instance of the fleet contained) may replace this write, and
+/// the next read sees it and writes again. Its request ids.
+async fn change_listed_instances(
+    iam: &Client,
+    role: &str,
+    role_id: &str,
+    change: impl Fn(&mut BTreeSet<String>),
+) -> Result<Vec<Option<String>>, AwsError> {
+    let mut request_ids = Vec::new();
+    for _ in 0..WRITE_ATTEMPTS {
+        let listed = listed_on_role(iam, role).await?;
+        let mut wanted = listed.clone();
+        change(&mut wanted);
+        if wanted == listed {
+            return Ok(request_ids);
+        }
+        let written = match instances_document(role_id, &wanted) {
+            Some(document) => iam
+                .put_role_policy()
+                .role_name(role)
+                .policy_name(INSTANCES_POLICY)
+                .policy_document(document)
+                .send()
+                .await
+                .map_err(sdk("PutRolePolicy"))
+                .map(|out| request_id(&out)),
+            None => tolerate(
+                iam.delete_role_policy()
+                    .role_name(role)
+                    .policy_name(INSTANCES_POLICY)
+                    .send()
+                    .await
+                    .map_err(sdk("DeleteRolePolicy"))
+                    .map(|out| request_id(&out)),
+                "NoSuchEntity",
+            )
+            .map(Option::flatten),
+        };
+        request_ids.push(written?);
+    }
+    Err(AwsError::check(
+        "PutRolePolicy",
+        "Contended",
+        format!(
+            "the list of {INSTANCES_POLICY} on role {role} kept changing under this write; a retry writes it again"
+        ),
+    ))
+}
+
+/// How many times the list is read and written before the step fails (and Lambda retries).
+const WRITE_ATTEMPTS: usize = 5;
+
+/// The roles of an instance profile (by ARN or name), each with its role id (`AROA...`).
+pub(crate) async fn profile_role_ids(
+    iam: &Client,
+    instance_profile: &str,
+) -> Result<(Vec<(String, String)>, Option<String>), AwsError> {
+    let name = instance_profile.rsplit('/').next().unwrap_or(instance_profile);
+    let profile = iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(sdk("GetInstanceProfile"))?;
+    let roles = profile
+        .instance_profile()
+        .map(aws_sdk_iam::types::InstanceProfile::roles)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| (r.role_name().to_owned(), r.role_id().to_owned()))
+        .collect();
+    Ok((roles, request_id(&profile)))
 }
 
 /// Puts the role's inline deny for `reach` (idempotent: same name, same document).

@@ -10,7 +10,7 @@ use aws_sdk_iam::types::StatusType;
 
 use super::{AwsError, Done, iam, sdk};
 use crate::plan::Reach;
-use crate::timeline::{Foothold, PrincipalType, SweepGuards};
+use crate::timeline::{Foothold, PrincipalType, SweepGuards, tag_set_by};
 
 /// What the sweep decided for one principal the attacker created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +29,15 @@ fn targets(footholds: &[Foothold]) -> BTreeMap<(PrincipalType, String), Verdict>
                 Some((PrincipalType::User, user.clone()))
             }
             Foothold::CreatedRole { role, .. } => Some((PrincipalType::Role, role.clone())),
-            Foothold::Changed { .. } => None,
+            Foothold::Changed { .. } | Foothold::Tagged { .. } => None,
         })
         .map(|target| (target, Verdict::Contain))
         .collect()
 }
 
-/// Why a principal must not be touched, from its protected tag: `None` when it may be.
-async fn tag_guard(iam: &Client, kind: PrincipalType, name: &str, tag: &str) -> Option<String> {
+/// Why a principal must not be touched, from its protected tag: `None` when it may be. A
+/// protected tag the identity itself set (the `footholds` show it) protects nothing.
+async fn tag_guard(iam: &Client, kind: PrincipalType, name: &str, tag: &str, footholds: &[Foothold]) -> Option<String> {
     let tags = match kind {
         PrincipalType::User => iam
             .list_user_tags()
@@ -55,7 +56,17 @@ async fn tag_guard(iam: &Client, kind: PrincipalType, name: &str, tag: &str) -> 
         PrincipalType::Group => return Some("groups are not swept".to_owned()),
     };
     match tags {
-        Ok(keys) if keys.iter().any(|k| k == tag) => Some(format!("{name} carries the protected tag {tag}")),
+        Ok(keys) if keys.iter().any(|k| k == tag) => match tag_set_by(footholds, kind, name, tag) {
+            Some(set) => {
+                tracing::warn!(
+                    principal = name,
+                    set,
+                    "a protected tag the compromised identity set: not protecting"
+                );
+                None
+            }
+            None => Some(format!("{name} carries the protected tag {tag}")),
+        },
         Ok(_) => None,
         Err(err) if err.code == "NoSuchEntity" => Some(format!("{name} no longer exists")),
         Err(err) => Some(format!(
@@ -74,7 +85,7 @@ pub async fn sweep(iam_client: &Client, footholds: &[Foothold], guards: &SweepGu
     for ((kind, name), verdict) in &mut verdicts {
         let reason = match guards.guard(name) {
             Some(reason) => Some(reason),
-            None => tag_guard(iam_client, *kind, name, &guards.protected_tag).await,
+            None => tag_guard(iam_client, *kind, name, &guards.protected_tag, footholds).await,
         };
         if let Some(reason) = reason {
             *verdict = Verdict::List(reason);
@@ -105,7 +116,7 @@ pub async fn sweep(iam_client: &Client, footholds: &[Foothold], guards: &SweepGu
         let target = match foothold {
             Foothold::CreatedKey { user, .. } | Foothold::CreatedUser { user, .. } => (PrincipalType::User, user),
             Foothold::CreatedRole { role, .. } => (PrincipalType::Role, role),
-            Foothold::Changed { name, principal, .. } => {
+            Foothold::Changed { name, principal, .. } | Foothold::Tagged { name, principal, .. } => {
                 let created = verdicts.contains_key(&(*principal, name.clone()));
                 let note = if created {
                     " (a principal the attacker created)"
@@ -137,12 +148,21 @@ pub async fn sweep(iam_client: &Client, footholds: &[Foothold], guards: &SweepGu
             (Verdict::Contain, Foothold::CreatedRole { role, .. }) => {
                 iam::deny_role(iam_client, role, &Reach::Everything).await
             }
-            (Verdict::Contain, Foothold::Changed { .. }) => continue,
+            (Verdict::Contain, Foothold::Changed { .. } | Foothold::Tagged { .. }) => continue,
         };
         match done {
             Ok(done) => {
                 request_ids.extend(done.request_ids.into_iter().map(Some));
-                contained.push(format!("{}: {}", foothold.line(), contained_how(foothold)));
+                let unprotected = tag_set_by(footholds, target.0, target.1, &guards.protected_tag)
+                    .map(|set| {
+                        format!(
+                            " (its protected tag {} was set by the compromised identity itself, {set}: it protects \
+                             nothing)",
+                            guards.protected_tag
+                        )
+                    })
+                    .unwrap_or_default();
+                contained.push(format!("{}: {}{unprotected}", foothold.line(), contained_how(foothold)));
             }
             // Deleted since: nothing left to contain.
             Err(err) if err.code == "NoSuchEntity" => listed.push(format!("{}: gone", foothold.line())),
@@ -189,6 +209,6 @@ fn contained_how(foothold: &Foothold) -> &'static str {
         Foothold::CreatedUser { .. } | Foothold::CreatedRole { .. } => {
             "denied everything (inline policy tourniquet-deny-all)"
         }
-        Foothold::Changed { .. } => "listed",
+        Foothold::Changed { .. } | Foothold::Tagged { .. } => "listed",
     }
 }

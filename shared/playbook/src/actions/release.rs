@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, AttributeValue, Tag};
 use super::{AwsError, Done, iam, request_id, sdk, tolerate};
 use crate::names;
 use crate::observation::{AddressState, PrincipalKind};
-use crate::plan::InterfaceGroups;
+use crate::plan::{INSTANCES_POLICY, InterfaceGroups};
 
 /// Puts each interface's original groups back (one call per interface, in parallel).
 pub async fn restore_interfaces(ec2: &Client, interfaces: &[InterfaceGroups], dry_run: bool) -> Result<Done, AwsError> {
@@ -154,16 +154,24 @@ pub async fn incident_of(ec2: &Client, instance_id: &str) -> Result<Option<Strin
         .find(|t| t.key() == Some(names::INCIDENT_TAG))
         .and_then(|t| t.value().map(ToOwned::to_owned)))
 }
-/// The roles of `instance_profile` that no longer carry the inline policy `policy`: what a
-/// release's drift check reports.
+/// The roles of `instance_profile` that no longer deny `instance_id`'s credentials through
+/// `policy`: the list of [`INSTANCES_POLICY`] without the instance, or (a record made before
+/// that policy) the per-instance policy gone. What a release's drift check reports.
 pub async fn roles_without(
     iam: &aws_sdk_iam::Client,
     instance_profile: &str,
+    instance_id: &str,
     policy: &str,
 ) -> Result<Vec<String>, AwsError> {
     let (roles, _) = iam::profile_roles(iam, instance_profile).await?;
     let mut missing = Vec::new();
     for role in roles {
+        if policy == INSTANCES_POLICY {
+            if !iam::listed_on_role(iam, &role).await?.contains(instance_id) {
+                missing.push(role);
+            }
+            continue;
+        }
         let carried = iam
             .list_role_policies()
             .role_name(&role)
@@ -214,12 +222,18 @@ pub async fn remove_deny(
     ))
 }
 
-/// Deletes the per-instance deny `policy` from every role of the instance's profile.
+/// Lifts the deny on the instance's own credentials from every role of its profile: the
+/// instance leaves the list of [`INSTANCES_POLICY`] (the policy goes with the last one); a
+/// record made before that policy names the per-instance `policy`, which is deleted.
 pub async fn remove_instance_deny(
     iam: &aws_sdk_iam::Client,
     instance_profile: &str,
+    instance_id: &str,
     policy: &str,
 ) -> Result<Done, AwsError> {
+    if policy == INSTANCES_POLICY {
+        return iam::lift_instance_deny(iam, instance_profile, instance_id).await;
+    }
     let (roles, profile_request) = iam::profile_roles(iam, instance_profile).await?;
     let mut request_ids = vec![profile_request];
     for role in &roles {

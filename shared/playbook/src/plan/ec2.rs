@@ -18,18 +18,17 @@ impl Planner<'_> {
                 self.policy.protected_tag
             ));
         }
-        // Anyone who may tag the instance can set the quarantine tag: it counts only when
-        // every interface reads back isolated (Tourniquet's own isolation group, alone).
+        // Anyone who may tag the instance can set the quarantine tags: they count only with
+        // Tourniquet's own record of that quarantine (the ledger of the incident they name
+        // shows this instance tagged) and every interface reading back isolated (Tourniquet's
+        // own isolation group, alone).
         if let Some(at) = state.tags.get(names::QUARANTINED_AT_TAG)
+            && let Some(by) = &state.recorded_quarantine
             && isolated(state)
         {
-            let by = state
-                .tags
-                .get(names::INCIDENT_TAG)
-                .map_or("an earlier incident", String::as_str);
             return self.page_only(format!(
-                "instance {id} is already quarantined (since {at}, by {by}): every interface reads back isolated; \
-                 paging only"
+                "instance {id} is already quarantined (since {at}, by {by}, as its ledger records): every \
+                 interface reads back isolated; paging only"
             ));
         }
         if let Some(s @ ("shutting-down" | "terminated")) = state.state.as_deref() {
@@ -425,6 +424,7 @@ mod tests {
         quarantined
             .tags
             .insert(names::INCIDENT_TAG.into(), "guardduty-earlier".into());
+        quarantined.recorded_quarantine = Some("guardduty-earlier".into());
         isolate(&mut quarantined);
         let unavailable = Observation::Unavailable {
             code: "InvalidInstanceID.NotFound".into(),
@@ -440,7 +440,7 @@ mod tests {
             (
                 incident(8.0),
                 Observation::Instance(Box::new(quarantined)),
-                "already quarantined (since 2026-01-01T00:00:00Z, by guardduty-earlier)",
+                "already quarantined (since 2026-01-01T00:00:00Z, by guardduty-earlier, as its ledger records)",
             ),
             (incident(8.0), unavailable, "InvalidInstanceID.NotFound"),
             (
@@ -475,13 +475,15 @@ mod tests {
     }
 
     /// The quarantine tag alone (which anyone who may tag the instance can set) is not a
-    /// quarantine: an instance whose interfaces do not all read back isolated is contained.
+    /// quarantine: an instance whose interfaces do not all read back isolated, or whose
+    /// quarantine no ledger records, is contained.
     #[test]
-    fn a_quarantine_tag_counts_only_with_interfaces_isolated() {
+    fn a_quarantine_tag_counts_only_with_its_record_and_interfaces_isolated() {
         let mut tagged = instance();
         tagged
             .tags
             .insert(names::QUARANTINED_AT_TAG.into(), "2026-01-01T00:00:00Z".into());
+        tagged.recorded_quarantine = Some("guardduty-earlier".into());
         let contain = |state: &InstanceState| {
             planned(
                 &incident(8.0),
@@ -500,6 +502,9 @@ mod tests {
         assert_eq!(contain(&tagged).playbook, Playbook::Ec2Compromise);
         tagged.interfaces[1].groups.pop();
         assert_eq!(contain(&tagged).playbook, Playbook::PageOnly);
+        // Isolated and tagged, but no ledger records the quarantine: contained.
+        tagged.recorded_quarantine = None;
+        assert_eq!(contain(&tagged).playbook, Playbook::Ec2Compromise);
     }
 
     #[test]

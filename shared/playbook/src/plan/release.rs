@@ -88,18 +88,17 @@ pub fn plan_release(contained: &Plan, before: &InstanceState, now: SystemTime) -
             "the volumes that went with the instance on termination do so again",
         ));
     }
+    // This instance's deny only: an attack sequence's plan holds every member's.
     steps.extend(contained.steps.iter().filter_map(|planned| match &planned.step {
         Step::DenyInstanceCredentials {
             instance_id,
             instance_profile,
-            instance_arn,
-        } => Some(step(
+            ..
+        } if instance_id == id => Some(step(
             Step::RemoveInstanceDeny {
                 instance_id: instance_id.clone(),
                 instance_profile: instance_profile.clone(),
-                policy: crate::plan::policy_name(&super::Reach::Instance {
-                    instance_arn: instance_arn.clone(),
-                }),
+                policy: super::INSTANCES_POLICY.to_owned(),
             },
             "the credentials EC2 issues to the instance work again; the role's other holders never lost theirs",
         )),
@@ -376,20 +375,28 @@ mod tests {
 
     #[test]
     fn an_instances_release_lifts_the_deny_on_its_own_credentials() {
-        let plan = contained(vec![Step::DenyInstanceCredentials {
-            instance_id: "i-1".into(),
+        let deny = |id: &str| Step::DenyInstanceCredentials {
+            instance_id: id.into(),
             instance_profile: "arn:aws:iam::123456789012:instance-profile/web".into(),
-            instance_arn: "arn:aws:ec2:us-east-1:123456789012:instance/i-1".into(),
-        }]);
+            instance_arn: format!("arn:aws:ec2:us-east-1:123456789012:instance/{id}"),
+        };
+        // An attack sequence's plan denies every member's: the release lifts only its own.
+        let plan = contained(vec![deny("i-1"), deny("i-2")]);
         let before = InstanceState {
             instance_id: "i-1".into(),
             ..InstanceState::default()
         };
         let release = plan_release(&plan, &before, SystemTime::UNIX_EPOCH);
-        let lift = release.steps.iter().find_map(|s| match &s.step {
-            Step::RemoveInstanceDeny { policy, .. } => Some(policy.clone()),
-            _ => None,
-        });
-        assert_eq!(lift.as_deref(), Some("tourniquet-deny-instance-i-1"));
+        let lifts: Vec<(String, String)> = release
+            .steps
+            .iter()
+            .filter_map(|s| match &s.step {
+                Step::RemoveInstanceDeny {
+                    instance_id, policy, ..
+                } => Some((instance_id.clone(), policy.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(lifts, [("i-1".to_owned(), "tourniquet-deny-instances".to_owned())]);
     }
 }

@@ -134,6 +134,7 @@ mod tests {
         include_str!("../../../../events/guardduty/attack-sequence-iam-compromised-credentials.json");
     const GROUP: &str =
         include_str!("../../../../events/guardduty/attack-sequence-ec2-compromised-instance-group.json");
+    const API_TYPES: &str = include_str!("../../../../events/guardduty/attack-sequence-api-resource-types.json");
 
     fn policy(max_quarantined: &str) -> Policy {
         in_scope(max_quarantined, None)
@@ -250,6 +251,40 @@ mod tests {
         assert_eq!(respond(&event, &policy("7"), Some(0)).hold, None);
         assert!(respond(&event, &policy("7"), Some(1)).hold.is_some());
         assert!(respond(&event, &policy("7"), None).hold.is_some(), "fail closed");
+    }
+
+    /// `resourceType` as the API reference gives it (`EC2_INSTANCE`, `ACCESS_KEY`, ...) reads as
+    /// its `AWS::` form does: the instances isolated, the key contained, the EKS cluster's
+    /// runbook, and every other type named.
+    #[test]
+    fn resource_types_in_the_api_references_form_are_read() {
+        let event: Value = serde_json::from_str(API_TYPES).unwrap();
+        let plan = respond(&event, &policy("5"), Some(0));
+        assert_eq!(plan.playbook, Playbook::AttackSequence, "{}", plan.reason);
+        assert_eq!(
+            actions(&plan, "isolate-interfaces"),
+            ["i-0a1b2c3d4e5f60711", "i-0a1b2c3d4e5f60712"]
+        );
+        assert_eq!(actions(&plan, "deactivate-access-key"), ["AKIAI44QH8DHBEXAMPLE"]);
+        assert_eq!(actions(&plan, "deny-all-user"), ["build-bot"]);
+        assert!(plan.reason.contains("does not show it public"), "{}", plan.reason);
+        let incident = crate::intake::parse(&event).unwrap().incident().unwrap();
+        assert!(incident.details["runbook"].contains("cluster prod"));
+        for named in [
+            "AUTOSCALING_AUTO_SCALING_GROUP",
+            "IAM_INSTANCE_PROFILE",
+            "EC2_LAUNCH_TEMPLATE",
+            "EC2_VPC",
+            "EC2_IMAGE",
+            "ECS_CLUSTER",
+            "ECS_TASK",
+        ] {
+            assert!(
+                incident.details["members"].contains(named),
+                "{named}: {}",
+                incident.details["members"]
+            );
+        }
     }
 
     #[test]

@@ -5,8 +5,11 @@ use std::pin::Pin;
 use super::Responder;
 use crate::actions::{account_block, buckets, ec2, iam, lambda, posture, rds};
 use crate::clients::{Acting, Clients};
+use crate::ledger::{History, LedgerError, RunKind};
+use crate::names;
 use crate::observation::Observation;
 use crate::place::Place;
+use crate::plan::Step;
 use crate::target::{Look, Target};
 
 impl Responder {
@@ -34,7 +37,10 @@ impl Responder {
     /// on its own: the describes are large futures, and a sequence nests looks.
     pub(super) fn look<'a>(&'a self, look: &'a Look, clients: &'a Clients) -> Observing<'a> {
         match look {
-            Look::Instance { instance_id } => Box::pin(ec2::observe_instance(&clients.ec2, instance_id)),
+            Look::Instance { instance_id } => Box::pin(async move {
+                let observation = ec2::observe_instance(&clients.ec2, instance_id).await;
+                self.with_quarantine_record(observation).await
+            }),
             Look::User {
                 user_name,
                 access_key_id,
@@ -76,6 +82,63 @@ impl Responder {
         }
     }
 }
+impl Responder {
+    /// `observation`, with Tourniquet's own record of the quarantine an instance's tags claim:
+    /// the ledger (in home) of the incident its incident tag names shows a `tag-instance` step
+    /// that succeeded on this very instance, and no release of it since. Tags anybody who may
+    /// tag the instance can set; the ledger only Tourniquet writes. A ledger that cannot be
+    /// read records nothing (the instance is contained), and the observation says so.
+    async fn with_quarantine_record(&self, mut observation: Observation) -> Observation {
+        let Observation::Instance(state) = &mut observation else {
+            return observation;
+        };
+        if !state.tags.contains_key(names::QUARANTINED_AT_TAG) {
+            return observation;
+        }
+        let Some(incident_id) = state.tags.get(names::INCIDENT_TAG).cloned() else {
+            return observation;
+        };
+        // An incident id is one folder of the ledger: a tag naming anything else records nothing.
+        if incident_id.is_empty() || incident_id.contains('/') {
+            return observation;
+        }
+        let ledger = self.ledger(&incident_id);
+        let (approved, release) = (ledger.for_run(RunKind::Approved), ledger.for_run(RunKind::Release));
+        let (first, approved, release) = tokio::join!(ledger.history(), approved.history(), release.history());
+        match recorded(&state.instance_id, first, approved, release) {
+            Ok(true) => state.recorded_quarantine = Some(incident_id),
+            Ok(false) => {}
+            Err(err) => state.notes.push(format!(
+                "the ledger of incident {incident_id}, which its quarantine tags name, could not be read ({}): \
+                 the quarantine is not taken as recorded",
+                err.code()
+            )),
+        }
+        observation
+    }
+}
+
+/// Whether the histories of an incident's runs record `instance_id` tagged quarantined (by the
+/// first run or the approved one) and not released since.
+fn recorded(
+    instance_id: &str,
+    first: Result<History, LedgerError>,
+    approved: Result<History, LedgerError>,
+    release: Result<History, LedgerError>,
+) -> Result<bool, LedgerError> {
+    let did = |history: &History, what: &dyn Fn(&Step) -> bool| {
+        history.plan.as_ref().is_some_and(|plan| {
+            history.steps.values().any(|report| {
+                report.succeeded() && plan.steps.get(report.index).is_some_and(|planned| what(&planned.step))
+            })
+        })
+    };
+    let tagged = |step: &Step| matches!(step, Step::TagInstance { instance_id: id, .. } if id == instance_id);
+    let released = |step: &Step| matches!(step, Step::MarkReleased { instance_id: id, .. } if id == instance_id);
+    let (first, approved, release) = (first?, approved?, release?);
+    Ok((did(&first, &tagged) || did(&approved, &tagged)) && !did(&release, &released))
+}
+
 /// What [`Responder::look`] returns.
 pub(super) type Observing<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
 

@@ -15,7 +15,7 @@ use crate::ledger::{RunKind, Stored};
 use crate::observation::{InstanceState, Observation};
 use crate::place::Place;
 use crate::plan::Contained;
-use crate::plan::{self, Plan, Reach, Step};
+use crate::plan::{self, Plan, Step};
 use crate::plan::{deactivated, undo};
 use crate::policy::Playbook;
 use crate::report::Report;
@@ -83,6 +83,20 @@ impl Responder {
                     self.instance_drift(&plan, before, &acting).await,
                 ),
                 Contained::Function(before) => {
+                    // What it had before is unknown: removing the setting, or guessing one, is
+                    // not putting it back.
+                    if let Some(code) = &before.concurrency_error {
+                        return Err(refuse(
+                            request,
+                            &format!(
+                                "its reserved concurrency before the throttle was never read ({code}), so a release \
+                                 cannot put it back as it was; set it by hand (aws lambda put-function-concurrency \
+                                 --function-name {name} --reserved-concurrent-executions N, or \
+                                 delete-function-concurrency if it had none), and remove the deny on its role",
+                                name = before.name
+                            ),
+                        ));
+                    }
                     let clients = &acting.clients;
                     let found = lambda::observe_function(&clients.lambda, &clients.iam, &before.name).await;
                     (
@@ -134,14 +148,15 @@ impl Responder {
         for planned in &contained.steps {
             if let Step::DenyInstanceCredentials {
                 instance_profile,
-                instance_arn,
+                instance_id,
                 ..
             } = &planned.step
+                && *instance_id == before.instance_id
             {
-                let policy = crate::plan::policy_name(&Reach::Instance {
-                    instance_arn: instance_arn.clone(),
-                });
-                match crate::actions::release::roles_without(&acting.clients.iam, instance_profile, &policy).await {
+                let policy = crate::plan::INSTANCES_POLICY;
+                match crate::actions::release::roles_without(&acting.clients.iam, instance_profile, instance_id, policy)
+                    .await
+                {
                     Ok(roles) => changes.extend(
                         roles
                             .into_iter()

@@ -163,17 +163,40 @@ fn principal(user_type: Option<&str>, name: String, uid: Option<String>, key: Op
     }
 }
 
+/// What a `resourceType` names, in either form GuardDuty writes it: the API reference's
+/// (`EC2_INSTANCE`, `S3_BUCKET`, `ACCESS_KEY`, ...) or CloudFormation's (`AWS::EC2::Instance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Instance,
+    Bucket,
+    AccessKey,
+    EksCluster,
+    /// Known, and answered by no playbook here (an ECS cluster or task, an Auto Scaling
+    /// group, an instance profile, a launch template, a VPC, an image, ...): named in the page.
+    Other,
+}
+
+fn kind(resource_type: &str) -> Kind {
+    match resource_type {
+        "EC2_INSTANCE" | "AWS::EC2::Instance" => Kind::Instance,
+        "S3_BUCKET" | "AWS::S3::Bucket" => Kind::Bucket,
+        "ACCESS_KEY" | "AWS::IAM::AccessKey" => Kind::AccessKey,
+        "EKS_CLUSTER" | "AWS::EKS::Cluster" => Kind::EksCluster,
+        _ => Kind::Other,
+    }
+}
+
 /// A `resourceV2` entry, by its `resourceType`.
 fn resource_member(resource: &Value) -> Option<Member> {
     let resource_type = text(resource, "resourceType")?;
     let uid = text(resource, "uid").unwrap_or_default();
     let name = text(resource, "name");
     let last = |separator: char| uid.rsplit(separator).next().unwrap_or_default().to_owned();
-    let kind = match resource_type.as_str() {
-        "AWS::EC2::Instance" => MemberKind::Instance {
+    let kind = match kind(&resource_type) {
+        Kind::Instance => MemberKind::Instance {
             instance_id: name.filter(|n| n.starts_with("i-")).unwrap_or_else(|| last('/')),
         },
-        "AWS::S3::Bucket" => {
+        Kind::Bucket => {
             let permission = |field: &str| text(resource, &format!("data.s3Bucket.{field}"));
             let public = permission("effectivePermission").as_deref() == Some("PUBLIC")
                 || permission("publicReadAccess").as_deref() == Some("ALLOWED")
@@ -183,7 +206,7 @@ fn resource_member(resource: &Value) -> Option<Member> {
                 public,
             }
         }
-        "AWS::IAM::AccessKey" => {
+        Kind::AccessKey => {
             let key = resource.get("data").and_then(|d| d.get("accessKey"));
             let user_name = key.and_then(|k| text(k, "userName"))?;
             principal(
@@ -193,10 +216,10 @@ fn resource_member(resource: &Value) -> Option<Member> {
                 name.or_else(|| (!uid.is_empty()).then(|| uid.clone())),
             )
         }
-        "AWS::EKS::Cluster" => MemberKind::Cluster {
+        Kind::EksCluster => MemberKind::Cluster {
             name: name.unwrap_or_else(|| last('/')),
         },
-        _ => MemberKind::Other {
+        Kind::Other => MemberKind::Other {
             resource_type: resource_type.clone(),
             uid: name.unwrap_or(uid),
         },
