@@ -184,7 +184,8 @@ async fn two_approvals_of_a_held_seven_instance_sequence_act_once() -> Result<()
         text = text.replace(&format!("i-0a1b2c3d4e5f6070{}", n + 1), instance);
     }
     let held = world
-        .responder(settings.clone())?
+        .responder_as("guardduty-responder", settings.clone())
+        .await?
         .handle(events::for_world_text(&text, &world)?)
         .await?
         .report()
@@ -196,7 +197,12 @@ async fn two_approvals_of_a_held_seven_instance_sequence_act_once() -> Result<()
     emulator().latency(&world.account.id, 20)?;
     let approval = json!({ "approve": held.incident_id });
     let through_faults = || async {
-        let account = world.account.through_faults().await?;
+        let account = world
+            .account
+            .as_function("guardduty-responder")
+            .await?
+            .through_faults()
+            .await?;
         anyhow::Ok(playbook::Responder::new(account.clients, settings.clone())?)
     };
     let (a, b) = (through_faults().await?, through_faults().await?);

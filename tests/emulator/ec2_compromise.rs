@@ -601,7 +601,8 @@ async fn a_hundred_contained_instances_of_one_fleet_role_fit_its_inline_quota() 
     );
 
     let released = world
-        .responder(world.settings())?
+        .responder_as("quarantine-release", world.settings())
+        .await?
         .release(
             &json!({ "instance_id": world.web.instance_id }),
             playbook::Budget::default(),

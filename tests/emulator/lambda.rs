@@ -173,7 +173,16 @@ async fn a_release_refuses_when_the_concurrency_before_was_never_read() -> Resul
         403,
         "AccessDeniedException",
     )?;
-    let faulty = playbook::Responder::new(world.account.through_faults().await?.clients, world.settings())?;
+    let faulty = playbook::Responder::new(
+        world
+            .account
+            .as_function("guardduty-responder")
+            .await?
+            .through_faults()
+            .await?
+            .clients,
+        world.settings(),
+    )?;
     let report = faulty
         .handle(events::for_world(BACKDOOR, &world)?)
         .await?

@@ -14,7 +14,12 @@ use crate::world;
 const SSH_BRUTE_FORCE: &str = "guardduty/ec2-ssh-brute-force-web-server.json";
 
 async fn faulty_responder(world: &World) -> Result<Responder> {
-    let account = world.account.through_faults().await?;
+    let account = world
+        .account
+        .as_function("guardduty-responder")
+        .await?
+        .through_faults()
+        .await?;
     Ok(Responder::new(account.clients, world.settings())?)
 }
 
