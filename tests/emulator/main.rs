@@ -13,6 +13,7 @@ mod fidelity;
 mod isolation;
 mod lambda;
 mod lambda_runtime;
+mod logging;
 mod malware;
 mod org;
 mod pages;

@@ -38,6 +38,8 @@ pub enum Playbook {
     AttackSequence,
     /// Turn the account-level S3 public access block back on (all four settings).
     RestoreAccountBlock,
+    /// Restart the audit logging an attacker stopped, contain who stopped it, state the gap.
+    RestoreLogging,
 }
 
 impl Playbook {
@@ -56,6 +58,7 @@ impl Playbook {
             Playbook::RdsCompromise => "rds-compromise",
             Playbook::AttackSequence => "attack-sequence",
             Playbook::RestoreAccountBlock => "restore-account-block",
+            Playbook::RestoreLogging => "restore-logging",
         }
     }
 }
@@ -156,6 +159,12 @@ pub const ROUTES: &[Route] = &[
     // website may rely on it. At or above the threshold only; below, a page with the previous
     // setting (intake reads it) and the command that restores it.
     guardduty(ResourceKind::Bucket, "Policy:S3/AccountBlockPublicAccessDisabled", Playbook::RestoreAccountBlock),
+    // Audit logging stopped (defense evasion): restart it as it was and contain who stopped it.
+    // GuardDuty rates these low because a person may stop a trail on purpose; restarting is
+    // narrow and safe, so at any severity. Those who manage trails belong on the protected
+    // list: their containment is then listed, never done. Intake names the stopped trail; a
+    // finding that names none is a key finding (the Stealth:IAMUser route below).
+    guardduty_at(ResourceKind::Logging, "Stealth:IAMUser/CloudTrailLoggingDisabled", 0.0, Playbook::RestoreLogging),
     // S3 findings whose IAM actor is at fault (intake names the actor): contain the actor; the
     // bucket is the victim and stays as it is.
     guardduty(ResourceKind::AccessKey, "Exfiltration:S3/*", Playbook::CredentialCompromise),

@@ -15,6 +15,7 @@ pub mod posture;
 pub mod rds;
 pub mod release;
 pub mod securityhub;
+pub mod trail;
 
 use std::error::Error as StdError;
 

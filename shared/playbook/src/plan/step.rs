@@ -162,6 +162,12 @@ pub enum Step {
         account_id: String,
         previous: Option<[bool; 4]>,
     },
+    /// `StartLogging` on the trail (name or ARN), in its home region; `unrecorded` is the
+    /// window it recorded nothing in, which the restart closes.
+    StartLogging {
+        trail: String,
+        unrecorded: crate::observation::logging::Unrecorded,
+    },
     /// After containment: what AWS Config recorded of `resource` from `start` to now, into
     /// `config-history/<resource-id>.json`.
     ConfigHistory {
@@ -232,6 +238,7 @@ impl Step {
             Step::SweepPersistence { .. } => "sweep-persistence",
             Step::ConfigHistory { .. } => "config-history",
             Step::RestoreAccountBlock { .. } => "restore-account-block",
+            Step::StartLogging { .. } => "start-logging",
         }
     }
 
@@ -279,6 +286,7 @@ impl Step {
             | Step::RevokeRoleSessions { .. }
             | Step::BlockPublicAccess { .. }
             | Step::RestoreAccountBlock { .. }
+            | Step::StartLogging { .. }
             | Step::SetDefaultEncryption { .. }
             | Step::RemoveInstanceDeny { .. }
             | Step::RemoveDeny { .. }
@@ -344,6 +352,7 @@ impl Step {
             | Step::RevokeGroupRules { .. }
             | Step::BlockPublicAccess { .. }
             | Step::RestoreAccountBlock { .. }
+            | Step::StartLogging { .. }
             | Step::SetDefaultEncryption { .. }
             | Step::PublishFunctionVersion { .. }
             | Step::ThrottleFunction { .. }

@@ -1,0 +1,375 @@
+//! The restore-logging plan: restart the stopped logging as it was, contain its caller through the credential playbook, state the gap.
+
+use super::{Plan, PlannedStep, Planner, Step, steps};
+use crate::incident::{Incident, Resource};
+use crate::observation::Observation;
+use crate::observation::logging::{LoggingState, TrailState, Unrecorded};
+use crate::policy::Playbook;
+use crate::target::{Look, Target};
+
+impl Planner<'_> {
+    /// One plan: the restart, the caller's containment (with every guard of the credential
+    /// playbook: protected tags and principals, the responder's own roles, root), one page
+    /// that states the window nothing was recorded in.
+    pub(super) fn restore_logging(&self, look: &Look, logging: &LoggingState, actor: Option<&Observation>) -> Plan {
+        let (
+            Look::Logging {
+                actor: actor_look,
+                unanswered,
+                ..
+            },
+            Resource::Logging(evasion),
+            Some(place),
+        ) = (look, &self.incident.resource, self.place)
+        else {
+            return self.page_only(format!(
+                "{} was not described; paging only",
+                self.incident.resource.label()
+            ));
+        };
+        let mut middle: Vec<PlannedStep> = Vec::new();
+        let mut lines: Vec<String> = Vec::new();
+        match logging {
+            LoggingState::Trail(trail) => {
+                let (step, line) = restart_trail(trail, evasion.stopped_at.as_deref(), &self.planned_at);
+                middle.extend(step);
+                lines.push(line);
+            }
+        }
+        match (actor_look, actor, &evasion.actor) {
+            (Some(actor_look), Some(observed), Some(actor)) => {
+                let incident = Incident {
+                    resource: actor.resource(),
+                    // The write-back is this plan's own, once.
+                    security_hub: None,
+                    ..self.incident.clone()
+                };
+                let target = Target::Act {
+                    playbook: Playbook::CredentialCompromise,
+                    look: (**actor_look).clone(),
+                    place: place.clone(),
+                };
+                let plan = super::plan(&incident, &target, observed, self.policy, self.now);
+                let contained = plan.steps.iter().any(|s| s.step.mutates());
+                lines.push(format!(
+                    "the caller {}: {}{}",
+                    incident.resource.label(),
+                    plan.reason,
+                    if contained { "" } else { " (listed only)" }
+                ));
+                middle.extend(plan.steps.into_iter().filter(|s| {
+                    !matches!(
+                        s.step,
+                        Step::RecordEvidence | Step::Page | Step::PageUpdate | Step::UpdateFinding { .. }
+                    )
+                }));
+            }
+            _ => lines.extend(unanswered.iter().cloned()),
+        }
+        let who = evasion.actor.as_ref().map(|a| a.resource().label());
+        let how = match (who, &evasion.call) {
+            (Some(who), Some(call)) => format!(" (stopped by {who} calling {call})"),
+            (Some(who), None) => format!(" (stopped by {who})"),
+            (None, Some(call)) => format!(" (stopped by {call})"),
+            (None, None) => String::new(),
+        };
+        let mut reason = format!(
+            "severity {:.1} {}: restore {}{how}",
+            self.incident.severity,
+            self.incident.finding_type,
+            evasion.stopped.label(),
+        );
+        for line in lines {
+            reason.push_str("\n- ");
+            reason.push_str(&line);
+        }
+        if !middle.iter().any(|s| s.step.mutates()) {
+            return self.page_only(format!("{reason}\nnothing to restart or contain; paging only"));
+        }
+        self.plan(Playbook::RestoreLogging, reason, steps(middle))
+    }
+}
+
+/// The restart of a trail that is not logging, and the line that says what it does and what
+/// went unrecorded; a trail logging again or deleted has no step, only its line.
+fn restart_trail(trail: &TrailState, reported_stop: Option<&str>, planned_at: &str) -> (Option<PlannedStep>, String) {
+    let name = trail
+        .name
+        .clone()
+        .unwrap_or_else(|| trail.trail.rsplit('/').next().unwrap_or(&trail.trail).to_owned());
+    if trail.missing {
+        return (
+            None,
+            format!(
+                "trail {name} no longer exists (deleted): nothing was recorded by it since; re-create it from its \
+                 last configuration and start it: aws cloudtrail create-trail --name {name} --s3-bucket-name <its \
+                 bucket> --is-multi-region-trail --enable-log-file-validation && aws cloudtrail start-logging --name \
+                 {name}"
+            ),
+        );
+    }
+    let unrecorded = Unrecorded {
+        trail: name.clone(),
+        // The service's own stop time, else the report's sighting of the call.
+        from: trail
+            .stopped_at
+            .clone()
+            .or_else(|| reported_stop.map(ToOwned::to_owned)),
+        until: None,
+        region: match trail.multi_region {
+            Some(true) => None,
+            _ => trail.home_region.clone(),
+        },
+    };
+    if trail.logging == Some(true) {
+        let gap = Unrecorded {
+            until: trail.started_at.clone(),
+            ..unrecorded
+        };
+        return (
+            None,
+            format!(
+                "trail {name} is logging again already; {}",
+                gap.describe("it was started again")
+            ),
+        );
+    }
+    let line = format!(
+        "trail {name}: start logging again (StartLogging, in its home region {}); {}",
+        trail.home_region.as_deref().unwrap_or("unknown"),
+        unrecorded.describe(&format!("the restart (planned at {planned_at})"))
+    );
+    let step = PlannedStep {
+        step: Step::StartLogging {
+            trail: trail.arn.clone().unwrap_or_else(|| trail.trail.clone()),
+            unrecorded,
+        },
+        reason: "the trail was stopped: record again, as it was configured".to_owned(),
+        place: None,
+    };
+    (Some(step), line)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::SystemTime;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::observation::{PrincipalKind, PrincipalState};
+    use crate::policy::Policy;
+    use crate::settings::Settings;
+
+    const SAMPLE: &str = include_str!("../../../../events/guardduty/cloudtrail-logging-disabled.json");
+
+    fn policy(protected: Option<&str>) -> Policy {
+        let protected = protected.map(ToOwned::to_owned);
+        let settings = Settings::from_lookup(|var| match var {
+            "TOURNIQUET_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:pages".into()),
+            "TOURNIQUET_EVIDENCE_BUCKET" => Some("evidence".into()),
+            "TOURNIQUET_PROTECTED_PRINCIPALS" => protected.clone(),
+            _ => None,
+        })
+        .unwrap();
+        Policy::new(&settings).unwrap().with_own_arn(Some(
+            "arn:aws:sts::123456789012:assumed-role/tourniquet/responder".into(),
+        ))
+    }
+
+    fn stopped_trail() -> TrailState {
+        TrailState {
+            trail: "arn:aws:cloudtrail:us-east-1:123456789012:trail/management-events".into(),
+            arn: Some("arn:aws:cloudtrail:us-east-1:123456789012:trail/management-events".into()),
+            name: Some("management-events".into()),
+            home_region: Some("us-east-1".into()),
+            logging: Some(false),
+            stopped_at: Some("2024-06-11T03:14:56Z".into()),
+            multi_region: Some(true),
+            ..TrailState::default()
+        }
+    }
+
+    fn respond(event: &Value, policy: &Policy, trail: TrailState) -> Plan {
+        let incident = crate::intake::parse(event).unwrap().incident().unwrap();
+        let target = crate::target::target(&incident, policy);
+        let observation = match &target {
+            Target::Act {
+                look: Look::Logging { actor, .. },
+                ..
+            } => Observation::Logging {
+                logging: LoggingState::Trail(Box::new(trail)),
+                actor: actor.as_ref().map(|look| {
+                    let name = match &**look {
+                        Look::User { user_name, .. } | Look::Role { role_name: user_name } => user_name.clone(),
+                        _ => String::new(),
+                    };
+                    Box::new(Observation::Principal(Box::new(PrincipalState {
+                        kind: if matches!(**look, Look::User { .. }) {
+                            PrincipalKind::User
+                        } else {
+                            PrincipalKind::Role
+                        },
+                        name,
+                        tags: Some(BTreeMap::new()),
+                        ..PrincipalState::default()
+                    })))
+                }),
+            },
+            _ => Observation::NotNeeded,
+        };
+        super::super::plan(&incident, &target, &observation, policy, SystemTime::UNIX_EPOCH)
+    }
+
+    fn actions(plan: &Plan) -> Vec<&'static str> {
+        plan.steps.iter().map(|s| s.step.action()).collect()
+    }
+
+    #[test]
+    fn a_stopped_trail_is_restarted_its_caller_contained_and_the_gap_stated() {
+        let event: Value = serde_json::from_str(SAMPLE).unwrap();
+        let plan = respond(&event, &policy(None), stopped_trail());
+        assert_eq!(plan.playbook, Playbook::RestoreLogging, "{}", plan.reason);
+        let actions = actions(&plan);
+        for action in ["start-logging", "deactivate-access-key", "deny-all-user", "page"] {
+            assert!(actions.contains(&action), "{action}: {actions:?}");
+        }
+        assert_eq!(actions.iter().filter(|a| **a == "page").count(), 1);
+        let Some(Step::StartLogging { trail, unrecorded }) = plan
+            .steps
+            .iter()
+            .map(|s| &s.step)
+            .find(|s| matches!(s, Step::StartLogging { .. }))
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(
+            trail,
+            "arn:aws:cloudtrail:us-east-1:123456789012:trail/management-events"
+        );
+        // The service's stop time wins over the report's sighting; every region for a multi-region trail.
+        assert_eq!(unrecorded.from.as_deref(), Some("2024-06-11T03:14:56Z"));
+        assert_eq!(unrecorded.region, None);
+        assert!(
+            plan.reason
+                .contains("recorded nothing in every region (a multi-region trail) from 2024-06-11T03:14:56Z"),
+            "{}",
+            plan.reason
+        );
+        assert!(
+            plan.reason.contains("the caller AKIAIOSFODNN7EXAMPLE (ci-deployer): "),
+            "{}",
+            plan.reason
+        );
+        assert!(
+            plan.reason.contains(
+                "(stopped by AKIAIOSFODNN7EXAMPLE (ci-deployer) calling cloudtrail.amazonaws.com:StopLogging)"
+            ),
+            "{}",
+            plan.reason
+        );
+    }
+
+    #[test]
+    fn a_protected_caller_is_listed_only_and_the_trail_still_restarted() {
+        let event: Value = serde_json::from_str(SAMPLE).unwrap();
+        let plan = respond(
+            &event,
+            &policy(Some("ci-*")),
+            TrailState {
+                multi_region: Some(false),
+                stopped_at: None,
+                ..stopped_trail()
+            },
+        );
+        assert_eq!(plan.playbook, Playbook::RestoreLogging, "{}", plan.reason);
+        assert_eq!(
+            plan.steps
+                .iter()
+                .filter(|s| s.step.mutates())
+                .map(|s| s.step.action())
+                .collect::<Vec<_>>(),
+            ["start-logging"]
+        );
+        assert!(
+            plan.reason.contains("protected principal") && plan.reason.contains("(listed only)"),
+            "{}",
+            plan.reason
+        );
+        // A single-region trail's gap is its region; without the service's stop time, the report's.
+        assert!(
+            plan.reason.contains("in us-east-1 from 2024-06-11T03:14:55.000Z"),
+            "{}",
+            plan.reason
+        );
+    }
+
+    #[test]
+    fn a_trail_logging_again_or_deleted_has_no_restart() {
+        let event: Value = serde_json::from_str(SAMPLE).unwrap();
+        let running = respond(
+            &event,
+            &policy(None),
+            TrailState {
+                logging: Some(true),
+                started_at: Some("2024-06-11T03:20:00Z".into()),
+                ..stopped_trail()
+            },
+        );
+        assert!(!actions(&running).contains(&"start-logging"));
+        assert!(running.reason.contains("logging again already"), "{}", running.reason);
+        assert!(
+            running.reason.contains("until 2024-06-11T03:20:00Z"),
+            "{}",
+            running.reason
+        );
+        assert!(
+            actions(&running).contains(&"deny-all-user"),
+            "the caller is still contained"
+        );
+        let deleted = respond(
+            &event,
+            &policy(Some("ci-deployer")),
+            TrailState {
+                missing: true,
+                trail: "arn:aws:cloudtrail:us-east-1:123456789012:trail/management-events".into(),
+                ..TrailState::default()
+            },
+        );
+        assert_eq!(deleted.playbook, Playbook::PageOnly, "{}", deleted.reason);
+        assert!(
+            deleted
+                .reason
+                .contains("aws cloudtrail create-trail --name management-events"),
+            "{}",
+            deleted.reason
+        );
+    }
+
+    #[test]
+    fn a_root_caller_is_named_and_the_trail_restarted() {
+        let mut event: Value = serde_json::from_str(SAMPLE).unwrap();
+        event["detail"]["resource"]["accessKeyDetails"]["userType"] = "Root".into();
+        let plan = respond(&event, &policy(None), stopped_trail());
+        assert_eq!(plan.playbook, Playbook::RestoreLogging, "{}", plan.reason);
+        assert!(plan.reason.contains("root credentials in use"), "{}", plan.reason);
+        assert_eq!(
+            plan.steps.iter().filter(|s| s.step.mutates()).count(),
+            1,
+            "{:?}",
+            actions(&plan)
+        );
+    }
+
+    #[test]
+    fn dry_run_keeps_the_whole_plan() {
+        let event: Value = serde_json::from_str(SAMPLE).unwrap();
+        let mut dry = policy(None);
+        dry.dry_run = true;
+        let wet = respond(&event, &policy(None), stopped_trail());
+        let planned = respond(&event, &dry, stopped_trail());
+        assert!(planned.dry_run);
+        assert_eq!(planned.steps, wet.steps);
+    }
+}
