@@ -178,3 +178,89 @@ async fn in_dry_run_nothing_changes_and_the_plan_is_paged() -> Result<()> {
     );
     Ok(())
 }
+
+const TRAIL_ALARM: &str = "cloudwatch/cloudtrail-configuration-changes-alarm.json";
+const CONFIG_ALARM: &str = "cloudwatch/config-changes-alarm.json";
+
+#[tokio::test]
+async fn the_cis_cloudtrail_alarm_starts_the_stopped_trail() -> Result<()> {
+    let world = world().await?;
+    stopped_trail(&world).await?;
+    let report = world.respond(events::for_world(TRAIL_ALARM, &world)?).await?;
+    assert_eq!(report.playbook, Playbook::RestoreLogging, "{}", report.reason);
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+    assert_eq!(logging(&world).await?, Some(true));
+    // The alarm names nobody: nobody is contained.
+    assert_eq!(world.deployer_key_status().await?, ["Active", "Active"]);
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0].message.contains("recorded nothing in every region"),
+        "{}",
+        pages[0].message
+    );
+    Ok(())
+}
+
+/// Whether the account's recorder records.
+async fn recording(world: &World) -> Result<Option<bool>> {
+    let status = world
+        .account
+        .clients
+        .config
+        .describe_configuration_recorder_status()
+        .send()
+        .await?;
+    Ok(status.configuration_recorders_status().first().map(|s| s.recording()))
+}
+
+#[tokio::test]
+async fn the_cis_config_alarm_starts_the_stopped_recorder() -> Result<()> {
+    let world = world().await?;
+    // The world records configuration (World::seed); the attacker stops it.
+    world
+        .account
+        .clients
+        .config
+        .stop_configuration_recorder()
+        .configuration_recorder_name("default")
+        .send()
+        .await?;
+    assert_eq!(recording(&world).await?, Some(false));
+    let report = world.respond(events::for_world(CONFIG_ALARM, &world)?).await?;
+    assert_eq!(report.playbook, Playbook::RestoreLogging, "{}", report.reason);
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+    assert_eq!(recording(&world).await?, Some(true), "recording again");
+    let restart = report
+        .steps
+        .iter()
+        .find(|s| s.action == "start-recorder")
+        .context("the restart step")?;
+    assert_eq!(
+        restart.detail["unrecorded"]["region"], "us-east-1",
+        "{}",
+        restart.detail
+    );
+    assert!(
+        restart.detail["unrecorded"]["from"].as_str().is_some(),
+        "{}",
+        restart.detail
+    );
+    let pages = world.pages().await?;
+    assert_eq!(pages.len(), 1);
+    assert!(
+        pages[0]
+            .message
+            .contains("AWS Config recorder default recorded nothing in us-east-1 from"),
+        "{}",
+        pages[0].message
+    );
+    // Again, with the recorder running: nothing to restart, one page saying so.
+    let second = events::for_world(CONFIG_ALARM, &world)?
+        .to_string()
+        .replace("13:45:07.418", "13:55:07.418");
+    let report = world.respond(serde_json::from_str(&second)?).await?;
+    assert_eq!(report.playbook, Playbook::PageOnly, "{}", report.reason);
+    assert!(report.reason.contains("is recording already"), "{}", report.reason);
+    Ok(())
+}

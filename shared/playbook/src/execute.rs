@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use crate::actions::{
     AwsError, Done, account_block, autoscaling, cloudtrail, dry_run_verdict, ec2, iam, lambda, notify, posture, rds,
-    release, securityhub, trail,
+    recorder, release, securityhub, trail,
 };
 use crate::clients::{Clients, Places};
 use crate::incident::Incident;
@@ -397,6 +397,7 @@ impl Run<'_> {
             Step::ConfigHistory { resource, .. } => resource.label(),
             Step::RestoreAccountBlock { account_id, .. } => format!("account {account_id}"),
             Step::StartLogging { trail, .. } => trail.clone(),
+            Step::StartRecorder { name, .. } => format!("AWS Config recorder {name}"),
         }
     }
 
@@ -491,6 +492,7 @@ impl Run<'_> {
             Step::StartLogging { trail, unrecorded } => {
                 trail::start_logging(&cloudtrail::client(&clients.sdk_config), trail, unrecorded).await
             }
+            Step::StartRecorder { name, unrecorded } => recorder::start(&clients.config, name, unrecorded).await,
             Step::SetDefaultEncryption { bucket, kms_key_id } => {
                 posture::set_default_encryption(&clients.s3, bucket, kms_key_id.as_deref()).await
             }

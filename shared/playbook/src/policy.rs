@@ -165,6 +165,15 @@ pub const ROUTES: &[Route] = &[
     // list: their containment is then listed, never done. Intake names the stopped trail; a
     // finding that names none is a key finding (the Stealth:IAMUser route below).
     guardduty_at(ResourceKind::Logging, "Stealth:IAMUser/CloudTrailLoggingDisabled", 0.0, Playbook::RestoreLogging),
+    // The CIS alarms on CloudTrail and AWS Config changes (intake says which logging): every
+    // trail or recorder of the region that was stopped records again.
+    Route {
+        source: Source::CloudWatch,
+        resource: ResourceKind::Logging,
+        finding: Cow::Borrowed("CloudWatchAlarm/*"),
+        floor: Floor::At(0.0),
+        playbook: Playbook::RestoreLogging,
+    },
     // S3 findings whose IAM actor is at fault (intake names the actor): contain the actor; the
     // bucket is the victim and stays as it is.
     guardduty(ResourceKind::AccessKey, "Exfiltration:S3/*", Playbook::CredentialCompromise),

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod persistence;
 pub mod posture;
 pub mod rds;
+pub mod recorder;
 pub mod release;
 pub mod securityhub;
 pub mod trail;

@@ -85,6 +85,27 @@ pub async fn observe(client: &Client, trail: &str) -> Result<LoggingState, Obser
     Ok(LoggingState::Trail(Box::new(state)))
 }
 
+/// Every trail whose home is the client's region, each as [`observe`] reads it.
+pub async fn observe_all(client: &Client) -> Result<LoggingState, Observation> {
+    let listed = client
+        .describe_trails()
+        .include_shadow_trails(false)
+        .send()
+        .await
+        .map_err(sdk("DescribeTrails"))
+        .map_err(|e| e.unavailable())?;
+    let mut trails = Vec::new();
+    for found in listed.trail_list() {
+        let Some(arn) = found.trail_arn().or(found.name()) else {
+            continue;
+        };
+        if let LoggingState::Trail(trail) = observe(client, arn).await? {
+            trails.push(*trail);
+        }
+    }
+    Ok(LoggingState::Trails { trails })
+}
+
 fn is_missing(err: &AwsError) -> bool {
     err.code == "TrailNotFoundException"
 }

@@ -27,6 +27,11 @@ pub struct Evasion {
 pub enum Stopped {
     /// A CloudTrail trail, by name or ARN.
     Trail { trail: String },
+    /// The trails of the account and region (a report that names none: the CIS "CloudTrail
+    /// configuration changes" alarm).
+    Trails,
+    /// The AWS Config recorders of the account and region (the CIS "AWS Config changes" alarm).
+    Recorders,
 }
 
 impl Stopped {
@@ -35,6 +40,8 @@ impl Stopped {
     pub fn label(&self) -> String {
         match self {
             Stopped::Trail { trail } => format!("trail {}", trail.rsplit('/').next().unwrap_or(trail)),
+            Stopped::Trails => "the region's trails".to_owned(),
+            Stopped::Recorders => "the region's AWS Config recorders".to_owned(),
         }
     }
 }

@@ -7,6 +7,30 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum LoggingState {
     Trail(Box<TrailState>),
+    /// Every trail whose home is the region.
+    Trails {
+        trails: Vec<TrailState>,
+    },
+    /// The region's Config recorders.
+    Recorders {
+        recorders: Vec<RecorderState>,
+    },
+}
+
+/// A Config recorder as `DescribeConfigurationRecorders` and its status show it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RecorderState {
+    pub name: String,
+    /// `recording`; `None` when its status was not reported.
+    pub recording: Option<bool>,
+    /// `lastStopTime` (RFC 3339).
+    pub stopped_at: Option<String>,
+    /// `lastStartTime` (RFC 3339).
+    pub started_at: Option<String>,
+    pub role_arn: Option<String>,
+    /// The recording group as configured (evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_group: Option<serde_json::Value>,
 }
 
 /// A CloudTrail trail as `GetTrail`, `GetTrailStatus` and `GetEventSelectors` show it.
@@ -42,7 +66,8 @@ pub struct TrailState {
 /// The window in which a trail recorded nothing: from when it stopped to its restart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unrecorded {
-    pub trail: String,
+    /// What recorded nothing: `trail management-events`, `Config recorder default`.
+    pub logging: String,
     /// When logging stopped; `None`: not known (the page says so).
     pub from: Option<String>,
     /// When logging started again; `None`: at the restart this response makes.
@@ -66,9 +91,9 @@ impl Unrecorded {
     #[must_use]
     pub fn describe(&self, restart: &str) -> String {
         format!(
-            "unrecorded: trail {} recorded nothing in {} from {} until {}; CloudTrail cannot show what was done \
-             in that window, look at other sources (VPC flow logs, S3 access logs, service logs)",
-            self.trail,
+            "unrecorded: {} recorded nothing in {} from {} until {}; what was done in that window is missing from \
+             it, look at other sources (VPC flow logs, S3 access logs, service logs)",
+            self.logging,
             self.regions(),
             self.from
                 .as_deref()
@@ -85,7 +110,7 @@ mod tests {
     #[test]
     fn the_window_names_its_regions_and_ends() {
         let gap = Unrecorded {
-            trail: "audit".into(),
+            logging: "trail audit".into(),
             from: Some("2024-06-11T03:14:55Z".into()),
             until: None,
             region: None,

@@ -386,6 +386,9 @@ pub(super) fn resource_id(resource: &Resource) -> String {
         Resource::AttackSequence(sequence) => sequence.uid.clone(),
         Resource::Logging(evasion) => match &evasion.stopped {
             crate::incident::evasion::Stopped::Trail { trail } => trail.clone(),
+            crate::incident::evasion::Stopped::Trails | crate::incident::evasion::Stopped::Recorders => {
+                evasion.stopped.label()
+            }
         },
     }
 }

@@ -3,7 +3,7 @@
 use super::{Plan, PlannedStep, Planner, Step, steps};
 use crate::incident::{Incident, Resource};
 use crate::observation::Observation;
-use crate::observation::logging::{LoggingState, TrailState, Unrecorded};
+use crate::observation::logging::{LoggingState, RecorderState, TrailState, Unrecorded};
 use crate::policy::Playbook;
 use crate::target::{Look, Target};
 
@@ -29,12 +29,39 @@ impl Planner<'_> {
         };
         let mut middle: Vec<PlannedStep> = Vec::new();
         let mut lines: Vec<String> = Vec::new();
-        match logging {
-            LoggingState::Trail(trail) => {
-                let (step, line) = restart_trail(trail, evasion.stopped_at.as_deref(), &self.planned_at);
-                middle.extend(step);
-                lines.push(line);
-            }
+        let region = place.region.as_str();
+        let restarts: Vec<(Option<PlannedStep>, String)> = match logging {
+            LoggingState::Trail(trail) => vec![restart_trail(trail, evasion.stopped_at.as_deref(), &self.planned_at)],
+            LoggingState::Trails { trails } if trails.is_empty() => vec![(
+                None,
+                format!(
+                    "no trail has its home in {region}: nothing records this region's management events unless a \
+                     multi-region trail elsewhere does; create one: aws cloudtrail create-trail --name <name> \
+                     --s3-bucket-name <bucket> --is-multi-region-trail --enable-log-file-validation && aws cloudtrail \
+                     start-logging --name <name>"
+                ),
+            )],
+            LoggingState::Trails { trails } => trails
+                .iter()
+                .map(|t| restart_trail(t, evasion.stopped_at.as_deref(), &self.planned_at))
+                .collect(),
+            LoggingState::Recorders { recorders } if recorders.is_empty() => vec![(
+                None,
+                format!(
+                    "no AWS Config recorder in {region} (deleted, or never made): AWS Config records nothing here; \
+                     re-create it from its last settings: aws configservice put-configuration-recorder \
+                     --configuration-recorder name=default,roleARN=<its role> --recording-group allSupported=true \
+                     && aws configservice start-configuration-recorder --configuration-recorder-name default"
+                ),
+            )],
+            LoggingState::Recorders { recorders } => recorders
+                .iter()
+                .map(|r| restart_recorder(r, region, evasion.stopped_at.as_deref(), &self.planned_at))
+                .collect(),
+        };
+        for (step, line) in restarts {
+            middle.extend(step);
+            lines.push(line);
         }
         match (actor_look, actor, &evasion.actor) {
             (Some(actor_look), Some(observed), Some(actor)) => {
@@ -90,6 +117,52 @@ impl Planner<'_> {
     }
 }
 
+/// The restart of a Config recorder that is not recording, and its line; one recording
+/// again has no step.
+fn restart_recorder(
+    recorder: &RecorderState,
+    region: &str,
+    reported_stop: Option<&str>,
+    planned_at: &str,
+) -> (Option<PlannedStep>, String) {
+    let name = &recorder.name;
+    let unrecorded = Unrecorded {
+        logging: format!("AWS Config recorder {name}"),
+        from: recorder
+            .stopped_at
+            .clone()
+            .or_else(|| reported_stop.map(ToOwned::to_owned)),
+        until: None,
+        region: Some(region.to_owned()).filter(|r| !r.is_empty()),
+    };
+    if recorder.recording == Some(true) {
+        let gap = Unrecorded {
+            until: recorder.started_at.clone(),
+            ..unrecorded
+        };
+        return (
+            None,
+            format!(
+                "AWS Config recorder {name} is recording already; {}",
+                gap.describe("it was started again")
+            ),
+        );
+    }
+    let line = format!(
+        "AWS Config recorder {name}: start recording again (StartConfigurationRecorder); {}",
+        unrecorded.describe(&format!("the restart (planned at {planned_at})"))
+    );
+    let step = PlannedStep {
+        step: Step::StartRecorder {
+            name: name.clone(),
+            unrecorded,
+        },
+        reason: "the recorder was stopped: record configuration changes again, as it was configured".to_owned(),
+        place: None,
+    };
+    (Some(step), line)
+}
+
 /// The restart of a trail that is not logging, and the line that says what it does and what
 /// went unrecorded; a trail logging again or deleted has no step, only its line.
 fn restart_trail(trail: &TrailState, reported_stop: Option<&str>, planned_at: &str) -> (Option<PlannedStep>, String) {
@@ -109,7 +182,7 @@ fn restart_trail(trail: &TrailState, reported_stop: Option<&str>, planned_at: &s
         );
     }
     let unrecorded = Unrecorded {
-        trail: name.clone(),
+        logging: format!("trail {name}"),
         // The service's own stop time, else the report's sighting of the call.
         from: trail
             .stopped_at
@@ -371,5 +444,84 @@ mod tests {
         let planned = respond(&event, &dry, stopped_trail());
         assert!(planned.dry_run);
         assert_eq!(planned.steps, wet.steps);
+    }
+
+    const CONFIG_ALARM: &str = include_str!("../../../../events/cloudwatch/config-changes-alarm.json");
+    const TRAIL_ALARM: &str = include_str!("../../../../events/cloudwatch/cloudtrail-configuration-changes-alarm.json");
+
+    fn alarm_plan(sample: &str, logging: LoggingState) -> Plan {
+        let event: Value = serde_json::from_str(sample).unwrap();
+        let incident = crate::intake::parse(&event).unwrap().incident().unwrap();
+        let policy = policy(None);
+        let target = crate::target::target(&incident, &policy);
+        let observation = Observation::Logging { logging, actor: None };
+        super::super::plan(&incident, &target, &observation, &policy, SystemTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn the_config_alarm_starts_each_stopped_recorder_of_the_region() {
+        let recorder = |name: &str, recording| RecorderState {
+            name: name.into(),
+            recording: Some(recording),
+            stopped_at: Some("2024-06-03T13:41:00Z".into()),
+            ..RecorderState::default()
+        };
+        let plan = alarm_plan(
+            CONFIG_ALARM,
+            LoggingState::Recorders {
+                recorders: vec![recorder("default", false), recorder("other", true)],
+            },
+        );
+        assert_eq!(plan.playbook, Playbook::RestoreLogging, "{}", plan.reason);
+        let started: Vec<&str> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match &s.step {
+                Step::StartRecorder { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(started, ["default"]);
+        assert!(
+            plan.reason
+                .contains("AWS Config recorder default recorded nothing in us-east-1 from 2024-06-03T13:41:00Z"),
+            "{}",
+            plan.reason
+        );
+        assert!(
+            plan.reason.contains("recorder other is recording already"),
+            "{}",
+            plan.reason
+        );
+        assert!(plan.reason.contains("the report names no caller"), "{}", plan.reason);
+        // No recorder left: a page with the command that makes one again.
+        let none = alarm_plan(CONFIG_ALARM, LoggingState::Recorders { recorders: vec![] });
+        assert_eq!(none.playbook, Playbook::PageOnly, "{}", none.reason);
+        assert!(none.reason.contains("put-configuration-recorder"), "{}", none.reason);
+    }
+
+    #[test]
+    fn the_trail_alarm_starts_each_stopped_trail_of_the_region() {
+        let plan = alarm_plan(
+            TRAIL_ALARM,
+            LoggingState::Trails {
+                trails: vec![
+                    stopped_trail(),
+                    TrailState {
+                        logging: Some(true),
+                        name: Some("other".into()),
+                        ..stopped_trail()
+                    },
+                ],
+            },
+        );
+        assert_eq!(plan.playbook, Playbook::RestoreLogging, "{}", plan.reason);
+        assert_eq!(
+            plan.steps.iter().filter(|s| s.step.action() == "start-logging").count(),
+            1
+        );
+        let none = alarm_plan(TRAIL_ALARM, LoggingState::Trails { trails: vec![] });
+        assert_eq!(none.playbook, Playbook::PageOnly, "{}", none.reason);
+        assert!(none.reason.contains("no trail has its home in"), "{}", none.reason);
     }
 }

@@ -168,6 +168,11 @@ pub enum Step {
         trail: String,
         unrecorded: crate::observation::logging::Unrecorded,
     },
+    /// `StartConfigurationRecorder` on the recorder; `unrecorded` as for [`Step::StartLogging`].
+    StartRecorder {
+        name: String,
+        unrecorded: crate::observation::logging::Unrecorded,
+    },
     /// After containment: what AWS Config recorded of `resource` from `start` to now, into
     /// `config-history/<resource-id>.json`.
     ConfigHistory {
@@ -239,6 +244,7 @@ impl Step {
             Step::ConfigHistory { .. } => "config-history",
             Step::RestoreAccountBlock { .. } => "restore-account-block",
             Step::StartLogging { .. } => "start-logging",
+            Step::StartRecorder { .. } => "start-recorder",
         }
     }
 
@@ -287,6 +293,7 @@ impl Step {
             | Step::BlockPublicAccess { .. }
             | Step::RestoreAccountBlock { .. }
             | Step::StartLogging { .. }
+            | Step::StartRecorder { .. }
             | Step::SetDefaultEncryption { .. }
             | Step::RemoveInstanceDeny { .. }
             | Step::RemoveDeny { .. }
@@ -353,6 +360,7 @@ impl Step {
             | Step::BlockPublicAccess { .. }
             | Step::RestoreAccountBlock { .. }
             | Step::StartLogging { .. }
+            | Step::StartRecorder { .. }
             | Step::SetDefaultEncryption { .. }
             | Step::PublishFunctionVersion { .. }
             | Step::ThrottleFunction { .. }

@@ -3,7 +3,7 @@
 use std::pin::Pin;
 
 use super::Responder;
-use crate::actions::{account_block, buckets, cloudtrail, ec2, iam, lambda, posture, rds, trail};
+use crate::actions::{account_block, buckets, cloudtrail, ec2, iam, lambda, posture, rds, recorder, trail};
 use crate::clients::{Acting, Clients};
 use crate::observation::Observation;
 use crate::place::Place;
@@ -64,6 +64,8 @@ impl Responder {
                         LoggingLook::Trail { trail } => {
                             trail::observe(&cloudtrail::client(&clients.sdk_config), trail).await
                         }
+                        LoggingLook::Trails => trail::observe_all(&cloudtrail::client(&clients.sdk_config)).await,
+                        LoggingLook::Recorders => recorder::observe(&clients.config).await,
                     }
                 };
                 let caller = async {

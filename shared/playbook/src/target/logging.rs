@@ -11,6 +11,10 @@ use crate::incident::evasion::{Evasion, Stopped};
 pub enum LoggingLook {
     /// A trail's status, settings and event selectors, by name or ARN.
     Trail { trail: String },
+    /// Every trail whose home is the place's region, each as [`LoggingLook::Trail`].
+    Trails,
+    /// The place's Config recorders and their status.
+    Recorders,
 }
 
 /// The logging to read, and the caller's look as the credential playbook takes it; a caller
@@ -18,6 +22,8 @@ pub enum LoggingLook {
 pub(super) fn look(evasion: &Evasion) -> Look {
     let logging = match &evasion.stopped {
         Stopped::Trail { trail } => LoggingLook::Trail { trail: trail.clone() },
+        Stopped::Trails => LoggingLook::Trails,
+        Stopped::Recorders => LoggingLook::Recorders,
     };
     let (actor, unanswered) = match &evasion.actor {
         None => (None, Some("the report names no caller: nobody to contain".to_owned())),
