@@ -53,6 +53,12 @@ fn finding(world: &World) -> Result<serde_json::Value> {
 async fn a_stopped_trail_logs_again_and_its_caller_is_contained() -> Result<()> {
     let world = world().await?;
     stopped_trail(&world).await?;
+    // GuardDuty rates it low (2): template.yaml's rules still deliver it.
+    let delivered = events::delivered(&finding(&world)?, &world)?;
+    assert_eq!(
+        delivered.iter().map(|(to, _)| to.as_str()).collect::<Vec<_>>(),
+        ["guardduty-responder"]
+    );
     let report = world.respond(finding(&world)?).await?;
     assert_eq!(report.playbook, Playbook::RestoreLogging, "{}", report.reason);
     assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
@@ -262,5 +268,23 @@ async fn the_cis_config_alarm_starts_the_stopped_recorder() -> Result<()> {
     let report = world.respond(serde_json::from_str(&second)?).await?;
     assert_eq!(report.playbook, Playbook::PageOnly, "{}", report.reason);
     assert!(report.reason.contains("is recording already"), "{}", report.reason);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_multi_region_cloudtrail_rule_starts_the_stopped_trail() -> Result<()> {
+    let world = world().await?;
+    stopped_trail(&world).await?;
+    let rule = events::for_world("config/multi-region-cloudtrail-enabled-noncompliant.json", &world)?;
+    // Delivered as template.yaml's rules deliver it.
+    let delivered = events::delivered(&rule, &world)?;
+    assert_eq!(
+        delivered.iter().map(|(to, _)| to.as_str()).collect::<Vec<_>>(),
+        ["config-responder"]
+    );
+    let report = world.respond(rule).await?;
+    assert_eq!(report.playbook, Playbook::RestoreLogging, "{}", report.reason);
+    assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
+    assert_eq!(logging(&world).await?, Some(true));
     Ok(())
 }

@@ -208,6 +208,10 @@ pub const ROUTES: &[Route] = &[
     config(ResourceKind::Bucket, "*s3-bucket-level-public-access-prohibited*", Playbook::BlockPublicBucket),
     config(ResourceKind::Bucket, "*s3-bucket-server-side-encryption-enabled*", Playbook::EncryptBucket),
     config(ResourceKind::Bucket, "*s3-default-encryption-kms*", Playbook::EncryptBucket),
+    // CloudTrail rules (intake reads the trails they judge): stopped trails log again, settings
+    // that cannot be restored page with the command.
+    config(ResourceKind::Logging, "*cloudtrail-enabled*", Playbook::RestoreLogging),
+    config(ResourceKind::Logging, "*cloud-trail-log-file-validation-enabled*", Playbook::RestoreLogging),
     config(ResourceKind::User, "*access-keys-rotated*", Playbook::DeactivateStaleKeys),
     config(ResourceKind::User, "*iam-user-unused-credentials-check*", Playbook::DeactivateStaleKeys),
     // Security Hub controls (GuardDuty's findings through Security Hub use the routes above).

@@ -181,6 +181,29 @@ fn restart_trail(trail: &TrailState, reported_stop: Option<&str>, planned_at: &s
             ),
         );
     }
+    // Settings a restart does not bring back: named, with the command (their previous values
+    // are in the evidence's pre-state).
+    let mut weakened = Vec::new();
+    if trail.multi_region == Some(false) {
+        weakened.push(("records one region only", "--is-multi-region-trail"));
+    }
+    if trail.log_file_validation == Some(false) {
+        weakened.push(("log file validation is off", "--enable-log-file-validation"));
+    }
+    if trail.include_global_service_events == Some(false) {
+        weakened.push((
+            "global service events (IAM, STS) are excluded",
+            "--include-global-service-events",
+        ));
+    }
+    let settings = (!weakened.is_empty()).then(|| {
+        format!(
+            "; trail {name} {}: if that is not on purpose, aws cloudtrail update-trail --name {name} {}",
+            weakened.iter().map(|(what, _)| *what).collect::<Vec<_>>().join(", "),
+            weakened.iter().map(|(_, flag)| *flag).collect::<Vec<_>>().join(" ")
+        )
+    });
+    let settings = settings.unwrap_or_default();
     let unrecorded = Unrecorded {
         logging: format!("trail {name}"),
         // The service's own stop time, else the report's sighting of the call.
@@ -202,13 +225,13 @@ fn restart_trail(trail: &TrailState, reported_stop: Option<&str>, planned_at: &s
         return (
             None,
             format!(
-                "trail {name} is logging again already; {}",
+                "trail {name} is logging again already; {}{settings}",
                 gap.describe("it was started again")
             ),
         );
     }
     let line = format!(
-        "trail {name}: start logging again (StartLogging, in its home region {}); {}",
+        "trail {name}: start logging again (StartLogging, in its home region {}); {}{settings}",
         trail.home_region.as_deref().unwrap_or("unknown"),
         unrecorded.describe(&format!("the restart (planned at {planned_at})"))
     );
@@ -523,5 +546,39 @@ mod tests {
         let none = alarm_plan(TRAIL_ALARM, LoggingState::Trails { trails: vec![] });
         assert_eq!(none.playbook, Playbook::PageOnly, "{}", none.reason);
         assert!(none.reason.contains("no trail has its home in"), "{}", none.reason);
+    }
+
+    const VALIDATION_RULE: &str =
+        include_str!("../../../../events/config/cloud-trail-log-file-validation-enabled-noncompliant.json");
+
+    #[test]
+    fn a_trail_whose_settings_were_weakened_pages_the_command_that_restores_them() {
+        let event: Value = serde_json::from_str(VALIDATION_RULE).unwrap();
+        let incident = crate::intake::parse(&event).unwrap().incident().unwrap();
+        let policy = policy(None);
+        let target = crate::target::target(&incident, &policy);
+        assert!(
+            matches!(&target, Target::Act { look: Look::Logging { logging: crate::target::LoggingLook::Trail { trail }, .. }, .. } if trail == "management-events"),
+            "{target:?}"
+        );
+        let observation = Observation::Logging {
+            logging: LoggingState::Trail(Box::new(TrailState {
+                logging: Some(true),
+                multi_region: Some(false),
+                log_file_validation: Some(false),
+                ..stopped_trail()
+            })),
+            actor: None,
+        };
+        let plan = super::super::plan(&incident, &target, &observation, &policy, SystemTime::UNIX_EPOCH);
+        assert_eq!(plan.playbook, Playbook::PageOnly, "{}", plan.reason);
+        assert!(
+            plan.reason.contains(
+                "records one region only, log file validation is off: if that is not on purpose, aws cloudtrail \
+                 update-trail --name management-events --is-multi-region-trail --enable-log-file-validation"
+            ),
+            "{}",
+            plan.reason
+        );
     }
 }
