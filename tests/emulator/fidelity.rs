@@ -586,10 +586,11 @@ async fn rules_match_into_arrays_of_findings() -> Result<()> {
     Ok(())
 }
 
-/// CloudTrail's logging state as the restore-logging playbook reads it (moto agrees; no
-/// correction needed, kept so a moto upgrade that changes it fails here): a trail created by
-/// the API does not log until started; `StopLogging` leaves it off with `StopLoggingTime`;
-/// `StartLogging` turns it on again, by name or ARN, and the last stop time stays readable.
+/// Divergence 10: `GetTrail` names the trail's home region. And CloudTrail's logging state as
+/// the restore-logging playbook reads it (moto agrees there; kept so a moto upgrade that
+/// changes it fails here): a trail created by the API does not log until started;
+/// `StopLogging` leaves it off with `StopLoggingTime`; `StartLogging` turns it on again, by name
+/// or ARN, and the last stop time stays readable.
 #[tokio::test]
 async fn trail_logging_stops_and_starts_as_cloudtrail_does() -> Result<()> {
     let world = world().await?;
@@ -605,6 +606,12 @@ async fn trail_logging_stops_and_starts_as_cloudtrail_does() -> Result<()> {
         .trail_arn()
         .map(ToOwned::to_owned)
         .expect("CreateTrail answers the trail's ARN");
+    let trail = client.get_trail().name("fidelity").send().await?;
+    assert_eq!(
+        trail.trail().and_then(|t| t.home_region()),
+        Some(tourniquet_tests::account::REGION),
+        "GetTrail names the home region"
+    );
     let status = |name: &'static str| client.get_trail_status().name(name).send();
     assert_eq!(
         status("fidelity").await?.is_logging(),

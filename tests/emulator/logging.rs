@@ -89,6 +89,7 @@ async fn a_stopped_trail_logs_again_and_its_caller_is_contained() -> Result<()> 
     assert_eq!(pre["logging"]["logging"], false, "{pre}");
     assert_eq!(pre["logging"]["multi_region"], true, "{pre}");
     assert_eq!(pre["logging"]["log_file_validation"], true, "{pre}");
+    assert_eq!(pre["logging"]["home_region"], "us-east-1", "{pre}");
     let pages = world.pages().await?;
     assert_eq!(pages.len(), 1);
     assert!(pages[0].subject.ends_with("logging restored"), "{}", pages[0].subject);
@@ -217,7 +218,10 @@ async fn recording(world: &World) -> Result<Option<bool>> {
         .describe_configuration_recorder_status()
         .send()
         .await?;
-    Ok(status.configuration_recorders_status().first().map(|s| s.recording()))
+    Ok(status
+        .configuration_recorders_status()
+        .first()
+        .map(aws_sdk_config::types::ConfigurationRecorderStatus::recording))
 }
 
 #[tokio::test]

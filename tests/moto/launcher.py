@@ -495,6 +495,22 @@ def _patch_managed_policies():
 _patch_managed_policies()
 
 
+
+# Divergence 10: CloudTrail's GetTrail answers the trail with its HomeRegion (the region whose
+# endpoint StartLogging and UpdateTrail must be called in); moto's leaves it out (only its
+# DescribeTrails has it). Answered from the trail's own region, as DescribeTrails does.
+def _patch_get_trail_home_region():
+    from moto.cloudtrail.responses import CloudTrailResponse
+
+    def get_trail(self):
+        trail = self.cloudtrail_backend.get_trail(self._get_param("Name"))
+        return json.dumps({"Trail": trail.description(include_region=True)})
+
+    CloudTrailResponse.get_trail = get_trail
+
+
+_patch_get_trail_home_region()
+
 # --- CloudTrail event history ----------------------------------------------------------------
 # moto has no LookupEvents. Every signed request reaching moto (through either port) is
 # recorded here as the management event CloudTrail logs for it, and LookupEvents is answered

@@ -37,7 +37,7 @@ pub async fn observe(client: &Client) -> Result<LoggingState, Observation> {
                     serde_json::json!({
                         "allSupported": g.all_supported(),
                         "includeGlobalResourceTypes": g.include_global_resource_types(),
-                        "resourceTypes": g.resource_types().iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+                        "resourceTypes": g.resource_types().iter().map(aws_sdk_config::types::ResourceType::as_str).collect::<Vec<_>>(),
                     })
                 }),
                 name,

@@ -30,35 +30,7 @@ impl Planner<'_> {
         let mut middle: Vec<PlannedStep> = Vec::new();
         let mut lines: Vec<String> = Vec::new();
         let region = place.region.as_str();
-        let restarts: Vec<(Option<PlannedStep>, String)> = match logging {
-            LoggingState::Trail(trail) => vec![restart_trail(trail, evasion.stopped_at.as_deref(), &self.planned_at)],
-            LoggingState::Trails { trails } if trails.is_empty() => vec![(
-                None,
-                format!(
-                    "no trail has its home in {region}: nothing records this region's management events unless a \
-                     multi-region trail elsewhere does; create one: aws cloudtrail create-trail --name <name> \
-                     --s3-bucket-name <bucket> --is-multi-region-trail --enable-log-file-validation && aws cloudtrail \
-                     start-logging --name <name>"
-                ),
-            )],
-            LoggingState::Trails { trails } => trails
-                .iter()
-                .map(|t| restart_trail(t, evasion.stopped_at.as_deref(), &self.planned_at))
-                .collect(),
-            LoggingState::Recorders { recorders } if recorders.is_empty() => vec![(
-                None,
-                format!(
-                    "no AWS Config recorder in {region} (deleted, or never made): AWS Config records nothing here; \
-                     re-create it from its last settings: aws configservice put-configuration-recorder \
-                     --configuration-recorder name=default,roleARN=<its role> --recording-group allSupported=true \
-                     && aws configservice start-configuration-recorder --configuration-recorder-name default"
-                ),
-            )],
-            LoggingState::Recorders { recorders } => recorders
-                .iter()
-                .map(|r| restart_recorder(r, region, evasion.stopped_at.as_deref(), &self.planned_at))
-                .collect(),
-        };
+        let restarts = restarts(logging, region, evasion.stopped_at.as_deref(), &self.planned_at);
         for (step, line) in restarts {
             middle.extend(step);
             lines.push(line);
@@ -117,6 +89,50 @@ impl Planner<'_> {
     }
 }
 
+/// Each restart the observed logging needs, with its line; logging that is gone pages with the
+/// command that makes it again.
+fn restarts(
+    logging: &LoggingState,
+    region: &str,
+    reported_stop: Option<&str>,
+    planned_at: &str,
+) -> Vec<(Option<PlannedStep>, String)> {
+    match logging {
+        LoggingState::Trail(trail) => vec![restart_trail(
+            trail,
+            Some(region).filter(|r| !r.is_empty()),
+            reported_stop,
+            planned_at,
+        )],
+        LoggingState::Trails { trails } if trails.is_empty() => vec![(
+            None,
+            format!(
+                "no trail has its home in {region}: nothing records this region's management events unless a \
+                 multi-region trail elsewhere does; create one: aws cloudtrail create-trail --name <name> \
+                 --s3-bucket-name <bucket> --is-multi-region-trail --enable-log-file-validation && aws cloudtrail \
+                 start-logging --name <name>"
+            ),
+        )],
+        LoggingState::Trails { trails } => trails
+            .iter()
+            .map(|t| restart_trail(t, Some(region).filter(|r| !r.is_empty()), reported_stop, planned_at))
+            .collect(),
+        LoggingState::Recorders { recorders } if recorders.is_empty() => vec![(
+            None,
+            format!(
+                "no AWS Config recorder in {region} (deleted, or never made): AWS Config records nothing here; \
+                 re-create it from its last settings: aws configservice put-configuration-recorder \
+                 --configuration-recorder name=default,roleARN=<its role> --recording-group allSupported=true \
+                 && aws configservice start-configuration-recorder --configuration-recorder-name default"
+            ),
+        )],
+        LoggingState::Recorders { recorders } => recorders
+            .iter()
+            .map(|r| restart_recorder(r, region, reported_stop, planned_at))
+            .collect(),
+    }
+}
+
 /// The restart of a Config recorder that is not recording, and its line; one recording
 /// again has no step.
 fn restart_recorder(
@@ -165,7 +181,12 @@ fn restart_recorder(
 
 /// The restart of a trail that is not logging, and the line that says what it does and what
 /// went unrecorded; a trail logging again or deleted has no step, only its line.
-fn restart_trail(trail: &TrailState, reported_stop: Option<&str>, planned_at: &str) -> (Option<PlannedStep>, String) {
+fn restart_trail(
+    trail: &TrailState,
+    region: Option<&str>,
+    reported_stop: Option<&str>,
+    planned_at: &str,
+) -> (Option<PlannedStep>, String) {
     let name = trail
         .name
         .clone()
@@ -214,7 +235,7 @@ fn restart_trail(trail: &TrailState, reported_stop: Option<&str>, planned_at: &s
         until: None,
         region: match trail.multi_region {
             Some(true) => None,
-            _ => trail.home_region.clone(),
+            _ => trail.home_region.clone().or_else(|| region.map(ToOwned::to_owned)),
         },
     };
     if trail.logging == Some(true) {
@@ -232,7 +253,11 @@ fn restart_trail(trail: &TrailState, reported_stop: Option<&str>, planned_at: &s
     }
     let line = format!(
         "trail {name}: start logging again (StartLogging, in its home region {}); {}{settings}",
-        trail.home_region.as_deref().unwrap_or("unknown"),
+        trail
+            .home_region
+            .as_deref()
+            .or(region)
+            .unwrap_or("the incident's region"),
         unrecorded.describe(&format!("the restart (planned at {planned_at})"))
     );
     let step = PlannedStep {

@@ -23,7 +23,10 @@ async fn recording(world: &World) -> Result<bool> {
         .describe_configuration_recorder_status()
         .send()
         .await?;
-    Ok(status.configuration_recorders_status().iter().any(|s| s.recording()))
+    Ok(status
+        .configuration_recorders_status()
+        .iter()
+        .any(aws_sdk_config::types::ConfigurationRecorderStatus::recording))
 }
 
 /// Delivers `sample` to `function` through the Lambda Runtime API; the page's lines that state
