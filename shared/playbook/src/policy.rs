@@ -226,6 +226,9 @@ pub const ROUTES: &[Route] = &[
     control(ResourceKind::Bucket, "S3.8/*", Playbook::BlockPublicBucket),
     control(ResourceKind::User, "IAM.3/*", Playbook::DeactivateStaleKeys),
     control(ResourceKind::User, "IAM.22/*", Playbook::DeactivateStaleKeys),
+    control(ResourceKind::Logging, "CloudTrail.1/*", Playbook::RestoreLogging),
+    control(ResourceKind::Logging, "CloudTrail.4/*", Playbook::RestoreLogging),
+    control(ResourceKind::Logging, "Config.1/*", Playbook::RestoreLogging),
 ];
 
 /// Why the policy was refused at cold start.
