@@ -715,7 +715,7 @@ async fn a_lost_answer_leaves_what_the_call_made() -> Result<()> {
     Ok(())
 }
 
-/// Divergence 10: Security Hub refuses `BatchUpdateFindings` and `BatchUpdateFindingsV2` with
+/// Divergence 12: Security Hub refuses `BatchUpdateFindings` and `BatchUpdateFindingsV2` with
 /// `InvalidAccessException` where it is not enabled; once enabled, it answers as usual.
 #[tokio::test]
 async fn write_backs_are_refused_where_security_hub_is_off() -> Result<()> {
@@ -756,5 +756,74 @@ async fn write_backs_are_refused_where_security_hub_is_off() -> Result<()> {
         .send()
         .await?;
     assert_eq!(v2.unprocessed_findings().len(), 1);
+    Ok(())
+}
+
+/// Divergence 11: `GetTrail` names the trail's home region. And CloudTrail's logging state as
+/// the restore-logging playbook reads it (moto agrees there; kept so a moto upgrade that
+/// changes it fails here): a trail created by the API does not log until started;
+/// `StopLogging` leaves it off with `StopLoggingTime`; `StartLogging` turns it on again, by name
+/// or ARN, and the last stop time stays readable.
+#[tokio::test]
+async fn trail_logging_stops_and_starts_as_cloudtrail_does() -> Result<()> {
+    let world = world().await?;
+    let bucket = format!("trail-fidelity-{}", world.account.id);
+    world.account.clients.s3.create_bucket().bucket(&bucket).send().await?;
+    let client = aws_sdk_cloudtrail::Client::new(&world.account.config);
+    let arn = client
+        .create_trail()
+        .name("fidelity")
+        .s3_bucket_name(&bucket)
+        .send()
+        .await?
+        .trail_arn()
+        .map(ToOwned::to_owned)
+        .expect("CreateTrail answers the trail's ARN");
+    let trail = client.get_trail().name("fidelity").send().await?;
+    assert_eq!(
+        trail.trail().and_then(|t| t.home_region()),
+        Some(tourniquet_tests::account::REGION),
+        "GetTrail names the home region"
+    );
+    let status = |name: &'static str| client.get_trail_status().name(name).send();
+    assert_eq!(
+        status("fidelity").await?.is_logging(),
+        Some(false),
+        "not logging until started"
+    );
+    client.start_logging().name("fidelity").send().await?;
+    assert_eq!(status("fidelity").await?.is_logging(), Some(true));
+    client.stop_logging().name("fidelity").send().await?;
+    let stopped = status("fidelity").await?;
+    assert_eq!(stopped.is_logging(), Some(false));
+    let stop = stopped
+        .stop_logging_time()
+        .expect("StopLoggingTime once stopped")
+        .secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        .cast_signed();
+    assert!(
+        (now - stop).abs() < 120,
+        "the stop time is UTC and now: {stop} vs {now}"
+    );
+    client.start_logging().name(&arn).send().await?;
+    let restarted = client.get_trail_status().name(&arn).send().await?;
+    assert_eq!(restarted.is_logging(), Some(true), "started again by ARN");
+    assert_eq!(
+        restarted
+            .stop_logging_time()
+            .map(aws_sdk_cloudtrail::primitives::DateTime::secs),
+        Some(stop),
+        "the last stop stays readable"
+    );
+    let missing = client
+        .get_trail()
+        .name("deleted-trail")
+        .send()
+        .await
+        .expect_err("no such trail");
+    assert_eq!(missing.code(), Some("TrailNotFoundException"));
     Ok(())
 }

@@ -13,6 +13,7 @@ mod fidelity;
 mod isolation;
 mod lambda;
 mod lambda_runtime;
+mod logging;
 mod lost_answers;
 mod malware;
 mod org;

@@ -117,6 +117,7 @@ async fn every_drill_scenario_pages_a_document_valid_against_the_schema() -> Res
         "page-only",
         "release",
         "attack-sequence",
+        "restore-logging",
     ]
     .map(ToOwned::to_owned)
     .into();

@@ -212,6 +212,9 @@ def _authorized(environ, service, region, account, action, params):
                 resources = [f"arn:aws:lambda:{region}:{account}:function:{name}"]
         elif service == "rds":
             resources = _rds(region, account, params)
+        elif service == "cloudtrail" and (params.get("Name") or params.get("TrailName")):
+            name = params.get("Name") or params.get("TrailName")
+            resources = [name if name.startswith("arn:") else f"arn:aws:cloudtrail:{region}:{account}:trail/{name}"]
         elif service == "autoscaling" and params.get("AutoScalingGroupName"):
             name = params["AutoScalingGroupName"]
             resources = [f"arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{name}"]

@@ -191,7 +191,7 @@ def _batch_update_findings(self, finding_identifiers, fields):
     # of each finding it knows (Note, with its UpdatedBy and the time; Workflow.Status; ...),
     # leaves the provider's (UpdatedAt above all) as they were, and lists a finding it does not
     # know as unprocessed with FindingNotFound rather than failing the call.
-    # Divergence 10 (with 6 below): Security Hub answers BatchUpdateFindings(V2) with
+    # Divergence 12 (with 6 below): Security Hub answers BatchUpdateFindings(V2) with
     # InvalidAccessException when the account has not enabled it in the region.
     if not self.enabled:
         raise SecurityHubClientError("InvalidAccessException", _HUB_OFF.format(account=self.account_id))
@@ -590,6 +590,21 @@ def _role_inline_quota():
 
 _role_inline_quota()
 
+
+# Divergence 11: CloudTrail's GetTrail answers the trail with its HomeRegion (the region whose
+# endpoint StartLogging and UpdateTrail must be called in); moto's leaves it out (only its
+# DescribeTrails has it). Answered from the trail's own region, as DescribeTrails does.
+def _patch_get_trail_home_region():
+    from moto.cloudtrail.responses import CloudTrailResponse
+
+    def get_trail(self):
+        trail = self.cloudtrail_backend.get_trail(self._get_param("Name"))
+        return json.dumps({"Trail": trail.description(include_region=True)})
+
+    CloudTrailResponse.get_trail = get_trail
+
+
+_patch_get_trail_home_region()
 
 # --- CloudTrail event history ----------------------------------------------------------------
 # moto has no LookupEvents. Every signed request reaching moto (through either port) is

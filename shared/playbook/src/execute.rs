@@ -8,8 +8,8 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::actions::{
-    AwsError, Done, account_block, autoscaling, dry_run_verdict, ec2, iam, lambda, notify, posture, rds, release,
-    securityhub,
+    AwsError, Done, account_block, autoscaling, cloudtrail, dry_run_verdict, ec2, iam, lambda, notify, posture, rds,
+    recorder, release, securityhub, trail,
 };
 use crate::clients::{Clients, Places};
 use crate::incident::Incident;
@@ -405,6 +405,8 @@ impl Run<'_> {
             Step::SweepPersistence { .. } => "persistence".to_owned(),
             Step::ConfigHistory { resource, .. } => resource.label(),
             Step::RestoreAccountBlock { account_id, .. } => format!("account {account_id}"),
+            Step::StartLogging { trail, .. } => trail.clone(),
+            Step::StartRecorder { name, .. } => format!("AWS Config recorder {name}"),
         }
     }
 
@@ -496,6 +498,10 @@ impl Run<'_> {
             Step::RestoreAccountBlock { account_id, .. } => {
                 account_block::restore(&account_block::client(&clients.sdk_config), account_id).await
             }
+            Step::StartLogging { trail, unrecorded } => {
+                trail::start_logging(&cloudtrail::client(&clients.sdk_config), trail, unrecorded).await
+            }
+            Step::StartRecorder { name, unrecorded } => recorder::start(&clients.config, name, unrecorded).await,
             Step::SetDefaultEncryption { bucket, kms_key_id } => {
                 posture::set_default_encryption(&clients.s3, bucket, kms_key_id.as_deref()).await
             }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub mod evasion;
 pub mod sequence;
 
 /// Where an incident came from.
@@ -110,6 +111,8 @@ pub enum Resource {
     },
     /// A GuardDuty attack sequence: several actors and resources, answered as one incident.
     AttackSequence(Box<crate::incident::sequence::Sequence>),
+    /// Audit logging an attacker stopped (a trail), and who stopped it.
+    Logging(Box<crate::incident::evasion::Evasion>),
 }
 
 impl Resource {
@@ -124,6 +127,7 @@ impl Resource {
             Resource::User { .. } => ResourceKind::User,
             Resource::Other { .. } => ResourceKind::Other,
             Resource::AttackSequence(_) => ResourceKind::AttackSequence,
+            Resource::Logging(_) => ResourceKind::Logging,
         }
     }
 
@@ -162,6 +166,7 @@ impl Resource {
                 None => resource_type.clone(),
             },
             Resource::AttackSequence(sequence) => sequence.label(),
+            Resource::Logging(evasion) => evasion.label(),
         }
     }
 }
@@ -177,6 +182,7 @@ pub enum ResourceKind {
     User,
     Other,
     AttackSequence,
+    Logging,
 }
 
 impl ResourceKind {
@@ -191,6 +197,7 @@ impl ResourceKind {
             ResourceKind::User => "an IAM user",
             ResourceKind::Other => "this kind of resource",
             ResourceKind::AttackSequence => "an attack sequence",
+            ResourceKind::Logging => "stopped logging",
         }
     }
 }

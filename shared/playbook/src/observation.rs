@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod logging;
+
 /// The result of looking at an incident's resource, read-only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "observed", rename_all = "kebab-case")]
@@ -24,6 +26,13 @@ pub enum Observation {
     Database(Box<DatabaseState>),
     /// The account-level S3 public access block.
     AccountBlock(Box<AccountBlockState>),
+    /// Stopped audit logging as its service shows it now, and the caller who stopped it (as
+    /// the credential playbook observes a principal) when the target names one.
+    Logging {
+        logging: logging::LoggingState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<Box<Observation>>,
+    },
     /// Each answered member of an attack sequence, in the order of the target's looks.
     Sequence { members: Vec<Observation> },
     /// The resource could not be described; `code` is AWS's error code.
@@ -48,6 +57,8 @@ impl Observation {
         match self {
             Observation::Unavailable { code, message } if !is_gone(code) => Some((code, message)),
             Observation::Sequence { members } => members.iter().find_map(Observation::unobserved),
+            // The caller could not be described: retry rather than restart without containing.
+            Observation::Logging { actor: Some(actor), .. } => actor.unobserved(),
             _ => None,
         }
     }
@@ -59,6 +70,7 @@ impl Observation {
         match self {
             Observation::RoleRefused { .. } => Some(self),
             Observation::Sequence { members } => members.iter().find_map(Observation::role_refused),
+            Observation::Logging { actor: Some(actor), .. } => actor.role_refused(),
             _ => None,
         }
     }

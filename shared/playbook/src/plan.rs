@@ -23,6 +23,7 @@ mod ec2;
 mod fixtures;
 mod instance_deny;
 mod lambda;
+mod logging;
 mod posture;
 mod rds;
 mod reach;
@@ -212,6 +213,9 @@ impl Planner<'_> {
             (Playbook::RdsCompromise, Observation::Database(database)) => planner.database(database),
             (Playbook::AttackSequence, Observation::Sequence { members: observed }) => planner.sequence(look, observed),
             (Playbook::RestoreAccountBlock, Observation::AccountBlock(state)) => planner.account_block(state),
+            (Playbook::RestoreLogging, Observation::Logging { logging, actor }) => {
+                planner.restore_logging(look, logging, actor.as_deref())
+            }
             _ => planner.page_only(format!("{label} was not described; paging only")),
         }
     }

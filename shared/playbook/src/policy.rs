@@ -38,6 +38,8 @@ pub enum Playbook {
     AttackSequence,
     /// Turn the account-level S3 public access block back on (all four settings).
     RestoreAccountBlock,
+    /// Restart the audit logging an attacker stopped, contain who stopped it, state the gap.
+    RestoreLogging,
 }
 
 impl Playbook {
@@ -56,6 +58,7 @@ impl Playbook {
             Playbook::RdsCompromise => "rds-compromise",
             Playbook::AttackSequence => "attack-sequence",
             Playbook::RestoreAccountBlock => "restore-account-block",
+            Playbook::RestoreLogging => "restore-logging",
         }
     }
 }
@@ -156,6 +159,21 @@ pub const ROUTES: &[Route] = &[
     // website may rely on it. At or above the threshold only; below, a page with the previous
     // setting (intake reads it) and the command that restores it.
     guardduty(ResourceKind::Bucket, "Policy:S3/AccountBlockPublicAccessDisabled", Playbook::RestoreAccountBlock),
+    // Audit logging stopped (defense evasion): restart it as it was and contain who stopped it.
+    // GuardDuty rates these low because a person may stop a trail on purpose; restarting is
+    // narrow and safe, so at any severity. Those who manage trails belong on the protected
+    // list: their containment is then listed, never done. Intake names the stopped trail; a
+    // finding that names none is a key finding (the Stealth:IAMUser route below).
+    guardduty_at(ResourceKind::Logging, "Stealth:IAMUser/CloudTrailLoggingDisabled", 0.0, Playbook::RestoreLogging),
+    // The CIS alarms on CloudTrail and AWS Config changes (intake says which logging): every
+    // trail or recorder of the region that was stopped records again.
+    Route {
+        source: Source::CloudWatch,
+        resource: ResourceKind::Logging,
+        finding: Cow::Borrowed("CloudWatchAlarm/*"),
+        floor: Floor::At(0.0),
+        playbook: Playbook::RestoreLogging,
+    },
     // S3 findings whose IAM actor is at fault (intake names the actor): contain the actor; the
     // bucket is the victim and stays as it is.
     guardduty(ResourceKind::AccessKey, "Exfiltration:S3/*", Playbook::CredentialCompromise),
@@ -190,6 +208,10 @@ pub const ROUTES: &[Route] = &[
     config(ResourceKind::Bucket, "*s3-bucket-level-public-access-prohibited*", Playbook::BlockPublicBucket),
     config(ResourceKind::Bucket, "*s3-bucket-server-side-encryption-enabled*", Playbook::EncryptBucket),
     config(ResourceKind::Bucket, "*s3-default-encryption-kms*", Playbook::EncryptBucket),
+    // CloudTrail rules (intake reads the trails they judge): stopped trails log again, settings
+    // that cannot be restored page with the command.
+    config(ResourceKind::Logging, "*cloudtrail-enabled*", Playbook::RestoreLogging),
+    config(ResourceKind::Logging, "*cloud-trail-log-file-validation-enabled*", Playbook::RestoreLogging),
     config(ResourceKind::User, "*access-keys-rotated*", Playbook::DeactivateStaleKeys),
     config(ResourceKind::User, "*iam-user-unused-credentials-check*", Playbook::DeactivateStaleKeys),
     // Security Hub controls (GuardDuty's findings through Security Hub use the routes above).
@@ -204,6 +226,9 @@ pub const ROUTES: &[Route] = &[
     control(ResourceKind::Bucket, "S3.8/*", Playbook::BlockPublicBucket),
     control(ResourceKind::User, "IAM.3/*", Playbook::DeactivateStaleKeys),
     control(ResourceKind::User, "IAM.22/*", Playbook::DeactivateStaleKeys),
+    control(ResourceKind::Logging, "CloudTrail.1/*", Playbook::RestoreLogging),
+    control(ResourceKind::Logging, "CloudTrail.4/*", Playbook::RestoreLogging),
+    control(ResourceKind::Logging, "Config.1/*", Playbook::RestoreLogging),
 ];
 
 /// Why the policy was refused at cold start.

@@ -14,8 +14,10 @@ use crate::securityhub::CustomAction;
 use crate::settings::Scope;
 
 mod buckets;
+mod logging;
 mod sequence;
 
+pub use logging::LoggingLook;
 pub use sequence::MemberLook;
 
 /// What to do about an incident, before anything is looked at.
@@ -61,6 +63,13 @@ pub enum Look {
     ExposedBucket { name: String },
     /// The account's S3 public access block (S3 Control).
     AccountBlock { account_id: String },
+    /// Stopped audit logging, and the caller who stopped it (a [`Look::User`] or
+    /// [`Look::Role`]) or why nobody is contained.
+    Logging {
+        logging: LoggingLook,
+        actor: Option<Box<Look>>,
+        unanswered: Option<String>,
+    },
     /// Every member of an attack sequence a playbook answers, each with its own look; the
     /// other members, each with the reason the page alone names it.
     Sequence {
@@ -188,6 +197,7 @@ pub fn target(incident: &Incident, policy: &Policy) -> Target {
         (Playbook::RestoreAccountBlock, Resource::Bucket { .. }) if !place.account.is_empty() => Look::AccountBlock {
             account_id: place.account.clone(),
         },
+        (Playbook::RestoreLogging, Resource::Logging(evasion)) => logging::look(evasion),
         (Playbook::PageOnly, _) => return Target::page("the policy routes this finding to a page".to_owned()),
         (playbook, resource) => {
             return Target::page(format!(

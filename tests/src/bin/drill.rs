@@ -1,6 +1,8 @@
 //! `make drill`: seeds a small account in the local emulator, runs each responder on every
 //! sample event through the Lambda Runtime API, and shows what changed.
 
+#[path = "drill/logging.rs"]
+mod logging;
 #[path = "drill/reports.rs"]
 mod reports;
 #[path = "drill/securityhub.rs"]
@@ -115,6 +117,7 @@ async fn main() -> Result<()> {
     release_user(&world).await?;
     fleet().await?;
     instance_group().await?;
+    logging::drill().await?;
     organization(&world).await?;
     securityhub::drill().await
 }

@@ -71,6 +71,7 @@ pub fn client(config: &aws_config::SdkConfig) -> Client {
     Client::from_conf(
         aws_sdk_cloudtrail::config::Builder::from(config)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .interceptor(crate::telemetry::CallLog)
             .build(),
     )
 }

@@ -14,8 +14,10 @@ pub mod notify;
 pub mod persistence;
 pub mod posture;
 pub mod rds;
+pub mod recorder;
 pub mod release;
 pub mod securityhub;
+pub mod trail;
 
 use std::error::Error as StdError;
 

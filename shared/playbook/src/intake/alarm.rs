@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::fields::{object, required_text, text, text_in};
 use super::{Intake, IntakeError};
+use crate::incident::evasion::{Evasion, Stopped};
 use crate::incident::{Incident, Resource, Source};
 
 /// Severity of an alarm on one instance's metric, of a CloudTrail security alarm, of others.
@@ -101,7 +102,18 @@ fn from_alarm(
             }
             if let Some(hint) = security_runbook(namespace, metric) {
                 details.insert("runbook".to_owned(), hint.to_owned());
-                (alarm_resource(&name), SECURITY_ALARM_SEVERITY)
+                let resource = stopped_logging(metric).map_or_else(
+                    || alarm_resource(&name),
+                    |stopped| {
+                        Resource::Logging(Box::new(Evasion {
+                            stopped,
+                            call: None,
+                            stopped_at: None,
+                            actor: None,
+                        }))
+                    },
+                );
+                (resource, SECURITY_ALARM_SEVERITY)
             } else if let Some(instance_id) = dimensions.get("InstanceId") {
                 (
                     Resource::Instance {
@@ -212,6 +224,21 @@ fn reason_data(data: &str) -> String {
     }
 }
 
+/// The logging a CIS alarm says may have been stopped: the region's trails ("CloudTrail
+/// configuration changes", CIS 3.5 / CloudWatch.5) or its Config recorders ("AWS Config
+/// changes", CIS 3.9 / CloudWatch.9); `None` for the other alarms. The alarm names no trail or
+/// recorder: the restore reads them all.
+fn stopped_logging(metric: &str) -> Option<Stopped> {
+    let metric = metric.to_ascii_lowercase();
+    if metric.contains("cloudtrail") {
+        Some(Stopped::Trails)
+    } else if metric.contains("config") {
+        Some(Stopped::Recorders)
+    } else {
+        None
+    }
+}
+
 /// A one-line runbook for the CIS CloudTrail metric-filter alarms; `None` for other alarms.
 fn security_runbook(namespace: &str, metric: &str) -> Option<&'static str> {
     let metric = metric.to_ascii_lowercase();
@@ -224,6 +251,8 @@ fn security_runbook(namespace: &str, metric: &str) -> Option<&'static str> {
         "IAM policies changed: review the change in CloudTrail and revert what nobody asked for"
     } else if metric.contains("cloudtrail") {
         "CloudTrail configuration changed: make sure logging is on and the trail unchanged"
+    } else if metric.contains("config") {
+        "AWS Config changed: make sure the recorder records and its delivery channel is in place"
     } else if metric.contains("consolesigninfailure") || metric.contains("signin") {
         "console sign-in failures: look for password spraying against one user or many"
     } else if cloudtrail {

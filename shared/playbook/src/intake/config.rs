@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::fields::{object, required_text, text, text_in};
 use super::{Intake, IntakeError};
+use crate::incident::evasion::{Evasion, Stopped};
 use crate::incident::{Incident, Resource, Source};
 
 /// Config has no severity of its own; a posture finding pages as medium.
@@ -59,7 +60,14 @@ pub(super) fn from_envelope(event: &Value, detail_type: &str) -> Result<Intake, 
         .or(text_in(detail, "detail", "notificationCreationTime")?)
         .unwrap_or_default();
     let finding_id = format!("{rule}/{resource_type}/{resource_id}/{recorded}");
+    let logging = logging_rule(&rule, &resource_type, &resource_id);
     let resource = match resource_type.as_str() {
+        _ if let Some(stopped) = logging => Resource::Logging(Box::new(Evasion {
+            stopped,
+            call: None,
+            stopped_at: None,
+            actor: None,
+        })),
         "AWS::EC2::SecurityGroup" => Resource::SecurityGroup {
             group_id: resource_id.clone(),
         },
@@ -129,6 +137,22 @@ fn rule_parameters(detail: &Value) -> BTreeMap<String, String> {
             Some((name.clone(), value))
         })
         .collect()
+}
+
+/// The trail logging a CloudTrail rule found off: `cloudtrail-enabled` and
+/// `multi-region-cloudtrail-enabled` judge the account (its region's trails are read), and
+/// `cloud-trail-log-file-validation-enabled` one trail; `None` for any other rule.
+fn logging_rule(rule: &str, resource_type: &str, resource_id: &str) -> Option<Stopped> {
+    let rule = rule.to_ascii_lowercase();
+    if !(rule.contains("cloudtrail-enabled") || rule.contains("cloud-trail-log-file-validation-enabled")) {
+        return None;
+    }
+    Some(match resource_type {
+        "AWS::CloudTrail::Trail" => Stopped::Trail {
+            trail: resource_id.to_owned(),
+        },
+        _ => Stopped::Trails,
+    })
 }
 
 #[cfg(test)]

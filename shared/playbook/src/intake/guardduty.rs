@@ -7,6 +7,7 @@ use super::fields::{number, object, required_text, text, text_in};
 use super::{Intake, IntakeError};
 use crate::incident::{Attacker, Incident, Resource, Source, UserType};
 
+mod evasion;
 mod objects;
 mod scan_result;
 mod sequence;
@@ -51,6 +52,7 @@ fn from_finding_with(finding: &Value, envelope: &Envelope, base: &str, raw: &Val
     let resource_base = super::fields::join(base, "resource");
     let resource_type = required_text(resource_value, &resource_base, "resourceType")?;
     let workload = match sequence::resource(finding, &finding_type)
+        .or_else(|| evasion::resource(finding, resource_value, &finding_type))
         .or_else(|| objects::resource(finding, resource_value, &resource_type, &finding_type))
     {
         Some(read) => Some(read),

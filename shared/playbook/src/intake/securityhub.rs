@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::fields::{self, join, text, text_in, type_name};
 use super::{Intake, IntakeError, asff, ocsf};
+use crate::incident::evasion::{Evasion, Stopped};
 use crate::incident::{Incident, Resource, Source, UserType};
 use crate::securityhub::{CustomAction, Finding, Format};
 
@@ -99,7 +100,28 @@ const CONTROLS: &[Control] = &[
     ("S3.8", "s3-bucket-level-public-access-prohibited", &[]),
     ("IAM.3", "access-keys-rotated", &[("maxAccessKeyAge", "90")]),
     ("IAM.22", "iam-user-unused-credentials-check", &[("maxCredentialUsageAge", "45")]),
+    ("CloudTrail.1", "multi-region-cloudtrail-enabled", &[]),
+    ("CloudTrail.4", "cloud-trail-log-file-validation-enabled", &[]),
+    ("Config.1", "config-enabled", &[]),
 ];
+
+/// The logging a control finds off: the region's trails (CloudTrail.1), one trail
+/// (CloudTrail.4, its `AwsCloudTrailTrail` resource), the region's Config recorders
+/// (Config.1); `None` for other controls.
+fn logging_control(control: Option<&str>, resource: &Resource) -> Option<Stopped> {
+    match (control?, resource) {
+        ("CloudTrail.1", _) => Some(Stopped::Trails),
+        (
+            "CloudTrail.4",
+            Resource::Other {
+                resource_type,
+                name: Some(trail),
+            },
+        ) if resource_type.eq_ignore_ascii_case("AwsCloudTrailTrail") => Some(Stopped::Trail { trail: trail.clone() }),
+        ("Config.1", _) => Some(Stopped::Recorders),
+        _ => None,
+    }
+}
 
 /// The finding type of a control finding: `EC2.19/restricted-high-risk-ports`, routed by the
 /// control id and read by the planner through the managed rule; the id alone for others.
@@ -246,7 +268,15 @@ fn incident(read: Read, format: Format, envelope: &Envelope, raw: Value) -> Inta
         .action
         .map(|action| format!("/{}/{}", action.id(), envelope.event_id.as_deref().unwrap_or("")));
     let guardduty = trusted.as_deref().is_ok_and(|service| service == "guardduty");
-    let resource = resource(read.resource.as_ref());
+    let mut resource = resource(read.resource.as_ref());
+    if !guardduty && let Some(stopped) = logging_control(read.control.as_deref(), &resource) {
+        resource = Resource::Logging(Box::new(Evasion {
+            stopped,
+            call: None,
+            stopped_at: None,
+            actor: None,
+        }));
+    }
     let mut details = BTreeMap::new();
     if let Some(product) = read.product_name.as_deref().or(trusted.as_deref().ok()) {
         details.insert("product".to_owned(), product.to_owned());
@@ -679,6 +709,44 @@ mod tests {
         assert!(
             matches!(target(&inspector, &policy()), Target::PageOnly { reason, .. } if reason.contains("no playbook"))
         );
+        // The logging controls: the region's trails, one trail, the region's recorders.
+        for (control, kind, id, stopped) in [
+            (
+                "CloudTrail.1",
+                "AwsAccount",
+                "AWS::::Account:123456789012",
+                Stopped::Trails,
+            ),
+            (
+                "CloudTrail.4",
+                "AwsCloudTrailTrail",
+                "arn:aws:cloudtrail:us-east-1:123456789012:trail/management-events",
+                Stopped::Trail {
+                    trail: "arn:aws:cloudtrail:us-east-1:123456789012:trail/management-events".into(),
+                },
+            ),
+            (
+                "Config.1",
+                "AwsAccount",
+                "AWS::::Account:123456789012",
+                Stopped::Recorders,
+            ),
+        ] {
+            let mut off = sample("cspm-ec2-19-high-risk-ports-failed.json");
+            first(&mut off)["Compliance"]["SecurityControlId"] = json!(control);
+            first(&mut off)["Resources"] = json!([{"Type": kind, "Id": id}]);
+            let off = incident(&off);
+            assert!(
+                matches!(&off.resource, Resource::Logging(evasion) if evasion.stopped == stopped),
+                "{control}: {:?}",
+                off.resource
+            );
+            assert_eq!(
+                target(&off, &policy()).playbook(),
+                Some(Playbook::RestoreLogging),
+                "{control}"
+            );
+        }
         // A control without a playbook pages too.
         let mut other = sample("cspm-ec2-19-high-risk-ports-failed.json");
         first(&mut other)["Compliance"]["SecurityControlId"] = json!("EC2.8");

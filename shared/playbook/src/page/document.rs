@@ -271,6 +271,7 @@ pub(super) fn document(
             Playbook::RdsCompromise => "database snapshot taken",
             Playbook::AttackSequence => "sequence contained",
             Playbook::RestoreAccountBlock => "account public access block restored",
+            Playbook::RestoreLogging => "logging restored",
         }
         .to_owned(),
     };
@@ -383,6 +384,12 @@ pub(super) fn resource_id(resource: &Resource) -> String {
         Resource::User { user_id } => user_id.clone(),
         Resource::Other { resource_type, name } => name.clone().unwrap_or_else(|| resource_type.clone()),
         Resource::AttackSequence(sequence) => sequence.uid.clone(),
+        Resource::Logging(evasion) => match &evasion.stopped {
+            crate::incident::evasion::Stopped::Trail { trail } => trail.clone(),
+            crate::incident::evasion::Stopped::Trails | crate::incident::evasion::Stopped::Recorders => {
+                evasion.stopped.label()
+            }
+        },
     }
 }
 

@@ -162,6 +162,17 @@ pub enum Step {
         account_id: String,
         previous: Option<[bool; 4]>,
     },
+    /// `StartLogging` on the trail (name or ARN), in its home region; `unrecorded` is the
+    /// window it recorded nothing in, which the restart closes.
+    StartLogging {
+        trail: String,
+        unrecorded: crate::observation::logging::Unrecorded,
+    },
+    /// `StartConfigurationRecorder` on the recorder; `unrecorded` as for [`Step::StartLogging`].
+    StartRecorder {
+        name: String,
+        unrecorded: crate::observation::logging::Unrecorded,
+    },
     /// After containment: what AWS Config recorded of `resource` from `start` to now, into
     /// `config-history/<resource-id>.json`.
     ConfigHistory {
@@ -232,6 +243,8 @@ impl Step {
             Step::SweepPersistence { .. } => "sweep-persistence",
             Step::ConfigHistory { .. } => "config-history",
             Step::RestoreAccountBlock { .. } => "restore-account-block",
+            Step::StartLogging { .. } => "start-logging",
+            Step::StartRecorder { .. } => "start-recorder",
         }
     }
 
@@ -279,6 +292,8 @@ impl Step {
             | Step::RevokeRoleSessions { .. }
             | Step::BlockPublicAccess { .. }
             | Step::RestoreAccountBlock { .. }
+            | Step::StartLogging { .. }
+            | Step::StartRecorder { .. }
             | Step::SetDefaultEncryption { .. }
             | Step::RemoveInstanceDeny { .. }
             | Step::RemoveDeny { .. }
@@ -344,6 +359,8 @@ impl Step {
             | Step::RevokeGroupRules { .. }
             | Step::BlockPublicAccess { .. }
             | Step::RestoreAccountBlock { .. }
+            | Step::StartLogging { .. }
+            | Step::StartRecorder { .. }
             | Step::SetDefaultEncryption { .. }
             | Step::PublishFunctionVersion { .. }
             | Step::ThrottleFunction { .. }

@@ -3,14 +3,14 @@
 use std::pin::Pin;
 
 use super::Responder;
-use crate::actions::{account_block, buckets, ec2, iam, lambda, posture, rds};
+use crate::actions::{account_block, buckets, cloudtrail, ec2, iam, lambda, posture, rds, recorder, trail};
 use crate::clients::{Acting, Clients};
 use crate::ledger::{History, LedgerError, RunKind};
 use crate::names;
 use crate::observation::Observation;
 use crate::place::Place;
 use crate::plan::Step;
-use crate::target::{Look, Target};
+use crate::target::{LoggingLook, Look, Target};
 
 impl Responder {
     /// Reads what the target names, read-only, in its place; nothing when the target pages
@@ -61,6 +61,30 @@ impl Responder {
             Look::Database { db_instance_id } => Box::pin(rds::observe_database(&clients.rds, db_instance_id)),
             Look::AccountBlock { account_id } => Box::pin(async move {
                 account_block::observe(&account_block::client(&clients.sdk_config), account_id).await
+            }),
+            // The logging and its caller are read together; logging that cannot be read is
+            // what was seen (a retry looks again).
+            Look::Logging { logging, actor, .. } => Box::pin(async move {
+                let read = async {
+                    match logging {
+                        LoggingLook::Trail { trail } => {
+                            trail::observe(&cloudtrail::client(&clients.sdk_config), trail).await
+                        }
+                        LoggingLook::Trails => trail::observe_all(&cloudtrail::client(&clients.sdk_config)).await,
+                        LoggingLook::Recorders => recorder::observe(&clients.config).await,
+                    }
+                };
+                let caller = async {
+                    match actor {
+                        Some(look) => Some(Box::new(self.look(look, clients).await)),
+                        None => None,
+                    }
+                };
+                let (logging, actor) = tokio::join!(read, caller);
+                match logging {
+                    Ok(logging) => Observation::Logging { logging, actor },
+                    Err(unavailable) => unavailable,
+                }
             }),
             // The members are described together, each where it is.
             Look::Sequence { members, .. } => Box::pin(async move {
