@@ -119,15 +119,7 @@ async fn two_approvals_at_once_act_once() -> Result<()> {
     // at once, every call recorded as the emulator applies it.
     emulator().record(&world.account.id)?;
     let approval = json!({ "approve": held.incident_id });
-    let through_faults = || async {
-        let account = world
-            .account
-            .as_function("guardduty-responder")
-            .await?
-            .through_faults()
-            .await?;
-        anyhow::Ok(playbook::Responder::new(account.clients, settings.clone())?)
-    };
+    let through_faults = || world.faulty_responder_as("guardduty-responder", settings.clone());
     let (a, b) = (through_faults().await?, through_faults().await?);
     let (one, other) = tokio::join!(a.handle(approval.clone()), b.handle(approval.clone()));
     let served = emulator().served(&world.account.id)?;
@@ -196,15 +188,7 @@ async fn two_approvals_of_a_held_seven_instance_sequence_act_once() -> Result<()
     emulator().record(&world.account.id)?;
     emulator().latency(&world.account.id, 20)?;
     let approval = json!({ "approve": held.incident_id });
-    let through_faults = || async {
-        let account = world
-            .account
-            .as_function("guardduty-responder")
-            .await?
-            .through_faults()
-            .await?;
-        anyhow::Ok(playbook::Responder::new(account.clients, settings.clone())?)
-    };
+    let through_faults = || world.faulty_responder_as("guardduty-responder", settings.clone());
     let (a, b) = (through_faults().await?, through_faults().await?);
     let (one, other) = tokio::join!(a.handle(approval.clone()), async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -9,7 +9,7 @@ use aws_sdk_cloudformation::types::StackStatus;
 use playbook::Settings;
 use serde_json::{Value, json};
 use tourniquet_tests::runtime::{LambdaRuntime, function_binary};
-use tourniquet_tests::world::World;
+use tourniquet_tests::world::{QuarantineGroup, World};
 use tourniquet_tests::{events, schema};
 
 use crate::world;
@@ -146,6 +146,17 @@ async fn evidence_text(world: &World, key: &str) -> Result<String> {
 }
 
 /// `function`'s environment in the world (its role's credentials), with `extra` settings.
+/// Every interface of the web host is still in the isolation group alone; that group.
+async fn still_isolated(world: &World) -> Result<QuarantineGroup> {
+    let isolation = world.quarantine_group("isolation").await?.context("isolation group")?;
+    let groups = world.interface_groups(&world.web.interfaces).await?;
+    assert!(
+        groups.values().all(|g| g == &vec![isolation.id.clone()]),
+        "still isolated: {groups:?}"
+    );
+    Ok(isolation)
+}
+
 async fn function_env(world: &World, function: &str, extra: &[(&str, &str)]) -> Result<Vec<(String, String)>> {
     let mut env = world.function_env(function).await?;
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
@@ -240,12 +251,7 @@ async fn lists_shows_and_releases_a_contained_instance() -> Result<()> {
     )?;
     let unconfirmed = tourniquet(&world, Some(&runtime), &["release", &id, "--instance", &web, "--json"]).await?;
     failed_with(&unconfirmed, 6)?;
-    let isolation = world.quarantine_group("isolation").await?.context("isolation group")?;
-    let groups = world.interface_groups(&world.web.interfaces).await?;
-    assert!(
-        groups.values().all(|g| g == &vec![isolation.id.clone()]),
-        "still isolated: {groups:?}"
-    );
+    let isolation = still_isolated(&world).await?;
 
     let released = tourniquet(
         &world,
@@ -527,12 +533,7 @@ async fn the_stack_names_the_functions_and_function_overrides_it() -> Result<()>
     )
     .await?;
     assert_eq!(other.status.code(), Some(4), "{}", stderr(&other));
-    let isolation = world.quarantine_group("isolation").await?.context("isolation group")?;
-    let groups = world.interface_groups(&world.web.interfaces).await?;
-    assert!(
-        groups.values().all(|g| g == &vec![isolation.id.clone()]),
-        "still isolated: {groups:?}"
-    );
+    let isolation = still_isolated(&world).await?;
     // The stack's own name for it releases.
     let released = tourniquet(
         &world,

@@ -33,13 +33,7 @@ fn outcome_of(report: &Report, action: &str) -> Option<Outcome> {
 
 /// The GuardDuty responder reaching the world through the fault injector.
 async fn faulty_responder(world: &World) -> Result<Responder> {
-    let account = world
-        .account
-        .as_function("guardduty-responder")
-        .await?
-        .through_faults()
-        .await?;
-    Ok(Responder::new(account.clients, world.settings())?)
+    world.faulty_responder_as("guardduty-responder", world.settings()).await
 }
 
 #[tokio::test]

@@ -20,13 +20,7 @@ const ISOLATION_GROUP: &str = "tourniquet-isolation";
 
 /// The GuardDuty responder reaching the world through the fault injector.
 async fn faulty_responder(world: &World) -> Result<Responder> {
-    let account = world
-        .account
-        .as_function("guardduty-responder")
-        .await?
-        .through_faults()
-        .await?;
-    Ok(Responder::new(account.clients, world.settings())?)
+    world.faulty_responder_as("guardduty-responder", world.settings()).await
 }
 
 fn incomplete(result: Result<playbook::Response, Error>) -> Report {

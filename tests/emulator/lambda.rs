@@ -173,16 +173,9 @@ async fn a_release_refuses_when_the_concurrency_before_was_never_read() -> Resul
         403,
         "AccessDeniedException",
     )?;
-    let faulty = playbook::Responder::new(
-        world
-            .account
-            .as_function("guardduty-responder")
-            .await?
-            .through_faults()
-            .await?
-            .clients,
-        world.settings(),
-    )?;
+    let faulty = world
+        .faulty_responder_as("guardduty-responder", world.settings())
+        .await?;
     let report = faulty
         .handle(events::for_world(BACKDOOR, &world)?)
         .await?

@@ -1,5 +1,6 @@
 //! An answer lost after AWS acted: each creating call leaves one result, never a second made
-//! by a blind retry (the fault `lose`: the emulator carries the call out, then answers 500).
+//! by a blind retry (the fault `lose`: the emulator carries the call out, then answers as a
+//! gateway does when AWS's answer never came: 504, no AWS error code).
 
 use anyhow::Result;
 use playbook::{Outcome, Report, Responder, report::StepReport};
@@ -14,13 +15,7 @@ use crate::world;
 const SSH_BRUTE_FORCE: &str = "guardduty/ec2-ssh-brute-force-web-server.json";
 
 async fn faulty_responder(world: &World) -> Result<Responder> {
-    let account = world
-        .account
-        .as_function("guardduty-responder")
-        .await?
-        .through_faults()
-        .await?;
-    Ok(Responder::new(account.clients, world.settings())?)
+    world.faulty_responder_as("guardduty-responder", world.settings()).await
 }
 
 /// Handles `event` with `action`'s answers lost `count` times; the report, and how many

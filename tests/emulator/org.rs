@@ -362,6 +362,22 @@ async fn five_concurrent_deliveries_of_a_members_finding_act_once() -> Result<()
     Ok(())
 }
 
+/// The sample attack sequence (credentials stolen in home) with `member`'s web host among its
+/// resources.
+fn sequence_with_host_of(org: &Org, member: &World) -> Result<Value> {
+    let mut event = events::for_world("guardduty/attack-sequence-iam-compromised-credentials.json", &org.home)?;
+    let (account, instance) = (&member.account.id, &member.web.instance_id);
+    event
+        .pointer_mut("/detail/service/detection/sequence/resources")
+        .and_then(Value::as_array_mut)
+        .context("the sequence's resources")?
+        .push(json!({
+            "uid": format!("arn:aws:ec2:us-east-1:{account}:instance/{instance}"), "name": instance,
+            "accountId": account, "region": "us-east-1", "resourceType": "AWS::EC2::Instance", "service": "EC2"
+        }));
+    Ok(event)
+}
+
 /// An attack sequence whose member in account B cannot be reached (B's member role refused):
 /// not a plan without that member. The invocation fails so that Lambda retries, one page
 /// says why, nothing of the sequence is changed anywhere, and no plan is recorded for the
@@ -375,16 +391,8 @@ async fn a_sequence_member_whose_role_is_refused_is_retried_not_left_out() -> Re
         .home
         .responder_as("guardduty-responder", org.settings(&[&org.a, &org.b], &[]))
         .await?;
-    let mut event = events::for_world("guardduty/attack-sequence-iam-compromised-credentials.json", &org.home)?;
-    let (b, instance) = (org.b.account.id.clone(), org.b.web.instance_id.clone());
-    event
-        .pointer_mut("/detail/service/detection/sequence/resources")
-        .and_then(Value::as_array_mut)
-        .context("the sequence's resources")?
-        .push(json!({
-            "uid": format!("arn:aws:ec2:us-east-1:{b}:instance/{instance}"), "name": instance,
-            "accountId": b, "region": "us-east-1", "resourceType": "AWS::EC2::Instance", "service": "EC2"
-        }));
+    let event = sequence_with_host_of(&org, &org.b)?;
+    let b = org.b.account.id.clone();
     for attempt in 0..2 {
         let err = responder
             .handle(event.clone())
@@ -425,16 +433,8 @@ async fn an_attack_sequence_across_accounts_acts_on_each_member_where_it_is() ->
         .home
         .responder_as("guardduty-responder", org.settings(&[&org.a, &org.b], &[]))
         .await?;
-    let mut event = events::for_world("guardduty/attack-sequence-iam-compromised-credentials.json", &org.home)?;
+    let event = sequence_with_host_of(&org, &org.a)?;
     let (a, instance) = (org.a.account.id.clone(), org.a.web.instance_id.clone());
-    event
-        .pointer_mut("/detail/service/detection/sequence/resources")
-        .and_then(Value::as_array_mut)
-        .context("the sequence's resources")?
-        .push(json!({
-            "uid": format!("arn:aws:ec2:us-east-1:{a}:instance/{instance}"), "name": instance,
-            "accountId": a, "region": "us-east-1", "resourceType": "AWS::EC2::Instance", "service": "EC2"
-        }));
     let report = respond(&responder, event).await?;
     assert_eq!(report.playbook, Playbook::AttackSequence, "{}", report.reason);
     assert!(isolated(&org.a).await?, "A's instance isolated in A: {report:#?}");

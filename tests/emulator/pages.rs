@@ -139,12 +139,7 @@ async fn one_publish_carries_the_email_text_with_links_and_next_steps() -> Resul
         .account_alias("prod-payments")
         .send()
         .await?;
-    let far = world
-        .account
-        .as_function("guardduty-responder")
-        .await?
-        .through_faults()
-        .await?;
+    let far = world.faulty_as("guardduty-responder").await?;
     let responder = Responder::new(far.clients, world.settings())?;
     emulator().record(&world.account.id)?;
     let response = responder.handle(events::for_world(SSH_BRUTE_FORCE, &world)?).await;
@@ -274,12 +269,7 @@ async fn filter_policies_on_severity_and_verdict_get_only_what_they_ask_for() ->
         403,
         "UnauthorizedOperation",
     )?;
-    let far = world
-        .account
-        .as_function("guardduty-responder")
-        .await?
-        .through_faults()
-        .await?;
+    let far = world.faulty_as("guardduty-responder").await?;
     let failed = Responder::new(far.clients, world.settings())?
         .handle(events::for_world_text(&text, &world)?)
         .await;

@@ -18,12 +18,7 @@ const LATENCY_MS: u64 = 250;
 #[tokio::test]
 async fn steady_state_isolation_takes_four_round_trips_and_the_page_two_more() -> Result<()> {
     let world = world().await?;
-    let far = world
-        .account
-        .as_function("guardduty-responder")
-        .await?
-        .through_faults()
-        .await?;
+    let far = world.faulty_as("guardduty-responder").await?;
     let recorder = Recorder::default();
     let responder = playbook::Responder::new(recorded_clients(&far, &recorder), world.settings())?;
     // The first incident creates the quarantine groups and lets the process learn its own

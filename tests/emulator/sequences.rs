@@ -317,16 +317,9 @@ async fn only_a_member_whose_own_isolation_succeeded_is_tagged_quarantined() -> 
         403,
         "UnauthorizedOperation",
     )?;
-    let responder = playbook::Responder::new(
-        world
-            .account
-            .as_function("guardduty-responder")
-            .await?
-            .through_faults()
-            .await?
-            .clients,
-        world.settings(),
-    )?;
+    let responder = world
+        .faulty_responder_as("guardduty-responder", world.settings())
+        .await?;
     let report = match responder.handle(group_event(&world, &instances)?).await {
         Err(playbook::Error::Incomplete(report)) => *report,
         other => anyhow::bail!("expected an incomplete response, got {other:?}"),

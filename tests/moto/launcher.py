@@ -30,7 +30,7 @@ Standard input takes commands, one a line, each answered "DONE [n]" or "ERROR ..
   lose <account> <action> <count>
     through the faulty port, the account's next <count> requests of that action (CreateSnapshots,
     CreateSecurityGroup, PublishVersion, CreateDBSnapshot, Publish, ...) reach the emulator and
-    are carried out, then are answered 500 InternalError, as when AWS acted and its answer was
+    are carried out, then are answered 504 with no AWS error code, as when AWS acted and its answer was
     lost on the way back. Each counts as an injected fault.
   record <account>
     through the faulty port, records every request of the account that reaches the emulator:
@@ -438,8 +438,9 @@ class FaultInjector:
         return [body]
 
     def _lose_answer(self, environ, start_response, record, serve_lock, service, action, params):
-        """The fault of `lose`: the request is carried out by the emulator, its answer dropped,
-        and the caller told 500 InternalError, as when AWS acted and the answer was lost."""
+        """The fault of `lose`: the request is carried out by the emulator and its answer
+        dropped; the caller gets what a gateway answers when AWS's answer never came (504,
+        no AWS error code), as when AWS acted and the answer was lost."""
 
         def ignore(status, headers, exc_info=None):
             return lambda _data: None
@@ -448,15 +449,8 @@ class FaultInjector:
             b"".join(self.app(environ, ignore))
         else:
             b"".join(self._serve_recorded(environ, ignore, record, serve_lock, service, action, params))
-        message = f"injected by the test harness: {action} was carried out, its answer lost"
-        if service == "lambda":
-            body = json.dumps({"Type": "Service", "message": message}).encode()
-            headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ServiceException")]
-        else:
-            body = _error_body(service, "InternalError", message).encode()
-            headers = [("Content-Type", "text/xml")]
-        start_response("500 Internal Server Error", headers + [("Content-Length", str(len(body)))])
-        return [body]
+        start_response("504 Gateway Timeout", [("Content-Type", "text/plain"), ("Content-Length", "0")])
+        return [b""]
 
     def _serve_recorded(self, environ, start_response, record, serve_lock, service, action, params):
         """Serves one request of a recorded account, alone, and records it once answered."""

@@ -616,6 +616,22 @@ impl World {
         Ok(playbook::Responder::new(account.clients, settings)?)
     }
 
+    /// This account as `function`'s role, reached through the emulator's fault injector.
+    pub async fn faulty_as(&self, function: &str) -> Result<Account> {
+        Box::pin(self.account.as_function(function))
+            .await?
+            .through_faults()
+            .await
+    }
+
+    /// [`World::responder_as`], reaching the emulator through its fault injector.
+    pub async fn faulty_responder_as(&self, function: &str, settings: Settings) -> Result<playbook::Responder> {
+        Ok(playbook::Responder::new(
+            self.faulty_as(function).await?.clients,
+            settings,
+        )?)
+    }
+
     /// Handles `event` as a deployment would, with the default settings: put on the account's
     /// default bus, whose rules are template.yaml's, and handled by the function a rule
     /// delivers it to, as that function's role, with the event as delivered. An event no rule

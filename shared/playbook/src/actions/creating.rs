@@ -16,7 +16,13 @@ use super::{AwsError, MAX_ATTEMPTS, credentials_failure};
 pub(crate) enum Failure {
     /// AWS refused it for its rate: nothing was made; it may be tried again as it is.
     Throttled,
-    /// No answer, or a server error: AWS may have acted. Look before trying again.
+    /// AWS answered that it failed (a server error with AWS's own error code, such as
+    /// `InternalError`): AWS asks for a retry. What it may have made all the same is looked
+    /// for first where it can be; a message is sent again (a second page beats none).
+    Failed,
+    /// No answer from AWS (a timeout, a dropped connection, a server error without AWS's
+    /// error code, as a gateway answers): AWS may have acted and its answer was lost. Look
+    /// before trying again; what cannot be looked for is not sent again.
     Unknown,
     /// A refusal a retry does not change (bad request, access denied, no credentials).
     Final,
@@ -33,7 +39,13 @@ where
     match err {
         SdkError::DispatchFailure(_) if credentials_failure(err).is_some() => Failure::Final,
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Failure::Unknown,
-        SdkError::ServiceError(context) if context.raw().status().is_server_error() => Failure::Unknown,
+        SdkError::ServiceError(context) if context.raw().status().is_server_error() => {
+            if err.code().is_some() {
+                Failure::Failed
+            } else {
+                Failure::Unknown
+            }
+        }
         _ => Failure::Final,
     }
 }
@@ -73,7 +85,7 @@ where
         tracing::warn!(operation, ?kind, error = %AwsError::from_sdk(operation, &err), attempt, "creating call failed; looking before trying again");
         tokio::time::sleep(backoff(attempt)).await;
         attempt += 1;
-        if kind == Failure::Unknown
+        if kind != Failure::Throttled
             && let Some(found) = find().await?
         {
             return Ok((found, true));
@@ -81,9 +93,10 @@ where
     }
 }
 
-/// Sends something that cannot be looked for afterwards (an SNS message): retried only when
-/// AWS surely did not take it (throttled). `Ok(None)` when its answer was lost: it may have
-/// gone, and is not sent again. The error when it surely was not taken.
+/// Sends something that cannot be looked for afterwards (an SNS message): retried when AWS
+/// says it was not taken (throttled) or failed (a server error it answered: AWS asks for a
+/// retry, and a page sent twice beats a page lost). `Ok(None)` when no answer came: it may
+/// have gone, and is not sent again. The error when it surely was not taken.
 pub(crate) async fn send_once<T, E, C, CF>(operation: &'static str, mut send: C) -> Result<Option<T>, AwsError>
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
@@ -97,7 +110,7 @@ where
             Err(err) => err,
         };
         match failure(&err) {
-            Failure::Throttled if attempt < MAX_ATTEMPTS => {
+            Failure::Throttled | Failure::Failed if attempt < MAX_ATTEMPTS => {
                 tokio::time::sleep(backoff(attempt)).await;
                 attempt += 1;
             }
@@ -126,12 +139,21 @@ mod tests {
         )
     }
 
+    /// A gateway's answer in AWS's place: a server error without AWS's error code.
+    fn lost() -> SdkError<CreateSnapshotsError, HttpResponse> {
+        SdkError::service_error(
+            CreateSnapshotsError::generic(ErrorMetadata::builder().build()),
+            HttpResponse::new(StatusCode::try_from(504).unwrap(), SdkBody::empty()),
+        )
+    }
+
     #[test]
     fn failures_say_whether_aws_may_have_acted() {
         assert_eq!(failure(&answered(503, "RequestLimitExceeded")), Failure::Throttled);
         assert_eq!(failure(&answered(400, "Throttling")), Failure::Throttled);
-        assert_eq!(failure(&answered(500, "InternalError")), Failure::Unknown);
-        assert_eq!(failure(&answered(503, "Unavailable")), Failure::Unknown);
+        assert_eq!(failure(&answered(500, "InternalError")), Failure::Failed);
+        assert_eq!(failure(&answered(503, "Unavailable")), Failure::Failed);
+        assert_eq!(failure(&lost()), Failure::Unknown);
         assert_eq!(failure(&answered(400, "InvalidParameterValue")), Failure::Final);
         assert_eq!(failure(&answered(403, "UnauthorizedOperation")), Failure::Final);
         let io = SdkError::<CreateSnapshotsError, HttpResponse>::dispatch_failure(ConnectorError::io(Box::new(
@@ -147,7 +169,7 @@ mod tests {
             "CreateSnapshots",
             || {
                 made.set(made.get() + 1);
-                async { Err::<u32, _>(answered(500, "InternalError")) }
+                async { Err::<u32, _>(lost()) }
             },
             || async { Ok(Some(7)) },
         )
@@ -195,11 +217,26 @@ mod tests {
         let calls = std::cell::Cell::new(0);
         let sent = send_once("Publish", || {
             calls.set(calls.get() + 1);
-            async { Err::<u32, _>(answered(500, "InternalError")) }
+            async { Err::<u32, _>(lost()) }
         })
         .await;
         assert_eq!(sent, Ok(None));
         assert_eq!(calls.get(), 1);
+        // AWS answered that it failed: sent again.
+        let calls = std::cell::Cell::new(0);
+        let failed = send_once("Publish", || {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move {
+                if n < 2 {
+                    Err(answered(500, "InternalError"))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(failed, Ok(Some(2)));
         let calls = std::cell::Cell::new(0);
         let throttled = send_once("Publish", || {
             calls.set(calls.get() + 1);

@@ -308,21 +308,8 @@ pub(crate) async fn profile_roles(
     iam: &Client,
     instance_profile: &str,
 ) -> Result<(Vec<String>, Option<String>), AwsError> {
-    let name = instance_profile.rsplit('/').next().unwrap_or(instance_profile);
-    let profile = iam
-        .get_instance_profile()
-        .instance_profile_name(name)
-        .send()
-        .await
-        .map_err(sdk("GetInstanceProfile"))?;
-    let roles = profile
-        .instance_profile()
-        .map(aws_sdk_iam::types::InstanceProfile::roles)
-        .unwrap_or_default()
-        .iter()
-        .map(|r| r.role_name().to_owned())
-        .collect();
-    Ok((roles, request_id(&profile)))
+    let (roles, request) = profile_role_ids(iam, instance_profile).await?;
+    Ok((roles.into_iter().map(|(name, _)| name).collect(), request))
 }
 
 #[cfg(test)]
