@@ -251,7 +251,9 @@ async fn releasing_one_member_lifts_only_its_own_credential_deny() -> Result<()>
     assert!(report.steps.iter().all(StepReport::done_now), "{report:#?}");
     assert_eq!(denied_on_web_role(&world, &instances).await?, [true, true]);
 
-    let released = responder
+    let released = world
+        .responder_as("quarantine-release", world.settings())
+        .await?
         .release(&json!({ "instance_id": instances[0] }), Budget::default())
         .await?;
     assert!(released.steps.iter().all(StepReport::done_now), "{released:#?}");
