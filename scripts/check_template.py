@@ -64,6 +64,7 @@ MEMBER_PARAMS = {
 # Which function each events/ folder is meant for (None: invoked by hand, no rule).
 EVENT_FOLDERS = {
     "guardduty": "guardduty-responder",
+    "malware-protection": "guardduty-responder",
     "config": "config-responder",
     "cloudwatch": "alarm-responder",
     "securityhub": "securityhub-responder",
